@@ -1,0 +1,32 @@
+//! warden-audit: the tamper-evident audit log.
+//!
+//! # Layout
+//! - [`record`]: `AuditEvent` (what the proxy hands over) and the sealed leaf (what is hashed and stored).
+//! - [`keyed`]: keyed hashes of arguments and results.
+//! - [`tree`]: the RFC 6962 Merkle tree's right edge (`Frontier`), O(log n) memory.
+//! - [`keys`]: checkpoint signing key, verifier key, hash key.
+//! - [`checkpoint`]: C2SP signed-note checkpoints.
+//! - [`store`]: SQLite schema, append, scans and queries.
+//! - [`writer`]: the single writer thread and the `AuditHandle` everyone else holds.
+//! - [`verify`]: per-log verification naming the first problem.
+//! - [`export`]: JSONL export, and verification of a store or an export.
+//! - [`proof`]: inclusion and consistency proofs, and their offline check.
+//!
+//! Hash what you store, store what you hash: a leaf's bytes are written once and never
+//! re-serialized; verification reads only leaves, stored hashes and checkpoints.
+
+pub mod checkpoint;
+pub mod export;
+pub mod keyed;
+pub mod keys;
+pub mod proof;
+pub mod record;
+pub mod store;
+pub mod tree;
+pub mod verify;
+pub mod writer;
+
+pub use keys::Keys;
+pub use record::{AuditEvent, Outcome, PayloadLevel, SessionContext, now_us};
+pub use store::{Filter, RecordRow, Store, StoreError};
+pub use writer::{AuditHandle, AuditWriter, Durability, WriterConfig};

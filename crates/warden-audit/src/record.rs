@@ -1,0 +1,344 @@
+//! The audit record: what the proxy hands to the writer (`AuditEvent`) and the sealed leaf the
+//! writer stores and hashes (`Leaf`). The leaf's JSON bytes are the Merkle leaf, stored exactly
+//! as hashed; field order is fixed by the struct, and there are no floats or maps in it.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use warden_core::{Direction, Implementation};
+
+use crate::keyed::KeyedHasher;
+
+/// Version of the leaf format (`v` member).
+pub const LEAF_VERSION: u32 = 1;
+
+/// How much of each message is kept beside its hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadLevel {
+    /// Hashes only.
+    Minimal,
+    /// `params` / `result` / `error` up to the cap.
+    Standard,
+    /// The whole message up to the cap.
+    Detailed,
+}
+
+impl PayloadLevel {
+    pub fn parse(s: &str) -> Option<PayloadLevel> {
+        match s {
+            "minimal" => Some(PayloadLevel::Minimal),
+            "standard" => Some(PayloadLevel::Standard),
+            "detailed" => Some(PayloadLevel::Detailed),
+            _ => None,
+        }
+    }
+}
+
+/// How an exchange ended, on the record that closes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    RpcError,
+    Cancelled,
+    Abandoned,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::RpcError => "rpc_error",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// What is known about the session a message belongs to when it is seen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionContext {
+    /// The server's configured name (`--server-name`).
+    pub server_name: Option<String>,
+    /// The server's own `serverInfo`.
+    pub server_info: Option<Implementation>,
+    /// The client's `clientInfo`.
+    pub client_info: Option<Implementation>,
+    /// The negotiated (or stated) protocol version.
+    pub protocol: Option<String>,
+}
+
+/// One message or gateway event, as the proxy hands it to the writer.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    pub ts_us: i64,
+    pub session: Arc<str>,
+    pub direction: Option<Direction>,
+    /// `request`, `notification`, `result`, `error`, `invalid`, `unparseable` or `event`.
+    pub kind: &'static str,
+    /// For `kind = event`: what happened (`session_start`, `exchange_abandoned`, …).
+    pub event: Option<&'static str>,
+    pub method: Option<String>,
+    /// The raw JSON text of the JSON-RPC id.
+    pub rpc_id: Option<String>,
+    pub exchange: Option<uuid::Uuid>,
+    pub target: Option<String>,
+    pub context: Arc<SessionContext>,
+    /// Size of the whole frame in bytes.
+    pub size: u64,
+    pub duration_us: Option<u64>,
+    pub outcome: Option<Outcome>,
+    pub error_code: Option<i64>,
+    /// Position of this message in a batch frame.
+    pub batch_index: Option<u32>,
+    /// The frame as received (shared, not copied).
+    pub frame: Bytes,
+    /// Span of the arguments in `frame` (hashed as `args_hash`).
+    pub args: Option<Range<usize>>,
+    /// Span of the payload (`params` / `result` / `error`) in `frame`.
+    pub body: Option<Range<usize>>,
+    /// Structured detail of gateway events (never message payloads).
+    pub detail: Option<serde_json::Value>,
+}
+
+impl AuditEvent {
+    /// A gateway event (not a wire message) in `session`.
+    pub fn gateway(
+        session: Arc<str>,
+        context: Arc<SessionContext>,
+        event: &'static str,
+    ) -> AuditEvent {
+        AuditEvent {
+            ts_us: now_us(),
+            session,
+            direction: None,
+            kind: "event",
+            event: Some(event),
+            method: None,
+            rpc_id: None,
+            exchange: None,
+            target: None,
+            context,
+            size: 0,
+            duration_us: None,
+            outcome: None,
+            error_code: None,
+            batch_index: None,
+            frame: Bytes::new(),
+            args: None,
+            body: None,
+            detail: None,
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch, UTC.
+pub fn now_us() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[derive(Serialize)]
+struct ServerRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    info: Option<&'a Implementation>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Payload<'a> {
+    Json(&'a RawValue),
+    Text(String),
+}
+
+/// The sealed record: serialized once, hashed and stored as these exact bytes.
+#[derive(Serialize)]
+struct Leaf<'a> {
+    v: u32,
+    id: String,
+    log: &'a str,
+    seq: u64,
+    ts_us: i64,
+    session: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dir: Option<&'static str>,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rpc_id: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_index: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exchange: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<ServerRef<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<&'a Implementation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<&'a str>,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<Payload<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    payload_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a serde_json::Value>,
+}
+
+/// The columns copied out of a leaf for queries (never used by verification).
+#[derive(Clone, Debug)]
+pub struct Sealed {
+    pub id: uuid::Uuid,
+    pub seq: u64,
+    pub ts_us: i64,
+    pub session: Arc<str>,
+    pub dir: Option<&'static str>,
+    pub kind: &'static str,
+    pub method: Option<String>,
+    pub target: Option<String>,
+    pub exchange: Option<uuid::Uuid>,
+    pub server: Option<String>,
+    pub outcome: Option<&'static str>,
+    pub duration_us: Option<u64>,
+    /// The leaf bytes: exactly what is hashed and stored.
+    pub leaf: Vec<u8>,
+}
+
+/// Seals events into leaves: assigns ids, applies the payload level and keyed hashes.
+pub struct Sealer {
+    pub log_id: String,
+    pub level: PayloadLevel,
+    /// Payloads larger than this are stored truncated, with the keyed hash of the whole.
+    pub max_payload: usize,
+    pub hasher: KeyedHasher,
+}
+
+impl Sealer {
+    /// Builds the leaf for `ev` at position `seq`.
+    pub fn seal(&self, ev: &AuditEvent, seq: u64) -> Sealed {
+        let id = uuid::Uuid::now_v7();
+        let frame = &ev.frame[..];
+        let slice = |r: &Option<Range<usize>>| r.clone().and_then(|r| frame.get(r));
+        let is_response = matches!(ev.kind, "result" | "error");
+        let args_hash = if is_response {
+            None
+        } else {
+            slice(&ev.args).map(|b| self.hasher.tag(b))
+        };
+        let result_hash = if is_response {
+            slice(&ev.body).map(|b| self.hasher.tag(b))
+        } else {
+            None
+        };
+        let stored: Option<&[u8]> = match self.level {
+            PayloadLevel::Minimal => None,
+            PayloadLevel::Standard => slice(&ev.body).or_else(|| {
+                matches!(ev.kind, "invalid" | "unparseable")
+                    .then(|| warden_core::envelope::trim_frame(frame))
+            }),
+            PayloadLevel::Detailed => {
+                (!frame.is_empty()).then(|| warden_core::envelope::trim_frame(frame))
+            }
+        };
+        let mut payload_truncated = false;
+        let mut payload_hash = None;
+        let payload = stored.and_then(|bytes| {
+            if bytes.len() <= self.max_payload {
+                if let Some(raw) = std::str::from_utf8(bytes)
+                    .ok()
+                    .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
+                {
+                    return Some(Payload::Json(raw));
+                }
+                return Some(Payload::Text(String::from_utf8_lossy(bytes).into_owned()));
+            }
+            payload_truncated = true;
+            payload_hash = Some(self.hasher.tag(bytes));
+            let mut cut = self.max_payload;
+            while cut > 0 && (bytes[cut] & 0xC0) == 0x80 {
+                cut -= 1;
+            }
+            Some(Payload::Text(
+                String::from_utf8_lossy(&bytes[..cut]).into_owned(),
+            ))
+        });
+        let rpc_id = ev
+            .rpc_id
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
+        let ctx = &*ev.context;
+        let server = (ctx.server_name.is_some() || ctx.server_info.is_some()).then(|| ServerRef {
+            name: ctx.server_name.as_deref(),
+            info: ctx.server_info.as_ref(),
+        });
+        let leaf = Leaf {
+            v: LEAF_VERSION,
+            id: id.to_string(),
+            log: &self.log_id,
+            seq,
+            ts_us: ev.ts_us,
+            session: &ev.session,
+            dir: ev.direction.map(|d| d.as_str()),
+            kind: ev.kind,
+            event: ev.event,
+            method: ev.method.as_deref(),
+            rpc_id,
+            batch_index: ev.batch_index,
+            exchange: ev.exchange.map(|e| e.to_string()),
+            target: ev.target.as_deref(),
+            server,
+            client: ctx.client_info.as_ref(),
+            protocol: ctx.protocol.as_deref(),
+            size: ev.size,
+            duration_us: ev.duration_us,
+            outcome: ev.outcome.map(Outcome::as_str),
+            error_code: ev.error_code,
+            args_hash,
+            result_hash,
+            payload,
+            payload_truncated,
+            payload_hash,
+            detail: ev.detail.as_ref(),
+        };
+        // Serializing these types cannot fail: no maps with non-string keys, no floats from us.
+        let leaf = serde_json::to_vec(&leaf).unwrap_or_default();
+        Sealed {
+            id,
+            seq,
+            ts_us: ev.ts_us,
+            session: ev.session.clone(),
+            dir: ev.direction.map(|d| d.as_str()),
+            kind: ev.kind,
+            method: ev.method.clone(),
+            target: ev.target.clone(),
+            exchange: ev.exchange,
+            server: ctx.server_name.clone(),
+            outcome: ev.outcome.map(Outcome::as_str),
+            duration_us: ev.duration_us,
+            leaf,
+        }
+    }
+}

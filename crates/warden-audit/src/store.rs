@@ -1,0 +1,542 @@
+//! The SQLite audit store: logs, sealed records with the tree hashes stored beside them,
+//! signed checkpoints, and the query columns copied out of each leaf.
+//!
+//! Verification reads only `leaf`, `hashes` and `checkpoints`; the other columns exist for
+//! queries and are never trusted. Many writers (one per `warden run` process) may share one
+//! file: each appends to its own log, so they never contend for a chain head.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tlog_tiles::{Hash, HashReader, split_stored_hash_index, stored_hash_index};
+
+use crate::record::Sealed;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS logs (
+    log_id TEXT PRIMARY KEY,
+    origin TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    vkey TEXT NOT NULL,
+    hash_key_id TEXT NOT NULL,
+    checkpoint_every INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    log_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    ts_us INTEGER NOT NULL,
+    session TEXT NOT NULL,
+    dir TEXT,
+    kind TEXT NOT NULL,
+    method TEXT,
+    target TEXT,
+    exchange TEXT,
+    server TEXT,
+    outcome TEXT,
+    duration_us INTEGER,
+    leaf BLOB NOT NULL,
+    hashes BLOB NOT NULL,
+    UNIQUE (log_id, seq)
+);
+CREATE INDEX IF NOT EXISTS records_ts ON records (ts_us);
+CREATE INDEX IF NOT EXISTS records_session ON records (session, ts_us);
+CREATE INDEX IF NOT EXISTS records_id ON records (id);
+CREATE INDEX IF NOT EXISTS records_target ON records (target, ts_us);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    log_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    ts_us INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    PRIMARY KEY (log_id, size)
+);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("audit store {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create directory for audit store {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audit store {0} does not exist")]
+    Missing(PathBuf),
+    #[error("audit store {path} has schema version {found}, this warden reads {SCHEMA_VERSION}")]
+    Schema { path: PathBuf, found: i64 },
+}
+
+/// One log (one writer instance) as registered in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogInfo {
+    pub log_id: String,
+    pub origin: String,
+    pub instance: String,
+    pub created_us: i64,
+    pub vkey: String,
+    pub hash_key_id: String,
+    pub checkpoint_every: u64,
+}
+
+/// A sealed record with the tree hashes stored beside it.
+pub struct Row {
+    pub log_id: String,
+    pub sealed: Sealed,
+    pub hashes: Vec<Hash>,
+}
+
+/// A checkpoint ready to store.
+#[derive(Clone, Debug)]
+pub struct CheckpointRow {
+    pub log_id: String,
+    pub size: u64,
+    pub ts_us: i64,
+    pub note: String,
+}
+
+/// A record as read back for queries and display.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RecordRow {
+    #[serde(skip)]
+    pub rowid: i64,
+    pub log_id: String,
+    pub seq: u64,
+    pub id: String,
+    pub ts_us: i64,
+    pub session: String,
+    pub dir: Option<String>,
+    pub kind: String,
+    pub method: Option<String>,
+    pub target: Option<String>,
+    pub exchange: Option<String>,
+    pub server: Option<String>,
+    pub outcome: Option<String>,
+    pub duration_us: Option<i64>,
+    #[serde(skip)]
+    pub leaf: Vec<u8>,
+}
+
+/// Filters for `audit search` and `audit tail`.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub since_us: Option<i64>,
+    pub until_us: Option<i64>,
+    pub server: Option<String>,
+    pub tool: Option<String>,
+    pub method: Option<String>,
+    pub direction: Option<String>,
+    pub outcome: Option<String>,
+    pub session: Option<String>,
+    pub kind: Option<String>,
+    /// Only rows stored after this row id (for following).
+    pub after_rowid: Option<i64>,
+    pub limit: Option<u64>,
+    /// Newest first (default oldest first).
+    pub newest_first: bool,
+}
+
+/// An open audit store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn hashes_to_blob(hashes: &[Hash]) -> Vec<u8> {
+    hashes.iter().flat_map(|h| h.0).collect()
+}
+
+/// Splits a stored `hashes` blob into hashes; `None` if its length is not a multiple of 32.
+pub fn blob_to_hashes(blob: &[u8]) -> Option<Vec<Hash>> {
+    if blob.len() % 32 != 0 {
+        return None;
+    }
+    Some(
+        blob.chunks_exact(32)
+            .map(|c| Hash(c.try_into().unwrap_or([0; 32])))
+            .collect(),
+    )
+}
+
+impl Store {
+    fn err(&self) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Opens (creating if needed) a store for writing. `sync` makes every commit durable
+    /// against power loss (`synchronous=FULL`); otherwise commits survive a crash of warden.
+    pub fn open(path: &Path, sync: bool) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let sql = |source| StoreError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", if sync { "FULL" } else { "NORMAL" })
+            .map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
+        let store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store.check_schema(true)?;
+        Ok(store)
+    }
+
+    /// Opens an existing store for reading.
+    pub fn open_read(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_owned()));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Sqlite {
+            path: path.to_owned(),
+            source,
+        })?;
+        let store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store
+            .conn
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(store.err())?;
+        store.check_schema(false)?;
+        Ok(store)
+    }
+
+    fn check_schema(&self, write: bool) -> Result<(), StoreError> {
+        let found: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err())?;
+        match found.and_then(|v| v.parse::<i64>().ok()) {
+            Some(SCHEMA_VERSION) => Ok(()),
+            None if write => {
+                self.conn
+                    .execute(
+                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?1)",
+                        [SCHEMA_VERSION.to_string()],
+                    )
+                    .map_err(self.err())?;
+                Ok(())
+            }
+            found => Err(StoreError::Schema {
+                path: self.path.clone(),
+                found: found.unwrap_or(0),
+            }),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn register_log(&self, log: &LogInfo) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO logs (log_id, origin, instance, created_us, vkey, hash_key_id, checkpoint_every)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    log.log_id,
+                    log.origin,
+                    log.instance,
+                    log.created_us,
+                    log.vkey,
+                    log.hash_key_id,
+                    log.checkpoint_every as i64
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Appends sealed rows and checkpoints in one transaction.
+    pub fn append(
+        &mut self,
+        rows: &[Row],
+        checkpoints: &[CheckpointRow],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = move |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql.clone())?;
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO records (log_id, seq, id, ts_us, session, dir, kind, method, target, exchange,
+                     server, outcome, duration_us, leaf, hashes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                )
+                .map_err(sql.clone())?;
+            for row in rows {
+                let s = &row.sealed;
+                ins.execute(params![
+                    row.log_id,
+                    s.seq as i64,
+                    s.id.to_string(),
+                    s.ts_us,
+                    &*s.session,
+                    s.dir,
+                    s.kind,
+                    s.method,
+                    s.target,
+                    s.exchange.map(|e| e.to_string()),
+                    s.server,
+                    s.outcome,
+                    s.duration_us.map(|d| d as i64),
+                    s.leaf,
+                    hashes_to_blob(&row.hashes),
+                ])
+                .map_err(sql.clone())?;
+            }
+            for c in checkpoints {
+                tx.execute(
+                    "INSERT INTO checkpoints (log_id, size, ts_us, note) VALUES (?1, ?2, ?3, ?4)",
+                    params![c.log_id, c.size as i64, c.ts_us, c.note],
+                )
+                .map_err(sql.clone())?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    pub fn logs(&self) -> Result<Vec<LogInfo>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT log_id, origin, instance, created_us, vkey, hash_key_id, checkpoint_every
+                 FROM logs ORDER BY created_us, log_id",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(LogInfo {
+                    log_id: r.get(0)?,
+                    origin: r.get(1)?,
+                    instance: r.get(2)?,
+                    created_us: r.get(3)?,
+                    vkey: r.get(4)?,
+                    hash_key_id: r.get(5)?,
+                    checkpoint_every: r.get::<_, i64>(6)? as u64,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Log ids that have records but no registration (a deleted `logs` row).
+    pub fn unregistered_logs(&self) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT log_id FROM records WHERE log_id NOT IN (SELECT log_id FROM logs)
+                 UNION SELECT DISTINCT log_id FROM checkpoints WHERE log_id NOT IN (SELECT log_id FROM logs)",
+            )
+            .map_err(self.err())?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Calls `f(seq, leaf, hashes)` for each record of `log_id` in stored `seq` order.
+    pub fn scan(
+        &self,
+        log_id: &str,
+        mut f: impl FnMut(i64, &[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT seq, leaf, hashes FROM records WHERE log_id = ?1 ORDER BY seq")
+            .map_err(self.err())?;
+        let mut rows = st.query([log_id]).map_err(self.err())?;
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let seq: i64 = r.get(0).map_err(self.err())?;
+            let leaf = r
+                .get_ref(1)
+                .map_err(self.err())?
+                .as_bytes_or_null()
+                .map_err(|e| self.err()(e.into()))?;
+            let hashes = r
+                .get_ref(2)
+                .map_err(self.err())?
+                .as_bytes_or_null()
+                .map_err(|e| self.err()(e.into()))?;
+            if !f(seq, leaf.unwrap_or_default(), hashes.unwrap_or_default()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The checkpoints of a log, smallest first: `(size, ts_us, note)`.
+    pub fn checkpoints(&self, log_id: &str) -> Result<Vec<(u64, i64, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT size, ts_us, note FROM checkpoints WHERE log_id = ?1 ORDER BY size")
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([log_id], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Where the record with this id is: `(log_id, seq, leaf)`.
+    pub fn find_record(&self, id: &str) -> Result<Option<(String, u64, Vec<u8>)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT log_id, seq, leaf FROM records WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// A reader of one log's stored tree hashes, for proofs.
+    pub fn hash_reader<'a>(&'a self, log_id: &'a str) -> StoredHashes<'a> {
+        StoredHashes {
+            store: self,
+            log_id,
+        }
+    }
+
+    /// Records matching `filter`.
+    pub fn search(&self, filter: &Filter) -> Result<Vec<RecordRow>, StoreError> {
+        let mut sql = String::from(
+            "SELECT rowid, log_id, seq, id, ts_us, session, dir, kind, method, target, exchange, server, outcome,
+             duration_us, leaf FROM records WHERE 1 = 1",
+        );
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut add = |clause: &str, v: rusqlite::types::Value| {
+            args.push(v);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        use rusqlite::types::Value::{Integer, Text};
+        if let Some(v) = filter.since_us {
+            add(" AND ts_us >= ?", Integer(v));
+        }
+        if let Some(v) = filter.until_us {
+            add(" AND ts_us < ?", Integer(v));
+        }
+        if let Some(v) = &filter.after_rowid {
+            add(" AND rowid > ?", Integer(*v));
+        }
+        for (col, v) in [
+            ("server", &filter.server),
+            ("target", &filter.tool),
+            ("method", &filter.method),
+            ("dir", &filter.direction),
+            ("outcome", &filter.outcome),
+            ("session", &filter.session),
+            ("kind", &filter.kind),
+        ] {
+            if let Some(v) = v {
+                add(&format!(" AND {col} = ?"), Text(v.clone()));
+            }
+        }
+        sql.push_str(if filter.newest_first {
+            " ORDER BY ts_us DESC, rowid DESC"
+        } else {
+            " ORDER BY ts_us, rowid"
+        });
+        if let Some(limit) = filter.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let mut st = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                Ok(RecordRow {
+                    rowid: r.get(0)?,
+                    log_id: r.get(1)?,
+                    seq: r.get::<_, i64>(2)? as u64,
+                    id: r.get(3)?,
+                    ts_us: r.get(4)?,
+                    session: r.get(5)?,
+                    dir: r.get(6)?,
+                    kind: r.get(7)?,
+                    method: r.get(8)?,
+                    target: r.get(9)?,
+                    exchange: r.get(10)?,
+                    server: r.get(11)?,
+                    outcome: r.get(12)?,
+                    duration_us: r.get(13)?,
+                    leaf: r.get(14)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// The largest row id stored (for following new records).
+    pub fn max_rowid(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(rowid), 0) FROM records", [], |r| {
+                r.get(0)
+            })
+            .map_err(self.err())
+    }
+}
+
+/// Reads a log's stored tree hashes from the `hashes` column of the record that wrote each.
+pub struct StoredHashes<'a> {
+    store: &'a Store,
+    log_id: &'a str,
+}
+
+impl HashReader for StoredHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        let mut st = self
+            .store
+            .conn
+            .prepare_cached("SELECT hashes FROM records WHERE log_id = ?1 AND seq = ?2")
+            .map_err(|_| tlog_tiles::Error::IndexesNotInTree)?;
+        indexes
+            .iter()
+            .map(|&i| {
+                let (level, k) = split_stored_hash_index(i);
+                // The hash of subtree k at `level` is written with its last record.
+                let record = ((k + 1) << level) - 1;
+                let offset = usize::try_from(i - stored_hash_index(0, record))
+                    .map_err(|_| tlog_tiles::Error::BadMath)?;
+                let blob: Vec<u8> = st
+                    .query_row(params![self.log_id, record as i64], |r| r.get(0))
+                    .map_err(|_| tlog_tiles::Error::IndexesNotInTree)?;
+                blob.get(offset * 32..offset * 32 + 32)
+                    .and_then(|b| b.try_into().ok())
+                    .map(Hash)
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,379 @@
+//! Verification of a log: every leaf re-hashed, the tree rebuilt, every checkpoint's signature
+//! and root checked, and the first problem named (edited, deleted, reordered, inserted,
+//! truncated, forged or missing checkpoint). Reads stored bytes only; re-serializes nothing.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::Deserialize;
+use tlog_tiles::record_hash;
+
+use crate::checkpoint::{self, CheckpointError};
+use crate::store::blob_to_hashes;
+use crate::tree::Frontier;
+
+/// What kind of damage a problem is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemKind {
+    Edited,
+    Deleted,
+    Reordered,
+    Inserted,
+    Truncated,
+    ForgedCheckpoint,
+    MissingCheckpoint,
+    Registration,
+}
+
+impl ProblemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::Edited => "edited",
+            ProblemKind::Deleted => "deleted",
+            ProblemKind::Reordered => "reordered",
+            ProblemKind::Inserted => "inserted",
+            ProblemKind::Truncated => "truncated",
+            ProblemKind::ForgedCheckpoint => "forged checkpoint",
+            ProblemKind::MissingCheckpoint => "missing checkpoint",
+            ProblemKind::Registration => "log registration altered",
+        }
+    }
+}
+
+/// The first thing found wrong in a log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub log_id: String,
+    pub kind: ProblemKind,
+    /// The position (seq) of the first bad record, when there is one.
+    pub seq: Option<u64>,
+    /// The id of that record, when its leaf could be read.
+    pub record_id: Option<String>,
+    pub detail: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "log {}: {}", self.log_id, self.kind.as_str())?;
+        if let Some(seq) = self.seq {
+            write!(f, " at record {seq}")?;
+        }
+        if let Some(id) = &self.record_id {
+            write!(f, " (id {id})")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// What a verified log holds.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LogReport {
+    pub log_id: String,
+    pub origin: String,
+    pub records: u64,
+    pub checkpoints: u64,
+    pub last_checkpoint: u64,
+    /// Records after the last checkpoint: not yet covered by a signature (a log still being
+    /// written, or one whose writer was killed).
+    pub unsigned_tail: u64,
+    pub closed: bool,
+}
+
+#[derive(Deserialize)]
+struct LeafHead {
+    v: Option<u32>,
+    id: Option<String>,
+    log: Option<String>,
+    seq: Option<u64>,
+    kind: Option<String>,
+    event: Option<String>,
+    detail: Option<serde_json::Value>,
+}
+
+/// Checks one log fed record by record in stored order.
+pub struct LogCheck<'k> {
+    log_id: String,
+    origin: String,
+    vkeys: Vec<&'k str>,
+    checkpoint_every: u64,
+    checkpoints: Vec<(u64, String)>,
+    next_checkpoint: usize,
+    frontier: Frontier,
+    closed: bool,
+    problem: Option<Problem>,
+    /// Leaf seqs seen after the first problem, to tell a reorder from a deletion.
+    later_seqs: HashSet<u64>,
+    pending_order: Option<(u64, u64)>,
+}
+
+impl<'k> LogCheck<'k> {
+    /// `checkpoints` are `(size, note)` in any order; `vkeys` are trusted verifier keys.
+    pub fn new(
+        log_id: &str,
+        origin: &str,
+        checkpoint_every: u64,
+        mut checkpoints: Vec<(u64, String)>,
+        vkeys: Vec<&'k str>,
+    ) -> LogCheck<'k> {
+        checkpoints.sort_by_key(|c| c.0);
+        LogCheck {
+            log_id: log_id.to_owned(),
+            origin: origin.to_owned(),
+            vkeys,
+            checkpoint_every,
+            checkpoints,
+            next_checkpoint: 0,
+            frontier: Frontier::new(),
+            closed: false,
+            problem: None,
+            later_seqs: HashSet::new(),
+            pending_order: None,
+        }
+    }
+
+    fn fail(
+        &mut self,
+        kind: ProblemKind,
+        seq: Option<u64>,
+        record_id: Option<String>,
+        detail: String,
+    ) {
+        if self.problem.is_none() {
+            self.problem = Some(Problem {
+                log_id: self.log_id.clone(),
+                kind,
+                seq,
+                record_id,
+                detail,
+            });
+        }
+    }
+
+    /// Feeds the record stored at position `pos` with its leaf bytes and, from a database,
+    /// the tree hashes stored beside it.
+    pub fn push(&mut self, pos: i64, leaf: &[u8], stored: Option<&[u8]>) {
+        let head: Option<LeafHead> = serde_json::from_slice(leaf).ok();
+        if self.problem.is_some() {
+            if let Some(s) = head.as_ref().and_then(|h| h.seq) {
+                self.later_seqs.insert(s);
+            }
+            return;
+        }
+        let n = self.frontier.size();
+        let id = head.as_ref().and_then(|h| h.id.clone());
+        if pos != n as i64 {
+            let (kind, detail) = if pos > n as i64 {
+                (
+                    ProblemKind::Deleted,
+                    format!("records {n}..{} are missing", pos - 1),
+                )
+            } else {
+                (
+                    ProblemKind::Inserted,
+                    format!("a second record is stored at position {pos}"),
+                )
+            };
+            return self.fail(kind, Some(n), id, detail);
+        }
+        let Some(head) = head else {
+            return self.fail(
+                ProblemKind::Edited,
+                Some(n),
+                None,
+                "the record is no longer valid JSON".into(),
+            );
+        };
+        if head.v != Some(crate::record::LEAF_VERSION) || head.log.as_deref() != Some(&self.log_id)
+        {
+            return self.fail(
+                ProblemKind::Inserted,
+                Some(n),
+                id,
+                "the record does not belong to this log".into(),
+            );
+        }
+        if self.closed {
+            return self.fail(
+                ProblemKind::Inserted,
+                Some(n),
+                id,
+                "a record follows the log_closed record".into(),
+            );
+        }
+        match head.seq {
+            Some(s) if s == n => {}
+            Some(s) => {
+                self.pending_order = Some((n, s));
+                let detail = format!("position {n} holds the record written as {s}");
+                return self.fail(ProblemKind::Reordered, Some(n), id, detail);
+            }
+            None => {
+                return self.fail(
+                    ProblemKind::Edited,
+                    Some(n),
+                    id,
+                    "the record lost its seq".into(),
+                );
+            }
+        }
+        if n == 0 && !self.opening_matches(&head) {
+            return self.fail(
+                ProblemKind::Registration,
+                Some(0),
+                id,
+                "the log_opened record does not match the log's registration (origin or key)"
+                    .into(),
+            );
+        }
+        let leaf_hash = record_hash(leaf);
+        let computed = self.frontier.append(leaf_hash);
+        if let Some(blob) = stored {
+            match blob_to_hashes(blob) {
+                Some(stored) if stored == computed => {}
+                Some(stored) if stored.first() != Some(&leaf_hash) => {
+                    return self.fail(
+                        ProblemKind::Edited,
+                        Some(n),
+                        id,
+                        "its bytes no longer match the leaf hash stored when it was written".into(),
+                    );
+                }
+                _ => {
+                    return self.fail(
+                        ProblemKind::Edited,
+                        Some(n),
+                        id,
+                        "the tree hashes stored with it do not match the records before it".into(),
+                    );
+                }
+            }
+        }
+        if head.kind.as_deref() == Some("event") && head.event.as_deref() == Some("log_closed") {
+            self.closed = true;
+        }
+        self.check_checkpoints_at(self.frontier.size());
+    }
+
+    fn opening_matches(&self, head: &LeafHead) -> bool {
+        let detail = head.detail.as_ref();
+        head.event.as_deref() == Some("log_opened")
+            && detail
+                .and_then(|d| d.get("origin"))
+                .and_then(|o| o.as_str())
+                == Some(&self.origin)
+    }
+
+    fn check_checkpoints_at(&mut self, size: u64) {
+        while let Some((csize, note)) = self.checkpoints.get(self.next_checkpoint).cloned() {
+            if csize > size {
+                break;
+            }
+            self.next_checkpoint += 1;
+            let prev = if self.next_checkpoint >= 2 {
+                self.checkpoints[self.next_checkpoint - 2].0
+            } else {
+                0
+            };
+            if self.checkpoint_every > 0 && csize - prev > self.checkpoint_every {
+                let detail = format!(
+                    "no checkpoint between sizes {prev} and {csize}, though one is signed every {} records",
+                    self.checkpoint_every
+                );
+                return self.fail(ProblemKind::MissingCheckpoint, Some(prev), None, detail);
+            }
+            let opened = match checkpoint::open(&note, &self.vkeys) {
+                Ok(v) => v,
+                Err(e) => {
+                    let detail = match e {
+                        CheckpointError::Unsigned => "it is not signed by a trusted key".to_owned(),
+                        other => other.to_string(),
+                    };
+                    return self.fail(
+                        ProblemKind::ForgedCheckpoint,
+                        Some(csize),
+                        None,
+                        format!("checkpoint at size {csize}: {detail}"),
+                    );
+                }
+            };
+            if opened.origin != self.origin || opened.size != csize {
+                let detail = format!(
+                    "checkpoint at size {csize} names {} at size {}",
+                    opened.origin, opened.size
+                );
+                return self.fail(ProblemKind::ForgedCheckpoint, Some(csize), None, detail);
+            }
+            if opened.root != self.frontier.root() {
+                let detail = format!(
+                    "the signed root at size {csize} does not match the records before it: a record below {csize} \
+                     was edited, inserted, deleted or reordered together with its stored hashes"
+                );
+                return self.fail(ProblemKind::Edited, Some(prev), None, detail);
+            }
+        }
+    }
+
+    /// Ends the check: the report, or the first problem found.
+    pub fn finish(mut self) -> Result<LogReport, Problem> {
+        let size = self.frontier.size();
+        if let Some(mut p) = self.problem.take() {
+            if let Some((pos, held)) = self.pending_order {
+                // The record that belongs at `pos` never shows up later: it was deleted.
+                if !self.later_seqs.contains(&pos) && held > pos {
+                    p.kind = ProblemKind::Deleted;
+                    p.detail =
+                        format!("record {pos} is missing (position {pos} holds record {held})");
+                } else if held < pos {
+                    p.kind = ProblemKind::Inserted;
+                    p.detail = format!("position {pos} holds a second copy of record {held}");
+                }
+            }
+            return Err(p);
+        }
+        if let Some((csize, _)) = self.checkpoints.get(self.next_checkpoint) {
+            let detail =
+                format!("a signed checkpoint covers {csize} records but only {size} are present");
+            return Err(Problem {
+                log_id: self.log_id,
+                kind: ProblemKind::Truncated,
+                seq: Some(size),
+                record_id: None,
+                detail,
+            });
+        }
+        let last = if self.next_checkpoint > 0 {
+            self.checkpoints[self.next_checkpoint - 1].0
+        } else {
+            0
+        };
+        if self.closed && last != size {
+            return Err(Problem {
+                log_id: self.log_id,
+                kind: ProblemKind::MissingCheckpoint,
+                seq: Some(last),
+                record_id: None,
+                detail: format!(
+                    "the log is closed at {size} records but its final checkpoint is missing"
+                ),
+            });
+        }
+        if size == 0 {
+            return Err(Problem {
+                log_id: self.log_id,
+                kind: ProblemKind::Deleted,
+                seq: Some(0),
+                record_id: None,
+                detail: "the log is registered but holds no records".into(),
+            });
+        }
+        Ok(LogReport {
+            log_id: self.log_id,
+            origin: self.origin,
+            records: size,
+            checkpoints: self.next_checkpoint as u64,
+            last_checkpoint: last,
+            unsigned_tail: size - last,
+            closed: self.closed,
+        })
+    }
+}

@@ -1,0 +1,448 @@
+//! The audit writer: one thread per process owns the store and its log's tree. It seals events
+//! in the order they were queued, commits them in batches (all that is queued, up to a cap, per
+//! transaction), signs a checkpoint every N records or T seconds and at close, and acknowledges
+//! commits to whoever waits for them (`durability: sync`).
+//!
+//! When the store fails, sealed rows stay in memory and are retried in order; the failure is
+//! visible through `AuditHandle::failure` so the proxy can fail closed or say so loudly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use std::sync::Mutex;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use tlog_tiles::record_hash;
+
+use crate::checkpoint;
+use crate::keys::Keys;
+use crate::record::{AuditEvent, PayloadLevel, Sealer, SessionContext, now_us};
+use crate::store::{CheckpointRow, LogInfo, Row, Store, StoreError};
+use crate::tree::Frontier;
+
+/// When a response may be forwarded relative to the commit of its records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Forward at once; records are committed in the next batch (milliseconds later).
+    Batch,
+    /// Forward a response only after the records of its exchange are committed.
+    Sync,
+}
+
+/// Writer settings.
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Name of this warden instance: the checkpoint origin's first part.
+    pub instance: String,
+    pub durability: Durability,
+    pub level: PayloadLevel,
+    pub max_payload: usize,
+    /// Sign a checkpoint after this many records…
+    pub checkpoint_every: u64,
+    /// …or this long after the last one, if records were added.
+    pub checkpoint_interval: Duration,
+    /// Most records per transaction.
+    pub max_batch: usize,
+    /// Events that may wait in the queue before senders block.
+    pub queue: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> WriterConfig {
+        WriterConfig {
+            instance: "warden".into(),
+            durability: Durability::Batch,
+            level: PayloadLevel::Standard,
+            max_payload: 64 * 1024,
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(10),
+            max_batch: 1024,
+            queue: 8192,
+        }
+    }
+}
+
+/// The result of a commit, sent to a waiter.
+pub type Ack = Result<(), String>;
+
+enum Msg {
+    Event(Box<AuditEvent>, Option<Sender<Ack>>),
+    Flush(Sender<Ack>),
+    Close(Box<AuditEvent>),
+}
+
+/// What the writer did, returned when it closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub log_id: String,
+    pub records: u64,
+    pub checkpoints: u64,
+    /// Records that could not be committed before close (the store kept failing).
+    pub lost: u64,
+}
+
+#[derive(Default)]
+struct Health {
+    failing: AtomicBool,
+    message: Mutex<Option<String>>,
+    enqueued: AtomicU64,
+    committed: AtomicU64,
+}
+
+/// The cheap, cloneable handle the rest of the system uses to record.
+#[derive(Clone)]
+pub struct AuditHandle {
+    tx: Sender<Msg>,
+    health: Arc<Health>,
+    log_id: Arc<str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("audit writer has stopped")]
+pub struct WriterGone;
+
+impl AuditHandle {
+    /// Queues an event (blocking while the queue is full: the proxy slows, records are not dropped).
+    pub fn record(&self, ev: AuditEvent) -> Result<(), WriterGone> {
+        self.health.enqueued.fetch_add(1, Ordering::Relaxed);
+        self.tx
+            .send(Msg::Event(Box::new(ev), None))
+            .map_err(|_| WriterGone)
+    }
+
+    /// Queues an event and returns a receiver that answers once it is committed.
+    pub fn record_committed(&self, ev: AuditEvent) -> Result<Receiver<Ack>, WriterGone> {
+        let (tx, rx) = bounded(1);
+        self.health.enqueued.fetch_add(1, Ordering::Relaxed);
+        self.tx
+            .send(Msg::Event(Box::new(ev), Some(tx)))
+            .map_err(|_| WriterGone)?;
+        Ok(rx)
+    }
+
+    /// Waits until everything queued before this call is committed.
+    pub fn flush(&self) -> Ack {
+        let (tx, rx) = bounded(1);
+        self.tx
+            .send(Msg::Flush(tx))
+            .map_err(|_| WriterGone.to_string())?;
+        rx.recv().map_err(|_| WriterGone.to_string())?
+    }
+
+    /// Why the store is failing, if it is.
+    pub fn failure(&self) -> Option<String> {
+        if self.health.failing.load(Ordering::Acquire) {
+            self.health.message.lock().ok().and_then(|m| m.clone())
+        } else {
+            None
+        }
+    }
+
+    pub fn log_id(&self) -> &str {
+        &self.log_id
+    }
+
+    /// `(enqueued, committed)` record counts.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.health.enqueued.load(Ordering::Relaxed),
+            self.health.committed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// The running writer thread.
+pub struct AuditWriter {
+    handle: AuditHandle,
+    thread: JoinHandle<Summary>,
+}
+
+struct State {
+    store: Store,
+    keys: Keys,
+    cfg: WriterConfig,
+    sealer: Sealer,
+    origin: String,
+    frontier: Frontier,
+    pending: Vec<Row>,
+    /// Checkpoints signed while sealing, committed with the pending rows.
+    pending_checkpoints: Vec<CheckpointRow>,
+    acks: Vec<Sender<Ack>>,
+    last_checkpoint_size: u64,
+    last_checkpoint_at: Instant,
+    checkpoints: u64,
+    health: Arc<Health>,
+}
+
+impl AuditWriter {
+    /// Opens a new log in `store` and starts its writer thread. The log's first record
+    /// (`log_opened`) states its origin, keys and checkpoint schedule.
+    pub fn start(store: Store, keys: Keys, cfg: WriterConfig) -> Result<AuditWriter, StoreError> {
+        let log_id = uuid::Uuid::now_v7().to_string();
+        let origin = format!("{}/warden/{}", cfg.instance, log_id);
+        let info = LogInfo {
+            log_id: log_id.clone(),
+            origin: origin.clone(),
+            instance: cfg.instance.clone(),
+            created_us: now_us(),
+            vkey: keys.vkey.clone(),
+            hash_key_id: keys.hasher.key_id().to_owned(),
+            checkpoint_every: cfg.checkpoint_every,
+        };
+        store.register_log(&info)?;
+        let health = Arc::new(Health::default());
+        let sealer = Sealer {
+            log_id: log_id.clone(),
+            level: cfg.level,
+            max_payload: cfg.max_payload,
+            hasher: keys.hasher.clone(),
+        };
+        let mut state = State {
+            store,
+            keys,
+            sealer,
+            origin: origin.clone(),
+            frontier: Frontier::new(),
+            pending: Vec::new(),
+            pending_checkpoints: Vec::new(),
+            acks: Vec::new(),
+            last_checkpoint_size: 0,
+            last_checkpoint_at: Instant::now(),
+            checkpoints: 0,
+            health: health.clone(),
+            cfg: cfg.clone(),
+        };
+        let mut opened =
+            AuditEvent::gateway("".into(), Arc::new(SessionContext::default()), "log_opened");
+        opened.detail = Some(serde_json::json!({
+            "origin": origin,
+            "instance": cfg.instance,
+            "vkey": info.vkey,
+            "hash_key_id": info.hash_key_id,
+            "checkpoint_every": cfg.checkpoint_every,
+            "checkpoint_interval_ms": cfg.checkpoint_interval.as_millis() as u64,
+            "payload_level": format!("{:?}", cfg.level).to_lowercase(),
+            "max_payload": cfg.max_payload,
+            "durability": format!("{:?}", cfg.durability).to_lowercase(),
+            "warden_version": env!("CARGO_PKG_VERSION"),
+        }));
+        state.seal(&opened);
+        state.commit(false)?;
+        let (tx, rx) = bounded(cfg.queue);
+        let handle = AuditHandle {
+            tx,
+            health,
+            log_id: log_id.into(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || state.run(rx))
+            .map_err(|e| StoreError::Dir {
+                path: "audit writer thread".into(),
+                source: e,
+            })?;
+        Ok(AuditWriter { handle, thread })
+    }
+
+    pub fn handle(&self) -> AuditHandle {
+        self.handle.clone()
+    }
+
+    /// Writes the `log_closed` record and the final checkpoint, and stops the thread.
+    pub fn close(self, closing: AuditEvent) -> Summary {
+        let _sent = self.handle.tx.send(Msg::Close(Box::new(closing)));
+        let log_id = self.handle.log_id.to_string();
+        drop(self.handle);
+        self.thread.join().unwrap_or(Summary {
+            log_id,
+            records: 0,
+            checkpoints: 0,
+            lost: 0,
+        })
+    }
+}
+
+impl State {
+    fn seal(&mut self, ev: &AuditEvent) {
+        let seq = self.frontier.size();
+        let sealed = self.sealer.seal(ev, seq);
+        let hashes = self.frontier.append(record_hash(&sealed.leaf));
+        self.pending.push(Row {
+            log_id: self.sealer.log_id.clone(),
+            sealed,
+            hashes,
+        });
+        if self.frontier.size() - self.last_checkpoint_size >= self.cfg.checkpoint_every {
+            self.cut_checkpoint();
+        }
+    }
+
+    /// Signs a checkpoint of the tree as it stands (committed with the pending rows).
+    fn cut_checkpoint(&mut self) {
+        let size = self.frontier.size();
+        match checkpoint::sign(&self.origin, size, self.frontier.root(), &self.keys.signer) {
+            Ok(note) => {
+                self.pending_checkpoints.push(CheckpointRow {
+                    log_id: self.sealer.log_id.clone(),
+                    size,
+                    ts_us: now_us(),
+                    note,
+                });
+                self.last_checkpoint_size = size;
+                self.last_checkpoint_at = Instant::now();
+                self.checkpoints += 1;
+            }
+            Err(e) => tracing::error!("cannot sign checkpoint at size {size}: {e}"),
+        }
+    }
+
+    /// Commits pending rows and checkpoints, cutting a time-based (or `force`d) one if due.
+    fn commit(&mut self, force_checkpoint: bool) -> Result<(), StoreError> {
+        let grown = self.frontier.size() > self.last_checkpoint_size;
+        if grown
+            && (force_checkpoint
+                || self.last_checkpoint_at.elapsed() >= self.cfg.checkpoint_interval)
+        {
+            self.cut_checkpoint();
+        }
+        if self.pending.is_empty() && self.pending_checkpoints.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .append(&self.pending, &self.pending_checkpoints)?;
+        self.health
+            .committed
+            .fetch_add(self.pending.len() as u64, Ordering::Relaxed);
+        self.pending.clear();
+        self.pending_checkpoints.clear();
+        Ok(())
+    }
+
+    fn set_failure(&self, message: Option<String>) {
+        if let Ok(mut m) = self.health.message.lock() {
+            *m = message.clone();
+        }
+        self.health
+            .failing
+            .store(message.is_some(), Ordering::Release);
+    }
+
+    fn commit_and_ack(&mut self, force_checkpoint: bool) -> bool {
+        match self.commit(force_checkpoint) {
+            Ok(()) => {
+                if self.health.failing.load(Ordering::Acquire) {
+                    self.set_failure(None);
+                    tracing::warn!("audit store recovered; pending records committed");
+                }
+                for ack in self.acks.drain(..) {
+                    let _sent = ack.send(Ok(()));
+                }
+                true
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if !self.health.failing.load(Ordering::Acquire) {
+                    tracing::error!(
+                        pending = self.pending.len(),
+                        "audit store failing, records held in memory: {msg}"
+                    );
+                }
+                self.set_failure(Some(msg.clone()));
+                for ack in self.acks.drain(..) {
+                    let _sent = ack.send(Err(msg.clone()));
+                }
+                false
+            }
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Msg>) -> Summary {
+        let retry = Duration::from_millis(500);
+        let mut closing: Option<Box<AuditEvent>> = None;
+        while closing.is_none() {
+            let failing = self.health.failing.load(Ordering::Acquire);
+            // While failing, hold back new events once many are pending (senders then block).
+            let timeout = if failing {
+                retry
+            } else if self.frontier.size() > self.last_checkpoint_size {
+                self.cfg
+                    .checkpoint_interval
+                    .saturating_sub(self.last_checkpoint_at.elapsed())
+            } else {
+                Duration::from_secs(3600)
+            };
+            let first = if failing && self.pending.len() >= self.cfg.queue * 8 {
+                std::thread::sleep(retry);
+                None
+            } else {
+                match rx.recv_timeout(timeout) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            };
+            let mut next = first;
+            let mut taken = 0;
+            while let Some(msg) = next {
+                match msg {
+                    Msg::Event(ev, ack) => {
+                        self.seal(&ev);
+                        self.acks.extend(ack);
+                    }
+                    Msg::Flush(ack) => self.acks.push(ack),
+                    Msg::Close(ev) => {
+                        closing = Some(ev);
+                        break;
+                    }
+                }
+                taken += 1;
+                next = if taken < self.cfg.max_batch {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            if closing.is_none() {
+                self.commit_and_ack(false);
+            }
+        }
+        // Drain what is still queued, then close the log.
+        while let Ok(msg) = rx.try_recv() {
+            match msg {
+                Msg::Event(ev, ack) => {
+                    self.seal(&ev);
+                    self.acks.extend(ack);
+                }
+                Msg::Flush(ack) => self.acks.push(ack),
+                Msg::Close(_) => {}
+            }
+        }
+        let closing = closing.unwrap_or_else(|| {
+            Box::new(AuditEvent::gateway("".into(), Arc::default(), "log_closed"))
+        });
+        let mut closing = *closing;
+        closing.kind = "event";
+        closing.event = Some("log_closed");
+        self.seal(&closing);
+        let mut tries = 0;
+        while !self.commit_and_ack(true) && tries < 10 {
+            tries += 1;
+            std::thread::sleep(retry);
+        }
+        let lost = self.pending.len() as u64;
+        if lost > 0 {
+            tracing::error!(
+                lost,
+                "audit store: records could not be committed and are lost"
+            );
+        }
+        Summary {
+            log_id: self.sealer.log_id.clone(),
+            records: self.frontier.size() - lost,
+            checkpoints: self.checkpoints,
+            lost,
+        }
+    }
+}

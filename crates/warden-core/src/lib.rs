@@ -1,0 +1,16 @@
+//! warden-core: the vocabulary of the gateway and the pure steps of its pipeline (parse, classify).
+//!
+//! # Layout
+//! - [`envelope`]: the lazy JSON-RPC envelope parsed from one frame's bytes (raw values, no tree).
+//! - [`classify`]: what a message is about (method, target, progress token, initialize info).
+//! - [`ids`]: request ids as correlation keys, in the two id spaces of a session.
+//!
+//! This crate does no I/O and never panics on wire input.
+
+pub mod classify;
+pub mod envelope;
+pub mod ids;
+
+pub use classify::{Classification, Implementation, classify};
+pub use envelope::{Envelope, Kind, Message, ParseError, parse_frame};
+pub use ids::{Direction, RequestId, Side};
