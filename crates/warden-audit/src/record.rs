@@ -44,6 +44,8 @@ pub enum Outcome {
     RpcError,
     Cancelled,
     Abandoned,
+    /// warden answered instead of the server (e.g. the audit store was unavailable).
+    GatewayError,
 }
 
 impl Outcome {
@@ -53,6 +55,7 @@ impl Outcome {
             Outcome::RpcError => "rpc_error",
             Outcome::Cancelled => "cancelled",
             Outcome::Abandoned => "abandoned",
+            Outcome::GatewayError => "gateway_error",
         }
     }
 }

@@ -1,0 +1,15 @@
+//! warden-proxy: transports, sessions and the message pipeline.
+//!
+//! # Layout
+//! - [`pipeline`]: `Pipeline::on_frame`, the fixed step order every frame goes through.
+//! - [`correlate`]: requests matched to responses in both id spaces; cancellation, progress.
+//! - [`stdio`]: the `warden run` transport: child process, frame pumps, shutdown.
+//! - [`errors`]: the JSON-RPC errors warden answers with itself.
+
+pub mod correlate;
+pub mod errors;
+pub mod pipeline;
+pub mod stdio;
+
+pub use pipeline::{OnStoreError, Pipeline};
+pub use stdio::{StdioConfig, run};

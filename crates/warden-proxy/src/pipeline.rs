@@ -1,0 +1,342 @@
+//! The message pipeline: every frame, in either direction, goes through `Pipeline::on_frame`,
+//! whose step order is the security invariant: parse → classify → (policy) → correlate →
+//! enqueue the record → forward. A record is queued before the frame is forwarded; nothing is
+//! forwarded that was not first recorded. The pipeline never writes to stdout itself.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use crossbeam_channel::Receiver;
+use warden_audit::writer::{Ack, WriterGone};
+use warden_audit::{AuditEvent, AuditHandle, Durability, Outcome, SessionContext, now_us};
+use warden_core::{Direction, Kind, RequestId, classify, parse_frame};
+
+use crate::correlate::{Correlator, Pending};
+use crate::errors;
+
+/// What to do when the audit store fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// Answer new client requests with a JSON-RPC error instead of forwarding them.
+    FailClosed,
+    /// Forward anyway, and say so on stderr.
+    FailOpen,
+}
+
+/// Where a frame goes after the pipeline.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Forward the original bytes to the other side.
+    Forward,
+    /// Do not forward; send these bytes back to the sender instead.
+    Answer(Vec<u8>),
+}
+
+/// The pipeline's decision on one frame.
+#[derive(Debug)]
+pub struct Decision {
+    pub route: Route,
+    /// With `durability: sync`, the commit of this frame's records to wait for before forwarding.
+    pub ack: Option<Receiver<Ack>>,
+}
+
+struct State {
+    ctx: Arc<SessionContext>,
+    correlator: Correlator,
+}
+
+/// One session's pipeline, shared by the two direction threads of a stdio proxy.
+pub struct Pipeline {
+    session: Arc<str>,
+    audit: AuditHandle,
+    durability: Durability,
+    on_store_error: OnStoreError,
+    state: Mutex<State>,
+    warned_open: AtomicBool,
+}
+
+impl Pipeline {
+    pub fn new(
+        audit: AuditHandle,
+        server_name: Option<String>,
+        durability: Durability,
+        on_store_error: OnStoreError,
+    ) -> Pipeline {
+        Pipeline {
+            session: uuid::Uuid::now_v7().to_string().into(),
+            audit,
+            durability,
+            on_store_error,
+            state: Mutex::new(State {
+                ctx: Arc::new(SessionContext {
+                    server_name,
+                    ..SessionContext::default()
+                }),
+                correlator: Correlator::default(),
+            }),
+            warned_open: AtomicBool::new(false),
+        }
+    }
+
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave it half-updated in a way that matters
+        // more than losing the session; keep going with the inner value.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The session context as it stands (client and server info, protocol).
+    pub fn context(&self) -> Arc<SessionContext> {
+        self.state().ctx.clone()
+    }
+
+    /// Records a gateway event in this session.
+    pub fn event(&self, name: &'static str, detail: serde_json::Value) -> Result<(), WriterGone> {
+        let mut ev = AuditEvent::gateway(self.session.clone(), self.context(), name);
+        ev.detail = Some(detail);
+        self.audit.record(ev)
+    }
+
+    /// Runs one frame through the pipeline and says where it goes.
+    pub fn on_frame(&self, dir: Direction, frame: Bytes) -> Result<Decision, WriterGone> {
+        let ts_us = now_us();
+        let mut events: Vec<AuditEvent> = Vec::with_capacity(1);
+        let mut answer: Option<Vec<u8>> = None;
+        let mut responds = false;
+        {
+            let mut st = self.state();
+            // 1 parse
+            match parse_frame(&frame) {
+                Err(warden_core::ParseError::Empty) => {}
+                Err(e) => {
+                    let mut ev = self.base(&st, ts_us, dir, "unparseable", &frame);
+                    ev.detail = Some(serde_json::json!({ "error": e.to_string() }));
+                    events.push(ev);
+                }
+                Ok(env) => {
+                    for (i, msg) in env.messages.iter().enumerate() {
+                        let id = msg.id.and_then(RequestId::from_raw);
+                        let initiator = if msg.kind.is_response() {
+                            dir.sender().other()
+                        } else {
+                            dir.sender()
+                        };
+                        let answered = id
+                            .as_ref()
+                            .filter(|_| msg.kind.is_response())
+                            .and_then(|id| st.correlator.method_of(initiator, id));
+                        // 2 classify
+                        let c = classify(&frame, msg, answered);
+                        if c.client_info.is_some()
+                            || c.server_info.is_some()
+                            || c.protocol_version.is_some()
+                        {
+                            let mut ctx = (*st.ctx).clone();
+                            let initialize = matches!(msg.method.as_deref(), Some("initialize"))
+                                || answered == Some("initialize");
+                            if initialize || ctx.protocol.is_none() {
+                                ctx.protocol = c.protocol_version.clone().or(ctx.protocol);
+                            }
+                            ctx.client_info = c.client_info.clone().or(ctx.client_info);
+                            ctx.server_info = c.server_info.clone().or(ctx.server_info);
+                            if ctx != *st.ctx {
+                                st.ctx = Arc::new(ctx);
+                            }
+                        }
+                        // 3 policy: the governance issue adds the verdict here, before forwarding.
+                        let mut ev = self.base(&st, ts_us, dir, msg.kind.as_str(), &frame);
+                        ev.batch_index = (env.kind == Kind::Batch).then_some(i as u32);
+                        ev.method = msg.method.as_deref().map(str::to_owned);
+                        ev.rpc_id = msg.id.map(|r| r.get().to_owned());
+                        ev.args = c.args.clone();
+                        ev.body = c.body.clone();
+                        ev.error_code = c.error_code;
+                        ev.target = c.target.clone();
+                        // 4 correlate
+                        match (msg.kind, id) {
+                            (Kind::Request, Some(id)) => {
+                                if dir == Direction::C2S && answer.is_none() {
+                                    if let Some(reason) = self.store_refusal() {
+                                        let reply = errors::store_unavailable(msg.id, &reason);
+                                        ev.outcome = Some(Outcome::GatewayError);
+                                        events.push(ev);
+                                        let mut out = self.base(
+                                            &st,
+                                            ts_us,
+                                            Direction::S2C,
+                                            "error",
+                                            &Bytes::from(reply.clone()),
+                                        );
+                                        out.method = msg.method.as_deref().map(str::to_owned);
+                                        out.rpc_id = msg.id.map(|r| r.get().to_owned());
+                                        out.outcome = Some(Outcome::GatewayError);
+                                        out.detail = Some(
+                                            serde_json::json!({ "origin": "gateway", "reason": "audit_store_unavailable" }),
+                                        );
+                                        events.push(out);
+                                        answer = Some(reply);
+                                        continue;
+                                    }
+                                }
+                                let method = msg.method.as_deref().unwrap_or_default();
+                                let (exchange, displaced) = st.correlator.request(
+                                    initiator,
+                                    id,
+                                    method,
+                                    c.target.clone(),
+                                    c.progress_token.clone(),
+                                );
+                                ev.exchange = Some(exchange);
+                                if let Some(old) = displaced {
+                                    events.push(self.abandoned(
+                                        &st,
+                                        &old,
+                                        "request id reused while in flight",
+                                    ));
+                                }
+                            }
+                            (Kind::Result | Kind::Error, Some(id)) => {
+                                responds = true;
+                                if let Some(closed) = st.correlator.response(initiator, &id) {
+                                    ev.exchange = Some(closed.exchange);
+                                    ev.method = Some(closed.method);
+                                    ev.target = closed.target;
+                                    ev.duration_us = Some(
+                                        u64::try_from(closed.duration.as_micros())
+                                            .unwrap_or(u64::MAX),
+                                    );
+                                    ev.outcome = Some(if closed.cancelled {
+                                        Outcome::Cancelled
+                                    } else if msg.kind == Kind::Error {
+                                        Outcome::RpcError
+                                    } else {
+                                        Outcome::Ok
+                                    });
+                                }
+                            }
+                            (Kind::Notification, _) => {
+                                if let Some(cancelled) = &c.cancelled {
+                                    ev.exchange = st.correlator.cancel(dir.sender(), cancelled);
+                                    ev.outcome = ev.exchange.map(|_| Outcome::Cancelled);
+                                } else if let Some(token) = &c.progress_token {
+                                    ev.exchange = st.correlator.progress(token);
+                                }
+                            }
+                            _ => {}
+                        }
+                        events.push(ev);
+                    }
+                }
+            }
+        }
+        // 5 enqueue (write-ahead): the records are queued before the frame moves on.
+        let wait = self.durability == Durability::Sync && dir == Direction::S2C && responds;
+        let last = events.pop();
+        for ev in events {
+            self.audit.record(ev)?;
+        }
+        let ack = match last {
+            Some(ev) if wait => Some(self.audit.record_committed(ev)?),
+            Some(ev) => {
+                self.audit.record(ev)?;
+                None
+            }
+            None => None,
+        };
+        // 6 forward (done by the transport, with the original bytes)
+        let route = match answer {
+            Some(reply) => Route::Answer(reply),
+            None => Route::Forward,
+        };
+        Ok(Decision { route, ack })
+    }
+
+    /// Records the start of a frame longer than `limit`, which is streamed through unparsed.
+    pub fn oversized(&self, dir: Direction, prefix: Bytes, limit: usize) -> Result<(), WriterGone> {
+        let st = self.state();
+        let mut ev = self.base(&st, now_us(), dir, "unparseable", &prefix);
+        ev.detail = Some(
+            serde_json::json!({ "error": "frame longer than max_frame; streamed through unparsed", "max_frame": limit }),
+        );
+        drop(st);
+        self.audit.record(ev)
+    }
+
+    /// `Some(reason)` when new requests must be refused because the store is failing.
+    fn store_refusal(&self) -> Option<String> {
+        let failure = self.audit.failure()?;
+        match self.on_store_error {
+            OnStoreError::FailClosed => Some(failure),
+            OnStoreError::FailOpen => {
+                if !self.warned_open.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        "audit store failing, forwarding anyway because on_store_error is fail_open: {failure}"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    fn base(
+        &self,
+        st: &State,
+        ts_us: i64,
+        dir: Direction,
+        kind: &'static str,
+        frame: &Bytes,
+    ) -> AuditEvent {
+        let mut ev = AuditEvent::gateway(self.session.clone(), st.ctx.clone(), "");
+        ev.event = None;
+        ev.ts_us = ts_us;
+        ev.direction = Some(dir);
+        ev.kind = kind;
+        ev.size = frame.len() as u64;
+        ev.frame = frame.clone();
+        ev
+    }
+
+    fn abandoned(&self, st: &State, p: &Pending, reason: &str) -> AuditEvent {
+        let mut ev =
+            AuditEvent::gateway(self.session.clone(), st.ctx.clone(), "exchange_abandoned");
+        ev.exchange = Some(p.exchange);
+        ev.method = Some(p.method.clone());
+        ev.target = p.target.clone();
+        ev.outcome = Some(Outcome::Abandoned);
+        ev.duration_us = Some(u64::try_from(p.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        ev.rpc_id = Some(match &p.id {
+            RequestId::Num(n) => n.clone(),
+            RequestId::Str(s) => serde_json::Value::from(s.as_str()).to_string(),
+        });
+        ev.detail = Some(serde_json::json!({
+            "reason": reason,
+            "initiator": format!("{:?}", p.initiator).to_lowercase(),
+        }));
+        ev
+    }
+
+    /// Ends the session: every request still in flight is recorded as abandoned, then a
+    /// `session_end` event with `detail`. Returns how many were abandoned.
+    pub fn end(&self, reason: &str, detail: serde_json::Value) -> Result<usize, WriterGone> {
+        let events: Vec<AuditEvent> = {
+            let mut st = self.state();
+            let pending = st.correlator.drain();
+            pending
+                .iter()
+                .map(|p| self.abandoned(&st, p, reason))
+                .collect()
+        };
+        let n = events.len();
+        for ev in events {
+            self.audit.record(ev)?;
+        }
+        self.event("session_end", detail)?;
+        Ok(n)
+    }
+}

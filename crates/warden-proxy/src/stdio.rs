@@ -1,0 +1,427 @@
+//! The stdio transport of `warden run`: spawns the server in its own process group, pumps
+//! newline-delimited frames both ways through the pipeline (one thread per direction, so a
+//! full pipe on one side never stalls the other), drains the server's stderr continuously,
+//! and shuts down in order: client EOF or a signal → close stdin / pass the signal → grace
+//! period → SIGTERM → SIGKILL to the process group. Our stdout carries only MCP frames.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use crossbeam_channel::{RecvTimeoutError, bounded};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde_json::json;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use warden_core::Direction;
+
+use crate::errors;
+use crate::pipeline::{Decision, OnStoreError, Pipeline, Route};
+
+/// How to run the server and frame its traffic.
+#[derive(Clone, Debug)]
+pub struct StdioConfig {
+    /// The server command and its arguments.
+    pub command: Vec<String>,
+    /// Run the command through `/bin/sh -c` (joined with spaces).
+    pub shell: bool,
+    /// How long the server gets to exit after its stdin closes (or a signal) before SIGTERM,
+    /// and again before SIGKILL.
+    pub grace: Duration,
+    /// Frames longer than this are streamed through unparsed (and recorded as oversized).
+    pub max_frame: usize,
+    pub on_store_error: OnStoreError,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("no server command given (put it after `--`)")]
+    NoCommand,
+    #[error("cannot start server `{command}`: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up stdio: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Audit(#[from] warden_audit::writer::WriterGone),
+}
+
+/// How the session ended.
+#[derive(Debug)]
+pub struct RunResult {
+    /// The server's exit status as a shell would report it (128 + signal if killed).
+    pub exit_code: i32,
+    pub abandoned: usize,
+}
+
+#[derive(Debug)]
+enum Note {
+    ClientEof,
+    ClientGone(String),
+    ServerEof,
+    ServerGone(String),
+    Signal(i32),
+    Exited(ExitStatus),
+}
+
+/// Exit code a shell would show for `status`.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// Runs the server behind the pipeline until it exits; returns its exit status.
+pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunError> {
+    let (program, args) = cfg.command.split_first().ok_or(RunError::NoCommand)?;
+    let mut cmd = if cfg.shell {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(cfg.command.join(" "));
+        c
+    } else {
+        let mut c = Command::new(program);
+        c.args(args);
+        c
+    };
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().map_err(|source| RunError::Spawn {
+        command: program.clone(),
+        source,
+    })?;
+    let pgid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let name = std::path::Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    pipeline.event(
+        "session_start",
+        json!({ "transport": "stdio", "command": name, "args": args.len(), "pid": child.id(), "shell": cfg.shell }),
+    )?;
+
+    let (tx, rx) = bounded::<Note>(64);
+    let our_stdout = Arc::new(Mutex::new(File::from(
+        std::io::stdout().as_fd().try_clone_to_owned()?,
+    )));
+    let our_stdin = File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+    let child_stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("child stdin missing"))?;
+    let child_stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("child stdout missing"))?;
+    let mut child_stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| std::io::Error::other("child stderr missing"))?;
+
+    std::thread::Builder::new()
+        .name("server-stderr".into())
+        .spawn(move || {
+            let mut err = std::io::stderr();
+            let _copied = std::io::copy(&mut child_stderr, &mut err);
+        })?;
+
+    {
+        let pipeline = pipeline.clone();
+        let out = our_stdout.clone();
+        let tx = tx.clone();
+        let max = cfg.max_frame;
+        let policy = cfg.on_store_error;
+        std::thread::Builder::new()
+            .name("c2s".into())
+            .spawn(move || {
+                let mut to_server = child_stdin;
+                let result = pump(
+                    our_stdin,
+                    Direction::C2S,
+                    &pipeline,
+                    max,
+                    policy,
+                    &mut |b| write_all(&mut to_server, b),
+                    &|b| write_shared(&out, b),
+                );
+                drop(to_server); // the server sees EOF on its stdin
+                let _sent = tx.send(match result {
+                    Ok(()) => Note::ClientEof,
+                    Err(Side::Output(e)) => Note::ServerGone(e),
+                    Err(Side::Input(e)) => Note::ClientGone(e),
+                });
+            })?;
+    }
+    {
+        let pipeline = pipeline.clone();
+        let out = our_stdout.clone();
+        let tx = tx.clone();
+        let max = cfg.max_frame;
+        let policy = cfg.on_store_error;
+        std::thread::Builder::new()
+            .name("s2c".into())
+            .spawn(move || {
+                let result = pump(
+                    child_stdout,
+                    Direction::S2C,
+                    &pipeline,
+                    max,
+                    policy,
+                    &mut |b| write_shared(&out, b),
+                    &|_| Ok(()),
+                );
+                let _sent = tx.send(match result {
+                    Ok(()) => Note::ServerEof,
+                    Err(Side::Output(e)) => Note::ClientGone(e),
+                    Err(Side::Input(e)) => Note::ServerGone(e),
+                });
+            })?;
+    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let signal_handle = signals.handle();
+    {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    if tx.send(Note::Signal(sig)).is_err() {
+                        break;
+                    }
+                }
+            })?;
+    }
+    {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name("server-wait".into())
+            .spawn(move || {
+                if let Ok(status) = child.wait() {
+                    let _sent = tx.send(Note::Exited(status));
+                }
+            })?;
+    }
+    drop(tx);
+
+    let grace = cfg.grace;
+    let mut term_at: Option<Instant> = None;
+    let mut kill_at: Option<Instant> = None;
+    let mut reason = "server exited";
+    let status = loop {
+        let next = [term_at, kill_at].into_iter().flatten().min();
+        let timeout = next.map_or(Duration::from_secs(3600), |t| {
+            t.saturating_duration_since(Instant::now())
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(Note::Exited(status)) => break Some(status),
+            Ok(Note::ClientEof) => {
+                reason = "client closed the connection";
+                term_at.get_or_insert(Instant::now() + grace);
+            }
+            Ok(Note::ClientGone(e)) => {
+                tracing::warn!("client connection failed: {e}");
+                reason = "client connection failed";
+                term_at.get_or_insert(Instant::now() + grace);
+            }
+            Ok(Note::ServerEof) => {}
+            Ok(Note::ServerGone(e)) => tracing::warn!("server connection failed: {e}"),
+            Ok(Note::Signal(SIGHUP)) => tracing::info!("SIGHUP ignored (nothing to reload yet)"),
+            Ok(Note::Signal(sig)) => {
+                reason = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                if let Ok(s) = Signal::try_from(sig) {
+                    let _sent = killpg(pgid, s);
+                }
+                kill_at.get_or_insert(Instant::now() + grace);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let now = Instant::now();
+                if term_at.is_some_and(|t| t <= now) {
+                    term_at = None;
+                    tracing::warn!(
+                        "server did not exit within the grace period; sending SIGTERM to its process group"
+                    );
+                    let _sent = killpg(pgid, Signal::SIGTERM);
+                    kill_at.get_or_insert(now + grace);
+                }
+                if kill_at.is_some_and(|t| t <= now) {
+                    kill_at = None;
+                    tracing::warn!("server still running; sending SIGKILL to its process group");
+                    let _sent = killpg(pgid, Signal::SIGKILL);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break None,
+        }
+    };
+    // Let the server's last frames through; then make sure nothing of its group lingers.
+    let drained = wait_for(&rx, Duration::from_secs(2), |n| {
+        matches!(n, Note::ServerEof | Note::ServerGone(_))
+    });
+    if !drained {
+        let _sent = killpg(pgid, Signal::SIGKILL);
+        wait_for(&rx, Duration::from_secs(1), |n| {
+            matches!(n, Note::ServerEof | Note::ServerGone(_))
+        });
+    }
+    signal_handle.close();
+    let code = status.map_or(1, exit_code);
+    let abandoned = pipeline.end(
+        reason,
+        json!({
+            "reason": reason,
+            "exit_code": status.and_then(|s| s.code()),
+            "signal": status.and_then(|s| s.signal()),
+        }),
+    )?;
+    Ok(RunResult {
+        exit_code: code,
+        abandoned,
+    })
+}
+
+fn wait_for(
+    rx: &crossbeam_channel::Receiver<Note>,
+    d: Duration,
+    want: impl Fn(&Note) -> bool,
+) -> bool {
+    let end = Instant::now() + d;
+    while let Ok(n) = rx.recv_deadline(end) {
+        if want(&n) {
+            return true;
+        }
+    }
+    false
+}
+
+fn write_all(w: &mut impl Write, b: &[u8]) -> std::io::Result<()> {
+    w.write_all(b)
+}
+
+fn write_shared(out: &Mutex<File>, b: &[u8]) -> std::io::Result<()> {
+    let mut f = out
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    f.write_all(b)
+}
+
+/// Which end of a pump failed.
+enum Side {
+    Input(String),
+    Output(String),
+}
+
+const READ_CHUNK: usize = 128 * 1024;
+
+/// Reads frames from `input` until EOF, runs each through the pipeline and forwards it (or
+/// sends the pipeline's answer back). A frame is the bytes up to and including `\n`, forwarded
+/// exactly as read; a last line without `\n` at EOF is forwarded as it is.
+fn pump(
+    mut input: impl Read,
+    dir: Direction,
+    pipeline: &Pipeline,
+    max_frame: usize,
+    on_store_error: OnStoreError,
+    forward: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    answer: &dyn Fn(&[u8]) -> std::io::Result<()>,
+) -> Result<(), Side> {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut scanned = 0;
+    let mut streaming: Option<u64> = None;
+    loop {
+        if let Some(pos) = memchr::memchr(b'\n', &buf[scanned..]) {
+            let frame = buf.split_to(scanned + pos + 1).freeze();
+            scanned = 0;
+            if let Some(total) = streaming.take() {
+                // The end of an oversized frame: forward the rest, then record its size.
+                forward(&frame).map_err(|e| Side::Output(e.to_string()))?;
+                let size = total + frame.len() as u64;
+                pipeline
+                    .event(
+                        "oversized_frame_end",
+                        json!({ "direction": dir.as_str(), "size": size }),
+                    )
+                    .map_err(|e| Side::Output(e.to_string()))?;
+                continue;
+            }
+            handle(frame, dir, pipeline, on_store_error, forward, answer)?;
+            continue;
+        }
+        scanned = buf.len();
+        if buf.len() >= max_frame || (streaming.is_some() && !buf.is_empty()) {
+            let chunk = buf.split().freeze();
+            scanned = 0;
+            if streaming.is_none() {
+                let prefix = chunk.slice(..chunk.len().min(64 * 1024));
+                pipeline
+                    .oversized(dir, prefix, max_frame)
+                    .map_err(|e| Side::Output(e.to_string()))?;
+            }
+            forward(&chunk).map_err(|e| Side::Output(e.to_string()))?;
+            *streaming.get_or_insert(0) += chunk.len() as u64;
+        }
+        let len = buf.len();
+        buf.resize(len + READ_CHUNK, 0);
+        let n = loop {
+            match input.read(&mut buf[len..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    buf.truncate(len);
+                    return Err(Side::Input(e.to_string()));
+                }
+            }
+        };
+        buf.truncate(len + n);
+        if n == 0 {
+            if !buf.is_empty() {
+                let frame = buf.split().freeze();
+                if streaming.is_some() {
+                    forward(&frame).map_err(|e| Side::Output(e.to_string()))?;
+                } else {
+                    handle(frame, dir, pipeline, on_store_error, forward, answer)?;
+                }
+            }
+            return Ok(());
+        }
+    }
+}
+
+fn handle(
+    frame: Bytes,
+    dir: Direction,
+    pipeline: &Pipeline,
+    on_store_error: OnStoreError,
+    forward: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    answer: &dyn Fn(&[u8]) -> std::io::Result<()>,
+) -> Result<(), Side> {
+    let Decision { route, ack } = pipeline
+        .on_frame(dir, frame.clone())
+        .map_err(|e| Side::Output(e.to_string()))?;
+    if let Some(ack) = ack {
+        let committed = ack
+            .recv()
+            .unwrap_or_else(|_| Err("audit writer stopped".into()));
+        if let Err(reason) = committed {
+            if on_store_error == OnStoreError::FailClosed {
+                // durability: sync promises no response reaches the client unrecorded.
+                let id = warden_core::parse_frame(&frame)
+                    .ok()
+                    .and_then(|e| e.first().and_then(|m| m.id).map(|i| i.get().to_owned()));
+                let raw = id.and_then(|i| serde_json::value::RawValue::from_string(i).ok());
+                let reply = errors::store_unavailable(raw.as_deref(), &reason);
+                return forward(&reply).map_err(|e| Side::Output(e.to_string()));
+            }
+        }
+    }
+    match route {
+        Route::Forward => forward(&frame).map_err(|e| Side::Output(e.to_string())),
+        Route::Answer(reply) => answer(&reply).map_err(|e| Side::Input(e.to_string())),
+    }
+}

@@ -1,0 +1,287 @@
+//! The command line: one clap definition for every command (see CLI.md for the map).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "warden",
+    version,
+    about = "Audit and governance gateway for the Model Context Protocol (MCP)",
+    long_about = "warden sits between an MCP client and an MCP server, forwards every message byte for byte, and \
+                  records each one as tamper-evident evidence: a Merkle-tree transparency log with signed checkpoints.",
+    after_help = "Example:\n  warden run --server-name filesystem -- npx -y @modelcontextprotocol/server-filesystem /tmp\n  warden audit verify"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Cmd {
+    /// Spawn an MCP server and proxy its stdio, recording every message.
+    #[command(
+        after_help = "Example (Claude Desktop / Cursor mcpServers entry):\n  \"command\": \"warden\",\n  \"args\": [\"run\", \"--server-name\", \"filesystem\", \"--\", \"npx\", \"-y\", \"@modelcontextprotocol/server-filesystem\", \"/tmp\"]"
+    )]
+    Run(RunArgs),
+    /// Read, check and hand over the audit record.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Manage the checkpoint signing key and the hash key.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Run a sample HR server through warden with a scripted client, then show what was recorded.
+    #[command(after_help = "Example:\n  warden demo")]
+    Demo(DemoArgs),
+    /// The sample HR MCP server used by `warden demo` (speaks MCP on stdio).
+    #[command(hide = true)]
+    DemoServer,
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct StoreArgs {
+    /// The audit store (SQLite).
+    #[arg(long, env = "WARDEN_DB", value_name = "PATH")]
+    pub(crate) db: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct KeyArgs {
+    /// Directory holding the checkpoint signing key, its verifier key and the hash key.
+    #[arg(long, env = "WARDEN_KEY_DIR", value_name = "DIR")]
+    pub(crate) key_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum LogLevel {
+    /// No payloads, hashes only.
+    Minimal,
+    /// params and results up to --max-payload.
+    Standard,
+    /// Whole messages up to --max-payload.
+    Detailed,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum DurabilityArg {
+    /// Commit in small batches; see docs/durability.md for the loss window on kill -9.
+    Batch,
+    /// Forward a response only after its exchange's records are committed.
+    Sync,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub(crate) enum StoreErrorArg {
+    /// Answer new requests with a JSON-RPC error while the store fails.
+    FailClosed,
+    /// Forward anyway, and say so on stderr.
+    FailOpen,
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    #[command(flatten)]
+    pub(crate) keys: KeyArgs,
+    /// The name this server is recorded under.
+    #[arg(long, env = "WARDEN_SERVER_NAME")]
+    pub(crate) server_name: Option<String>,
+    /// How much of each message is stored beside its hashes.
+    #[arg(long, value_enum, default_value = "standard", env = "WARDEN_LOG_LEVEL")]
+    pub(crate) log_level: LogLevel,
+    /// Payloads larger than this many bytes are stored truncated, with the hash of the whole.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub(crate) max_payload: usize,
+    #[arg(long, value_enum, default_value = "batch", env = "WARDEN_DURABILITY")]
+    pub(crate) durability: DurabilityArg,
+    #[arg(long, value_enum, default_value = "fail_closed")]
+    pub(crate) on_store_error: StoreErrorArg,
+    /// Name of this warden instance (checkpoint origin and key name).
+    #[arg(long, default_value = "warden", env = "WARDEN_INSTANCE")]
+    pub(crate) instance: String,
+    /// Sign a checkpoint every this many records…
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) checkpoint_every: u64,
+    /// …or this many seconds after the last one.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) checkpoint_secs: u64,
+    /// Milliseconds the server gets to exit after its stdin closes, before SIGTERM (and again before SIGKILL).
+    #[arg(long, default_value_t = 3000)]
+    pub(crate) grace_ms: u64,
+    /// Frames longer than this many bytes are streamed through unparsed.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub(crate) max_frame: usize,
+    /// Run the command through /bin/sh -c.
+    #[arg(long)]
+    pub(crate) shell: bool,
+    /// The server command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum Format {
+    Table,
+    Json,
+    Jsonl,
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct FilterArgs {
+    /// Only records at or after this time: RFC 3339 (2026-11-22T10:00:00Z) or an age (15m, 24h, 7d).
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Only records before this time (same forms as --since).
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    #[arg(long)]
+    pub(crate) server: Option<String>,
+    /// Tool name, resource URI or prompt name.
+    #[arg(long)]
+    pub(crate) tool: Option<String>,
+    #[arg(long)]
+    pub(crate) method: Option<String>,
+    /// c2s (client to server) or s2c.
+    #[arg(long)]
+    pub(crate) direction: Option<String>,
+    /// ok, rpc_error, cancelled, abandoned, gateway_error.
+    #[arg(long)]
+    pub(crate) outcome: Option<String>,
+    #[arg(long)]
+    pub(crate) session: Option<String>,
+    /// request, notification, result, error, invalid, unparseable, event.
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// table on a terminal, jsonl when piped.
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<Format>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AuditCmd {
+    /// Check the whole log: every record re-hashed, every checkpoint's signature and root.
+    #[command(
+        after_help = "Exit status: 0 intact, 1 tampering found (the first bad record is named), 2 usage error.\n\nExample:\n  warden audit verify --db audit.db --pubkey warden.vkey"
+    )]
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Verify an export file instead of a store.
+        #[arg(long, conflicts_with = "db", value_name = "EXPORT.jsonl")]
+        file: Option<PathBuf>,
+        /// Trusted verifier key file (note format). Without it, each log's registered key is used.
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Find records by time, server, tool, method, direction, outcome or session.
+    #[command(
+        after_help = "Example:\n  warden audit search --since 24h --tool read_file --format json"
+    )]
+    Search {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Most records to show.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// Newest first.
+        #[arg(long)]
+        newest_first: bool,
+    },
+    /// Show the latest records and follow new ones as they are written.
+    #[command(after_help = "Example:\n  warden audit tail --server filesystem")]
+    Tail {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// How many existing records to show first.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: u64,
+        /// Print the latest records and exit.
+        #[arg(long)]
+        no_follow: bool,
+    },
+    /// Write every log (records and signed checkpoints) as JSON Lines that verify on their own.
+    #[command(
+        after_help = "Example:\n  warden audit export --out evidence.jsonl && warden audit verify --file evidence.jsonl"
+    )]
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Print an inclusion proof of one record, or a consistency proof from a kept checkpoint.
+    #[command(
+        after_help = "Example:\n  warden audit prove --record 0199a1b2-... > record.proof.json\n  warden audit prove --from-checkpoint old.checkpoint > grew.proof.json"
+    )]
+    Prove {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The record id (UUIDv7) to prove.
+        #[arg(
+            long,
+            required_unless_present = "from_checkpoint",
+            conflicts_with = "from_checkpoint"
+        )]
+        record: Option<String>,
+        /// A signed checkpoint file kept earlier: prove the log only grew since.
+        #[arg(long, value_name = "FILE")]
+        from_checkpoint: Option<PathBuf>,
+    },
+    /// Check a proof file offline.
+    #[command(
+        after_help = "Example:\n  warden audit verify-proof record.proof.json --pubkey warden.vkey"
+    )]
+    VerifyProof {
+        /// The proof file (JSON) from `warden audit prove`.
+        file: PathBuf,
+        /// Trusted verifier key file. Without it, the key named in the proof is used.
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ExportFormat {
+    Jsonl,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeysCmd {
+    /// Create the checkpoint signing key, its verifier key and the hash key.
+    #[command(after_help = "Example:\n  warden keys generate --name acme-warden")]
+    Generate {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Key name (appears in every signature line).
+        #[arg(long, default_value = "warden")]
+        name: String,
+        /// Replace existing keys.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the verifier key (note format) to give to an auditor.
+    #[command(after_help = "Example:\n  warden keys export > warden.vkey")]
+    Export {
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// Store for the demo (default: a new directory under the system temp dir).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) db: Option<PathBuf>,
+}

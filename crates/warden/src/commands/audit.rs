@@ -1,0 +1,355 @@
+//! `warden audit`: verify, search, tail, export, prove, verify-proof.
+#![allow(clippy::print_stdout)]
+
+use std::io::{BufReader, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use warden_audit::export::{Verdict, verify_export, verify_store};
+use warden_audit::proof::{self, Checked, Proof};
+use warden_audit::{Filter, RecordRow, Store};
+
+use crate::cli::{AuditCmd, ExportFormat, FilterArgs, Format, StoreArgs};
+use crate::paths;
+
+fn db_of(store: StoreArgs) -> std::path::PathBuf {
+    store.db.unwrap_or_else(paths::default_db)
+}
+
+fn read_keys(path: Option<&Path>) -> anyhow::Result<Option<Vec<String>>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading verifier key {}", path.display()))?;
+    let keys: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    anyhow::ensure!(!keys.is_empty(), "{} holds no verifier key", path.display());
+    Ok(Some(keys))
+}
+
+pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCmd::Verify {
+            store,
+            file,
+            pubkey,
+            format,
+        } => verify(store, file.as_deref(), pubkey.as_deref(), format),
+        AuditCmd::Search {
+            store,
+            filter,
+            limit,
+            newest_first,
+        } => {
+            let s = Store::open_read(&db_of(store))?;
+            let format = output_format(filter.format);
+            let mut f = to_filter(&filter)?;
+            f.limit = Some(limit);
+            f.newest_first = newest_first;
+            print_rows(&s.search(&f)?, format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Tail {
+            store,
+            filter,
+            lines,
+            no_follow,
+        } => tail(store, &filter, lines, no_follow),
+        AuditCmd::Export {
+            store,
+            format: ExportFormat::Jsonl,
+            out,
+        } => {
+            let s = Store::open_read(&db_of(store))?;
+            let n = match out {
+                Some(path) => {
+                    let mut f = std::io::BufWriter::new(
+                        std::fs::File::create(&path)
+                            .with_context(|| format!("creating {}", path.display()))?,
+                    );
+                    let n = warden_audit::export::export(&s, &mut f)?;
+                    f.flush()?;
+                    n
+                }
+                None => warden_audit::export::export(
+                    &s,
+                    &mut std::io::BufWriter::new(std::io::stdout().lock()),
+                )?,
+            };
+            tracing::info!("exported {n} records");
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Prove {
+            store,
+            record,
+            from_checkpoint,
+        } => {
+            let s = Store::open_read(&db_of(store))?;
+            let p = match (record, from_checkpoint) {
+                (Some(id), _) => proof::prove_inclusion(&s, &id)?,
+                (None, Some(path)) => {
+                    let note = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    proof::prove_consistency(&s, &note)?
+                }
+                (None, None) => anyhow::bail!("give --record ID or --from-checkpoint FILE"),
+            };
+            println!("{}", serde_json::to_string_pretty(&p)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::VerifyProof { file, pubkey } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let p: Proof = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a warden proof", file.display()))?;
+            let keys = read_keys(pubkey.as_deref())?;
+            match proof::check(&p, keys.as_deref()) {
+                Ok(Checked::Inclusion {
+                    origin,
+                    index,
+                    size,
+                }) => {
+                    println!(
+                        "OK: record {index} is included in {origin} at size {size} ({})",
+                        trust_note(keys.is_some())
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(Checked::Consistency {
+                    origin,
+                    old_size,
+                    new_size,
+                }) => {
+                    println!(
+                        "OK: {origin} at size {new_size} extends its checkpoint at size {old_size} ({})",
+                        trust_note(keys.is_some())
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("FAILED: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+fn trust_note(trusted: bool) -> &'static str {
+    if trusted {
+        "signature checked with the given key"
+    } else {
+        "signature checked with the key named in the proof; pass --pubkey to trust a key you hold"
+    }
+}
+
+fn verify(
+    store: StoreArgs,
+    file: Option<&Path>,
+    pubkey: Option<&Path>,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let keys = read_keys(pubkey)?;
+    let (what, verdict): (String, Verdict) = match file {
+        Some(path) => {
+            let f =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            (
+                path.display().to_string(),
+                verify_export(BufReader::new(f), keys.as_deref())?,
+            )
+        }
+        None => {
+            let db = db_of(store);
+            let s = Store::open_read(&db)?;
+            (db.display().to_string(), verify_store(&s, keys.as_deref())?)
+        }
+    };
+    let trust = if keys.is_some() {
+        "the given verifier key"
+    } else {
+        "each log's registered key (pass --pubkey to check against a key you hold)"
+    };
+    match (verdict, format) {
+        (Ok(reports), Format::Json | Format::Jsonl) => {
+            println!(
+                "{}",
+                serde_json::json!({ "ok": true, "source": what, "logs": reports, "trusted_keys": keys.is_some() })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        (Err(p), Format::Json | Format::Jsonl) => {
+            println!(
+                "{}",
+                serde_json::json!({ "ok": false, "source": what, "problem": { "log": p.log_id, "kind": p.kind.as_str(), "seq": p.seq, "record_id": p.record_id, "detail": p.detail } })
+            );
+            Ok(ExitCode::from(1))
+        }
+        (Ok(reports), Format::Table) => {
+            let records: u64 = reports.iter().map(|r| r.records).sum();
+            let checkpoints: u64 = reports.iter().map(|r| r.checkpoints).sum();
+            println!(
+                "OK: {what}: {} logs, {records} records, {checkpoints} signed checkpoints; signatures checked with {trust}",
+                reports.len()
+            );
+            for r in reports.iter().filter(|r| r.unsigned_tail > 0) {
+                println!(
+                    "note: log {} has {} records after its last checkpoint (still being written, or its writer was killed); they are hash-linked but not yet signed",
+                    r.log_id, r.unsigned_tail
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        (Err(p), Format::Table) => {
+            println!("TAMPERED: {what}: {p}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn output_format(f: Option<Format>) -> Format {
+    f.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Jsonl
+    })
+}
+
+/// Parses `--since` / `--until`: RFC 3339, or an age like `90s`, `15m`, `24h`, `7d`.
+fn parse_time(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    if let Some(unit) = s.chars().last().filter(|c| "smhd".contains(*c)) {
+        if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
+            let secs = n * match unit {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                _ => 86400,
+            };
+            return Ok(warden_audit::now_us() - secs * 1_000_000);
+        }
+    }
+    let ts: jiff::Timestamp = s
+        .parse()
+        .with_context(|| format!("{s:?} is neither RFC 3339 nor an age like 24h"))?;
+    Ok(ts.as_microsecond())
+}
+
+fn to_filter(a: &FilterArgs) -> anyhow::Result<Filter> {
+    Ok(Filter {
+        since_us: a.since.as_deref().map(parse_time).transpose()?,
+        until_us: a.until.as_deref().map(parse_time).transpose()?,
+        server: a.server.clone(),
+        tool: a.tool.clone(),
+        method: a.method.clone(),
+        direction: a.direction.clone(),
+        outcome: a.outcome.clone(),
+        session: a.session.clone(),
+        kind: a.kind.clone(),
+        ..Filter::default()
+    })
+}
+
+fn time(us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|_| us.to_string())
+}
+
+fn print_rows(rows: &[RecordRow], format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Jsonl => {
+            for r in rows {
+                out.write_all(&r.leaf)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Format::Json => {
+            let leaves: Vec<serde_json::Value> = rows
+                .iter()
+                .filter_map(|r| serde_json::from_slice(&r.leaf).ok())
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&leaves)?)?;
+        }
+        Format::Table => {
+            let mut t = Table::new();
+            t.load_style(UTF8_FULL_CONDENSED);
+            t.set_header([
+                "time (UTC)",
+                "dir",
+                "kind",
+                "method",
+                "target",
+                "outcome",
+                "ms",
+                "session",
+                "id",
+            ]);
+            for r in rows {
+                t.add_row([
+                    time(r.ts_us),
+                    r.dir.clone().unwrap_or_default(),
+                    r.kind.clone(),
+                    r.method.clone().unwrap_or_default(),
+                    r.target.clone().unwrap_or_default(),
+                    r.outcome.clone().unwrap_or_default(),
+                    r.duration_us
+                        .map(|d| format!("{:.1}", d as f64 / 1000.0))
+                        .unwrap_or_default(),
+                    r.session
+                        .chars()
+                        .rev()
+                        .take(8)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect(),
+                    r.id.clone(),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+        }
+    }
+    Ok(())
+}
+
+fn tail(
+    store: StoreArgs,
+    filter: &FilterArgs,
+    lines: u64,
+    no_follow: bool,
+) -> anyhow::Result<ExitCode> {
+    let s = Store::open_read(&db_of(store))?;
+    let format = match output_format(filter.format) {
+        Format::Json => Format::Jsonl,
+        f => f,
+    };
+    let mut f = to_filter(filter)?;
+    f.limit = Some(lines);
+    f.newest_first = true;
+    let mut rows = s.search(&f)?;
+    rows.reverse();
+    let mut last = rows.iter().map(|r| r.rowid).max().unwrap_or(s.max_rowid()?);
+    print_rows(&rows, format)?;
+    if no_follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let mut f = to_filter(filter)?;
+        f.after_rowid = Some(last);
+        f.limit = Some(1000);
+        let rows = s.search(&f)?;
+        if let Some(m) = rows.iter().map(|r| r.rowid).max() {
+            last = m;
+            print_rows(&rows, format)?;
+        }
+    }
+}

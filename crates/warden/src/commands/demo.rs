@@ -1,0 +1,156 @@
+//! `warden demo`: the sample HR server run through `warden run` with a scripted client
+//! session, then a summary of what was recorded and the verify result.
+#![allow(clippy::print_stdout)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::Context;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde_json::{Value, json};
+use warden_audit::{Filter, Store};
+
+use crate::cli::DemoArgs;
+
+fn script() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "initialize",
+            json!({ "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "warden-demo-client", "version": "1.0" } }),
+        ),
+        ("notifications/initialized", Value::Null),
+        ("tools/list", json!({})),
+        (
+            "tools/call",
+            json!({ "name": "list_employees", "arguments": { "department": "Engineering" } }),
+        ),
+        (
+            "tools/call",
+            json!({ "name": "get_employee", "arguments": { "id": "E002" } }),
+        ),
+        (
+            "tools/call",
+            json!({ "name": "get_pay_info", "arguments": { "id": "E002" } }),
+        ),
+        (
+            "tools/call",
+            json!({ "name": "submit_time_off", "arguments": { "id": "E003", "from": "2026-12-21", "to": "2026-12-24" } }),
+        ),
+        (
+            "tools/call",
+            json!({ "name": "run_payroll_report", "arguments": {} }),
+        ),
+        ("ping", json!({})),
+    ]
+}
+
+pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("warden-demo-{}", warden_audit::now_us()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let db = args.db.unwrap_or_else(|| dir.join("audit.db"));
+    let key_dir = dir.join("keys");
+    let exe = std::env::current_exe().context("finding the warden executable")?;
+    let mut child = Command::new(&exe)
+        .arg("run")
+        .arg("--db")
+        .arg(&db)
+        .arg("--key-dir")
+        .arg(&key_dir)
+        .args(["--server-name", "hr", "--checkpoint-every", "8", "--"])
+        .arg(&exe)
+        .arg("demo-server")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting warden run")?;
+    let mut to_server = child.stdin.take().context("no stdin")?;
+    let mut from_server = BufReader::new(child.stdout.take().context("no stdout")?);
+    println!("warden demo: an HR MCP server behind `warden run`, driven by a scripted client\n");
+    let mut id = 0;
+    for (method, params) in script() {
+        let mut msg = json!({ "jsonrpc": "2.0", "method": method });
+        if !params.is_null() {
+            msg["params"] = params.clone();
+        }
+        let expects_reply = !method.starts_with("notifications/");
+        if expects_reply {
+            id += 1;
+            msg["id"] = json!(id);
+        }
+        writeln!(to_server, "{msg}")?;
+        to_server.flush()?;
+        if !expects_reply {
+            continue;
+        }
+        let mut line = String::new();
+        from_server.read_line(&mut line)?;
+        let reply: Value = serde_json::from_str(&line)
+            .with_context(|| format!("reply to {method} is not JSON: {line:?}"))?;
+        let label = match params.get("name").and_then(Value::as_str) {
+            Some(tool) => format!("{method} {tool}"),
+            None => method.to_owned(),
+        };
+        let status = match reply.get("error") {
+            Some(e) => format!(
+                "error {}: {}",
+                e["code"],
+                e["message"].as_str().unwrap_or_default()
+            ),
+            None => "ok".to_owned(),
+        };
+        println!("  → {label:<32} {status}");
+    }
+    drop(to_server);
+    let status = child.wait()?;
+    anyhow::ensure!(status.success(), "warden run exited with {status}");
+
+    let store = Store::open_read(&db)?;
+    let rows = store.search(&Filter::default())?;
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(["#", "dir", "kind", "method", "target", "outcome", "ms"]);
+    for r in &rows {
+        t.add_row([
+            r.seq.to_string(),
+            r.dir.clone().unwrap_or_default(),
+            r.kind.clone(),
+            r.method.clone().unwrap_or_default(),
+            r.target.clone().unwrap_or_default(),
+            r.outcome.clone().unwrap_or_default(),
+            r.duration_us
+                .map(|d| format!("{:.2}", d as f64 / 1000.0))
+                .unwrap_or_default(),
+        ]);
+    }
+    println!(
+        "\nrecorded {} records in {}:\n{t}",
+        rows.len(),
+        db.display()
+    );
+    let vkey = std::fs::read_to_string(key_dir.join("checkpoint.vkey")).unwrap_or_default();
+    let verdict = warden_audit::export::verify_store(&store, Some(&[vkey.trim().to_owned()]))?;
+    match verdict {
+        Ok(reports) => {
+            let cps: u64 = reports.iter().map(|r| r.checkpoints).sum();
+            println!(
+                "\nverify: OK ({} records, {cps} signed checkpoints, key {})",
+                reports.iter().map(|r| r.records).sum::<u64>(),
+                vkey.trim()
+            );
+            println!(
+                "\ntry:  warden audit search --db {} --tool get_pay_info --format json",
+                db.display()
+            );
+            println!(
+                "      warden audit verify --db {} --pubkey {}",
+                db.display(),
+                key_dir.join("checkpoint.vkey").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(p) => {
+            println!("\nverify: FAILED: {p}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! `warden run`: the stdio front door.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use warden_audit::{AuditEvent, AuditWriter, Durability, Keys, PayloadLevel, Store, WriterConfig};
+use warden_proxy::{OnStoreError, Pipeline, StdioConfig};
+
+use crate::cli::{DurabilityArg, LogLevel, RunArgs, StoreErrorArg};
+use crate::paths;
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let db = args.store.db.unwrap_or_else(paths::default_db);
+    let key_dir = args.keys.key_dir.unwrap_or_else(paths::default_key_dir);
+    let keys = Keys::load_or_create(&key_dir, &args.instance).context("loading keys")?;
+    let durability = match args.durability {
+        DurabilityArg::Batch => Durability::Batch,
+        DurabilityArg::Sync => Durability::Sync,
+    };
+    let on_store_error = match args.on_store_error {
+        StoreErrorArg::FailClosed => OnStoreError::FailClosed,
+        StoreErrorArg::FailOpen => OnStoreError::FailOpen,
+    };
+    let store = Store::open(&db, durability == Durability::Sync)?;
+    let cfg = WriterConfig {
+        instance: args.instance,
+        durability,
+        level: match args.log_level {
+            LogLevel::Minimal => PayloadLevel::Minimal,
+            LogLevel::Standard => PayloadLevel::Standard,
+            LogLevel::Detailed => PayloadLevel::Detailed,
+        },
+        max_payload: args.max_payload,
+        checkpoint_every: args.checkpoint_every.max(1),
+        checkpoint_interval: Duration::from_secs(args.checkpoint_secs.max(1)),
+        ..WriterConfig::default()
+    };
+    let writer = AuditWriter::start(store, keys, cfg)?;
+    let pipeline = Arc::new(Pipeline::new(
+        writer.handle(),
+        args.server_name,
+        durability,
+        on_store_error,
+    ));
+    let result = warden_proxy::run(
+        StdioConfig {
+            command: args.command,
+            shell: args.shell,
+            grace: Duration::from_millis(args.grace_ms),
+            max_frame: args.max_frame.max(1024),
+            on_store_error,
+        },
+        pipeline.clone(),
+    );
+    let closing = AuditEvent::gateway(pipeline.session().into(), pipeline.context(), "log_closed");
+    let summary = writer.close(closing);
+    if summary.lost > 0 {
+        anyhow::bail!(
+            "{} audit records could not be written to {}",
+            summary.lost,
+            db.display()
+        );
+    }
+    let result = result?;
+    Ok(ExitCode::from(u8::try_from(result.exit_code).unwrap_or(1)))
+}

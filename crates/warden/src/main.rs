@@ -1,0 +1,40 @@
+//! The `warden` binary: parses the command line, runs the command, picks the exit code
+//! (0 success, 1 a check failed, 2 usage or runtime error; `run` exits with the server's status).
+
+mod cli;
+mod commands;
+mod paths;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // Diagnostics go to stderr only: in `warden run`, stdout is the MCP wire.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_target(false)
+        .init();
+    let cli = cli::Cli::parse();
+    let result = match cli.cmd {
+        cli::Cmd::Run(args) => commands::run::run(args),
+        cli::Cmd::Audit(cmd) => commands::audit::audit(cmd),
+        cli::Cmd::Keys(cmd) => commands::keys::keys(cmd),
+        cli::Cmd::Demo(args) => commands::demo::demo(args),
+        cli::Cmd::DemoServer => commands::demo_server::serve(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("warden: {e:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
