@@ -268,15 +268,15 @@ impl Sealer {
         };
         let mut payload_truncated = false;
         let mut payload_hash = None;
-        let payload = stored.and_then(|bytes| {
+        let payload = stored.map(|bytes| {
             if bytes.len() <= self.max_payload {
                 if let Some(raw) = std::str::from_utf8(bytes)
                     .ok()
                     .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
                 {
-                    return Some(Payload::Json(raw));
+                    return Payload::Json(raw);
                 }
-                return Some(Payload::Text(String::from_utf8_lossy(bytes).into_owned()));
+                return Payload::Text(String::from_utf8_lossy(bytes).into_owned());
             }
             payload_truncated = true;
             payload_hash = Some(self.hasher.tag(bytes));
@@ -284,19 +284,18 @@ impl Sealer {
             while cut > 0 && (bytes[cut] & 0xC0) == 0x80 {
                 cut -= 1;
             }
-            Some(Payload::Text(
-                String::from_utf8_lossy(&bytes[..cut]).into_owned(),
-            ))
+            Payload::Text(String::from_utf8_lossy(&bytes[..cut]).into_owned())
         });
         let rpc_id = ev
             .rpc_id
             .as_deref()
             .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
         let ctx = &*ev.context;
-        let server = (ctx.server_name.is_some() || ctx.server_info.is_some()).then(|| ServerRef {
-            name: ctx.server_name.as_deref(),
-            info: ctx.server_info.as_ref(),
-        });
+        let server =
+            (ctx.server_name.is_some() || ctx.server_info.is_some()).then_some(ServerRef {
+                name: ctx.server_name.as_deref(),
+                info: ctx.server_info.as_ref(),
+            });
         let leaf = Leaf {
             v: LEAF_VERSION,
             id: id.to_string(),

@@ -158,7 +158,7 @@ fn hashes_to_blob(hashes: &[Hash]) -> Vec<u8> {
 
 /// Splits a stored `hashes` blob into hashes; `None` if its length is not a multiple of 32.
 pub fn blob_to_hashes(blob: &[u8]) -> Option<Vec<Hash>> {
-    if blob.len() % 32 != 0 {
+    if !blob.len().is_multiple_of(32) {
         return None;
     }
     Some(

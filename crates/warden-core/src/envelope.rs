@@ -268,12 +268,12 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn never_panics_on_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
-            let _ = parse_frame(&bytes);
+            let _parsed = parse_frame(&bytes);
         }
 
         #[test]
         fn never_panics_on_jsonish(s in r#"[\[\]{}":,0-9a-z \\]{0,64}"#) {
-            let _ = parse_frame(s.as_bytes());
+            let _parsed = parse_frame(s.as_bytes());
         }
     }
 }

@@ -65,12 +65,11 @@ impl Correlator {
                 id,
             },
         );
-        if let Some(d) = &displaced {
-            if let Some(t) = &d.progress {
-                if self.progress.get(t) == Some(&d.exchange) {
-                    self.progress.insert(t.clone(), exchange);
-                }
-            }
+        if let Some(d) = &displaced
+            && let Some(t) = &d.progress
+            && self.progress.get(t) == Some(&d.exchange)
+        {
+            self.progress.insert(t.clone(), exchange);
         }
         (exchange, displaced)
     }
@@ -78,10 +77,10 @@ impl Correlator {
     /// Closes the exchange a response (sent by the other side) answers.
     pub fn response(&mut self, initiator: Side, id: &RequestId) -> Option<Closed> {
         let p = self.pending.remove(&(initiator, id.clone()))?;
-        if let Some(t) = &p.progress {
-            if self.progress.get(t) == Some(&p.exchange) {
-                self.progress.remove(t);
-            }
+        if let Some(t) = &p.progress
+            && self.progress.get(t) == Some(&p.exchange)
+        {
+            self.progress.remove(t);
         }
         Some(Closed {
             exchange: p.exchange,

@@ -161,28 +161,29 @@ impl Pipeline {
                         // 4 correlate
                         match (msg.kind, id) {
                             (Kind::Request, Some(id)) => {
-                                if dir == Direction::C2S && answer.is_none() {
-                                    if let Some(reason) = self.store_refusal() {
-                                        let reply = errors::store_unavailable(msg.id, &reason);
-                                        ev.outcome = Some(Outcome::GatewayError);
-                                        events.push(ev);
-                                        let mut out = self.base(
-                                            &st,
-                                            ts_us,
-                                            Direction::S2C,
-                                            "error",
-                                            &Bytes::from(reply.clone()),
-                                        );
-                                        out.method = msg.method.as_deref().map(str::to_owned);
-                                        out.rpc_id = msg.id.map(|r| r.get().to_owned());
-                                        out.outcome = Some(Outcome::GatewayError);
-                                        out.detail = Some(
-                                            serde_json::json!({ "origin": "gateway", "reason": "audit_store_unavailable" }),
-                                        );
-                                        events.push(out);
-                                        answer = Some(reply);
-                                        continue;
-                                    }
+                                if dir == Direction::C2S
+                                    && answer.is_none()
+                                    && let Some(reason) = self.store_refusal()
+                                {
+                                    let reply = errors::store_unavailable(msg.id, &reason);
+                                    ev.outcome = Some(Outcome::GatewayError);
+                                    events.push(ev);
+                                    let mut out = self.base(
+                                        &st,
+                                        ts_us,
+                                        Direction::S2C,
+                                        "error",
+                                        &Bytes::from(reply.clone()),
+                                    );
+                                    out.method = msg.method.as_deref().map(str::to_owned);
+                                    out.rpc_id = msg.id.map(|r| r.get().to_owned());
+                                    out.outcome = Some(Outcome::GatewayError);
+                                    out.detail = Some(
+                                        serde_json::json!({ "origin": "gateway", "reason": "audit_store_unavailable" }),
+                                    );
+                                    events.push(out);
+                                    answer = Some(reply);
+                                    continue;
                                 }
                                 let method = msg.method.as_deref().unwrap_or_default();
                                 let (exchange, displaced) = st.correlator.request(

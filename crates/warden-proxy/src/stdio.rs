@@ -408,16 +408,16 @@ fn handle(
         let committed = ack
             .recv()
             .unwrap_or_else(|_| Err("audit writer stopped".into()));
-        if let Err(reason) = committed {
-            if on_store_error == OnStoreError::FailClosed {
-                // durability: sync promises no response reaches the client unrecorded.
-                let id = warden_core::parse_frame(&frame)
-                    .ok()
-                    .and_then(|e| e.first().and_then(|m| m.id).map(|i| i.get().to_owned()));
-                let raw = id.and_then(|i| serde_json::value::RawValue::from_string(i).ok());
-                let reply = errors::store_unavailable(raw.as_deref(), &reason);
-                return forward(&reply).map_err(|e| Side::Output(e.to_string()));
-            }
+        if let Err(reason) = committed
+            && on_store_error == OnStoreError::FailClosed
+        {
+            // durability: sync promises no response reaches the client unrecorded.
+            let id = warden_core::parse_frame(&frame)
+                .ok()
+                .and_then(|e| e.first().and_then(|m| m.id).map(|i| i.get().to_owned()));
+            let raw = id.and_then(|i| serde_json::value::RawValue::from_string(i).ok());
+            let reply = errors::store_unavailable(raw.as_deref(), &reason);
+            return forward(&reply).map_err(|e| Side::Output(e.to_string()));
         }
     }
     match route {

@@ -1,4 +1,5 @@
 //! Integration tests of the audit log: a real writer, a real SQLite file, real tampering.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns panic on failure by design
 
 mod proofs;
 mod tamper;
@@ -21,7 +22,7 @@ pub(crate) struct Recorded {
 /// A realistic message event: a tools/call request or its result, as the proxy would hand it over.
 pub(crate) fn message(i: u64, ctx: &Arc<SessionContext>) -> AuditEvent {
     let session: Arc<str> = "0199-session".into();
-    let (dir, kind, frame) = if i % 2 == 0 {
+    let (dir, kind, frame) = if i.is_multiple_of(2) {
         (
             Direction::C2S,
             "request",
@@ -95,7 +96,7 @@ pub(crate) fn verify(db: &Path, trusted: Option<&[String]>) -> warden_audit::exp
 #[test]
 fn a_clean_log_verifies_with_every_checkpoint() {
     let r = record(250, 100);
-    let reports = verify(&r.db, Some(&[r.vkey.clone()])).unwrap();
+    let reports = verify(&r.db, Some(std::slice::from_ref(&r.vkey))).unwrap();
     assert_eq!(reports.len(), 1);
     let rep = &reports[0];
     assert_eq!(rep.records, 252);
@@ -112,7 +113,8 @@ fn export_verifies_alone_and_detects_edits() {
     let mut out = Vec::new();
     let n = warden_audit::export::export(&store, &mut out).unwrap();
     assert_eq!(n, 42);
-    let ok = warden_audit::export::verify_export(&out[..], Some(&[r.vkey.clone()])).unwrap();
+    let ok =
+        warden_audit::export::verify_export(&out[..], Some(std::slice::from_ref(&r.vkey))).unwrap();
     assert_eq!(ok.unwrap()[0].records, 42);
     let text = String::from_utf8(out).unwrap();
     let tampered = text.replacen("/tmp/f10", "/tmp/fX0", 1);

@@ -19,7 +19,7 @@ fn inclusion_proof_round_trip_and_rejections() {
         let p = proof::prove_inclusion(&store, &record_id(&r.db, seq)).unwrap();
         let json = serde_json::to_string(&p).unwrap();
         let back: Proof = serde_json::from_str(&json).unwrap();
-        let checked = proof::check(&back, Some(&[r.vkey.clone()])).unwrap();
+        let checked = proof::check(&back, Some(std::slice::from_ref(&r.vkey))).unwrap();
         assert_eq!(
             checked,
             Checked::Inclusion {
@@ -58,8 +58,8 @@ fn inclusion_proof_round_trip_and_rejections() {
         vkey,
         proof,
     };
-    assert!(proof::check(&mixed, Some(&[other.vkey.clone()])).is_err());
-    assert!(proof::check(&mixed, Some(&[r.vkey.clone()])).is_err());
+    assert!(proof::check(&mixed, Some(std::slice::from_ref(&other.vkey))).is_err());
+    assert!(proof::check(&mixed, Some(std::slice::from_ref(&r.vkey))).is_err());
 }
 
 fn checked_origin(c: &Checked) -> String {
@@ -76,7 +76,7 @@ fn consistency_proof_from_an_old_checkpoint() {
     let cps = store.checkpoints(&log.log_id).unwrap();
     let (old_size, _, old_note) = cps[0].clone();
     let p = proof::prove_consistency(&store, &old_note).unwrap();
-    let checked = proof::check(&p, Some(&[r.vkey.clone()])).unwrap();
+    let checked = proof::check(&p, Some(std::slice::from_ref(&r.vkey))).unwrap();
     assert_eq!(
         checked,
         Checked::Consistency {

@@ -11,7 +11,7 @@ fn conn(r: &crate::Recorded) -> Connection {
 }
 
 fn first_problem(r: &crate::Recorded) -> warden_audit::verify::Problem {
-    verify(&r.db, Some(&[r.vkey.clone()])).expect_err("tampering must be detected")
+    verify(&r.db, Some(std::slice::from_ref(&r.vkey))).expect_err("tampering must be detected")
 }
 
 #[test]
@@ -274,7 +274,7 @@ proptest! {
         let r = record(22, 8);
         let c = conn(&r);
         if apply(&c, &t) {
-            prop_assert!(verify(&r.db, Some(&[r.vkey.clone()])).is_err(), "undetected: {t:?}");
+            prop_assert!(verify(&r.db, Some(std::slice::from_ref(&r.vkey))).is_err(), "undetected: {t:?}");
         }
     }
 }

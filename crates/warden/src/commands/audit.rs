@@ -224,16 +224,16 @@ fn output_format(f: Option<Format>) -> Format {
 /// Parses `--since` / `--until`: RFC 3339, or an age like `90s`, `15m`, `24h`, `7d`.
 fn parse_time(s: &str) -> anyhow::Result<i64> {
     let s = s.trim();
-    if let Some(unit) = s.chars().last().filter(|c| "smhd".contains(*c)) {
-        if let Ok(n) = s[..s.len() - 1].parse::<i64>() {
-            let secs = n * match unit {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                _ => 86400,
-            };
-            return Ok(warden_audit::now_us() - secs * 1_000_000);
-        }
+    if let Some(unit) = s.chars().last().filter(|c| "smhd".contains(*c))
+        && let Ok(n) = s[..s.len() - 1].parse::<i64>()
+    {
+        let secs = n * match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => 86400,
+        };
+        return Ok(warden_audit::now_us() - secs * 1_000_000);
     }
     let ts: jiff::Timestamp = s
         .parse()

@@ -1,0 +1,147 @@
+//! Shared test plumbing: the warden binary, a proxied demo server, the peers directory, the store.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+pub(crate) fn warden_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_warden"))
+}
+
+pub(crate) fn warden() -> Command {
+    let mut c = Command::new(warden_bin());
+    c.env_remove("WARDEN_DB").env_remove("WARDEN_KEY_DIR");
+    c
+}
+
+/// The installed real peers (`scripts/test` sets WARDEN_PEERS). `None` means skip, loudly.
+pub(crate) fn peers() -> Option<PathBuf> {
+    match std::env::var_os("WARDEN_PEERS") {
+        Some(p) => {
+            let p = PathBuf::from(p);
+            assert!(
+                p.join("venv/bin/python").exists(),
+                "WARDEN_PEERS={} has no venv: run scripts/install-peers.sh",
+                p.display()
+            );
+            Some(p)
+        }
+        None => {
+            eprintln!("skipped: real-peer test needs WARDEN_PEERS (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+pub(crate) fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A store and key directory in a fresh temp dir.
+pub(crate) struct Place {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Place {
+    pub(crate) fn new() -> Place {
+        Place {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    pub(crate) fn db(&self) -> PathBuf {
+        self.dir.path().join("audit.db")
+    }
+    pub(crate) fn keys(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+    /// `warden run` with this store, then `extra` flags, then `--`.
+    pub(crate) fn run_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut v = vec![
+            "run".to_owned(),
+            "--db".to_owned(),
+            self.db().display().to_string(),
+            "--key-dir".to_owned(),
+        ];
+        v.push(self.keys().display().to_string());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v.push("--".to_owned());
+        v
+    }
+    pub(crate) fn verify(&self) -> std::process::Output {
+        warden()
+            .args(["audit", "verify", "--db"])
+            .arg(self.db())
+            .arg("--pubkey")
+            .arg(self.keys().join("checkpoint.vkey"))
+            .output()
+            .unwrap()
+    }
+    pub(crate) fn conn(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.db()).unwrap()
+    }
+    /// Every record's leaf as JSON, in log order.
+    pub(crate) fn leaves(&self) -> Vec<serde_json::Value> {
+        let c = self.conn();
+        let mut st = c
+            .prepare("SELECT leaf FROM records ORDER BY log_id, seq")
+            .unwrap();
+        st.query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .map(|l| serde_json::from_slice(&l.unwrap()).unwrap())
+            .collect()
+    }
+}
+
+/// The demo HR server behind `warden run`, driven line by line.
+pub(crate) struct Proxied {
+    pub(crate) child: Child,
+    pub(crate) input: Option<ChildStdin>,
+    pub(crate) output: BufReader<ChildStdout>,
+}
+
+impl Proxied {
+    pub(crate) fn start(place: &Place, extra: &[&str]) -> Proxied {
+        let mut child = warden()
+            .args(place.run_args(extra))
+            .arg(warden_bin())
+            .arg("demo-server")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let input = child.stdin.take();
+        let output = BufReader::new(child.stdout.take().unwrap());
+        Proxied {
+            child,
+            input,
+            output,
+        }
+    }
+
+    pub(crate) fn send(&mut self, line: &str) {
+        let w = self.input.as_mut().unwrap();
+        w.write_all(line.as_bytes()).unwrap();
+        w.write_all(b"\n").unwrap();
+        w.flush().unwrap();
+    }
+
+    pub(crate) fn recv(&mut self) -> String {
+        let mut s = String::new();
+        self.output.read_line(&mut s).unwrap();
+        s
+    }
+
+    /// initialize + one tools/call per `n`, each answered before the next.
+    pub(crate) fn calls(&mut self, n: usize) {
+        self.send(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"crash-test","version":"1"}}}"#);
+        assert!(self.recv().contains("warden-demo-hr"));
+        for i in 1..=n {
+            self.send(&format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"get_employee","arguments":{{"id":"E001"}}}}}}"#));
+            let reply = self.recv();
+            assert!(reply.contains(&format!(r#""id":{i}"#)), "{reply}");
+        }
+    }
+}
