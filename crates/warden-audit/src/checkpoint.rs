@@ -38,9 +38,15 @@ pub fn sign(
     String::from_utf8(note.to_bytes()).map_err(|_| CheckpointError::Malformed)
 }
 
+/// A note as kept in a file may have gained trailing blank lines; a note ends with one `\n`.
+fn normalized(note: &str) -> String {
+    format!("{}\n", note.trim_end_matches(['\n', '\r', ' ']))
+}
+
 /// Checks a signed checkpoint against verifier keys (note format) and returns what it states.
 pub fn open(note: &str, vkeys: &[&str]) -> Result<Verified, CheckpointError> {
-    let parsed = Note::from_bytes(note.as_bytes()).map_err(|_| CheckpointError::Malformed)?;
+    let parsed =
+        Note::from_bytes(normalized(note).as_bytes()).map_err(|_| CheckpointError::Malformed)?;
     let mut verifiers: Vec<Box<dyn signed_note::Verifier>> = Vec::new();
     for k in vkeys {
         verifiers.push(Box::new(
@@ -62,7 +68,8 @@ pub fn open(note: &str, vkeys: &[&str]) -> Result<Verified, CheckpointError> {
 
 /// Reads what a checkpoint states without checking its signature (to find its log).
 pub fn peek(note: &str) -> Result<Verified, CheckpointError> {
-    let parsed = Note::from_bytes(note.as_bytes()).map_err(|_| CheckpointError::Malformed)?;
+    let parsed =
+        Note::from_bytes(normalized(note).as_bytes()).map_err(|_| CheckpointError::Malformed)?;
     let body = Checkpoint::from_bytes(parsed.text()).map_err(|_| CheckpointError::Malformed)?;
     Ok(Verified {
         origin: body.origin().to_owned(),

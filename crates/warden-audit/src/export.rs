@@ -49,7 +49,10 @@ struct AnyLine<'a> {
     format: Option<String>,
     log_id: Option<String>,
     origin: Option<String>,
+    instance: Option<String>,
+    created_us: Option<i64>,
     vkey: Option<String>,
+    hash_key_id: Option<String>,
     checkpoint_every: Option<u64>,
     size: Option<u64>,
     note: Option<String>,
@@ -163,7 +166,7 @@ pub fn verify_export(
 ) -> Result<Verdict, ExportError> {
     let mut reports = Vec::new();
     struct Current {
-        info: (String, String, u64, String),
+        info: LogInfo,
         checkpoints: Vec<(u64, String)>,
         records: Vec<(i64, Vec<u8>)>,
     }
@@ -186,20 +189,26 @@ pub fn verify_export(
                 }
             }
             "log" => logs.push(Current {
-                info: (
-                    parsed.log_id.clone().ok_or_else(|| missing("log_id"))?,
-                    parsed.origin.clone().ok_or_else(|| missing("origin"))?,
-                    parsed
+                info: LogInfo {
+                    log_id: parsed.log_id.clone().ok_or_else(|| missing("log_id"))?,
+                    origin: parsed.origin.clone().ok_or_else(|| missing("origin"))?,
+                    instance: parsed.instance.clone().unwrap_or_default(),
+                    created_us: parsed.created_us.unwrap_or_default(),
+                    vkey: parsed.vkey.clone().ok_or_else(|| missing("vkey"))?,
+                    hash_key_id: parsed
+                        .hash_key_id
+                        .clone()
+                        .ok_or_else(|| missing("hash_key_id"))?,
+                    checkpoint_every: parsed
                         .checkpoint_every
                         .ok_or_else(|| missing("checkpoint_every"))?,
-                    parsed.vkey.clone().ok_or_else(|| missing("vkey"))?,
-                ),
+                },
                 checkpoints: Vec::new(),
                 records: Vec::new(),
             }),
             kind @ ("checkpoint" | "record") => {
                 let log_id = parsed.log_id.as_deref().ok_or_else(|| missing("log_id"))?;
-                let Some(current) = logs.iter_mut().find(|l| l.info.0 == log_id) else {
+                let Some(current) = logs.iter_mut().find(|l| l.info.log_id == log_id) else {
                     return Err(bad(format!("{kind} of unknown log {log_id}")));
                 };
                 if kind == "checkpoint" {
@@ -216,12 +225,11 @@ pub fn verify_export(
         }
     }
     for log in logs {
-        let (log_id, origin, every, vkey) = &log.info;
         let keys: Vec<&str> = match trusted {
             Some(t) => t.iter().map(String::as_str).collect(),
-            None => vec![vkey.as_str()],
+            None => vec![log.info.vkey.as_str()],
         };
-        let mut check = LogCheck::new(log_id, origin, *every, log.checkpoints, keys);
+        let mut check = LogCheck::new(&log.info, log.checkpoints, keys);
         for (seq, leaf) in &log.records {
             check.push(*seq, leaf, None);
         }
@@ -255,13 +263,7 @@ pub fn verify_store(store: &Store, trusted: Option<&[String]>) -> Result<Verdict
             .into_iter()
             .map(|(s, _, n)| (s, n))
             .collect();
-        let mut check = LogCheck::new(
-            &log.log_id,
-            &log.origin,
-            log.checkpoint_every,
-            checkpoints,
-            keys,
-        );
+        let mut check = LogCheck::new(&log, checkpoints, keys);
         store.scan(&log.log_id, |seq, leaf, hashes| {
             check.push(seq, leaf, Some(hashes));
             true

@@ -206,11 +206,11 @@ pub fn check(proof: &Proof, trusted: Option<&[String]>) -> Result<Checked, Proof
         Proof::Inclusion {
             origin,
             index,
+            record_id,
             leaf,
             checkpoint: note,
             vkey,
             proof,
-            ..
         } => {
             let k = keys(vkey);
             let cp = checkpoint::open(note, &k.iter().map(String::as_str).collect::<Vec<_>>())?;
@@ -225,6 +225,11 @@ pub fn check(proof: &Proof, trusted: Option<&[String]>) -> Result<Checked, Proof
             if head.get("seq").and_then(|s| s.as_u64()) != Some(*index) {
                 return Err(ProofError::Invalid(
                     "the record's seq is not the proven index".into(),
+                ));
+            }
+            if head.get("id").and_then(|s| s.as_str()) != Some(record_id.as_str()) {
+                return Err(ProofError::Invalid(
+                    "the record's id is not the proven record id".into(),
                 ));
             }
             check_record(
@@ -242,17 +247,17 @@ pub fn check(proof: &Proof, trusted: Option<&[String]>) -> Result<Checked, Proof
             })
         }
         Proof::Consistency {
+            origin,
             old_checkpoint,
             new_checkpoint,
             vkey,
             proof,
-            ..
         } => {
             let k = keys(vkey);
             let k: Vec<&str> = k.iter().map(String::as_str).collect();
             let old = checkpoint::open(old_checkpoint, &k)?;
             let new = checkpoint::open(new_checkpoint, &k)?;
-            if old.origin != new.origin {
+            if old.origin != new.origin || &new.origin != origin {
                 return Err(ProofError::Invalid(
                     "the checkpoints are of different logs".into(),
                 ));

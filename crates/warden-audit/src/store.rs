@@ -127,6 +127,23 @@ pub struct RecordRow {
     pub leaf: Vec<u8>,
 }
 
+impl RecordRow {
+    /// The method, or for a gateway event its name (read from the leaf).
+    pub fn label(&self) -> String {
+        if let Some(m) = &self.method {
+            return m.clone();
+        }
+        #[derive(serde::Deserialize)]
+        struct Event {
+            event: Option<String>,
+        }
+        serde_json::from_slice::<Event>(&self.leaf)
+            .ok()
+            .and_then(|e| e.event)
+            .unwrap_or_default()
+    }
+}
+
 /// Filters for `audit search` and `audit tail`.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {

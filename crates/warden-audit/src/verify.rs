@@ -9,7 +9,7 @@ use serde::Deserialize;
 use tlog_tiles::record_hash;
 
 use crate::checkpoint::{self, CheckpointError};
-use crate::store::blob_to_hashes;
+use crate::store::{LogInfo, blob_to_hashes};
 use crate::tree::Frontier;
 
 /// What kind of damage a problem is.
@@ -94,6 +94,8 @@ struct LeafHead {
 pub struct LogCheck<'k> {
     log_id: String,
     origin: String,
+    vkey: String,
+    hash_key_id: String,
     vkeys: Vec<&'k str>,
     checkpoint_every: u64,
     checkpoints: Vec<(u64, String)>,
@@ -107,20 +109,21 @@ pub struct LogCheck<'k> {
 }
 
 impl<'k> LogCheck<'k> {
-    /// `checkpoints` are `(size, note)` in any order; `vkeys` are trusted verifier keys.
+    /// `log` is the log's registration, `checkpoints` are `(size, note)` in any order, and
+    /// `vkeys` are the trusted verifier keys.
     pub fn new(
-        log_id: &str,
-        origin: &str,
-        checkpoint_every: u64,
+        log: &LogInfo,
         mut checkpoints: Vec<(u64, String)>,
         vkeys: Vec<&'k str>,
     ) -> LogCheck<'k> {
         checkpoints.sort_by_key(|c| c.0);
         LogCheck {
-            log_id: log_id.to_owned(),
-            origin: origin.to_owned(),
+            log_id: log.log_id.clone(),
+            origin: log.origin.clone(),
+            vkey: log.vkey.clone(),
+            hash_key_id: log.hash_key_id.clone(),
             vkeys,
-            checkpoint_every,
+            checkpoint_every: log.checkpoint_every,
             checkpoints,
             next_checkpoint: 0,
             frontier: Frontier::new(),
@@ -254,13 +257,18 @@ impl<'k> LogCheck<'k> {
         self.check_checkpoints_at(self.frontier.size());
     }
 
+    /// The `log_opened` record (covered by the tree and the signatures) must state what the
+    /// log's registration row says, so editing that row cannot weaken the checks.
     fn opening_matches(&self, head: &LeafHead) -> bool {
-        let detail = head.detail.as_ref();
+        let Some(d) = head.detail.as_ref() else {
+            return false;
+        };
+        let text = |k: &str| d.get(k).and_then(|v| v.as_str());
         head.event.as_deref() == Some("log_opened")
-            && detail
-                .and_then(|d| d.get("origin"))
-                .and_then(|o| o.as_str())
-                == Some(&self.origin)
+            && text("origin") == Some(&self.origin)
+            && text("vkey") == Some(&self.vkey)
+            && text("hash_key_id") == Some(&self.hash_key_id)
+            && d.get("checkpoint_every").and_then(|v| v.as_u64()) == Some(self.checkpoint_every)
     }
 
     fn check_checkpoints_at(&mut self, size: u64) {
@@ -330,12 +338,23 @@ impl<'k> LogCheck<'k> {
             }
             return Err(p);
         }
-        if let Some((csize, _)) = self.checkpoints.get(self.next_checkpoint) {
-            let detail =
-                format!("a signed checkpoint covers {csize} records but only {size} are present");
+        if let Some((csize, note)) = self.checkpoints.get(self.next_checkpoint) {
+            // Only an authentic checkpoint proves records were removed; a forged one is forged.
+            let (kind, detail) = match checkpoint::open(note, &self.vkeys) {
+                Ok(v) if v.origin == self.origin && v.size == *csize => (
+                    ProblemKind::Truncated,
+                    format!(
+                        "a signed checkpoint covers {csize} records but only {size} are present"
+                    ),
+                ),
+                _ => (
+                    ProblemKind::ForgedCheckpoint,
+                    format!("checkpoint at size {csize}: not signed by a trusted key for this log"),
+                ),
+            };
             return Err(Problem {
                 log_id: self.log_id,
-                kind: ProblemKind::Truncated,
+                kind,
                 seq: Some(size),
                 record_id: None,
                 detail,
@@ -354,6 +373,19 @@ impl<'k> LogCheck<'k> {
                 record_id: None,
                 detail: format!(
                     "the log is closed at {size} records but its final checkpoint is missing"
+                ),
+            });
+        }
+        if self.checkpoint_every > 0 && size - last > self.checkpoint_every {
+            return Err(Problem {
+                log_id: self.log_id,
+                kind: ProblemKind::MissingCheckpoint,
+                seq: Some(last),
+                record_id: None,
+                detail: format!(
+                    "{} records follow the last checkpoint at size {last}, though one is signed every {} records",
+                    size - last,
+                    self.checkpoint_every
                 ),
             });
         }

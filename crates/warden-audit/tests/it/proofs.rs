@@ -62,6 +62,18 @@ fn inclusion_proof_round_trip_and_rejections() {
     assert!(proof::check(&mixed, Some(std::slice::from_ref(&r.vkey))).is_err());
 }
 
+#[test]
+fn an_inclusion_proof_relabelled_to_another_record_id_fails() {
+    let r = record(20, 8);
+    let store = Store::open_read(&r.db).unwrap();
+    let valid = proof::prove_inclusion(&store, &record_id(&r.db, 3)).unwrap();
+    let mut json = serde_json::to_value(&valid).unwrap();
+    assert!(proof::check(&valid, Some(std::slice::from_ref(&r.vkey))).is_ok());
+    json["record_id"] = serde_json::Value::from(record_id(&r.db, 4));
+    let relabelled: Proof = serde_json::from_value(json).unwrap();
+    assert!(proof::check(&relabelled, Some(std::slice::from_ref(&r.vkey))).is_err());
+}
+
 fn checked_origin(c: &Checked) -> String {
     match c {
         Checked::Inclusion { origin, .. } | Checked::Consistency { origin, .. } => origin.clone(),

@@ -297,7 +297,7 @@ fn print_rows(rows: &[RecordRow], format: Format) -> anyhow::Result<()> {
                     time(r.ts_us),
                     r.dir.clone().unwrap_or_default(),
                     r.kind.clone(),
-                    r.method.clone().unwrap_or_default(),
+                    r.label(),
                     r.target.clone().unwrap_or_default(),
                     r.outcome.clone().unwrap_or_default(),
                     r.duration_us

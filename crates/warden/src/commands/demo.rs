@@ -114,7 +114,7 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             r.seq.to_string(),
             r.dir.clone().unwrap_or_default(),
             r.kind.clone(),
-            r.method.clone().unwrap_or_default(),
+            r.label(),
             r.target.clone().unwrap_or_default(),
             r.outcome.clone().unwrap_or_default(),
             r.duration_us
