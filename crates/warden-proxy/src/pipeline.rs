@@ -1,6 +1,6 @@
 //! The message pipeline: every frame, in either direction, goes through `Pipeline::on_frame`,
 //! whose step order is the security invariant: parse → classify → (policy) → correlate →
-//! enqueue the record → forward. A record is queued before the frame is forwarded; nothing is
+//! enqueue the record → forward. Parse and classify are pure and run outside the session lock. A record is queued before the frame is forwarded; nothing is
 //! forwarded that was not first recorded. The pipeline never writes to stdout itself.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use warden_audit::writer::{Ack, WriterGone};
 use warden_audit::{AuditEvent, AuditHandle, Durability, Outcome, SessionContext, now_us};
-use warden_core::{Direction, Kind, RequestId, classify, parse_frame};
+use warden_core::{Classification, Direction, Kind, RequestId, classify, parse_frame};
 
 use crate::correlate::{Correlator, Pending};
 use crate::errors;
@@ -109,10 +109,20 @@ impl Pipeline {
         let mut events: Vec<AuditEvent> = Vec::with_capacity(1);
         let mut answer: Option<Vec<u8>> = None;
         let mut responds = false;
+        // 1 parse and 2 classify are pure: done outside the session lock, so a large frame in
+        // one direction never holds up the other.
+        let parsed = parse_frame(&frame);
+        let classes: Vec<Classification> = match &parsed {
+            Ok(env) => env
+                .messages
+                .iter()
+                .map(|m| classify(&frame, m, None))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         {
             let mut st = self.state();
-            // 1 parse
-            match parse_frame(&frame) {
+            match parsed {
                 Err(warden_core::ParseError::Empty) => {}
                 Err(e) => {
                     let mut ev = self.base(&st, ts_us, dir, "unparseable", &frame);
@@ -120,7 +130,7 @@ impl Pipeline {
                     events.push(ev);
                 }
                 Ok(env) => {
-                    for (i, msg) in env.messages.iter().enumerate() {
+                    for (i, (msg, c)) in env.messages.iter().zip(classes).enumerate() {
                         let id = msg.id.and_then(RequestId::from_raw);
                         let initiator = if msg.kind.is_response() {
                             dir.sender().other()
@@ -131,8 +141,12 @@ impl Pipeline {
                             .as_ref()
                             .filter(|_| msg.kind.is_response())
                             .and_then(|id| st.correlator.method_of(initiator, id));
-                        // 2 classify
-                        let c = classify(&frame, msg, answered);
+                        // Results of initialize / server/discover carry the server's identity.
+                        let c = if matches!(answered, Some("initialize" | "server/discover")) {
+                            classify(&frame, msg, answered)
+                        } else {
+                            c
+                        };
                         if c.client_info.is_some()
                             || c.server_info.is_some()
                             || c.protocol_version.is_some()
@@ -256,6 +270,27 @@ impl Pipeline {
             None => Route::Forward,
         };
         Ok(Decision { route, ack })
+    }
+
+    /// Records that warden answered the client with `reply` instead of the server's response
+    /// `frame`, because that response's records could not be committed (sync, fail_closed).
+    pub fn replaced(&self, frame: &Bytes, reply: &[u8], reason: &str) -> Result<(), WriterGone> {
+        let st = self.state();
+        let reply = Bytes::copy_from_slice(reply);
+        let mut ev = self.base(&st, now_us(), Direction::S2C, "error", &reply);
+        let replaced = parse_frame(frame).ok();
+        let original = replaced.as_ref().and_then(|e| e.first());
+        ev.rpc_id = original.and_then(|m| m.id).map(|r| r.get().to_owned());
+        ev.outcome = Some(Outcome::GatewayError);
+        ev.error_code = Some(errors::AUDIT_STORE_UNAVAILABLE);
+        ev.detail = Some(serde_json::json!({
+            "origin": "gateway",
+            "reason": "audit_store_unavailable",
+            "replaced": "the server's response was not delivered because its record could not be committed",
+            "detail": reason,
+        }));
+        drop(st);
+        self.audit.record(ev)
     }
 
     /// Records the start of a frame longer than `limit`, which is streamed through unparsed.

@@ -417,6 +417,9 @@ fn handle(
                 .and_then(|e| e.first().and_then(|m| m.id).map(|i| i.get().to_owned()));
             let raw = id.and_then(|i| serde_json::value::RawValue::from_string(i).ok());
             let reply = errors::store_unavailable(raw.as_deref(), &reason);
+            pipeline
+                .replaced(&frame, &reply, &reason)
+                .map_err(|e| Side::Output(e.to_string()))?;
             return forward(&reply).map_err(|e| Side::Output(e.to_string()));
         }
     }

@@ -282,7 +282,9 @@ proptest! {
 #[test]
 fn weakened_registration_is_caught() {
     let r = record(30, 10);
-    conn(&r).execute("UPDATE logs SET checkpoint_every = 1000000", []).unwrap();
+    conn(&r)
+        .execute("UPDATE logs SET checkpoint_every = 1000000", [])
+        .unwrap();
     assert_eq!(first_problem(&r).kind, ProblemKind::Registration);
 }
 
@@ -291,9 +293,17 @@ fn a_forged_checkpoint_beyond_the_records_is_forged_not_truncation() {
     let r = record(30, 10);
     let c = conn(&r);
     let (log_id, note): (String, String) = c
-        .query_row("SELECT log_id, note FROM checkpoints ORDER BY size DESC LIMIT 1", [], |x| Ok((x.get(0)?, x.get(1)?)))
+        .query_row(
+            "SELECT log_id, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            |x| Ok((x.get(0)?, x.get(1)?)),
+        )
         .unwrap();
-    c.execute("INSERT INTO checkpoints (log_id, size, ts_us, note) VALUES (?1, 999, 0, ?2)", params![log_id, note]).unwrap();
+    c.execute(
+        "INSERT INTO checkpoints (log_id, size, ts_us, note) VALUES (?1, 999, 0, ?2)",
+        params![log_id, note],
+    )
+    .unwrap();
     let p = first_problem(&r);
     assert_eq!(p.kind, ProblemKind::ForgedCheckpoint);
 }

@@ -5,6 +5,8 @@
 
 mod crash;
 mod peers;
+mod protocol;
+mod store_failure;
 mod support;
 mod tamper;
 

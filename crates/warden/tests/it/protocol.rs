@@ -1,0 +1,133 @@
+//! Protocol features through `warden run` with small shell servers whose exact bytes we control:
+//! cancellation, the 2026-07-28 stateless era, oversized frames.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::support::*;
+
+fn shell_server(place: &Place, extra: &[&str], script: &str) -> std::process::Child {
+    let mut args = extra.to_vec();
+    args.push("--shell");
+    warden()
+        .args(place.run_args(&args))
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn cancellation_closes_the_exchange_as_cancelled() {
+    let place = Place::new();
+    let mut child = shell_server(
+        &place,
+        &[],
+        r#"read a; read b; printf '%s\n' '{"jsonrpc":"2.0","id":1,"result":{"content":[]}}'; read c; exit 0"#,
+    );
+    let mut input = child.stdin.take().unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    input.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"slow\"}}\n").unwrap();
+    input
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":1,\"reason\":\"user\"}}\n")
+        .unwrap();
+    input.flush().unwrap();
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    assert!(line.contains("\"id\":1"));
+    drop(input);
+    assert!(child.wait().unwrap().success());
+    let leaves = place.leaves();
+    let req = leaves.iter().find(|l| l["kind"] == "request").unwrap();
+    let cancel = leaves
+        .iter()
+        .find(|l| l["method"] == "notifications/cancelled")
+        .unwrap();
+    assert_eq!(cancel["exchange"], req["exchange"]);
+    assert_eq!(cancel["outcome"], "cancelled");
+    let late = leaves.iter().find(|l| l["kind"] == "result").unwrap();
+    assert_eq!(late["exchange"], req["exchange"]);
+    assert_eq!(
+        late["outcome"], "cancelled",
+        "a response after cancellation closes the exchange as cancelled"
+    );
+}
+
+#[test]
+fn the_stateless_2026_era_is_recorded_from_request_metadata() {
+    let place = Place::new();
+    let mut child = shell_server(
+        &place,
+        &["--server-name", "modern"],
+        r#"read a; printf '%s\n' '{"jsonrpc":"2.0","id":"d1","result":{"resultType":"complete","supportedVersions":["2026-07-28"],"_meta":{"io.modelcontextprotocol/serverInfo":{"name":"modern-srv","version":"9.1"}}}}'; read b; printf '%s\n' '{"jsonrpc":"2.0","id":"t1","result":{"resultType":"complete","content":[]}}'; read c; exit 0"#,
+    );
+    let mut input = child.stdin.take().unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"modern-client","version":"3"}}"#;
+    writeln!(
+        input,
+        r#"{{"jsonrpc":"2.0","id":"d1","method":"server/discover","params":{{{meta}}}}}"#
+    )
+    .unwrap();
+    input.flush().unwrap();
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    writeln!(input, r#"{{"jsonrpc":"2.0","id":"t1","method":"tools/call","params":{{"name":"echo","arguments":{{}},{meta}}}}}"#).unwrap();
+    input.flush().unwrap();
+    output.read_line(&mut line).unwrap();
+    drop(input);
+    assert!(child.wait().unwrap().success());
+    let leaves = place.leaves();
+    let call = leaves
+        .iter()
+        .find(|l| l["kind"] == "result" && l["method"] == "tools/call")
+        .unwrap();
+    assert_eq!(call["protocol"], "2026-07-28");
+    assert_eq!(call["client"]["name"], "modern-client");
+    assert_eq!(call["server"]["info"]["name"], "modern-srv");
+    assert_eq!(call["server"]["name"], "modern");
+    assert_eq!(call["target"], "echo");
+    assert_eq!(call["outcome"], "ok");
+}
+
+#[test]
+fn oversized_frames_stream_through_exactly_and_are_recorded() {
+    let place = Place::new();
+    let mut child = warden()
+        .args(place.run_args(&["--max-frame", "4096"]))
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let big = format!(
+        "{{\"jsonrpc\":\"2.0\",\"method\":\"n\",\"params\":{{\"x\":\"{}\"}}}}\n",
+        "y".repeat(300_000)
+    );
+    let small = "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\"}\n";
+    let input_bytes = [big.as_bytes(), small.as_bytes()].concat();
+    let mut stdin = child.stdin.take().unwrap();
+    let sent = input_bytes.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(&sent).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.stdout, input_bytes, "forwarded byte for byte");
+    let leaves = place.leaves();
+    let c2s: Vec<&Value> = leaves.iter().filter(|l| l["dir"] == "c2s").collect();
+    assert_eq!(c2s[0]["kind"], "unparseable");
+    assert_eq!(c2s[0]["detail"]["max_frame"], 4096);
+    let end = leaves
+        .iter()
+        .find(|l| l["event"] == "oversized_frame_end" && l["detail"]["direction"] == "c2s")
+        .unwrap();
+    assert_eq!(end["detail"]["size"].as_u64().unwrap() as usize, big.len());
+    assert!(
+        c2s.iter()
+            .any(|l| l["method"] == "ping" && l["kind"] == "request"),
+        "the next frame is parsed again"
+    );
+    assert!(place.verify().status.success());
+}

@@ -1,0 +1,235 @@
+//! A full disk under the audit store: fail_closed refuses new requests with -32010 and says why;
+//! fail_open forwards and says so; both keep every record in memory and commit it, in order,
+//! once space returns. Uses a real tmpfs (needs root, which CI has).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// A tiny tmpfs, unmounted on drop.
+struct TinyDisk {
+    path: PathBuf,
+}
+
+impl TinyDisk {
+    fn mount(dir: &Path, size: &str) -> Option<TinyDisk> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
+            return None;
+        }
+        let path = dir.join("tiny");
+        std::fs::create_dir_all(&path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mount tmpfs failed");
+        Some(TinyDisk { path })
+    }
+
+    fn grow(&self, size: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "remount failed");
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _status = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+fn call(p: &mut Proxied, id: u64) -> Value {
+    let pad = "p".repeat(30_000);
+    p.send(&format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"get_employee","arguments":{{"id":"E001","pad":"{pad}"}}}}}}"#
+    ));
+    serde_json::from_str(&p.recv()).unwrap()
+}
+
+/// warden's stderr, collected by a thread as it is written.
+struct Stderr(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl Stderr {
+    fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn wait_for(&self, needle: &str) -> bool {
+        for _ in 0..200 {
+            if self.text().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+fn start(place: &Place, db: &Path, policy: &str) -> (Proxied, Stderr) {
+    let mut child = warden()
+        .arg("run")
+        .arg("--db")
+        .arg(db)
+        .arg("--key-dir")
+        .arg(place.keys())
+        // sync: each response waits for its commit, so the failure shows at a known request.
+        .args(["--durability", "sync", "--on-store-error", policy, "--"])
+        .arg(warden_bin())
+        .arg("demo-server")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = child.stdin.take();
+    let output = std::io::BufReader::new(child.stdout.take().unwrap());
+    let collected = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = collected.clone();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        while err.read_line(&mut line).unwrap_or(0) > 0 {
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+    let mut p = Proxied {
+        child,
+        input,
+        output,
+    };
+    p.send(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#);
+    assert!(p.recv().contains("warden-demo-hr"));
+    (p, Stderr(collected))
+}
+
+fn finish(mut p: Proxied, stderr: &Stderr) -> String {
+    drop(p.input.take());
+    let status = p.child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(status.success(), "{}", stderr.text());
+    stderr.text()
+}
+
+fn verify_db(place: &Place, db: &Path) -> Vec<Value> {
+    let v = warden()
+        .args(["audit", "verify", "--db"])
+        .arg(db)
+        .arg("--pubkey")
+        .arg(place.keys().join("checkpoint.vkey"))
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c.prepare("SELECT leaf FROM records ORDER BY seq").unwrap();
+    st.query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|l| serde_json::from_slice(&l.unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn disk_full_fail_closed_refuses_then_recovers_losing_nothing() {
+    let place = Place::new();
+    let Some(disk) = TinyDisk::mount(place.dir.path(), "600k") else {
+        return;
+    };
+    let db = disk.path.join("audit.db");
+    let (mut p, stderr) = start(&place, &db, "fail_closed");
+    let mut refused = None;
+    for id in 1..=200 {
+        let reply = call(&mut p, id);
+        if reply.get("error").is_some() {
+            refused = Some(reply);
+            break;
+        }
+    }
+    let refused = refused.expect("the disk filled up and a request was refused");
+    assert_eq!(refused["error"]["code"], -32010);
+    assert_eq!(refused["error"]["data"]["gateway"], "warden");
+    assert_eq!(
+        refused["error"]["data"]["reason"],
+        "audit_store_unavailable"
+    );
+    disk.grow("64m");
+    // The writer retries every 500 ms; requests flow again once the held records are committed.
+    let mut recovered = false;
+    for id in 1000..1100 {
+        if call(&mut p, id).get("result").is_some() {
+            recovered = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        recovered,
+        "requests are forwarded again after the store recovers"
+    );
+    let stderr = finish(p, &stderr);
+    assert!(
+        stderr.contains("audit store failing"),
+        "says why on stderr: {stderr}"
+    );
+    let leaves = verify_db(&place, &db);
+    let refusals = leaves
+        .iter()
+        .filter(|l| l["kind"] == "error" && l["outcome"] == "gateway_error")
+        .count();
+    assert!(refusals >= 1, "the refusals themselves are recorded");
+    let refused_id = refused["id"].as_u64().unwrap();
+    assert!(
+        leaves.iter().any(|l| l["kind"] == "error"
+            && l["rpc_id"] == refused_id
+            && l["outcome"] == "gateway_error"),
+        "the answer the client got instead (id {refused_id}) is recorded"
+    );
+}
+
+#[test]
+fn disk_full_fail_open_forwards_then_commits_everything() {
+    let place = Place::new();
+    let Some(disk) = TinyDisk::mount(place.dir.path(), "600k") else {
+        return;
+    };
+    let db = disk.path.join("audit.db");
+    let (mut p, stderr) = start(&place, &db, "fail_open");
+    let mut id = 0;
+    while !stderr.text().contains("audit store failing") {
+        id += 1;
+        assert!(id <= 200, "the disk never filled");
+        let reply = call(&mut p, id);
+        assert!(reply.get("result").is_some(), "fail_open forwards: {reply}");
+    }
+    // The store is failing now: these calls are forwarded anyway, and that is said loudly.
+    for _ in 0..20 {
+        id += 1;
+        assert!(call(&mut p, id).get("result").is_some());
+    }
+    assert!(
+        stderr.wait_for("fail_open"),
+        "says so loudly: {}",
+        stderr.text()
+    );
+    disk.grow("64m");
+    assert!(stderr.wait_for("recovered"), "{}", stderr.text());
+    finish(p, &stderr);
+    let leaves = verify_db(&place, &db);
+    let results = leaves
+        .iter()
+        .filter(|l| l["kind"] == "result" && l["method"] == "tools/call")
+        .count();
+    assert_eq!(
+        results as u64, id,
+        "every forwarded call was recorded once space returned"
+    );
+}
