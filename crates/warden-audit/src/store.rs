@@ -525,6 +525,54 @@ impl Store {
     }
 }
 
+/// Copies the WAL back into the database file from its own connection, so the writer's
+/// commits never wait for that (the writer's connection has auto-checkpointing off).
+pub struct Checkpointer {
+    stop: crossbeam_channel::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing `path` every `every` (passive: never blocks readers or the writer).
+    pub fn start(path: &Path, every: Duration) -> Result<Checkpointer, StoreError> {
+        let sql = |source| StoreError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(1)).map_err(sql)?;
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("wal-checkpoint".into())
+            .spawn(move || {
+                let checkpoint = |mode: &str| {
+                    if let Err(e) =
+                        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
+                    {
+                        tracing::debug!("WAL checkpoint ({mode}) did not complete: {e}");
+                    }
+                };
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(every)
+                {
+                    checkpoint("PASSIVE");
+                }
+                checkpoint("TRUNCATE");
+            })
+            .map_err(|e| StoreError::Dir {
+                path: path.to_owned(),
+                source: e,
+            })?;
+        Ok(Checkpointer { stop, thread })
+    }
+
+    /// Runs a last checkpoint and stops.
+    pub fn stop(self) {
+        let _sent = self.stop.send(());
+        let _joined = self.thread.join();
+    }
+}
+
 /// Reads a log's stored tree hashes from the `hashes` column of the record that wrote each.
 pub struct StoredHashes<'a> {
     store: &'a Store,

@@ -157,6 +157,7 @@ impl AuditHandle {
 pub struct AuditWriter {
     handle: AuditHandle,
     thread: JoinHandle<Summary>,
+    checkpointer: crate::store::Checkpointer,
 }
 
 struct State {
@@ -192,6 +193,8 @@ impl AuditWriter {
             checkpoint_every: cfg.checkpoint_every,
         };
         store.register_log(&info)?;
+        let checkpointer =
+            crate::store::Checkpointer::start(store.path(), Duration::from_millis(500))?;
         let health = Arc::new(Health::default());
         let sealer = Sealer {
             log_id: log_id.clone(),
@@ -243,7 +246,11 @@ impl AuditWriter {
                 path: "audit writer thread".into(),
                 source: e,
             })?;
-        Ok(AuditWriter { handle, thread })
+        Ok(AuditWriter {
+            handle,
+            thread,
+            checkpointer,
+        })
     }
 
     pub fn handle(&self) -> AuditHandle {
@@ -255,12 +262,14 @@ impl AuditWriter {
         let _sent = self.handle.tx.send(Msg::Close(Box::new(closing)));
         let log_id = self.handle.log_id.to_string();
         drop(self.handle);
-        self.thread.join().unwrap_or(Summary {
+        let summary = self.thread.join().unwrap_or(Summary {
             log_id,
             records: 0,
             checkpoints: 0,
             lost: 0,
-        })
+        });
+        self.checkpointer.stop();
+        summary
     }
 }
 
