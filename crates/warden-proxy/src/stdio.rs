@@ -133,58 +133,27 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
             let _copied = std::io::copy(&mut child_stderr, &mut err);
         })?;
 
-    {
-        let pipeline = pipeline.clone();
-        let out = our_stdout.clone();
-        let tx = tx.clone();
-        let max = cfg.max_frame;
-        let policy = cfg.on_store_error;
-        std::thread::Builder::new()
-            .name("c2s".into())
-            .spawn(move || {
-                let mut to_server = child_stdin;
-                let result = pump(
-                    our_stdin,
-                    Direction::C2S,
-                    &pipeline,
-                    max,
-                    policy,
-                    &mut |b| write_all(&mut to_server, b),
-                    &|b| write_shared(&out, b),
-                );
-                drop(to_server); // the server sees EOF on its stdin
-                let _sent = tx.send(match result {
-                    Ok(()) => Note::ClientEof,
-                    Err(Side::Output(e)) => Note::ServerGone(e),
-                    Err(Side::Input(e)) => Note::ClientGone(e),
-                });
-            })?;
-    }
-    {
-        let pipeline = pipeline.clone();
-        let out = our_stdout.clone();
-        let tx = tx.clone();
-        let max = cfg.max_frame;
-        let policy = cfg.on_store_error;
-        std::thread::Builder::new()
-            .name("s2c".into())
-            .spawn(move || {
-                let result = pump(
-                    child_stdout,
-                    Direction::S2C,
-                    &pipeline,
-                    max,
-                    policy,
-                    &mut |b| write_shared(&out, b),
-                    &|_| Ok(()),
-                );
-                let _sent = tx.send(match result {
-                    Ok(()) => Note::ServerEof,
-                    Err(Side::Output(e)) => Note::ClientGone(e),
-                    Err(Side::Input(e)) => Note::ServerGone(e),
-                });
-            })?;
-    }
+    let mut to_server = child_stdin;
+    let out = our_stdout.clone();
+    spawn_pump(
+        Direction::C2S,
+        our_stdin,
+        pipeline.clone(),
+        &cfg,
+        move |b| to_server.write_all(b),
+        move |b| write_shared(&out, b),
+        tx.clone(),
+    )?;
+    let out = our_stdout.clone();
+    spawn_pump(
+        Direction::S2C,
+        child_stdout,
+        pipeline.clone(),
+        &cfg,
+        move |b| write_shared(&out, b),
+        |_| Ok(()),
+        tx.clone(),
+    )?;
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let signal_handle = signals.handle();
     {
@@ -300,8 +269,44 @@ fn wait_for(
     false
 }
 
-fn write_all(w: &mut impl Write, b: &[u8]) -> std::io::Result<()> {
-    w.write_all(b)
+/// Starts the thread pumping `input` in direction `dir`. `forward` writes to the other side
+/// (dropped when the pump ends, which closes the server's stdin after client EOF); `answer`
+/// writes back to the sender. The thread reports how its pump ended on `tx`.
+fn spawn_pump<R: Read + Send + 'static>(
+    dir: Direction,
+    input: R,
+    pipeline: Arc<Pipeline>,
+    cfg: &StdioConfig,
+    mut forward: impl FnMut(&[u8]) -> std::io::Result<()> + Send + 'static,
+    answer: impl Fn(&[u8]) -> std::io::Result<()> + Send + 'static,
+    tx: crossbeam_channel::Sender<Note>,
+) -> std::io::Result<()> {
+    let (max_frame, on_store_error) = (cfg.max_frame, cfg.on_store_error);
+    std::thread::Builder::new()
+        .name(dir.as_str().into())
+        .spawn(move || {
+            let result = pump(
+                input,
+                dir,
+                &pipeline,
+                max_frame,
+                on_store_error,
+                &mut forward,
+                &answer,
+            );
+            drop(forward);
+            let note =
+                match (dir, result) {
+                    (Direction::C2S, Ok(())) => Note::ClientEof,
+                    (Direction::S2C, Ok(())) => Note::ServerEof,
+                    (Direction::C2S, Err(Side::Input(e)))
+                    | (Direction::S2C, Err(Side::Output(e))) => Note::ClientGone(e),
+                    (Direction::C2S, Err(Side::Output(e)))
+                    | (Direction::S2C, Err(Side::Input(e))) => Note::ServerGone(e),
+                };
+            let _sent = tx.send(note);
+        })?;
+    Ok(())
 }
 
 fn write_shared(out: &Mutex<File>, b: &[u8]) -> std::io::Result<()> {

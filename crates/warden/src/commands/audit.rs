@@ -279,45 +279,51 @@ fn print_rows(rows: &[RecordRow], format: Format) -> anyhow::Result<()> {
             writeln!(out, "{}", serde_json::to_string_pretty(&leaves)?)?;
         }
         Format::Table => {
-            let mut t = Table::new();
-            t.load_style(UTF8_FULL_CONDENSED);
-            t.set_header([
-                "time (UTC)",
-                "dir",
-                "kind",
-                "method",
-                "target",
-                "outcome",
-                "ms",
-                "session",
-                "id",
-            ]);
-            for r in rows {
-                t.add_row([
-                    time(r.ts_us),
-                    r.dir.clone().unwrap_or_default(),
-                    r.kind.clone(),
-                    r.label(),
-                    r.target.clone().unwrap_or_default(),
-                    r.outcome.clone().unwrap_or_default(),
-                    r.duration_us
-                        .map(|d| format!("{:.1}", d as f64 / 1000.0))
-                        .unwrap_or_default(),
-                    r.session
-                        .chars()
-                        .rev()
-                        .take(8)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect(),
-                    r.id.clone(),
-                ]);
-            }
+            let t = records_table(rows);
             writeln!(out, "{t}")?;
         }
     }
     Ok(())
+}
+
+/// The table of records shown by `search`, `tail` and `demo`.
+pub(crate) fn records_table(rows: &[RecordRow]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "time (UTC)",
+        "seq",
+        "dir",
+        "kind",
+        "method / event",
+        "target",
+        "outcome",
+        "ms",
+        "session",
+    ]);
+    for r in rows {
+        t.add_row([
+            time(r.ts_us),
+            r.seq.to_string(),
+            r.dir.clone().unwrap_or_default(),
+            r.kind.clone(),
+            r.label(),
+            r.target.clone().unwrap_or_default(),
+            r.outcome.clone().unwrap_or_default(),
+            r.duration_us
+                .map(|d| format!("{:.2}", d as f64 / 1000.0))
+                .unwrap_or_default(),
+            r.session
+                .chars()
+                .rev()
+                .take(8)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect(),
+        ]);
+    }
+    t
 }
 
 fn tail(

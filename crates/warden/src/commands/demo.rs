@@ -6,7 +6,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context;
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 use warden_audit::{Filter, Store};
 
@@ -106,22 +105,7 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let store = Store::open_read(&db)?;
     let rows = store.search(&Filter::default())?;
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(["#", "dir", "kind", "method", "target", "outcome", "ms"]);
-    for r in &rows {
-        t.add_row([
-            r.seq.to_string(),
-            r.dir.clone().unwrap_or_default(),
-            r.kind.clone(),
-            r.label(),
-            r.target.clone().unwrap_or_default(),
-            r.outcome.clone().unwrap_or_default(),
-            r.duration_us
-                .map(|d| format!("{:.2}", d as f64 / 1000.0))
-                .unwrap_or_default(),
-        ]);
-    }
+    let t = super::audit::records_table(&rows);
     println!(
         "\nrecorded {} records in {}:\n{t}",
         rows.len(),

@@ -12,6 +12,16 @@ fn recorded() -> Place {
     place
 }
 
+fn verify_proof(file: &std::path::Path, pubkey: &std::path::Path) -> std::process::Output {
+    warden()
+        .args(["audit", "verify-proof"])
+        .arg(file)
+        .arg("--pubkey")
+        .arg(pubkey)
+        .output()
+        .unwrap()
+}
+
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -96,26 +106,14 @@ fn inclusion_and_consistency_proofs_check_offline() {
     let file = place.dir.path().join("p.json");
     std::fs::write(&file, &proof.stdout).unwrap();
     let pubkey = place.keys().join("checkpoint.vkey");
-    let v = warden()
-        .args(["audit", "verify-proof"])
-        .arg(&file)
-        .arg("--pubkey")
-        .arg(&pubkey)
-        .output()
-        .unwrap();
+    let v = verify_proof(&file, &pubkey);
     assert!(v.status.success(), "{}", stdout(&v));
     assert!(stdout(&v).contains("record 5 is included"));
     let forged = String::from_utf8(proof.stdout.clone())
         .unwrap()
         .replacen("E001", "E002", 1);
     std::fs::write(&file, forged).unwrap();
-    let v = warden()
-        .args(["audit", "verify-proof"])
-        .arg(&file)
-        .arg("--pubkey")
-        .arg(&pubkey)
-        .output()
-        .unwrap();
+    let v = verify_proof(&file, &pubkey);
     assert_eq!(v.status.code(), Some(1));
 
     // An auditor kept the first checkpoint; the log grows; the consistency proof checks.
@@ -142,13 +140,7 @@ fn inclusion_and_consistency_proofs_check_offline() {
         String::from_utf8_lossy(&proof.stderr)
     );
     std::fs::write(&file, &proof.stdout).unwrap();
-    let v = warden()
-        .args(["audit", "verify-proof"])
-        .arg(&file)
-        .arg("--pubkey")
-        .arg(&pubkey)
-        .output()
-        .unwrap();
+    let v = verify_proof(&file, &pubkey);
     assert!(v.status.success(), "{}", stdout(&v));
     assert!(
         stdout(&v).contains("extends its checkpoint at size 16"),
