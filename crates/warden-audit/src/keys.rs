@@ -78,6 +78,54 @@ fn write_private(path: &Path, contents: &str, force: bool) -> Result<(), KeyErro
     f.sync_all().map_err(io("sync", path))
 }
 
+/// Writes a fresh key set (hash key, signing key, verifier key) into `dir`.
+fn write_key_files(dir: &Path, name: &str, overwrite: bool) -> Result<(), KeyError> {
+    let (skey, vkey) = signed_note::generate_key(&mut rand::rngs::OsRng, name);
+    let mut hash_key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut hash_key);
+    write_private(
+        &dir.join(HASH_FILE),
+        &format!("{}\n", hex(&hash_key)),
+        overwrite,
+    )?;
+    write_private(&dir.join(SIGNING_FILE), &format!("{skey}\n"), overwrite)?;
+    let vpath = dir.join(VERIFIER_FILE);
+    fs::write(&vpath, format!("{vkey}\n")).map_err(io("write", &vpath))
+}
+
+/// Creates a key set at `dir` all at once: written into a private temporary directory beside
+/// it, then renamed into place. Returns false if another process created `dir` first.
+fn create_atomically(dir: &Path, name: &str) -> Result<bool, KeyError> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "keys".into());
+    let tmp = parent.join(format!(
+        ".{base}.tmp-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&tmp)
+        .map_err(io("create directory", &tmp))?;
+    let written = write_key_files(&tmp, name, false);
+    let renamed =
+        written.and_then(|()| fs::rename(&tmp, dir).map_err(io("rename into place", dir)));
+    match renamed {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            let _removed = fs::remove_dir_all(&tmp);
+            if Keys::exist(dir) { Ok(false) } else { Err(e) }
+        }
+    }
+}
+
 impl Keys {
     /// True if `dir` holds a signing key.
     pub fn exist(dir: &Path) -> bool {
@@ -89,25 +137,16 @@ impl Keys {
         if !signed_note::is_key_name_valid(name) {
             return Err(KeyError::BadName(name.to_owned()));
         }
-        if Keys::exist(dir) && !force {
+        if Keys::exist(dir) {
+            if !force {
+                return Err(KeyError::Exists(dir.to_owned()));
+            }
+            write_key_files(dir, name, true)?;
+            return Keys::load(dir);
+        }
+        if !create_atomically(dir, name)? {
             return Err(KeyError::Exists(dir.to_owned()));
         }
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io("create directory", dir))?;
-        let (skey, vkey) = signed_note::generate_key(&mut rand::rngs::OsRng, name);
-        let mut hash_key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut hash_key);
-        write_private(
-            &dir.join(HASH_FILE),
-            &format!("{}\n", hex(&hash_key)),
-            force,
-        )?;
-        write_private(&dir.join(SIGNING_FILE), &format!("{skey}\n"), force)?;
-        let vpath = dir.join(VERIFIER_FILE);
-        fs::write(&vpath, format!("{vkey}\n")).map_err(io("write", &vpath))?;
         Keys::load(dir)
     }
 
@@ -151,12 +190,17 @@ impl Keys {
     }
 
     /// Loads the key set in `dir`, creating one named `name` on first use.
+    ///
+    /// Safe when several processes start at once with no keys yet (a desktop client launching
+    /// all its servers): exactly one key set is created and every process loads that one.
     pub fn load_or_create(dir: &Path, name: &str) -> Result<Keys, KeyError> {
-        if Keys::exist(dir) {
-            Keys::load(dir)
-        } else {
-            Keys::generate(dir, name, false)
+        if !Keys::exist(dir) {
+            if !signed_note::is_key_name_valid(name) {
+                return Err(KeyError::BadName(name.to_owned()));
+            }
+            create_atomically(dir, name)?;
         }
+        Keys::load(dir)
     }
 }
 
@@ -187,5 +231,26 @@ mod tests {
             Keys::generate(&dir, "bad name", true),
             Err(KeyError::BadName(_))
         ));
+    }
+
+    #[test]
+    fn concurrent_first_use_creates_one_key_set() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("data/keys");
+        let loaded: Vec<String> = (0..8)
+            .map(|_| {
+                let dir = dir.clone();
+                std::thread::spawn(move || Keys::load_or_create(&dir, "warden").unwrap().vkey)
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert!(
+            loaded.iter().all(|v| v == &loaded[0]),
+            "every process uses the same key set"
+        );
+        let leftovers: Vec<_> = fs::read_dir(d.path().join("data")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary directories left behind");
     }
 }

@@ -6,6 +6,7 @@
 mod crash;
 mod peers;
 mod protocol;
+mod shared;
 mod store_failure;
 mod support;
 mod tamper;
