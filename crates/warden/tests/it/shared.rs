@@ -14,9 +14,6 @@ fn concurrent_sessions_share_one_store_each_with_its_own_log() {
             let place_db = place.db();
             let keys = place.keys();
             std::thread::spawn(move || {
-                let p = Place {
-                    dir: tempfile::tempdir().unwrap(),
-                };
                 let mut child = warden()
                     .arg("run")
                     .arg("--db")
