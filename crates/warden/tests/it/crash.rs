@@ -223,3 +223,49 @@ fn bytes_are_forwarded_exactly_including_odd_lines() {
     );
     assert!(leaves.iter().any(|l| l["batch_index"] == 1));
 }
+
+#[test]
+fn a_server_ignoring_eof_is_terminated_with_its_process_group_after_the_grace_period() {
+    let place = Place::new();
+    let marker = place.dir.path().join("grandchild.pid");
+    // The server never reads stdin and leaves a grandchild behind in its process group.
+    let script = format!("sleep 300 & echo $! > {}; sleep 300", marker.display());
+    let started = std::time::Instant::now();
+    let mut child = warden()
+        .args(place.run_args(&["--shell", "--grace-ms", "300"]))
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !marker.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(128 + 15),
+        "SIGTERM after the grace period"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let grandchild: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Dead means gone, or a zombie waiting for PID 1 (which may not reap in a container).
+    let state = std::fs::read_to_string(format!("/proc/{grandchild}/status")).unwrap_or_default();
+    let alive = state
+        .lines()
+        .any(|l| l.starts_with("State:") && !l.contains("Z (zombie)"));
+    assert!(!alive, "the whole process group was terminated: {state}");
+    let end = place
+        .leaves()
+        .into_iter()
+        .find(|l| l["event"] == "session_end")
+        .unwrap();
+    assert_eq!(end["detail"]["reason"], "client closed the connection");
+    assert_eq!(end["detail"]["signal"], 15);
+}
