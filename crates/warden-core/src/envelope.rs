@@ -135,9 +135,16 @@ pub fn parse_frame(frame: &[u8]) -> Result<Envelope<'_>, ParseError> {
             messages,
         });
     }
-    let value: &RawValue =
-        serde_json::from_str(text).map_err(|e| ParseError::Json(e.to_string()))?;
-    let message = message_of(value);
+    // One pass for the usual case: an object parsed straight into its members. Only when that
+    // fails is the text checked again, to tell valid-but-not-JSON-RPC from not JSON at all.
+    let message = match serde_json::from_str::<RawMessage<'_>>(text) {
+        Ok(raw) if *first == b'{' => message_from(raw),
+        _ => {
+            let value: &RawValue =
+                serde_json::from_str(text).map_err(|e| ParseError::Json(e.to_string()))?;
+            message_of(value)
+        }
+    };
     Ok(Envelope {
         body,
         kind: message.kind,
@@ -163,6 +170,10 @@ fn message_of(value: &RawValue) -> Message<'_> {
     let Ok(raw) = serde_json::from_str::<RawMessage<'_>>(value.get()) else {
         return invalid();
     };
+    message_from(raw)
+}
+
+fn message_from(raw: RawMessage<'_>) -> Message<'_> {
     let method = match raw.method {
         Some(m) => match serde_json::from_str::<Cow<'_, str>>(m.get()) {
             Ok(m) => Some(m),
