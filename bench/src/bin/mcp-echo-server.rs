@@ -63,7 +63,8 @@ struct TextContent<'a> {
 fn main() {
     // stdin/stdout as plain files (duplicated fds) behind our own buffers: a 64 KiB read
     // buffer (a pipe's worth) instead of std's 8 KiB, and no line buffering under ours.
-    let raw = |fd: std::os::fd::BorrowedFd<'_>| File::from(fd.try_clone_to_owned().expect("dup stdio"));
+    let raw =
+        |fd: std::os::fd::BorrowedFd<'_>| File::from(fd.try_clone_to_owned().expect("dup stdio"));
     let mut input = BufReader::with_capacity(64 * 1024, raw(std::io::stdin().as_fd()));
     let mut out = BufWriter::with_capacity(64 * 1024, raw(std::io::stdout().as_fd()));
     let mut line = Vec::with_capacity(64 * 1024);
@@ -99,7 +100,8 @@ fn answer(text: &[u8], out: &mut impl Write) -> std::io::Result<()> {
     let req: Request = match serde_json::from_slice(text) {
         Ok(r) => r,
         Err(_) => {
-            let err = json!({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}});
+            let err =
+                json!({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}});
             return write_line(out, &err);
         }
     };
@@ -121,7 +123,14 @@ fn answer(text: &[u8], out: &mut impl Write) -> std::io::Result<()> {
                             text: message,
                         }],
                     };
-                    write_line(out, &Response { jsonrpc: "2.0", id, result })
+                    write_line(
+                        out,
+                        &Response {
+                            jsonrpc: "2.0",
+                            id,
+                            result,
+                        },
+                    )
                 }
                 _ => write_error(out, id, -32602, "unknown tool or missing `message`"),
             }
@@ -132,7 +141,14 @@ fn answer(text: &[u8], out: &mut impl Write) -> std::io::Result<()> {
                 "capabilities": {"tools": {}},
                 "serverInfo": {"name": "mcp-echo-server", "version": env!("CARGO_PKG_VERSION")}
             });
-            write_line(out, &Response { jsonrpc: "2.0", id, result })
+            write_line(
+                out,
+                &Response {
+                    jsonrpc: "2.0",
+                    id,
+                    result,
+                },
+            )
         }
         "tools/list" => {
             let result = json!({"tools": [{
@@ -144,14 +160,33 @@ fn answer(text: &[u8], out: &mut impl Write) -> std::io::Result<()> {
                     "required": ["message"]
                 }
             }]});
-            write_line(out, &Response { jsonrpc: "2.0", id, result })
+            write_line(
+                out,
+                &Response {
+                    jsonrpc: "2.0",
+                    id,
+                    result,
+                },
+            )
         }
-        "ping" => write_line(out, &Response { jsonrpc: "2.0", id, result: json!({}) }),
+        "ping" => write_line(
+            out,
+            &Response {
+                jsonrpc: "2.0",
+                id,
+                result: json!({}),
+            },
+        ),
         _ => write_error(out, id, -32601, "method not found"),
     }
 }
 
-fn write_error(out: &mut impl Write, id: &RawValue, code: i64, message: &str) -> std::io::Result<()> {
+fn write_error(
+    out: &mut impl Write,
+    id: &RawValue,
+    code: i64,
+    message: &str,
+) -> std::io::Result<()> {
     let err: Value = json!({"jsonrpc":"2.0","id":id,"error":{"code":code,"message":message}});
     write_line(out, &err)
 }

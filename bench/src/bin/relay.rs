@@ -38,7 +38,10 @@ fn main() -> ExitCode {
 
     // Our own stdin/stdout as plain files (duplicated fds), so std's line buffering of stdout
     // is not in the way: every chunk read is written with one write(2).
-    let (mut stdin, mut stdout) = match (raw(std::io::stdin().as_fd()), raw(std::io::stdout().as_fd())) {
+    let (mut stdin, mut stdout) = match (
+        raw(std::io::stdin().as_fd()),
+        raw(std::io::stdout().as_fd()),
+    ) {
         (Ok(i), Ok(o)) => (i, o),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("relay: cannot dup stdio: {e}");

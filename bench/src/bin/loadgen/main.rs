@@ -39,8 +39,7 @@ struct Config {
 }
 
 /// The ~100-byte message of the small calls (plain ASCII, needs no escaping).
-const SMALL_MESSAGE: &str =
-    "The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. 0123456789";
+const SMALL_MESSAGE: &str = "The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. 0123456789";
 
 fn main() {
     let cfg = parse_args();
@@ -52,9 +51,17 @@ fn main() {
         std::process::exit(3);
     });
     for p in [&cfg.bins.server, &cfg.bins.relay, &cfg.bins.warden] {
-        assert!(p.exists(), "missing binary {} (see --server/--relay/--warden)", p.display());
+        assert!(
+            p.exists(),
+            "missing binary {} (see --server/--relay/--warden)",
+            p.display()
+        );
     }
-    let large_message: String = (0..cfg.large_bytes).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    // The machine may be shared: note its load before and after, so a disturbed run shows.
+    let load_before = loadavg();
+    let large_message: String = (0..cfg.large_bytes)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
 
     let mut reps: Vec<Rep> = Vec::new();
     for r in 1..=cfg.reps {
@@ -74,6 +81,8 @@ fn main() {
         json!(null)
     };
 
+    let load_after = loadavg();
+    eprintln!("loadgen: load average before {load_before}, after {load_after}");
     let table = report::markdown(&reps);
     println!("{table}");
     if !soak.is_null() {
@@ -87,10 +96,14 @@ fn main() {
         "workloads": cfg.workloads,
         "warden": cfg.bins.warden, "relay": cfg.bins.relay, "server": cfg.bins.server,
         "mb": "10^6 bytes of echoed message payload, counted once per call",
+        "loadavg_before": load_before, "loadavg_after": load_after,
     });
     let doc = report::json(&reps, config, soak);
-    std::fs::write(&cfg.json_out, serde_json::to_string_pretty(&doc).expect("json") + "\n")
-        .unwrap_or_else(|e| panic!("cannot write {}: {e}", cfg.json_out.display()));
+    std::fs::write(
+        &cfg.json_out,
+        serde_json::to_string_pretty(&doc).expect("json") + "\n",
+    )
+    .unwrap_or_else(|e| panic!("cannot write {}: {e}", cfg.json_out.display()));
     eprintln!("loadgen: wrote {}", cfg.json_out.display());
 }
 
@@ -111,25 +124,44 @@ fn run_one(cfg: &Config, workload: &str, kind: PathKind, large_message: &str, re
             set("seq_mean_us", l.mean);
             if kind != PathKind::Direct {
                 set("seq_cpu_us_per_call", f.proxy_cpu_s * 1e6 / cfg.seq as f64);
-                set("seq_hwm_mb", f.proxy_mem.map_or(f64::NAN, |m| m.hwm_kb as f64 / 1024.0));
+                set(
+                    "seq_hwm_mb",
+                    f.proxy_mem.map_or(f64::NAN, |m| m.hwm_kb as f64 / 1024.0),
+                );
             }
             eprintln!(
                 "  seq   {:<6} p50 {:>8.1} µs  p99 {:>8.1} µs  mean {:>8.1} µs  cpu {:.2} s",
-                kind.name(), l.p50, l.p99, l.mean, f.proxy_cpu_s
+                kind.name(),
+                l.p50,
+                l.p99,
+                l.mean,
+                f.proxy_cpu_s
             );
         }
         "pipe" => {
             workloads::warm_up(&mut t, SMALL_MESSAGE, cfg.warmup);
             t.mark();
-            let elapsed = workloads::pipelined(&mut t, cfg.pipe, cfg.window, SMALL_MESSAGE, 1_000_000);
+            let elapsed =
+                workloads::pipelined(&mut t, cfg.pipe, cfg.window, SMALL_MESSAGE, 1_000_000);
             let f = t.finish();
             let rate = cfg.pipe as f64 / elapsed.as_secs_f64();
             set("pipe_calls_per_s", rate);
             if kind != PathKind::Direct {
-                set("pipe_cpu_us_per_call", f.proxy_cpu_s * 1e6 / cfg.pipe as f64);
-                set("pipe_hwm_mb", f.proxy_mem.map_or(f64::NAN, |m| m.hwm_kb as f64 / 1024.0));
+                set(
+                    "pipe_cpu_us_per_call",
+                    f.proxy_cpu_s * 1e6 / cfg.pipe as f64,
+                );
+                set(
+                    "pipe_hwm_mb",
+                    f.proxy_mem.map_or(f64::NAN, |m| m.hwm_kb as f64 / 1024.0),
+                );
             }
-            eprintln!("  pipe  {:<6} {:>10.0} calls/s  cpu {:.2} s", kind.name(), rate, f.proxy_cpu_s);
+            eprintln!(
+                "  pipe  {:<6} {:>10.0} calls/s  cpu {:.2} s",
+                kind.name(),
+                rate,
+                f.proxy_cpu_s
+            );
         }
         "large" => {
             // One large call first, unmeasured, so the first timed call does not pay for
@@ -142,10 +174,21 @@ fn run_one(cfg: &Config, workload: &str, kind: PathKind, large_message: &str, re
             let rate = mb / elapsed.as_secs_f64();
             set("large_mb_per_s", rate);
             if kind != PathKind::Direct {
-                set("large_cpu_ms_per_call", f.proxy_cpu_s * 1e3 / cfg.large as f64);
-                set("large_hwm_mb", f.proxy_mem.map_or(f64::NAN, |m| m.hwm_kb as f64 / 1024.0));
+                set(
+                    "large_cpu_ms_per_call",
+                    f.proxy_cpu_s * 1e3 / cfg.large as f64,
+                );
+                set(
+                    "large_hwm_mb",
+                    f.proxy_mem.map_or(f64::NAN, |m| m.hwm_kb as f64 / 1024.0),
+                );
             }
-            eprintln!("  large {:<6} {:>10.1} MB/s  cpu {:.2} s", kind.name(), rate, f.proxy_cpu_s);
+            eprintln!(
+                "  large {:<6} {:>10.1} MB/s  cpu {:.2} s",
+                kind.name(),
+                rate,
+                f.proxy_cpu_s
+            );
         }
         other => panic!("unknown workload {other}"),
     }
@@ -154,8 +197,10 @@ fn run_one(cfg: &Config, workload: &str, kind: PathKind, large_message: &str, re
 /// The RSS soak through warden (and the relay, for reference): `cfg.soak` sequential small
 /// calls in one process, memory sampled along the way.
 fn run_soak(cfg: &Config) -> serde_json::Value {
-    let mut at: Vec<u64> = [1_000, 10_000, 25_000, 50_000, 75_000, 100_000]
+    // Samples at 1k, 5k, 10k, then every 10k, and at the end.
+    let mut at: Vec<u64> = [1_000, 5_000]
         .into_iter()
+        .chain((1..).map(|k| k * 10_000).take_while(|&n| n < cfg.soak))
         .filter(|&n| n < cfg.soak)
         .collect();
     at.push(cfg.soak);
@@ -172,7 +217,8 @@ fn run_soak(cfg: &Config) -> serde_json::Value {
                 "calls": cfg.soak,
                 "elapsed_s": elapsed.as_secs_f64(),
                 "samples": samples.iter().map(|(n, m)| json!({
-                    "calls": n, "rss_mb": m.rss_kb as f64 / 1024.0, "hwm_mb": m.hwm_kb as f64 / 1024.0
+                    "calls": n, "rss_mb": m.rss_kb as f64 / 1024.0, "hwm_mb": m.hwm_kb as f64 / 1024.0,
+                    "rss_anon_mb": m.anon_kb as f64 / 1024.0, "rss_file_mb": m.file_kb as f64 / 1024.0
                 })).collect::<Vec<_>>(),
                 "cpu_us_per_call": num(f.proxy_cpu_s * 1e6 / cfg.soak as f64),
                 "store_mb": f.store_bytes.map(|b| b as f64 / 1e6),
@@ -184,35 +230,66 @@ fn run_soak(cfg: &Config) -> serde_json::Value {
 
 /// The soak as a small markdown table: RSS / peak RSS at each sample point.
 fn soak_markdown(soak: &serde_json::Value) -> String {
-    let mut s = String::from("RSS soak (one process, sequential small calls):\n\n| path | calls | VmRSS (MB) | VmHWM (MB) |\n|---|---:|---:|---:|\n");
+    let mut s = String::from(
+        "RSS soak (one process, sequential small calls):\n\n| path | calls | VmRSS (MB) | of which anon (MB) | of which file (MB) | VmHWM (MB) |\n|---|---:|---:|---:|---:|---:|\n",
+    );
     for kind in ["relay", "warden"] {
-        let Some(samples) = soak[kind]["samples"].as_array() else { continue };
+        let Some(samples) = soak[kind]["samples"].as_array() else {
+            continue;
+        };
         for x in samples {
             s.push_str(&format!(
-                "| {kind} | {} | {:.1} | {:.1} |\n",
-                x["calls"], x["rss_mb"].as_f64().unwrap_or(f64::NAN), x["hwm_mb"].as_f64().unwrap_or(f64::NAN)
+                "| {kind} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+                x["calls"],
+                x["rss_mb"].as_f64().unwrap_or(f64::NAN),
+                x["rss_anon_mb"].as_f64().unwrap_or(f64::NAN),
+                x["rss_file_mb"].as_f64().unwrap_or(f64::NAN),
+                x["hwm_mb"].as_f64().unwrap_or(f64::NAN)
             ));
         }
     }
-    let w = &soak["warden"]["samples"];
-    let rss_at = |n: u64| {
-        w.as_array()
-            .and_then(|a| a.iter().find(|x| x["calls"] == n))
-            .and_then(|x| x["rss_mb"].as_f64())
-    };
-    let last = w.as_array().and_then(|a| a.last()).and_then(|x| x["calls"].as_u64());
-    if let (Some(a), Some(n)) = (rss_at(10_000), last)
-        && let Some(b) = rss_at(n)
-    {
-        let growth = b - a;
-        let flat = growth <= a * 0.10;
+    // Flat = over the samples from 10k calls on, VmRSS stays within 10% of its value at 10k
+    // and the peak (VmHWM) does not grow by more than 10% either.
+    let samples = soak["warden"]["samples"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let from_10k: Vec<&serde_json::Value> = samples
+        .iter()
+        .filter(|x| x["calls"].as_u64().is_some_and(|n| n >= 10_000))
+        .collect();
+    let f = |x: &serde_json::Value, k: &str| x[k].as_f64().unwrap_or(f64::NAN);
+    if from_10k.len() >= 2 {
+        let first = from_10k[0];
+        let last = from_10k[from_10k.len() - 1];
+        let rss0 = f(first, "rss_mb");
+        let (lo, hi) = from_10k
+            .iter()
+            .map(|x| f(x, "rss_mb"))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            });
+        let (hwm0, hwm1) = (f(first, "hwm_mb"), f(last, "hwm_mb"));
+        let flat = hi <= rss0 * 1.10 && lo >= rss0 * 0.90 && hwm1 <= hwm0 * 1.10;
         s.push_str(&format!(
-            "\nwarden VmRSS {a:.1} MB at 10000 calls → {b:.1} MB at {n} calls ({growth:+.1} MB): {} (flat = within 10%); audit store {} MB.\n",
-            if flat { "flat" } else { "**growing**" },
+            "\nwarden from {} to {} calls: VmRSS {rss0:.1} MB at the start, between {lo:.1} and {hi:.1} MB over the samples; \
+             peak (VmHWM) {hwm0:.1} → {hwm1:.1} MB. {} (flat = RSS within ±10% of its 10k value and peak grown ≤ 10%). \
+             Under 30 MB throughout: {}. Audit store at the end: {} MB.\n",
+            first["calls"],
+            last["calls"],
+            if flat { "Flat" } else { "**Not flat**" },
+            if hwm1 <= 30.0 { "yes" } else { "**no**" },
             soak["warden"]["store_mb"].as_f64().map_or("?".into(), |m| format!("{m:.1}"))
         ));
     }
     s
+}
+
+/// The first three fields of /proc/loadavg.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn parse_args() -> Config {
@@ -220,9 +297,11 @@ fn parse_args() -> Config {
         .ok()
         .and_then(|p| p.parent().map(PathBuf::from))
         .unwrap_or_default();
-    let default_warden = std::env::var_os("WARDEN_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/warden")
-    });
+    let default_warden = std::env::var_os("WARDEN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/warden")
+        });
     let mut cfg = Config {
         reps: 5,
         seq: 20_000,
@@ -244,8 +323,14 @@ fn parse_args() -> Config {
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut val = || args.next().unwrap_or_else(|| usage(&format!("{a} needs a value")));
-        let int = |s: String| -> u64 { s.parse().unwrap_or_else(|_| usage(&format!("not a number: {s}"))) };
+        let mut val = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{a} needs a value")))
+        };
+        let int = |s: String| -> u64 {
+            s.parse()
+                .unwrap_or_else(|_| usage(&format!("not a number: {s}")))
+        };
         match a.as_str() {
             "--quick" => {
                 cfg.reps = 1;

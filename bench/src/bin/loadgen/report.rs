@@ -23,17 +23,72 @@ pub enum Cmp {
 }
 
 pub const METRICS: &[Metric] = &[
-    Metric { key: "seq_p50_us", label: "sequential small call p50 latency (µs)", target: Some((Cmp::AtMost, 1.10)), abs_max: None },
-    Metric { key: "seq_p99_us", label: "sequential small call p99 latency (µs)", target: None, abs_max: None },
-    Metric { key: "seq_mean_us", label: "sequential small call mean latency (µs)", target: None, abs_max: None },
-    Metric { key: "pipe_calls_per_s", label: "pipelined calls/s (32 in flight)", target: Some((Cmp::AtLeast, 0.85)), abs_max: None },
-    Metric { key: "large_mb_per_s", label: "8 MB echo payload MB/s", target: Some((Cmp::AtLeast, 0.95)), abs_max: None },
-    Metric { key: "seq_cpu_us_per_call", label: "proxy CPU per call, sequential (µs)", target: Some((Cmp::AtMost, 2.0)), abs_max: None },
-    Metric { key: "pipe_cpu_us_per_call", label: "proxy CPU per call, pipelined (µs)", target: Some((Cmp::AtMost, 2.0)), abs_max: None },
-    Metric { key: "large_cpu_ms_per_call", label: "proxy CPU per 8 MB call (ms)", target: None, abs_max: None },
-    Metric { key: "seq_hwm_mb", label: "proxy peak RSS, sequential (MB)", target: None, abs_max: Some(30.0) },
-    Metric { key: "pipe_hwm_mb", label: "proxy peak RSS, pipelined (MB)", target: None, abs_max: Some(30.0) },
-    Metric { key: "large_hwm_mb", label: "proxy peak RSS, 8 MB echoes (MB)", target: None, abs_max: None },
+    Metric {
+        key: "seq_p50_us",
+        label: "sequential small call p50 latency (µs)",
+        target: Some((Cmp::AtMost, 1.10)),
+        abs_max: None,
+    },
+    Metric {
+        key: "seq_p99_us",
+        label: "sequential small call p99 latency (µs)",
+        target: None,
+        abs_max: None,
+    },
+    Metric {
+        key: "seq_mean_us",
+        label: "sequential small call mean latency (µs)",
+        target: None,
+        abs_max: None,
+    },
+    Metric {
+        key: "pipe_calls_per_s",
+        label: "pipelined calls/s (32 in flight)",
+        target: Some((Cmp::AtLeast, 0.85)),
+        abs_max: None,
+    },
+    Metric {
+        key: "large_mb_per_s",
+        label: "8 MB echo payload MB/s",
+        target: Some((Cmp::AtLeast, 0.95)),
+        abs_max: None,
+    },
+    Metric {
+        key: "seq_cpu_us_per_call",
+        label: "proxy CPU per call, sequential (µs)",
+        target: Some((Cmp::AtMost, 2.0)),
+        abs_max: None,
+    },
+    Metric {
+        key: "pipe_cpu_us_per_call",
+        label: "proxy CPU per call, pipelined (µs)",
+        target: Some((Cmp::AtMost, 2.0)),
+        abs_max: None,
+    },
+    Metric {
+        key: "large_cpu_ms_per_call",
+        label: "proxy CPU per 8 MB call (ms)",
+        target: None,
+        abs_max: None,
+    },
+    Metric {
+        key: "seq_hwm_mb",
+        label: "proxy peak RSS, sequential (MB)",
+        target: None,
+        abs_max: Some(30.0),
+    },
+    Metric {
+        key: "pipe_hwm_mb",
+        label: "proxy peak RSS, pipelined (MB)",
+        target: None,
+        abs_max: Some(30.0),
+    },
+    Metric {
+        key: "large_hwm_mb",
+        label: "proxy peak RSS, 8 MB echoes (MB)",
+        target: None,
+        abs_max: None,
+    },
 ];
 
 /// Values of one repetition: metric key → [direct, relay, warden] (NaN where not applicable).
@@ -73,11 +128,19 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 && a.is_finite() && b.is_finite() { a / b } else { f64::NAN }
+    if b > 0.0 && a.is_finite() && b.is_finite() {
+        a / b
+    } else {
+        f64::NAN
+    }
 }
 
 /// Per-metric summary over the repetitions.
@@ -100,13 +163,18 @@ pub fn summarize(reps: &[Rep], key: &str) -> Summary {
 pub fn verdict(m: &Metric, s: &Summary) -> Option<(String, bool)> {
     if let Some((cmp, bound)) = m.target {
         let r = median(s.warden_over_relay.iter().copied());
+        if !r.is_finite() {
+            return None; // not measured in this run
+        }
         let (sym, ok) = match cmp {
             Cmp::AtMost => ("≤", r <= bound),
             Cmp::AtLeast => ("≥", r >= bound),
         };
         return Some((format!("warden/relay {sym} {bound:.2}×"), ok));
     }
-    m.abs_max.map(|bound| (format!("warden ≤ {bound:.0} MB"), s.abs[2] <= bound))
+    m.abs_max
+        .filter(|_| s.abs[2].is_finite())
+        .map(|bound| (format!("warden ≤ {bound:.0} MB"), s.abs[2] <= bound))
 }
 
 fn fmt(x: f64) -> String {
@@ -142,7 +210,9 @@ pub fn markdown(reps: &[Rep]) -> String {
         "Medians over {} repetition(s); ratios are computed within each repetition, then the median is taken (min–max in parentheses).\n\n",
         reps.len()
     ));
-    out.push_str("| metric | direct | relay | warden | warden/relay | relay/direct | target | met? |\n");
+    out.push_str(
+        "| metric | direct | relay | warden | warden/relay | relay/direct | target | met? |\n",
+    );
     out.push_str("|---|---:|---:|---:|---:|---:|---|---|\n");
     for m in METRICS {
         let s = summarize(reps, m.key);

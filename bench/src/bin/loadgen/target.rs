@@ -48,6 +48,9 @@ pub struct Bins {
 pub struct Mem {
     pub rss_kb: u64,
     pub hwm_kb: u64,
+    /// The anonymous (heap) and file-backed (e.g. mmap of the db) parts of VmRSS.
+    pub anon_kb: u64,
+    pub file_kb: u64,
 }
 
 /// What a finished target leaves behind.
@@ -128,10 +131,16 @@ impl Target {
     fn handshake(&mut self) {
         let init = r#"{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"loadgen","version":"0"}}}"#;
         let v = self.round_trip_json(init);
-        assert!(v["result"]["serverInfo"]["name"] == "mcp-echo-server", "bad initialize answer: {v}");
+        assert!(
+            v["result"]["serverInfo"]["name"] == "mcp-echo-server",
+            "bad initialize answer: {v}"
+        );
         self.send_raw(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         let v = self.round_trip_json(r#"{"jsonrpc":"2.0","id":"list","method":"tools/list"}"#);
-        assert!(v["result"]["tools"][0]["name"] == "echo", "bad tools/list answer: {v}");
+        assert!(
+            v["result"]["tools"][0]["name"] == "echo",
+            "bad tools/list answer: {v}"
+        );
         let v = self.round_trip_json(r#"{"jsonrpc":"2.0","id":"ping","method":"ping"}"#);
         assert!(v["result"].is_object(), "bad ping answer: {v}");
     }
@@ -157,7 +166,11 @@ impl Target {
         read_line(&mut self.output, &mut buf);
         let v: Value = serde_json::from_slice(&buf).expect("echo answer is JSON");
         assert_eq!(v["id"], id, "wrong id");
-        assert_eq!(v["result"]["content"][0]["text"].as_str(), Some(message), "echo mismatch");
+        assert_eq!(
+            v["result"]["content"][0]["text"].as_str(),
+            Some(message),
+            "echo mismatch"
+        );
     }
 
     /// The pid of the proxy process (relay or warden), if any.
@@ -167,7 +180,10 @@ impl Target {
 
     /// Starts the proxy-CPU clock here (after handshake and warm-up).
     pub fn mark(&mut self) {
-        self.cpu_mark_ticks = self.proxy_pid().and_then(|p| cpu_ticks(p).map(|(t, _)| t)).unwrap_or(0);
+        self.cpu_mark_ticks = self
+            .proxy_pid()
+            .and_then(|p| cpu_ticks(p).map(|(t, _)| t))
+            .unwrap_or(0);
     }
 
     /// The proxy's current memory.
@@ -194,7 +210,12 @@ impl Target {
         // Anything left on stdout (there should be nothing) until EOF.
         let mut rest = Vec::new();
         let _ = output.read_to_end(&mut rest);
-        assert!(rest.is_empty(), "{} wrote {} unexpected bytes", kind.name(), rest.len());
+        assert!(
+            rest.is_empty(),
+            "{} wrote {} unexpected bytes",
+            kind.name(),
+            rest.len()
+        );
         let mut proxy_cpu_s = 0.0;
         if proxy {
             let deadline = Instant::now() + Duration::from_secs(30);
@@ -204,7 +225,9 @@ impl Target {
                         proxy_cpu_s = ticks.saturating_sub(cpu_mark_ticks) as f64 / clock_ticks();
                         break;
                     }
-                    Some(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+                    Some(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
                     _ => break,
                 }
             }
@@ -239,7 +262,10 @@ pub fn write_call(w: &mut impl Write, id: u64, message: &str) {
 pub fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) {
     buf.clear();
     let n = r.read_until(b'\n', buf).expect("read");
-    assert!(n > 0 && buf.last() == Some(&b'\n'), "target closed its stdout early");
+    assert!(
+        n > 0 && buf.last() == Some(&b'\n'),
+        "target closed its stdout early"
+    );
     buf.pop();
 }
 
@@ -284,17 +310,26 @@ fn mem(pid: u32) -> Option<Mem> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(name))?;
-        line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+        line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
     };
     Some(Mem {
         rss_kb: field("VmRSS:")?,
         hwm_kb: field("VmHWM:")?,
+        anon_kb: field("RssAnon:").unwrap_or(0),
+        file_kb: field("RssFile:").unwrap_or(0),
     })
 }
 
 /// Bytes of the audit store (audit.db and its -wal/-shm files) in `dir`.
 fn store_size(dir: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("audit.db"))

@@ -98,7 +98,13 @@ pub fn large(t: &mut Target, n: u64, message: &str, first_id: u64) -> Duration {
 
 /// The RSS soak: `total` sequential calls, sampling the proxy's memory after each count in
 /// `at` (ascending). Returns (calls done, memory) pairs and the elapsed time.
-pub fn soak(t: &mut Target, total: u64, at: &[u64], message: &str, first_id: u64) -> (Vec<(u64, Mem)>, Duration) {
+pub fn soak(
+    t: &mut Target,
+    total: u64,
+    at: &[u64],
+    message: &str,
+    first_id: u64,
+) -> (Vec<(u64, Mem)>, Duration) {
     let mut samples = Vec::new();
     let mut buf = Vec::with_capacity(message.len() + 256);
     let start = Instant::now();
