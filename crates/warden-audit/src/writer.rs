@@ -47,6 +47,10 @@ pub struct WriterConfig {
     pub max_batch: usize,
     /// Events that may wait in the queue before senders block.
     pub queue: usize,
+    /// In batch durability, how long the writer waits after a commit for more events before
+    /// the next one. While it waits it is not parked on the queue, so senders never have to
+    /// wake it: one wake-up per batch instead of one per event.
+    pub linger: Duration,
 }
 
 impl Default for WriterConfig {
@@ -60,6 +64,7 @@ impl Default for WriterConfig {
             checkpoint_interval: Duration::from_secs(10),
             max_batch: 1024,
             queue: 8192,
+            linger: Duration::from_millis(2),
         }
     }
 }
@@ -415,6 +420,9 @@ impl State {
             }
             if closing.is_none() {
                 self.commit_and_ack(false);
+                if self.cfg.durability == Durability::Batch && taken < self.cfg.max_batch {
+                    std::thread::sleep(self.cfg.linger);
+                }
             }
         }
         // Drain what is still queued, then close the log.

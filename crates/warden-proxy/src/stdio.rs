@@ -12,7 +12,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use crossbeam_channel::{RecvTimeoutError, bounded};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -327,6 +327,9 @@ const READ_CHUNK: usize = 128 * 1024;
 /// Reads frames from `input` until EOF, runs each through the pipeline and forwards it (or
 /// sends the pipeline's answer back). A frame is the bytes up to and including `\n`, forwarded
 /// exactly as read; a last line without `\n` at EOF is forwarded as it is.
+///
+/// Reads go into one reusable buffer; each frame is copied out into an allocation of its own
+/// size, so a frame waiting in the audit queue holds only its own bytes.
 fn pump(
     mut input: impl Read,
     dir: Direction,
@@ -336,64 +339,77 @@ fn pump(
     forward: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     answer: &dyn Fn(&[u8]) -> std::io::Result<()>,
 ) -> Result<(), Side> {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut scanned = 0;
+    let out = |e: std::io::Error| Side::Output(e.to_string());
+    let gone = |e: warden_audit::writer::WriterGone| Side::Output(e.to_string());
+    let mut scratch = vec![0u8; READ_CHUNK];
+    // The start of a frame whose end has not been read yet.
+    let mut partial: Vec<u8> = Vec::new();
+    // Bytes of an oversized frame streamed through so far.
     let mut streaming: Option<u64> = None;
     loop {
-        if let Some(pos) = memchr::memchr(b'\n', &buf[scanned..]) {
-            let frame = buf.split_to(scanned + pos + 1).freeze();
-            scanned = 0;
+        let n = match input.read(&mut scratch) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Side::Input(e.to_string())),
+        };
+        if n == 0 {
+            if !partial.is_empty() {
+                handle(
+                    Bytes::from(partial),
+                    dir,
+                    pipeline,
+                    on_store_error,
+                    forward,
+                    answer,
+                )?;
+            }
+            return Ok(());
+        }
+        let mut data = &scratch[..n];
+        while !data.is_empty() {
+            let Some(pos) = memchr::memchr(b'\n', data) else {
+                if let Some(total) = streaming.as_mut() {
+                    forward(data).map_err(out)?;
+                    *total += data.len() as u64;
+                } else {
+                    partial.extend_from_slice(data);
+                    if partial.len() >= max_frame {
+                        // Too long to hold: record its start, then stream it through unparsed.
+                        let prefix =
+                            Bytes::copy_from_slice(&partial[..partial.len().min(64 * 1024)]);
+                        pipeline.oversized(dir, prefix, max_frame).map_err(gone)?;
+                        forward(&partial).map_err(out)?;
+                        streaming = Some(partial.len() as u64);
+                        partial = Vec::new();
+                    }
+                }
+                break;
+            };
+            let (line, rest) = data.split_at(pos + 1);
+            data = rest;
             if let Some(total) = streaming.take() {
-                // The end of an oversized frame: forward the rest, then record its size.
-                forward(&frame).map_err(|e| Side::Output(e.to_string()))?;
-                let size = total + frame.len() as u64;
+                forward(line).map_err(out)?;
+                let size = total + line.len() as u64;
                 pipeline
                     .event(
                         "oversized_frame_end",
                         json!({ "direction": dir.as_str(), "size": size }),
                     )
-                    .map_err(|e| Side::Output(e.to_string()))?;
-                continue;
+                    .map_err(gone)?;
+            } else if partial.is_empty() {
+                handle(
+                    Bytes::copy_from_slice(line),
+                    dir,
+                    pipeline,
+                    on_store_error,
+                    forward,
+                    answer,
+                )?;
+            } else {
+                partial.extend_from_slice(line);
+                let frame = Bytes::from(std::mem::take(&mut partial));
+                handle(frame, dir, pipeline, on_store_error, forward, answer)?;
             }
-            handle(frame, dir, pipeline, on_store_error, forward, answer)?;
-            continue;
-        }
-        scanned = buf.len();
-        if buf.len() >= max_frame || (streaming.is_some() && !buf.is_empty()) {
-            let chunk = buf.split().freeze();
-            scanned = 0;
-            if streaming.is_none() {
-                let prefix = chunk.slice(..chunk.len().min(64 * 1024));
-                pipeline
-                    .oversized(dir, prefix, max_frame)
-                    .map_err(|e| Side::Output(e.to_string()))?;
-            }
-            forward(&chunk).map_err(|e| Side::Output(e.to_string()))?;
-            *streaming.get_or_insert(0) += chunk.len() as u64;
-        }
-        let len = buf.len();
-        buf.resize(len + READ_CHUNK, 0);
-        let n = loop {
-            match input.read(&mut buf[len..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    buf.truncate(len);
-                    return Err(Side::Input(e.to_string()));
-                }
-            }
-        };
-        buf.truncate(len + n);
-        if n == 0 {
-            if !buf.is_empty() {
-                let frame = buf.split().freeze();
-                if streaming.is_some() {
-                    forward(&frame).map_err(|e| Side::Output(e.to_string()))?;
-                } else {
-                    handle(frame, dir, pipeline, on_store_error, forward, answer)?;
-                }
-            }
-            return Ok(());
         }
     }
 }
