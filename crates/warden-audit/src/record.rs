@@ -279,7 +279,14 @@ impl Sealer {
                 return Payload::Text(String::from_utf8_lossy(bytes).into_owned());
             }
             payload_truncated = true;
-            payload_hash = Some(self.hasher.tag(bytes));
+            // The hash of the whole is often one already made (the result, or arguments that
+            // are the whole params): the same bytes, so the same tag, computed once.
+            let same = |r: &Option<Range<usize>>| slice(r).is_some_and(|b| std::ptr::eq(b, bytes));
+            payload_hash = Some(match (&result_hash, &args_hash) {
+                (Some(h), _) if same(&ev.body) => h.clone(),
+                (_, Some(h)) if same(&ev.args) => h.clone(),
+                _ => self.hasher.tag(bytes),
+            });
             let mut cut = self.max_payload;
             while cut > 0 && (bytes[cut] & 0xC0) == 0x80 {
                 cut -= 1;

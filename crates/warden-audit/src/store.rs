@@ -77,6 +77,48 @@ pub enum StoreError {
     Schema { path: PathBuf, found: i64 },
 }
 
+/// Rows per multi-row INSERT (15 parameters each, far below SQLite's 32766 limit).
+const INSERT_CHUNK: usize = 32;
+const INSERT_COLUMNS: &str = "INSERT INTO records (log_id, seq, id, ts_us, session, dir, kind, method, target, \
+     exchange, server, outcome, duration_us, leaf, hashes) VALUES ";
+const ROW_PLACEHOLDERS: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static INSERT_ONE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{INSERT_COLUMNS}{ROW_PLACEHOLDERS}"));
+static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{INSERT_COLUMNS}{}",
+        vec![ROW_PLACEHOLDERS; INSERT_CHUNK].join(",")
+    )
+});
+
+/// Binds the 15 columns of each row, in order, to `st`'s positional parameters.
+fn bind_rows(st: &mut rusqlite::CachedStatement<'_>, rows: &[Row]) -> rusqlite::Result<()> {
+    let mut i = 0;
+    let mut bind = |v: &dyn rusqlite::ToSql| {
+        i += 1;
+        st.raw_bind_parameter(i, v)
+    };
+    for row in rows {
+        let s = &row.sealed;
+        bind(&row.log_id)?;
+        bind(&(s.seq as i64))?;
+        bind(&s.id.to_string())?;
+        bind(&s.ts_us)?;
+        bind(&&*s.session)?;
+        bind(&s.dir)?;
+        bind(&s.kind)?;
+        bind(&s.method)?;
+        bind(&s.target)?;
+        bind(&s.exchange.map(|e| e.to_string()))?;
+        bind(&s.server)?;
+        bind(&s.outcome)?;
+        bind(&s.duration_us.map(|d| d as i64))?;
+        bind(&s.leaf)?;
+        bind(&hashes_to_blob(&row.hashes))?;
+    }
+    Ok(())
+}
+
 /// One log (one writer instance) as registered in the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogInfo {
@@ -308,33 +350,17 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(sql.clone())?;
         {
-            let mut ins = tx
-                .prepare_cached(
-                    "INSERT INTO records (log_id, seq, id, ts_us, session, dir, kind, method, target, exchange,
-                     server, outcome, duration_us, leaf, hashes)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                )
-                .map_err(sql.clone())?;
-            for row in rows {
-                let s = &row.sealed;
-                ins.execute(params![
-                    row.log_id,
-                    s.seq as i64,
-                    s.id.to_string(),
-                    s.ts_us,
-                    &*s.session,
-                    s.dir,
-                    s.kind,
-                    s.method,
-                    s.target,
-                    s.exchange.map(|e| e.to_string()),
-                    s.server,
-                    s.outcome,
-                    s.duration_us.map(|d| d as i64),
-                    s.leaf,
-                    hashes_to_blob(&row.hashes),
-                ])
-                .map_err(sql.clone())?;
+            // Full chunks go in one multi-row statement each; the rest one row at a time.
+            let mut chunks = rows.chunks_exact(INSERT_CHUNK);
+            for chunk in chunks.by_ref() {
+                let mut st = tx.prepare_cached(&INSERT_MANY).map_err(sql.clone())?;
+                bind_rows(&mut st, chunk).map_err(sql.clone())?;
+                st.raw_execute().map_err(sql.clone())?;
+            }
+            for row in chunks.remainder() {
+                let mut st = tx.prepare_cached(&INSERT_ONE).map_err(sql.clone())?;
+                bind_rows(&mut st, std::slice::from_ref(row)).map_err(sql.clone())?;
+                st.raw_execute().map_err(sql.clone())?;
             }
             for c in checkpoints {
                 tx.execute(

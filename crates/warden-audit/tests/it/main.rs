@@ -152,6 +152,17 @@ fn payload_levels_and_truncation() {
             .unwrap()
             .starts_with("hmac-sha256:")
     );
+    assert_ne!(
+        leaf["payload_hash"], leaf["args_hash"],
+        "params are more than the arguments"
+    );
+    let result: serde_json::Value =
+        serde_json::from_slice(&sealer.seal(&message(1, &ctx), 1).leaf).unwrap();
+    assert_eq!(result["payload_truncated"], true);
+    assert_eq!(
+        result["payload_hash"], result["result_hash"],
+        "the whole result, hashed once"
+    );
     let big = warden_audit::record::Sealer {
         max_payload: 1 << 20,
         ..sealer
