@@ -64,12 +64,19 @@ pub struct RunResult {
 
 #[derive(Debug)]
 enum Note {
-    ClientEof,
-    ClientGone(String),
-    ServerEof,
-    ServerGone(String),
+    /// The pump in `dir` has ended.
+    Ended(Direction, Ended),
     Signal(i32),
     Exited(ExitStatus),
+}
+
+/// How a pump ended.
+#[derive(Debug)]
+enum Ended {
+    /// Its input reached EOF.
+    Eof,
+    ClientGone(String),
+    ServerGone(String),
 }
 
 /// Exit code a shell would show for `status`.
@@ -184,6 +191,7 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
     let mut term_at: Option<Instant> = None;
     let mut kill_at: Option<Instant> = None;
     let mut reason = "server exited";
+    let mut s2c_done = false;
     let status = loop {
         let next = [term_at, kill_at].into_iter().flatten().min();
         let timeout = next.map_or(Duration::from_secs(3600), |t| {
@@ -191,17 +199,22 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
         });
         match rx.recv_timeout(timeout) {
             Ok(Note::Exited(status)) => break Some(status),
-            Ok(Note::ClientEof) => {
-                reason = "client closed the connection";
-                term_at.get_or_insert(Instant::now() + grace);
+            Ok(Note::Ended(dir, how)) => {
+                s2c_done |= dir == Direction::S2C;
+                match how {
+                    Ended::Eof if dir == Direction::C2S => {
+                        reason = "client closed the connection";
+                        term_at.get_or_insert(Instant::now() + grace);
+                    }
+                    Ended::Eof => {}
+                    Ended::ClientGone(e) => {
+                        tracing::warn!("client connection failed: {e}");
+                        reason = "client connection failed";
+                        term_at.get_or_insert(Instant::now() + grace);
+                    }
+                    Ended::ServerGone(e) => tracing::warn!("server connection failed: {e}"),
+                }
             }
-            Ok(Note::ClientGone(e)) => {
-                tracing::warn!("client connection failed: {e}");
-                reason = "client connection failed";
-                term_at.get_or_insert(Instant::now() + grace);
-            }
-            Ok(Note::ServerEof) => {}
-            Ok(Note::ServerGone(e)) => tracing::warn!("server connection failed: {e}"),
             Ok(Note::Signal(SIGHUP)) => tracing::info!("SIGHUP ignored (nothing to reload yet)"),
             Ok(Note::Signal(sig)) => {
                 reason = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
@@ -230,14 +243,10 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
         }
     };
     // Let the server's last frames through; then make sure nothing of its group lingers.
-    let drained = wait_for(&rx, Duration::from_secs(2), |n| {
-        matches!(n, Note::ServerEof | Note::ServerGone(_))
-    });
-    if !drained {
+    let s2c_ended = |n: &Note| matches!(n, Note::Ended(Direction::S2C, _));
+    if !s2c_done && !wait_for(&rx, Duration::from_secs(2), s2c_ended) {
         let _sent = killpg(pgid, Signal::SIGKILL);
-        wait_for(&rx, Duration::from_secs(1), |n| {
-            matches!(n, Note::ServerEof | Note::ServerGone(_))
-        });
+        wait_for(&rx, Duration::from_secs(1), s2c_ended);
     }
     signal_handle.close();
     let code = status.map_or(1, exit_code);
@@ -295,15 +304,15 @@ fn spawn_pump<R: Read + Send + 'static>(
                 &answer,
             );
             drop(forward);
-            let note =
+            let how =
                 match (dir, result) {
-                    (Direction::C2S, Ok(())) => Note::ClientEof,
-                    (Direction::S2C, Ok(())) => Note::ServerEof,
+                    (_, Ok(())) => Ended::Eof,
                     (Direction::C2S, Err(Side::Input(e)))
-                    | (Direction::S2C, Err(Side::Output(e))) => Note::ClientGone(e),
+                    | (Direction::S2C, Err(Side::Output(e))) => Ended::ClientGone(e),
                     (Direction::C2S, Err(Side::Output(e)))
-                    | (Direction::S2C, Err(Side::Input(e))) => Note::ServerGone(e),
+                    | (Direction::S2C, Err(Side::Input(e))) => Ended::ServerGone(e),
                 };
+            let note = Note::Ended(dir, how);
             let _sent = tx.send(note);
         })?;
     Ok(())

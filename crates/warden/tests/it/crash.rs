@@ -269,3 +269,41 @@ fn a_server_ignoring_eof_is_terminated_with_its_process_group_after_the_grace_pe
     assert_eq!(end["detail"]["reason"], "client closed the connection");
     assert_eq!(end["detail"]["signal"], 15);
 }
+
+#[test]
+fn a_client_that_stops_reading_ends_the_session_cleanly() {
+    let place = Place::new();
+    let mut p = Proxied::start(&place, &["--grace-ms", "200"]);
+    p.calls(3);
+    // The client goes away without closing its side of stdin: warden sees EPIPE on stdout.
+    let Proxied {
+        mut child,
+        input,
+        output,
+    } = p;
+    drop(output);
+    let mut input = input.unwrap();
+    use std::io::Write;
+    // The write itself may already fail if warden is gone; either way is fine here.
+    let _sent = writeln!(input, r#"{{"jsonrpc":"2.0","id":99,"method":"ping"}}"#)
+        .and_then(|()| input.flush());
+    let status = child.wait().unwrap();
+    assert!(
+        status.code().is_some(),
+        "warden exited on its own: {status}"
+    );
+    drop(input);
+    let leaves = place.leaves();
+    let end = leaves
+        .iter()
+        .find(|l| l["event"] == "session_end")
+        .expect("session ended and recorded");
+    assert_eq!(end["detail"]["reason"], "client connection failed");
+    assert!(
+        leaves
+            .iter()
+            .any(|l| l["rpc_id"] == 99 && l["kind"] == "result"),
+        "the undeliverable answer is still recorded"
+    );
+    assert!(place.verify().status.success());
+}
