@@ -77,6 +77,7 @@ pub enum ExportError {
 
 /// Writes every log of `store` as JSONL to `out`; returns the number of records written.
 pub fn export(store: &Store, out: &mut impl Write) -> Result<u64, ExportError> {
+    let _snapshot = store.snapshot()?;
     let header = Line::Export {
         format: EXPORT_FORMAT.into(),
         v: 1,
@@ -243,6 +244,7 @@ pub fn verify_export(
 
 /// Verifies every log in a store against trusted verifier keys (`None`: each log's registered key).
 pub fn verify_store(store: &Store, trusted: Option<&[String]>) -> Result<Verdict, StoreError> {
+    let _snapshot = store.snapshot()?;
     let mut reports = Vec::new();
     if let Some(orphan) = store.unregistered_logs()?.into_iter().next() {
         return Ok(Err(Problem {

@@ -124,6 +124,7 @@ fn decode(p: &[String]) -> Result<Vec<Hash>, ProofError> {
 
 /// An inclusion proof of the record with id `record_id` against its log's latest checkpoint.
 pub fn prove_inclusion(store: &Store, record_id: &str) -> Result<Proof, ProofError> {
+    let _snapshot = store.snapshot()?;
     let (log_id, index, leaf) = store
         .find_record(record_id)?
         .ok_or_else(|| ProofError::NoRecord(record_id.into()))?;
@@ -157,6 +158,7 @@ pub fn prove_inclusion(store: &Store, record_id: &str) -> Result<Proof, ProofErr
 
 /// A consistency proof from a checkpoint an auditor kept to the log's latest checkpoint.
 pub fn prove_consistency(store: &Store, old_note: &str) -> Result<Proof, ProofError> {
+    let _snapshot = store.snapshot()?;
     let old = checkpoint::peek(old_note)?;
     let log = store
         .logs()?

@@ -541,6 +541,19 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// Reads from one consistent snapshot until the guard is dropped: a writer committing
+    /// meanwhile is not seen, so checkpoints and records read one after the other agree.
+    pub fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(self.err())?;
+        // The snapshot starts with the first read.
+        self.conn
+            .query_row("SELECT COUNT(*) FROM logs", [], |_| Ok(()))
+            .map_err(self.err())?;
+        Ok(Snapshot { store: self })
+    }
+
     /// The largest row id stored (for following new records).
     pub fn max_rowid(&self) -> Result<i64, StoreError> {
         self.conn
@@ -596,6 +609,18 @@ impl Checkpointer {
     pub fn stop(self) {
         let _sent = self.stop.send(());
         let _joined = self.thread.join();
+    }
+}
+
+/// A read transaction on a store; ends when dropped.
+pub struct Snapshot<'a> {
+    store: &'a Store,
+}
+
+impl Drop for Snapshot<'_> {
+    fn drop(&mut self) {
+        // Nothing was written in it, so ending it cannot lose anything.
+        let _ended = self.store.conn.execute_batch("ROLLBACK");
     }
 }
 

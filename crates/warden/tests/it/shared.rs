@@ -100,3 +100,46 @@ fn tail_follows_a_live_session() {
         "the live session's results, in order, and nothing older"
     );
 }
+
+#[test]
+fn verify_and_export_see_one_snapshot_while_a_session_writes() {
+    let place = Place::new();
+    let mut live = Proxied::start(&place, &["--checkpoint-every", "4"]);
+    live.calls(2);
+    let writer = std::thread::spawn(move || {
+        for i in 0..150 {
+            live.send(&format!(
+                r#"{{"jsonrpc":"2.0","id":{},"method":"ping"}}"#,
+                1000 + i
+            ));
+            live.recv();
+        }
+        live
+    });
+    let file = place.dir.path().join("live.jsonl");
+    for _ in 0..5 {
+        let v = place.verify();
+        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+        let e = warden()
+            .args(["audit", "export", "--db"])
+            .arg(place.db())
+            .arg("--out")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(e.status.success());
+        let v = warden()
+            .args(["audit", "verify", "--file"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            v.status.success(),
+            "export: {}",
+            String::from_utf8_lossy(&v.stdout)
+        );
+    }
+    let mut live = writer.join().unwrap();
+    drop(live.input.take());
+    live.child.wait().unwrap();
+}
