@@ -254,6 +254,10 @@ impl Store {
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", if sync { "FULL" } else { "NORMAL" })
             .map_err(sql)?;
+        // WAL checkpoints (which sync the database file) run on their own thread and
+        // connection (`Checkpointer`), never in the middle of the writer's commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         let store = Store {
             conn,

@@ -107,7 +107,8 @@ impl Pipeline {
     pub fn on_frame(&self, dir: Direction, frame: Bytes) -> Result<Decision, WriterGone> {
         let ts_us = now_us();
         let mut events: Vec<AuditEvent> = Vec::with_capacity(1);
-        let mut answer: Option<Vec<u8>> = None;
+        // Answers warden gives instead of forwarding (one per refused request).
+        let mut refusals: Vec<Vec<u8>> = Vec::new();
         let mut responds = false;
         // 1 parse and 2 classify are pure: done outside the session lock, so a large frame in
         // one direction never holds up the other.
@@ -119,6 +120,17 @@ impl Pipeline {
                 .map(|m| classify(&frame, m, None))
                 .collect(),
             Err(_) => Vec::new(),
+        };
+        // A frame carrying client requests is not forwarded at all while the store fails
+        // closed: every request in it is answered by warden, and everything in it recorded.
+        let batch = parsed.as_ref().is_ok_and(|e| e.kind == Kind::Batch);
+        let carries_request = parsed
+            .as_ref()
+            .is_ok_and(|e| e.messages.iter().any(|m| m.kind == Kind::Request));
+        let refusal = if dir == Direction::C2S && carries_request {
+            self.store_refusal()
+        } else {
+            None
         };
         {
             let mut st = self.state();
@@ -175,11 +187,8 @@ impl Pipeline {
                         // 4 correlate
                         match (msg.kind, id) {
                             (Kind::Request, Some(id)) => {
-                                if dir == Direction::C2S
-                                    && answer.is_none()
-                                    && let Some(reason) = self.store_refusal()
-                                {
-                                    let reply = errors::store_unavailable(msg.id, &reason);
+                                if let Some(reason) = &refusal {
+                                    let reply = errors::store_unavailable(msg.id, reason);
                                     ev.outcome = Some(Outcome::GatewayError);
                                     events.push(ev);
                                     let mut out = self.base(
@@ -192,11 +201,12 @@ impl Pipeline {
                                     out.method = msg.method.as_deref().map(str::to_owned);
                                     out.rpc_id = msg.id.map(|r| r.get().to_owned());
                                     out.outcome = Some(Outcome::GatewayError);
+                                    out.error_code = Some(errors::AUDIT_STORE_UNAVAILABLE);
                                     out.detail = Some(
                                         serde_json::json!({ "origin": "gateway", "reason": "audit_store_unavailable" }),
                                     );
                                     events.push(out);
-                                    answer = Some(reply);
+                                    refusals.push(reply);
                                     continue;
                                 }
                                 let method = msg.method.as_deref().unwrap_or_default();
@@ -245,6 +255,12 @@ impl Pipeline {
                             }
                             _ => {}
                         }
+                        if refusal.is_some() && ev.outcome.is_none() {
+                            ev.outcome = Some(Outcome::GatewayError);
+                            ev.detail = Some(
+                                serde_json::json!({ "forwarded": false, "reason": "audit_store_unavailable" }),
+                            );
+                        }
                         events.push(ev);
                     }
                 }
@@ -265,9 +281,20 @@ impl Pipeline {
             None => None,
         };
         // 6 forward (done by the transport, with the original bytes)
-        let route = match answer {
-            Some(reply) => Route::Answer(reply),
-            None => Route::Forward,
+        let route = if refusal.is_none() {
+            Route::Forward
+        } else if batch {
+            // A batch is answered with an array of the errors (JSON-RPC 2.0, section 6).
+            let parts: Vec<&[u8]> = refusals
+                .iter()
+                .map(|r| r.strip_suffix(b"\n").unwrap_or(r))
+                .collect();
+            let mut out = b"[".to_vec();
+            out.extend(parts.join(&b","[..]));
+            out.extend_from_slice(b"]\n");
+            Route::Answer(out)
+        } else {
+            Route::Answer(refusals.concat())
         };
         Ok(Decision { route, ack })
     }

@@ -161,6 +161,16 @@ fn disk_full_fail_closed_refuses_then_recovers_losing_nothing() {
         refused["error"]["data"]["reason"],
         "audit_store_unavailable"
     );
+    // A batch while failing: nothing of it is forwarded; each request gets its own error.
+    p.send(r#"[{"jsonrpc":"2.0","id":500,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","id":501,"method":"ping"}]"#);
+    let batch: Value = serde_json::from_str(&p.recv()).unwrap();
+    let errors = batch.as_array().expect("a batch is answered with an array");
+    assert_eq!(errors.len(), 2);
+    assert_eq!(
+        (errors[0]["id"].as_u64(), errors[1]["id"].as_u64()),
+        (Some(500), Some(501))
+    );
+    assert!(errors.iter().all(|e| e["error"]["code"] == -32010));
     disk.grow("64m");
     // The writer retries every 500 ms; requests flow again once the held records are committed.
     let mut recovered = false;
