@@ -46,6 +46,8 @@ pub enum Outcome {
     Abandoned,
     /// warden answered instead of the server (e.g. the audit store was unavailable).
     GatewayError,
+    /// Policy blocked the call: it never reached the server.
+    Denied,
 }
 
 impl Outcome {
@@ -56,6 +58,7 @@ impl Outcome {
             Outcome::Cancelled => "cancelled",
             Outcome::Abandoned => "abandoned",
             Outcome::GatewayError => "gateway_error",
+            Outcome::Denied => "denied",
         }
     }
 }
@@ -104,6 +107,8 @@ pub struct AuditEvent {
     pub body: Option<Range<usize>>,
     /// Structured detail of gateway events (never message payloads).
     pub detail: Option<serde_json::Value>,
+    /// The policy decision on a governed request (action, rule, matched rules, mode, policy hash).
+    pub policy: Option<serde_json::Value>,
 }
 
 impl AuditEvent {
@@ -133,6 +138,7 @@ impl AuditEvent {
             args: None,
             body: None,
             detail: None,
+            policy: None,
         }
     }
 }
@@ -209,6 +215,8 @@ struct Leaf<'a> {
     payload_hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'a serde_json::Value>,
 }
 
 /// The columns copied out of a leaf for queries (never used by verification).
@@ -331,6 +339,7 @@ impl Sealer {
             payload_truncated,
             payload_hash,
             detail: ev.detail.as_ref(),
+            policy: ev.policy.as_ref(),
         };
         // Serializing these types cannot fail: no maps with non-string keys, no floats from us.
         let leaf = serde_json::to_vec(&leaf).unwrap_or_default();

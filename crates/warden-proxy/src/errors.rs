@@ -2,18 +2,78 @@
 //! docs/error-codes.md; `data.gateway` marks warden, not the server, as their origin.
 
 use serde_json::value::RawValue;
+use warden_policy::{Action, Decision};
 
 /// The audit store is failing and `on_store_error` is `fail_closed`.
 pub const AUDIT_STORE_UNAVAILABLE: i64 = -32010;
+/// A policy rule (or the policy's default) denies the call.
+pub const POLICY_DENIED: i64 = -32011;
+/// A policy rule requires a human's approval, and the call was held (not forwarded).
+pub const APPROVAL_REQUIRED: i64 = -32012;
+
+/// One error line answering request `id` (the id goes back exactly as the client sent it).
+fn line(id: Option<&RawValue>, code: i64, message: &str, data: serde_json::Value) -> Vec<u8> {
+    let error = serde_json::json!({ "code": code, "message": message, "data": data });
+    let id = id.map_or("null", RawValue::get);
+    format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{error}}}\n").into_bytes()
+}
 
 /// The error answering request `id` when the store cannot record it.
 pub fn store_unavailable(id: Option<&RawValue>, reason: &str) -> Vec<u8> {
-    let error = serde_json::json!({
-        "code": AUDIT_STORE_UNAVAILABLE,
-        "message": "warden: the audit store is unavailable, so this request was not forwarded (on_store_error: fail_closed)",
-        "data": { "gateway": "warden", "reason": "audit_store_unavailable", "detail": reason },
+    line(
+        id,
+        AUDIT_STORE_UNAVAILABLE,
+        "warden: the audit store is unavailable, so this request was not forwarded (on_store_error: fail_closed)",
+        serde_json::json!({ "gateway": "warden", "reason": "audit_store_unavailable", "detail": reason }),
+    )
+}
+
+/// A refusal by policy: the error line, its reason and its code.
+pub fn policy(id: Option<&RawValue>, d: &Decision, target: &str) -> (Vec<u8>, &'static str, i64) {
+    let rule = d.rule.as_deref();
+    let said = d
+        .message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    let (code, reason, message) = match (d.action, rule) {
+        (Action::Approve, Some(r)) => (
+            APPROVAL_REQUIRED,
+            "approval_required",
+            format!(
+                "warden: {target} needs approval under policy rule '{r}'{said}; approval required, so the call was not forwarded"
+            ),
+        ),
+        (_, Some(r)) => (
+            POLICY_DENIED,
+            "policy_denied",
+            format!("warden: {target} denied by policy rule '{r}'{said}"),
+        ),
+        (_, None) => (
+            POLICY_DENIED,
+            "policy_denied",
+            format!(
+                "warden: {target} denied: no policy rule allows it and the policy's default is deny"
+            ),
+        ),
+    };
+    let data = serde_json::json!({
+        "gateway": "warden",
+        "reason": reason,
+        "rule": rule,
+        "message": d.message,
+        "policy": d.policy,
     });
-    // The id goes back exactly as the client sent it.
-    let id = id.map_or("null", RawValue::get);
-    format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{error}}}\n").into_bytes()
+    (line(id, code, &message, data), reason, code)
+}
+
+/// A request that was fine but shared a batch frame with a denied one (frames are forwarded
+/// whole or not at all).
+pub fn batch_denied(id: Option<&RawValue>) -> Vec<u8> {
+    line(
+        id,
+        POLICY_DENIED,
+        "warden: not forwarded because another request in the same batch was denied by policy",
+        serde_json::json!({ "gateway": "warden", "reason": "batch_denied" }),
+    )
 }

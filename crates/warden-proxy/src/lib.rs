@@ -11,5 +11,5 @@ pub mod errors;
 pub mod pipeline;
 pub mod stdio;
 
-pub use pipeline::{OnStoreError, Pipeline};
+pub use pipeline::{Governance, OnStoreError, Pipeline};
 pub use stdio::{StdioConfig, run};

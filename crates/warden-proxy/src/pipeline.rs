@@ -1,7 +1,9 @@
 //! The message pipeline: every frame, in either direction, goes through `Pipeline::on_frame`,
 //! whose step order is the security invariant: parse → classify → (policy) → correlate →
-//! enqueue the record → forward. Parse and classify are pure and run outside the session lock. A record is queued before the frame is forwarded; nothing is
-//! forwarded that was not first recorded. The pipeline never writes to stdout itself.
+//! enqueue the record → forward. Parse, classify and policy are pure and run outside the
+//! session lock. A record is queued before the frame is forwarded; nothing is forwarded that
+//! was not first recorded, and nothing policy blocks is forwarded at all. The pipeline never
+//! writes to stdout itself.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,7 +12,8 @@ use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use warden_audit::writer::{Ack, WriterGone};
 use warden_audit::{AuditEvent, AuditHandle, Durability, Outcome, SessionContext, now_us};
-use warden_core::{Classification, Direction, Kind, RequestId, classify, parse_frame};
+use warden_core::{Classification, Direction, Kind, Message, RequestId, classify, parse_frame};
+use warden_policy::{Decision as Verdict, GOVERNED_METHODS, PolicySet, Request};
 
 use crate::correlate::{Correlator, Pending};
 use crate::errors;
@@ -46,8 +49,19 @@ struct State {
     correlator: Correlator,
 }
 
+/// The policy a session is governed by, and who is asking.
+#[derive(Debug, Clone)]
+pub struct Governance {
+    pub policy: Arc<PolicySet>,
+    pub principal: Option<String>,
+    pub roles: Vec<String>,
+}
+
 /// One session's pipeline, shared by the two direction threads of a stdio proxy.
 pub struct Pipeline {
+    /// The server's configured name (what `server:tool` patterns match).
+    server: String,
+    governance: Option<Governance>,
     session: Arc<str>,
     audit: AuditHandle,
     durability: Durability,
@@ -64,6 +78,8 @@ impl Pipeline {
         on_store_error: OnStoreError,
     ) -> Pipeline {
         Pipeline {
+            server: server_name.clone().unwrap_or_default(),
+            governance: None,
             session: uuid::Uuid::now_v7().to_string().into(),
             audit,
             durability,
@@ -77,6 +93,43 @@ impl Pipeline {
             }),
             warned_open: AtomicBool::new(false),
         }
+    }
+
+    /// Governs the session's client requests by `g`.
+    pub fn with_governance(mut self, g: Governance) -> Pipeline {
+        self.governance = Some(g);
+        self
+    }
+
+    /// The policy decision on one message, if it is a governed client request.
+    fn decide(
+        &self,
+        g: &Governance,
+        frame: &[u8],
+        m: &Message<'_>,
+        c: &Classification,
+    ) -> Option<Verdict> {
+        let method = m.method.as_deref().filter(|_| m.kind == Kind::Request)?;
+        if !GOVERNED_METHODS.contains(&method) {
+            return None;
+        }
+        // The argument tree is built only when some rule looks at arguments.
+        let args: Option<serde_json::Value> = if g.policy.needs_args() {
+            c.args
+                .clone()
+                .and_then(|r| frame.get(r))
+                .and_then(|b| serde_json::from_slice(b).ok())
+        } else {
+            None
+        };
+        Some(g.policy.evaluate(&Request {
+            server: &self.server,
+            method,
+            target: c.target.as_deref(),
+            arguments: args.as_ref(),
+            principal: g.principal.as_deref(),
+            roles: &g.roles,
+        }))
     }
 
     pub fn session(&self) -> &str {
@@ -121,8 +174,19 @@ impl Pipeline {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        // A frame carrying client requests is not forwarded at all while the store fails
-        // closed: every request in it is answered by warden, and everything in it recorded.
+        // 3 policy (pure): every governed client request is decided before anything moves.
+        let verdicts: Vec<Option<Verdict>> = match (&parsed, &self.governance) {
+            (Ok(env), Some(g)) if dir == Direction::C2S => env
+                .messages
+                .iter()
+                .zip(&classes)
+                .map(|(m, c)| self.decide(g, &frame, m, c))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let denied = verdicts.iter().flatten().any(Verdict::blocks);
+        // A frame is forwarded whole or not at all: when policy blocks a request in it, or the
+        // store fails closed, every request in it is answered by warden, and all recorded.
         let batch = parsed.as_ref().is_ok_and(|e| e.kind == Kind::Batch);
         let carries_request = parsed
             .as_ref()
@@ -132,6 +196,7 @@ impl Pipeline {
         } else {
             None
         };
+        let refuse = refusal.is_some() || denied;
         {
             let mut st = self.state();
             match parsed {
@@ -175,7 +240,7 @@ impl Pipeline {
                                 st.ctx = Arc::new(ctx);
                             }
                         }
-                        // 3 policy: the governance issue adds the verdict here, before forwarding.
+                        let verdict = verdicts.get(i).and_then(Option::as_ref);
                         let mut ev = self.base(&st, ts_us, dir, msg.kind.as_str(), &frame);
                         ev.batch_index = (env.kind == Kind::Batch).then_some(i as u32);
                         ev.method = msg.method.as_deref().map(str::to_owned);
@@ -184,12 +249,40 @@ impl Pipeline {
                         ev.body = c.body.clone();
                         ev.error_code = c.error_code;
                         ev.target = c.target.clone();
+                        ev.policy = verdict.map(policy_record);
                         // 4 correlate
                         match (msg.kind, id) {
                             (Kind::Request, Some(id)) => {
-                                if let Some(reason) = &refusal {
-                                    let reply = errors::store_unavailable(msg.id, reason);
-                                    ev.outcome = Some(Outcome::GatewayError);
+                                if refuse {
+                                    let what = format!(
+                                        "{}:{}",
+                                        self.server,
+                                        c.target
+                                            .as_deref()
+                                            .or(msg.method.as_deref())
+                                            .unwrap_or_default()
+                                    );
+                                    let (reply, reason, code, outcome) = if let Some(r) = &refusal {
+                                        let reply = errors::store_unavailable(msg.id, r);
+                                        (
+                                            reply,
+                                            "audit_store_unavailable",
+                                            errors::AUDIT_STORE_UNAVAILABLE,
+                                            Outcome::GatewayError,
+                                        )
+                                    } else if let Some(v) = verdict.filter(|v| v.blocks()) {
+                                        let (reply, reason, code) =
+                                            errors::policy(msg.id, v, &what);
+                                        (reply, reason, code, Outcome::Denied)
+                                    } else {
+                                        (
+                                            errors::batch_denied(msg.id),
+                                            "batch_denied",
+                                            errors::POLICY_DENIED,
+                                            Outcome::Denied,
+                                        )
+                                    };
+                                    ev.outcome = Some(outcome);
                                     events.push(ev);
                                     let mut out = self.base(
                                         &st,
@@ -200,10 +293,11 @@ impl Pipeline {
                                     );
                                     out.method = msg.method.as_deref().map(str::to_owned);
                                     out.rpc_id = msg.id.map(|r| r.get().to_owned());
-                                    out.outcome = Some(Outcome::GatewayError);
-                                    out.error_code = Some(errors::AUDIT_STORE_UNAVAILABLE);
+                                    out.target = c.target.clone();
+                                    out.outcome = Some(outcome);
+                                    out.error_code = Some(code);
                                     out.detail = Some(
-                                        serde_json::json!({ "origin": "gateway", "reason": "audit_store_unavailable" }),
+                                        serde_json::json!({ "origin": "gateway", "reason": reason }),
                                     );
                                     events.push(out);
                                     refusals.push(reply);
@@ -255,11 +349,14 @@ impl Pipeline {
                             }
                             _ => {}
                         }
-                        if refusal.is_some() && ev.outcome.is_none() {
-                            ev.outcome = Some(Outcome::GatewayError);
-                            ev.detail = Some(
-                                serde_json::json!({ "forwarded": false, "reason": "audit_store_unavailable" }),
-                            );
+                        if refuse && ev.outcome.is_none() {
+                            let (outcome, reason) = match refusal {
+                                Some(_) => (Outcome::GatewayError, "audit_store_unavailable"),
+                                None => (Outcome::Denied, "batch_denied"),
+                            };
+                            ev.outcome = Some(outcome);
+                            ev.detail =
+                                Some(serde_json::json!({ "forwarded": false, "reason": reason }));
                         }
                         events.push(ev);
                     }
@@ -281,7 +378,7 @@ impl Pipeline {
             None => None,
         };
         // 6 forward (done by the transport, with the original bytes)
-        let route = if refusal.is_none() {
+        let route = if !refuse {
             Route::Forward
         } else if batch {
             // A batch is answered with an array of the errors (JSON-RPC 2.0, section 6).
@@ -402,4 +499,15 @@ impl Pipeline {
         self.event("session_end", detail)?;
         Ok(n)
     }
+}
+
+/// The policy decision as recorded on a governed request.
+fn policy_record(v: &Verdict) -> serde_json::Value {
+    serde_json::json!({
+        "action": v.action.as_str(),
+        "mode": if v.enforced { "enforce" } else { "monitor" },
+        "rule": v.rule,
+        "matched": v.matched,
+        "policy": v.policy,
+    })
 }

@@ -31,6 +31,9 @@ pub(crate) enum Cmd {
     /// Manage the checkpoint signing key and the hash key.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Check and explain policy files.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Run a sample HR server through warden with a scripted client, then show what was recorded.
     #[command(after_help = "Example:\n  warden demo")]
     Demo(DemoArgs),
@@ -117,6 +120,15 @@ pub(crate) struct RunArgs {
     /// Run the command through /bin/sh -c.
     #[arg(long)]
     pub(crate) shell: bool,
+    /// Policy file (YAML) governing tool calls; see docs/policy.md.
+    #[arg(long, env = "WARDEN_POLICY", value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
+    /// Who is calling, for policy rules with `principals` (default: the OS user).
+    #[arg(long, env = "WARDEN_PRINCIPAL")]
+    pub(crate) principal: Option<String>,
+    /// A role of the principal (repeatable), for `principals: ["role:NAME"]`.
+    #[arg(long = "role", value_name = "ROLE")]
+    pub(crate) roles: Vec<String>,
     /// The server command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub(crate) command: Vec<String>,
@@ -276,6 +288,39 @@ pub(crate) enum KeysCmd {
     Export {
         #[command(flatten)]
         keys: KeyArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PolicyCmd {
+    /// Validate a policy file and list every problem with its line and column.
+    #[command(
+        after_help = "Exit status: 0 valid, 1 problems found, 2 unreadable.\n\nExample:\n  warden policy check policies.yaml"
+    )]
+    Check {
+        /// The policy file (YAML).
+        file: PathBuf,
+    },
+    /// Show how a policy decides one call: every rule, whether it applied and why.
+    #[command(
+        after_help = "Example:\n  warden policy explain policies.yaml --tool filesystem:read_file --args '{\"path\":\"/etc/passwd\"}'"
+    )]
+    Explain {
+        /// The policy file (YAML).
+        file: PathBuf,
+        /// The call: `server:tool` (or `server:` and a method such as resources/read with --method).
+        #[arg(long)]
+        tool: String,
+        /// The method (default tools/call).
+        #[arg(long, default_value = "tools/call")]
+        method: String,
+        /// The arguments as JSON.
+        #[arg(long, default_value = "{}")]
+        args: String,
+        #[arg(long)]
+        principal: Option<String>,
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
     },
 }
 

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         cli::Cmd::Run(args) => commands::run::run(args),
         cli::Cmd::Audit(cmd) => commands::audit::audit(cmd),
         cli::Cmd::Keys(cmd) => commands::keys::keys(cmd),
+        cli::Cmd::Policy(cmd) => commands::policy::policy(cmd),
         cli::Cmd::Demo(args) => commands::demo::demo(args),
         cli::Cmd::DemoServer => commands::demo_server::serve(),
     };

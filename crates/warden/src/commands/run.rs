@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use warden_audit::{AuditEvent, AuditWriter, Durability, Keys, PayloadLevel, Store, WriterConfig};
-use warden_proxy::{OnStoreError, Pipeline, StdioConfig};
+use warden_proxy::{Governance, OnStoreError, Pipeline, StdioConfig};
 
 use crate::cli::{DurabilityArg, LogLevel, RunArgs, StoreErrorArg};
 use crate::paths;
@@ -37,13 +37,29 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         checkpoint_interval: Duration::from_secs(args.checkpoint_secs.max(1)),
         ..WriterConfig::default()
     };
+    // A policy that does not compile stops warden before the server starts.
+    let governance = match &args.policy {
+        Some(path) => Some(Governance {
+            policy: Arc::new(super::policy::load_for_run(path)?),
+            principal: args
+                .principal
+                .clone()
+                .or_else(|| std::env::var("USER").ok()),
+            roles: args.roles.clone(),
+        }),
+        None => None,
+    };
     let writer = AuditWriter::start(store, keys, cfg)?;
-    let pipeline = Arc::new(Pipeline::new(
+    let mut pipeline = Pipeline::new(
         writer.handle(),
         args.server_name,
         durability,
         on_store_error,
-    ));
+    );
+    if let Some(g) = governance {
+        pipeline = pipeline.with_governance(g);
+    }
+    let pipeline = Arc::new(pipeline);
     let result = warden_proxy::run(
         StdioConfig {
             command: args.command,

@@ -5,6 +5,7 @@
 
 mod crash;
 mod peers;
+mod policy;
 mod protocol;
 mod shared;
 mod store_failure;

@@ -1,0 +1,483 @@
+//! Compiling a policy file into an immutable `PolicySet`: globs and regexes built, paths
+//! normalized, and every problem reported at once with its line and column.
+
+use std::fmt;
+
+use globset::{Glob, GlobMatcher};
+use regex::Regex;
+use serde_json::Value;
+use serde_saphyr::Location;
+
+use crate::model::{RawFile, RawPolicy};
+use crate::path::{NormalPath, normalize};
+
+/// What a rule does when it applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    Allow,
+    /// Needs a human's approval (held; denied until the approvals workflow exists).
+    Approve,
+    Deny,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Approve => "approve",
+            Action::Deny => "deny",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Action> {
+        match s.to_ascii_lowercase().as_str() {
+            "allow" | "permit" => Some(Action::Allow),
+            "deny" | "block" => Some(Action::Deny),
+            "approve" | "approval" | "require_approval" => Some(Action::Approve),
+            _ => None,
+        }
+    }
+}
+
+/// Whether decisions are applied or only recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    /// Record what would happen, forward anyway.
+    Monitor,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Mode> {
+        match s.to_ascii_lowercase().as_str() {
+            "enforce" => Some(Mode::Enforce),
+            "monitor" | "dry-run" | "dry_run" => Some(Mode::Monitor),
+            _ => None,
+        }
+    }
+}
+
+/// Which arguments a condition looks at: names or JSON pointers.
+#[derive(Debug, Clone)]
+pub(crate) struct Args(pub(crate) Vec<String>);
+
+#[derive(Debug)]
+pub(crate) struct Cond {
+    pub(crate) kind: Condition,
+    /// `not: true` inverts the condition.
+    pub(crate) not: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum Condition {
+    /// True when every present argument lies inside an allowed directory (`negate`: when any lies outside).
+    PathIn {
+        args: Args,
+        allowed: Vec<NormalPath>,
+        negate: bool,
+    },
+    ArgMatches {
+        args: Args,
+        regex: Regex,
+    },
+    ArgEquals {
+        args: Args,
+        value: Value,
+    },
+    ArgIn {
+        args: Args,
+        values: Vec<Value>,
+    },
+    ArgRange {
+        args: Args,
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    ArgMaxLength {
+        args: Args,
+        max: usize,
+    },
+}
+
+/// One compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub name: String,
+    pub(crate) pattern: String,
+    pub(crate) matcher: GlobMatcher,
+    /// The pattern names a server (`server:tool`), so it is matched against `server:target`.
+    pub(crate) qualified: bool,
+    pub action: Action,
+    pub(crate) conditions: Vec<Cond>,
+    pub message: Option<String>,
+    pub(crate) principals: Vec<String>,
+    pub mode: Mode,
+    /// Line of the rule in its file (for explanations).
+    pub line: u64,
+    /// Who may approve (kept for the approvals workflow; seed files name them).
+    pub approvers: Vec<String>,
+}
+
+/// A compiled policy: immutable, cheap to evaluate, identified by the hash of its source.
+#[derive(Debug)]
+pub struct PolicySet {
+    pub(crate) rules: Vec<Rule>,
+    pub default: Action,
+    pub mode: Mode,
+    /// Identity of the source text (`sha256:` and the first 16 bytes in hex), recorded with
+    /// every decision so a record names the exact policy that made it.
+    pub hash: String,
+    pub(crate) needs_args: bool,
+}
+
+/// One problem in a policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// Every problem found in a policy file (never just the first).
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in the policy", .0.len())]
+pub struct PolicyErrors(pub Vec<Problem>);
+
+fn at(loc: &Location, message: String) -> Problem {
+    Problem {
+        line: loc.line(),
+        column: loc.column(),
+        message,
+    }
+}
+
+/// The parser's message without its own `error: line N column M:` prefix (the location is
+/// printed in front already).
+fn parser_message(full: &str) -> String {
+    let first = full.lines().next().unwrap_or("invalid YAML");
+    let rest = first.strip_prefix("error: ").unwrap_or(first);
+    match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((loc, msg)) if loc.contains(" column ") => msg.to_owned(),
+        _ => rest.to_owned(),
+    }
+}
+
+fn text_hash(text: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(text.as_bytes());
+    let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+impl PolicySet {
+    /// Parses and compiles a policy file's text.
+    pub fn compile(text: &str) -> Result<PolicySet, PolicyErrors> {
+        let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            PolicyErrors(vec![Problem {
+                line,
+                column,
+                message: parser_message(&e.to_string()),
+            }])
+        })?;
+        let mut problems = Vec::new();
+        if let Some(v) = &raw.version
+            && v.value != 1
+        {
+            problems.push(at(
+                &v.referenced,
+                format!(
+                    "version {} is not supported (this warden reads version 1)",
+                    v.value
+                ),
+            ));
+        }
+        let mode = match &raw.mode {
+            None => Mode::Enforce,
+            Some(m) => Mode::parse(&m.value).unwrap_or_else(|| {
+                problems.push(at(
+                    &m.referenced,
+                    format!("mode {:?} is not one of enforce, monitor", m.value),
+                ));
+                Mode::Enforce
+            }),
+        };
+        let default = match &raw.default {
+            None => Action::Allow,
+            Some(d) => match Action::parse(&d.value) {
+                Some(Action::Approve) | None => {
+                    problems.push(at(
+                        &d.referenced,
+                        format!("default {:?} is not one of allow, deny", d.value),
+                    ));
+                    Action::Deny
+                }
+                Some(a) => a,
+            },
+        };
+        let mut rules = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for p in &raw.policies {
+            if !names.insert(p.value.name.value.clone()) {
+                problems.push(at(
+                    &p.value.name.referenced,
+                    format!("policy name {:?} is used twice", p.value.name.value),
+                ));
+            }
+            if let Some(rule) = compile_rule(&p.value, mode, &mut problems) {
+                rules.push(rule);
+            }
+        }
+        if !problems.is_empty() {
+            problems.sort_by_key(|p| (p.line, p.column));
+            return Err(PolicyErrors(problems));
+        }
+        let needs_args = rules.iter().any(|r| !r.conditions.is_empty());
+        Ok(PolicySet {
+            rules,
+            default,
+            mode,
+            hash: text_hash(text),
+            needs_args,
+        })
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// True if some rule looks at arguments (so the caller must parse them).
+    pub fn needs_args(&self) -> bool {
+        self.needs_args
+    }
+}
+
+fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> Option<Rule> {
+    let name = &p.name.value;
+    let here = &p.name.referenced;
+    let mut ok = true;
+    if let Some(r) = &p.rate_limit {
+        problems.push(at(
+            &r.referenced,
+            format!("policy {name:?}: rate_limit is not supported by this version of warden yet"),
+        ));
+        ok = false;
+    }
+    if let Some(b) = &p.budget {
+        problems.push(at(
+            &b.referenced,
+            format!("policy {name:?}: budget is not supported by this version of warden yet"),
+        ));
+        ok = false;
+    }
+    let (pattern, ploc) = match &p.tool_pattern {
+        Some(t) => (t.value.clone(), t.referenced),
+        None => ("*".to_owned(), *here),
+    };
+    let matcher = match Glob::new(&pattern) {
+        Ok(g) => Some(g.compile_matcher()),
+        Err(e) => {
+            problems.push(at(
+                &ploc,
+                format!("policy {name:?}: tool_pattern {pattern:?} is not a valid glob: {e}"),
+            ));
+            None
+        }
+    };
+    let action = match &p.action {
+        None => {
+            problems.push(at(here, format!("policy {name:?} has no action (allow, deny or approve)")));
+            None
+        }
+        Some(a) => Action::parse(&a.value).or_else(|| {
+            problems.push(at(&a.referenced, format!("policy {name:?}: action {:?} is not one of allow, deny, approve (or BLOCK, APPROVAL)", a.value)));
+            None
+        }),
+    };
+    let mode = match &p.mode {
+        None => file_mode,
+        Some(m) => Mode::parse(&m.value).unwrap_or_else(|| {
+            problems.push(at(
+                &m.referenced,
+                format!(
+                    "policy {name:?}: mode {:?} is not one of enforce, monitor",
+                    m.value
+                ),
+            ));
+            file_mode
+        }),
+    };
+    let mut conditions = Vec::new();
+    for (i, c) in p.when.iter().chain(&p.conditions).enumerate() {
+        match condition(&c.value) {
+            Ok(cond) => conditions.push(cond),
+            Err(msg) => {
+                problems.push(at(
+                    &c.referenced,
+                    format!("policy {name:?}, condition {}: {msg}", i + 1),
+                ));
+                ok = false;
+            }
+        }
+    }
+    Some(Rule {
+        name: name.clone(),
+        qualified: pattern.contains(':'),
+        pattern,
+        matcher: matcher?,
+        action: action?,
+        conditions,
+        message: p.message.clone(),
+        principals: p.principals.clone(),
+        mode,
+        line: here.line(),
+        approvers: p.approvers.clone(),
+    })
+    .filter(|_| ok)
+}
+
+/// Reads one condition in either form: `{path_not_in: {arg, allowed}}` or
+/// `{type: path_not_in, allowed_paths: [...], arg: ...}`.
+fn condition(v: &Value) -> Result<Cond, String> {
+    let kind = condition_kind(v)?;
+    let not = v
+        .as_object()
+        .and_then(|o| {
+            o.get("not")
+                .or_else(|| o.values().next().and_then(|b| b.get("not")))
+        })
+        .map(|n| n.as_bool().ok_or("`not` is true or false"))
+        .transpose()?
+        .unwrap_or(false);
+    Ok(Cond { kind, not })
+}
+
+fn condition_kind(v: &Value) -> Result<Condition, String> {
+    let obj = v.as_object().ok_or("a condition is a mapping")?;
+    let (kind, body) = match obj.get("type") {
+        Some(t) => (
+            t.as_str().ok_or("`type` must be a string")?.to_owned(),
+            v.clone(),
+        ),
+        None if obj.len() == 1 => {
+            let (k, b) = obj.iter().next().ok_or("empty condition")?;
+            (k.clone(), b.clone())
+        }
+        None => return Err("a condition is `{kind: {...}}` or has a `type`".into()),
+    };
+    let field = |names: &[&str]| names.iter().find_map(|n| body.get(*n)).cloned();
+    let args = || -> Result<Args, String> {
+        match field(&["arg", "args", "argument"]) {
+            None if kind.starts_with("path") => Ok(Args(vec!["path".into()])),
+            None => Err(format!(
+                "{kind} needs `arg` (an argument name or a JSON pointer)"
+            )),
+            Some(Value::String(s)) => Ok(Args(vec![s])),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| "`arg` list holds strings".to_owned())
+                })
+                .collect::<Result<_, _>>()
+                .map(Args),
+            Some(_) => Err("`arg` is a string or a list of strings".into()),
+        }
+    };
+    match kind.as_str() {
+        "path_in" | "path_not_in" => {
+            let list = field(&["allowed", "allowed_paths", "paths", "in"])
+                .ok_or(format!("{kind} needs `allowed` (a list of directories)"))?;
+            let dirs = list
+                .as_array()
+                .ok_or("`allowed` is a list of directories")?;
+            let allowed = dirs
+                .iter()
+                .map(|d| {
+                    let s = d.as_str().ok_or("`allowed` holds strings")?;
+                    normalize(s).map_err(|e| format!("allowed directory {s:?}: {e}"))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok(Condition::PathIn {
+                args: args()?,
+                allowed,
+                negate: kind == "path_not_in",
+            })
+        }
+        "arg_matches" => {
+            let pat = field(&["pattern", "regex"])
+                .and_then(|p| p.as_str().map(str::to_owned))
+                .ok_or("arg_matches needs `pattern` (a regex)")?;
+            let regex = Regex::new(&pat)
+                .map_err(|e| format!("pattern {pat:?} is not a valid regex: {e}"))?;
+            Ok(Condition::ArgMatches {
+                args: args()?,
+                regex,
+            })
+        }
+        "arg_equals" => {
+            let value = field(&["value", "equals"]).ok_or("arg_equals needs `value`")?;
+            Ok(Condition::ArgEquals {
+                args: args()?,
+                value,
+            })
+        }
+        "arg_in" => {
+            let values = field(&["values", "in"])
+                .and_then(|v| v.as_array().cloned())
+                .ok_or("arg_in needs `values` (a list)")?;
+            Ok(Condition::ArgIn {
+                args: args()?,
+                values,
+            })
+        }
+        "arg_range" => {
+            let num = |n: &str| {
+                field(&[n])
+                    .map(|v| v.as_f64().ok_or(format!("`{n}` is a number")))
+                    .transpose()
+            };
+            let (min, max) = (num("min")?, num("max")?);
+            if min.is_none() && max.is_none() {
+                return Err("arg_range needs `min`, `max` or both".into());
+            }
+            Ok(Condition::ArgRange {
+                args: args()?,
+                min,
+                max,
+            })
+        }
+        "arg_max_length" => {
+            let max = field(&["max", "max_length"])
+                .and_then(|v| v.as_u64())
+                .ok_or("arg_max_length needs `max` (a whole number)")?;
+            Ok(Condition::ArgMaxLength {
+                args: args()?,
+                max: usize::try_from(max).unwrap_or(usize::MAX),
+            })
+        }
+        "rate_exceeded" => Err(
+            "rate limits (rate_exceeded) are not supported by this version of warden yet".into(),
+        ),
+        other => Err(format!(
+            "unknown condition {other:?} (path_in, path_not_in, arg_matches, arg_equals, arg_in, arg_range, arg_max_length)"
+        )),
+    }
+}

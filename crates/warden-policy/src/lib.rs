@@ -1,0 +1,18 @@
+//! warden-policy: policy as code and redaction. Pure and synchronous: no I/O, no clock reads
+//! (the caller passes what it knows), so every decision can be tested and explained.
+//!
+//! # Layout
+//! - [`model`](crate::model): the policy file as written (YAML), with source locations.
+//! - [`compile`]: `PolicySet::compile`: globs, regexes and paths built; every problem reported.
+//! - [`eval`]: `PolicySet::evaluate`: deny-overrides decisions, and `explain` traces.
+//! - [`path`]: lexical path normalization and containment (no traversal bypass).
+//! - [`redact`]: secret and personal-data detectors and the redacted audit copy.
+
+pub mod compile;
+pub mod eval;
+mod model;
+pub mod path;
+pub mod redact;
+
+pub use compile::{Action, Mode, PolicyErrors, PolicySet, Problem};
+pub use eval::{Decision, GOVERNED_METHODS, Request, Trace};

@@ -1,0 +1,1 @@
+//! Secret and personal-data redaction of the audit copy (not yet wired in).

@@ -1,0 +1,345 @@
+//! Policy compilation and evaluation: both file forms, every condition, deny-overrides,
+//! monitor mode, and errors with line and column.
+
+use serde_json::json;
+use warden_policy::{Action, PolicySet, Request};
+
+const SEED_STYLE: &str = r#"
+policies:
+  - name: restrict-filesystem-access
+    description: Limit file operations to specific directories
+    tool_pattern: "filesystem:*"
+    action: BLOCK
+    conditions:
+      - type: path_not_in
+        allowed_paths:
+          - "/app/data"
+          - "/tmp"
+    message: "File access outside allowed directories"
+
+  - name: require-approval-for-writes
+    description: Require human approval for write operations
+    tool_pattern: "filesystem:write_file"
+    action: APPROVAL
+    approvers: ["admin@company.com"]
+"#;
+
+fn call<'a>(server: &'a str, tool: &'a str, args: &'a serde_json::Value) -> Request<'a> {
+    Request {
+        server,
+        method: "tools/call",
+        target: Some(tool),
+        arguments: Some(args),
+        principal: Some("alice"),
+        roles: &[],
+    }
+}
+
+#[test]
+fn the_seed_file_reads_naturally() {
+    let p = PolicySet::compile(SEED_STYLE).unwrap();
+    let inside = json!({"path": "/app/data/report.csv"});
+    let outside = json!({"path": "/app/data/../../etc/passwd"});
+    let d = p.evaluate(&call("filesystem", "read_file", &inside));
+    assert_eq!((d.action, d.rule.as_deref()), (Action::Allow, None));
+    let d = p.evaluate(&call("filesystem", "read_file", &outside));
+    assert_eq!(d.action, Action::Deny);
+    assert_eq!(d.rule.as_deref(), Some("restrict-filesystem-access"));
+    assert_eq!(
+        d.message.as_deref(),
+        Some("File access outside allowed directories")
+    );
+    assert!(d.blocks());
+    // Both rules match a write outside: deny overrides approve.
+    let d = p.evaluate(&call("filesystem", "write_file", &outside));
+    assert_eq!(d.action, Action::Deny);
+    assert_eq!(
+        d.matched,
+        ["restrict-filesystem-access", "require-approval-for-writes"]
+    );
+    let d = p.evaluate(&call("filesystem", "write_file", &inside));
+    assert_eq!(d.action, Action::Approve);
+    assert_eq!(p.rules()[1].approvers, ["admin@company.com"]);
+    // Another server is not governed by these rules.
+    assert_eq!(
+        p.evaluate(&call("github", "read_file", &outside)).action,
+        Action::Allow
+    );
+    // Lifecycle and listing always pass.
+    let list = Request {
+        method: "tools/list",
+        target: None,
+        ..call("filesystem", "x", &inside)
+    };
+    assert_eq!(p.evaluate(&list).action, Action::Allow);
+}
+
+const ISSUE_STYLE: &str = r#"
+version: 1
+mode: enforce
+default: deny
+policies:
+  - name: allow-reads
+    tool_pattern: "hr:get_*"
+    action: allow
+  - name: no-pay-for-agents
+    tool_pattern: "hr:get_pay_info"
+    principals: ["role:agent"]
+    action: deny
+    message: "agents may not read pay"
+  - name: big-refunds
+    tool_pattern: "payments:refund"
+    action: approve
+    when:
+      - arg_range: { arg: amount, max: 500 }
+  - name: refunds
+    tool_pattern: "payments:refund"
+    action: allow
+  - name: only-known-regions
+    tool_pattern: "payments:*"
+    action: deny
+    when:
+      - arg_in: { arg: /region, values: ["eu", "us"], not: true }
+  - name: no-shell-metachars
+    tool_pattern: "*"
+    action: deny
+    when:
+      - arg_matches: { arg: [query, cmd], pattern: "[;|&`$]" }
+  - name: short-notes
+    tool_pattern: "*"
+    action: deny
+    mode: monitor
+    when:
+      - arg_max_length: { arg: note, max: 10 }
+  - name: staging-only
+    tool_pattern: "deploy"
+    action: allow
+    when:
+      - arg_equals: { arg: env, value: "staging" }
+  - name: read-resources
+    tool_pattern: "resources/read"
+    action: allow
+"#;
+
+#[test]
+fn every_condition_and_the_combination_rule() {
+    let p = PolicySet::compile(ISSUE_STYLE).unwrap();
+    let none = json!({});
+    let agent = ["agent".to_owned()];
+    let d = |server, tool, args: serde_json::Value| p.evaluate(&call(server, tool, &args)).action;
+    assert_eq!(d("hr", "get_employee", json!({"id": "E1"})), Action::Allow);
+    assert_eq!(
+        d("hr", "delete_employee", json!({})),
+        Action::Deny,
+        "default deny"
+    );
+    let pay = json!({"id": "E1"});
+    let as_agent = Request {
+        roles: &agent,
+        ..call("hr", "get_pay_info", &pay)
+    };
+    assert_eq!(p.evaluate(&as_agent).action, Action::Deny);
+    assert_eq!(
+        d("hr", "get_pay_info", pay.clone()),
+        Action::Allow,
+        "roles other than agent"
+    );
+    assert_eq!(
+        d("payments", "refund", json!({"amount": 20, "region": "eu"})),
+        Action::Allow
+    );
+    assert_eq!(
+        d("payments", "refund", json!({"amount": 900, "region": "eu"})),
+        Action::Approve
+    );
+    assert_eq!(
+        d(
+            "payments",
+            "refund",
+            json!({"amount": "lots", "region": "eu"})
+        ),
+        Action::Approve,
+        "not a number is out of range"
+    );
+    assert_eq!(
+        d(
+            "payments",
+            "refund",
+            json!({"amount": 20, "region": "mars"})
+        ),
+        Action::Deny
+    );
+    assert_eq!(
+        d("payments", "refund", json!({"amount": 20})),
+        Action::Allow,
+        "an absent argument makes no condition true"
+    );
+    assert_eq!(
+        d("db", "search", json!({"query": "a; rm -rf /"})),
+        Action::Deny
+    );
+    assert_eq!(d("db", "exec", json!({"cmd": "ls | sh"})), Action::Deny);
+    assert_eq!(
+        d("deploy", "deploy", json!({"env": "staging"})),
+        Action::Allow
+    );
+    assert_eq!(d("deploy", "deploy", json!({"env": "prod"})), Action::Deny);
+    let long = p.evaluate(&call(
+        "deploy",
+        "deploy",
+        &json!({"env": "staging", "note": "a very long note"}),
+    ));
+    assert_eq!(
+        (long.action, long.enforced),
+        (Action::Deny, false),
+        "monitor mode decides but does not enforce"
+    );
+    assert!(!long.blocks());
+    assert_eq!(long.matched, ["short-notes", "staging-only"]);
+    let res = Request {
+        method: "resources/read",
+        target: Some("file:///x"),
+        ..call("fs", "", &none)
+    };
+    assert_eq!(p.evaluate(&res).action, Action::Allow, "method patterns");
+    let (d, trace) = p.explain(&call("hr", "get_pay_info", &pay));
+    assert_eq!(d.rule.as_deref(), Some("allow-reads"));
+    assert_eq!(trace.len(), 9);
+    assert!(trace[1].why.contains("principal"), "{:?}", trace[1]);
+    assert!(
+        trace[2].why.contains("does not match hr:get_pay_info"),
+        "{:?}",
+        trace[2]
+    );
+}
+
+#[test]
+fn every_problem_is_listed_with_line_and_column() {
+    let bad = r#"version: 1
+policies:
+  - name: a
+    tool_pattern: "fs:[*"
+    action: block
+  - name: a
+    action: maybe
+    when:
+      - arg_matches: { arg: q, pattern: "(" }
+      - teleport: { arg: x }
+  - name: c
+    action: deny
+    rate_limit: { limit: 100, window: 1m }
+"#;
+    let errs = PolicySet::compile(bad).unwrap_err().0;
+    let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert_eq!(errs.len(), 6, "{text:#?}");
+    assert!(
+        text[0].starts_with("4:") && text[0].contains("not a valid glob"),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("6:") && t.contains("used twice")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("7:") && t.contains("maybe")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter().any(|t| t.contains("not a valid regex")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("unknown condition \"teleport\"")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("13:") && t.contains("rate_limit is not supported")),
+        "{text:#?}"
+    );
+    let typo =
+        PolicySet::compile("policies:\n  - name: x\n    action: deny\n    tool_patern: \"*\"\n")
+            .unwrap_err()
+            .0;
+    assert_eq!(typo.len(), 1);
+    assert_eq!(typo[0].line, 4, "{:?}", typo[0]);
+    assert!(typo[0].message.contains("tool_patern"), "{:?}", typo[0]);
+}
+
+#[test]
+fn encoded_traversals_do_not_escape_an_allowed_directory() {
+    let deny_outside = PolicySet::compile(
+        "policies:\n  - name: fence\n    tool_pattern: \"fs:*\"\n    action: deny\n    when:\n      - path_not_in: { arg: [path, paths, source, destination], allowed: [\"/app/data\"] }\n",
+    )
+    .unwrap();
+    let allow_inside = PolicySet::compile(
+        "default: deny\npolicies:\n  - name: fence\n    tool_pattern: \"fs:*\"\n    action: allow\n    when:\n      - path_in: { arg: path, allowed: [\"/app/data\"] }\n",
+    )
+    .unwrap();
+    for evil in [
+        "/app/data/../etc/passwd",
+        "/app/data/a%2fb/../../x",
+        "/app/data/%2e%2e/etc/passwd",
+        "/app/data/%252e%252e/%252e%252e/etc",
+        "/app/data\\..\\..\\etc",
+        "file:///app/data/../../etc/shadow",
+        "file://evil.example/app/data/x",
+        "/app/database/x",
+        "app/data/x",
+        "/app/data/...",
+    ] {
+        let args = json!({ "path": evil });
+        assert_eq!(
+            deny_outside
+                .evaluate(&call("fs", "read_file", &args))
+                .action,
+            Action::Deny,
+            "{evil}"
+        );
+        assert_eq!(
+            allow_inside
+                .evaluate(&call("fs", "read_file", &args))
+                .action,
+            Action::Deny,
+            "{evil}"
+        );
+    }
+    for fine in [
+        "/app/data/x.csv",
+        "/app/data/./sub//y",
+        "file:///app/data/z",
+    ] {
+        let args = json!({ "path": fine });
+        assert_eq!(
+            deny_outside
+                .evaluate(&call("fs", "read_file", &args))
+                .action,
+            Action::Allow,
+            "{fine}"
+        );
+        assert_eq!(
+            allow_inside
+                .evaluate(&call("fs", "read_file", &args))
+                .action,
+            Action::Allow,
+            "{fine}"
+        );
+    }
+    let many = json!({ "paths": ["/app/data/a", "/etc/passwd"] });
+    assert_eq!(
+        deny_outside
+            .evaluate(&call("fs", "read_multiple_files", &many))
+            .action,
+        Action::Deny
+    );
+    let moved = json!({ "source": "/app/data/a", "destination": "/tmp/b" });
+    assert_eq!(
+        deny_outside
+            .evaluate(&call("fs", "move_file", &moved))
+            .action,
+        Action::Deny
+    );
+}

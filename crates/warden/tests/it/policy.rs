@@ -1,0 +1,186 @@
+//! Policy through the real server-filesystem: reads inside the allowed directory work; `../`
+//! escapes, encoded escapes and outside paths are denied with the documented code; nothing
+//! denied reaches the server (which could have served it: its root is wider than the policy's).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+#[test]
+fn server_filesystem_behind_a_path_policy() {
+    let Some(peers) = peers() else { return };
+    let place = Place::new();
+    let base = place.dir.path().join("base");
+    let data = base.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("a.txt"), "inside").unwrap();
+    std::fs::write(base.join("secret.txt"), "outside").unwrap();
+    let policy = place.dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "policies:\n  - name: restrict-filesystem-access\n    tool_pattern: \"filesystem:*\"\n    action: BLOCK\n    conditions:\n      - type: path_not_in\n        arg: [path, paths, source, destination]\n        allowed_paths: [\"{}\"]\n    message: \"File access outside allowed directories\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let policy_arg = policy.display().to_string();
+    let mut child = warden()
+        .args(place.run_args(&["--server-name", "filesystem", "--policy", &policy_arg]))
+        .arg("node")
+        .arg(peers.join("node/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"))
+        .arg(&base)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    let mut ask = |id: u64, method: &str, params: Value| -> Value {
+        writeln!(
+            input,
+            "{}",
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+        )
+        .unwrap();
+        input.flush().unwrap();
+        loop {
+            let mut line = String::new();
+            output.read_line(&mut line).unwrap();
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["id"] == id && v.get("method").is_none() {
+                return v;
+            }
+        }
+    };
+    let init = ask(
+        0,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "policy-test", "version": "1"}}),
+    );
+    assert!(init["result"]["serverInfo"].is_object(), "{init}");
+    let read = |ask: &mut dyn FnMut(u64, &str, Value) -> Value, id: u64, path: String| {
+        ask(
+            id,
+            "tools/call",
+            json!({"name": "read_text_file", "arguments": {"path": path}}),
+        )
+    };
+    let inside = read(&mut ask, 1, data.join("a.txt").display().to_string());
+    assert!(
+        inside["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("inside"),
+        "{inside}"
+    );
+    let escapes = [
+        base.join("secret.txt").display().to_string(),
+        format!("{}/../secret.txt", data.display()),
+        format!("{}/%2e%2e/secret.txt", data.display()),
+        format!("file://{}/../secret.txt", data.display()),
+        "/etc/passwd".to_owned(),
+    ];
+    for (i, path) in escapes.iter().enumerate() {
+        let id = 10 + i as u64;
+        let denied = read(&mut ask, id, path.clone());
+        assert_eq!(denied["error"]["code"], -32011, "{path}: {denied}");
+        assert_eq!(denied["error"]["data"]["gateway"], "warden");
+        assert_eq!(
+            denied["error"]["data"]["rule"],
+            "restrict-filesystem-access"
+        );
+        assert!(
+            denied["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("File access outside allowed directories")
+        );
+    }
+    let many = ask(
+        20,
+        "tools/call",
+        json!({"name": "read_multiple_files", "arguments": {"paths": [data.join("a.txt"), base.join("secret.txt")]}}),
+    );
+    assert_eq!(many["error"]["code"], -32011, "{many}");
+    let write = ask(
+        21,
+        "tools/call",
+        json!({"name": "write_file", "arguments": {"path": data.join("b.txt"), "content": "ok"}}),
+    );
+    assert!(write.get("result").is_some(), "{write}");
+    drop(input);
+    assert!(child.wait().unwrap().success());
+
+    // Nothing denied reached the server: no server answer exists for any denied id, and each
+    // denied request is recorded with its decision.
+    let leaves = place.leaves();
+    for id in (10..15).chain([20]) {
+        let server_said = leaves
+            .iter()
+            .any(|l| l["rpc_id"] == id && l["dir"] == "s2c" && l.get("detail").is_none());
+        assert!(!server_said, "request {id} reached the server");
+        let req = leaves
+            .iter()
+            .find(|l| l["rpc_id"] == id && l["kind"] == "request")
+            .unwrap();
+        assert_eq!(req["outcome"], "denied");
+        assert_eq!(req["policy"]["action"], "deny");
+        assert_eq!(req["policy"]["rule"], "restrict-filesystem-access");
+        assert!(
+            req["policy"]["policy"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
+        let answer = leaves
+            .iter()
+            .find(|l| l["rpc_id"] == id && l["kind"] == "error")
+            .unwrap();
+        assert_eq!(
+            (
+                answer["detail"]["origin"].as_str(),
+                answer["error_code"].as_i64()
+            ),
+            (Some("gateway"), Some(-32011))
+        );
+    }
+    let allowed = leaves
+        .iter()
+        .find(|l| l["rpc_id"] == 1 && l["kind"] == "request")
+        .unwrap();
+    assert_eq!(allowed["policy"]["action"], "allow");
+    assert!(std::fs::read_to_string(data.join("b.txt")).unwrap() == "ok");
+    assert!(place.verify().status.success());
+}
+
+#[test]
+fn a_policy_with_problems_stops_run_before_the_server_starts() {
+    let place = Place::new();
+    let policy = place.dir.path().join("bad.yaml");
+    std::fs::write(&policy, "policies:\n  - name: x\n    action: maybe\n").unwrap();
+    let marker = place.dir.path().join("started");
+    let out = warden()
+        .args(place.run_args(&["--shell", "--policy", &policy.display().to_string()]))
+        .arg(format!("touch {}", marker.display()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml:3:13") && err.contains("maybe"),
+        "{err}"
+    );
+    assert!(!marker.exists(), "the server never started");
+    let check = Command::new(warden_bin())
+        .args(["policy", "check"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+}
