@@ -301,6 +301,16 @@ pub(crate) enum PolicyCmd {
         /// The policy file (YAML).
         file: PathBuf,
     },
+    /// Run policy test cases (who calls what with which arguments, and the expected decision).
+    #[command(
+        after_help = "Exit status: 0 all cases pass, 1 a case failed (with expected and actual), 2 unreadable.\n\nExample:\n  warden policy test policies.yaml policies.cases.yaml"
+    )]
+    Test {
+        /// The policy file (YAML).
+        file: PathBuf,
+        /// The cases file (YAML): `cases: [{name, tool: server:tool, arguments, principal, roles, method, expect: {action, rule, matched, enforced}}]`.
+        cases: PathBuf,
+    },
     /// Show how a policy decides one call: every rule, whether it applied and why.
     #[command(
         after_help = "Example:\n  warden policy explain policies.yaml --tool filesystem:read_file --args '{\"path\":\"/etc/passwd\"}'"

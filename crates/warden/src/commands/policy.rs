@@ -32,8 +32,103 @@ pub(crate) fn load_for_run(path: &Path) -> anyhow::Result<PolicySet> {
     }
 }
 
+/// A policy test case file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cases {
+    cases: Vec<Case>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    /// `server:target`.
+    tool: String,
+    method: Option<String>,
+    #[serde(default)]
+    arguments: Option<serde_json::Value>,
+    principal: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    expect: Expect,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    action: String,
+    rule: Option<String>,
+    matched: Option<Vec<String>>,
+    enforced: Option<bool>,
+}
+
+/// The canonical name of an expected action (accepting the same aliases as policy files).
+fn action_name(s: &str) -> String {
+    match s.to_ascii_lowercase().as_str() {
+        "block" => "deny".into(),
+        "approval" | "require_approval" => "approve".into(),
+        "permit" => "allow".into(),
+        other => other.into(),
+    }
+}
+
+fn run_cases(p: &PolicySet, cases: &[Case]) -> (usize, Vec<String>) {
+    let mut failures = Vec::new();
+    for c in cases {
+        let (server, target) = c.tool.split_once(':').unwrap_or(("", c.tool.as_str()));
+        let empty = serde_json::json!({});
+        let req = Request {
+            server,
+            method: c.method.as_deref().unwrap_or("tools/call"),
+            target: Some(target).filter(|t| !t.is_empty()),
+            arguments: Some(c.arguments.as_ref().unwrap_or(&empty)),
+            principal: c.principal.as_deref(),
+            roles: &c.roles,
+        };
+        let d = p.evaluate(&req);
+        let e = &c.expect;
+        let ok = action_name(&e.action) == d.action.as_str()
+            && e.rule.as_ref().is_none_or(|r| d.rule.as_ref() == Some(r))
+            && e.matched.as_ref().is_none_or(|m| *m == d.matched)
+            && e.enforced.is_none_or(|x| x == d.enforced);
+        if !ok {
+            failures.push(format!(
+                "FAIL {}\n  expected: action {}{}{}{}\n  actual:   action {}, rule {}, matched {:?}, enforced {}",
+                c.name,
+                action_name(&e.action),
+                e.rule.as_ref().map(|r| format!(", rule {r}")).unwrap_or_default(),
+                e.matched.as_ref().map(|m| format!(", matched {m:?}")).unwrap_or_default(),
+                e.enforced.map(|x| format!(", enforced {x}")).unwrap_or_default(),
+                d.action.as_str(),
+                d.rule.as_deref().unwrap_or("(the default)"),
+                d.matched,
+                d.enforced,
+            ));
+        }
+    }
+    (cases.len() - failures.len(), failures)
+}
+
 pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
     match cmd {
+        PolicyCmd::Test { file, cases } => {
+            let p = load_for_run(&file)?;
+            let text = std::fs::read_to_string(&cases)
+                .with_context(|| format!("reading cases {}", cases.display()))?;
+            let list: Cases = serde_saphyr::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", cases.display()))?;
+            let (passed, failures) = run_cases(&p, &list.cases);
+            for f in &failures {
+                println!("{f}");
+            }
+            println!("{passed} passed, {} failed", failures.len());
+            Ok(if failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         PolicyCmd::Check { file } => match load(&file)? {
             Ok(p) => {
                 println!(

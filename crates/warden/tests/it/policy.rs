@@ -184,3 +184,41 @@ fn a_policy_with_problems_stops_run_before_the_server_starts() {
         .unwrap();
     assert_eq!(check.status.code(), Some(1));
 }
+
+#[test]
+fn the_fixture_cases_pass_and_a_wrong_expectation_fails_with_a_diff() {
+    let dir = repo_root().join("fixtures/policies");
+    let out = warden()
+        .args(["policy", "test"])
+        .arg(dir.join("governance.yaml"))
+        .arg(dir.join("governance.cases.yaml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(" passed, 0 failed"), "{text}");
+    let place = Place::new();
+    let cases = std::fs::read_to_string(dir.join("governance.cases.yaml")).unwrap();
+    let wrong = cases.replacen(
+        "expect: { action: deny, rule: no-pay-for-agents }",
+        "expect: { action: allow }",
+        1,
+    );
+    assert_ne!(wrong, cases);
+    let file = place.dir.path().join("wrong.cases.yaml");
+    std::fs::write(&file, wrong).unwrap();
+    let out = warden()
+        .args(["policy", "test"])
+        .arg(dir.join("governance.yaml"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL agent reading pay")
+            && text.contains("actual:   action deny, rule no-pay-for-agents"),
+        "{text}"
+    );
+    assert!(text.contains(" passed, 1 failed"), "{text}");
+}
