@@ -61,7 +61,8 @@ pub struct Governance {
 pub struct Pipeline {
     /// The server's configured name (what `server:tool` patterns match).
     server: String,
-    governance: Option<Governance>,
+    /// The policy in force; swapped whole when the policy file is reloaded.
+    governance: std::sync::RwLock<Option<Arc<Governance>>>,
     session: Arc<str>,
     audit: AuditHandle,
     durability: Durability,
@@ -79,7 +80,7 @@ impl Pipeline {
     ) -> Pipeline {
         Pipeline {
             server: server_name.clone().unwrap_or_default(),
-            governance: None,
+            governance: std::sync::RwLock::new(None),
             session: uuid::Uuid::now_v7().to_string().into(),
             audit,
             durability,
@@ -96,9 +97,52 @@ impl Pipeline {
     }
 
     /// Governs the session's client requests by `g`.
-    pub fn with_governance(mut self, g: Governance) -> Pipeline {
-        self.governance = Some(g);
+    pub fn with_governance(self, g: Governance) -> Pipeline {
+        *self
+            .governance
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(g));
         self
+    }
+
+    fn governance(&self) -> Option<Arc<Governance>> {
+        self.governance
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts a newly compiled policy in force (atomically: a frame is decided wholly by the old
+    /// or wholly by the new one) and records the change.
+    pub fn reload_policy(&self, policy: PolicySet) -> Result<(), WriterGone> {
+        let detail = {
+            let mut slot = self
+                .governance
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let previous = slot.as_ref().map(|g| g.policy.hash.clone());
+            let detail = serde_json::json!({ "policy": policy.hash, "rules": policy.rules().len(), "previous": previous });
+            let (principal, roles) = slot
+                .as_ref()
+                .map(|g| (g.principal.clone(), g.roles.clone()))
+                .unwrap_or_default();
+            *slot = Some(Arc::new(Governance {
+                policy: Arc::new(policy),
+                principal,
+                roles,
+            }));
+            detail
+        };
+        self.event("policy_reloaded", detail)
+    }
+
+    /// Records a reload that failed; the policy in force stays.
+    pub fn reload_failed(&self, problems: &[String]) -> Result<(), WriterGone> {
+        let current = self.governance().map(|g| g.policy.hash.clone());
+        self.event(
+            "policy_reload_failed",
+            serde_json::json!({ "problems": problems, "policy_in_force": current }),
+        )
     }
 
     /// The policy decision on one message, if it is a governed client request.
@@ -175,7 +219,8 @@ impl Pipeline {
             Err(_) => Vec::new(),
         };
         // 3 policy (pure): every governed client request is decided before anything moves.
-        let verdicts: Vec<Option<Verdict>> = match (&parsed, &self.governance) {
+        let governance = self.governance();
+        let verdicts: Vec<Option<Verdict>> = match (&parsed, &governance) {
             (Ok(env), Some(g)) if dir == Direction::C2S => env
                 .messages
                 .iter()

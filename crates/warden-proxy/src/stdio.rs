@@ -36,6 +36,8 @@ pub struct StdioConfig {
     /// Frames longer than this are streamed through unparsed (and recorded as oversized).
     pub max_frame: usize,
     pub on_store_error: OnStoreError,
+    /// The policy file in force: reloaded on SIGHUP and when it changes.
+    pub policy_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,8 +194,17 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
     let mut kill_at: Option<Instant> = None;
     let mut reason = "server exited";
     let mut s2c_done = false;
+    let mut watch = cfg.policy_file.as_deref().map(PolicyWatch::new);
     let status = loop {
-        let next = [term_at, kill_at].into_iter().flatten().min();
+        if let Some(w) = &mut watch
+            && w.changed()
+        {
+            w.reload(&pipeline);
+        }
+        let poll = watch
+            .as_ref()
+            .map(|_| Instant::now() + Duration::from_secs(1));
+        let next = [term_at, kill_at, poll].into_iter().flatten().min();
         let timeout = next.map_or(Duration::from_secs(3600), |t| {
             t.saturating_duration_since(Instant::now())
         });
@@ -215,7 +226,10 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
                     Ended::ServerGone(e) => tracing::warn!("server connection failed: {e}"),
                 }
             }
-            Ok(Note::Signal(SIGHUP)) => tracing::info!("SIGHUP ignored (nothing to reload yet)"),
+            Ok(Note::Signal(SIGHUP)) => match &mut watch {
+                Some(w) => w.reload(&pipeline),
+                None => tracing::info!("SIGHUP: no policy file to reload"),
+            },
             Ok(Note::Signal(sig)) => {
                 reason = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
                 if let Ok(s) = Signal::try_from(sig) {
@@ -456,5 +470,65 @@ fn handle(
     match route {
         Route::Forward => forward(&frame).map_err(|e| Side::Output(e.to_string())),
         Route::Answer(reply) => answer(&reply).map_err(|e| Side::Input(e.to_string())),
+    }
+}
+
+/// The policy file, watched for changes (by modification time and size, polled each second).
+struct PolicyWatch {
+    path: std::path::PathBuf,
+    seen: Option<(std::time::SystemTime, u64)>,
+}
+
+impl PolicyWatch {
+    fn new(path: &std::path::Path) -> PolicyWatch {
+        let mut w = PolicyWatch {
+            path: path.to_owned(),
+            seen: None,
+        };
+        w.seen = w.stamp();
+        w
+    }
+
+    fn stamp(&self) -> Option<(std::time::SystemTime, u64)> {
+        let m = std::fs::metadata(&self.path).ok()?;
+        Some((m.modified().ok()?, m.len()))
+    }
+
+    fn changed(&mut self) -> bool {
+        let now = self.stamp();
+        if now.is_some() && now != self.seen {
+            self.seen = now;
+            return true;
+        }
+        false
+    }
+
+    /// Compiles the file and puts it in force; on any problem the old policy stays, and the
+    /// problems go to stderr and into the audit log.
+    fn reload(&mut self, pipeline: &Pipeline) {
+        let problems: Vec<String> = match std::fs::read_to_string(&self.path) {
+            Err(e) => vec![format!("{}: cannot read: {e}", self.path.display())],
+            Ok(text) => match warden_policy::PolicySet::compile(&text) {
+                Ok(policy) => {
+                    tracing::warn!(policy = %policy.hash, "policy reloaded from {}", self.path.display());
+                    if let Err(e) = pipeline.reload_policy(policy) {
+                        tracing::error!("cannot record the policy reload: {e}");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    e.0.iter()
+                        .map(|p| format!("{}:{p}", self.path.display()))
+                        .collect()
+                }
+            },
+        };
+        tracing::error!(
+            "policy reload failed, the previous policy stays in force:\n{}",
+            problems.join("\n")
+        );
+        if let Err(e) = pipeline.reload_failed(&problems) {
+            tracing::error!("cannot record the failed policy reload: {e}");
+        }
     }
 }

@@ -67,6 +67,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             grace: Duration::from_millis(args.grace_ms),
             max_frame: args.max_frame.max(1024),
             on_store_error,
+            policy_file: args.policy.clone(),
         },
         pipeline.clone(),
     );

@@ -222,3 +222,74 @@ fn the_fixture_cases_pass_and_a_wrong_expectation_fails_with_a_diff() {
     );
     assert!(text.contains(" passed, 1 failed"), "{text}");
 }
+
+#[test]
+fn the_policy_reloads_on_change_and_a_broken_file_keeps_the_old_one() {
+    let place = Place::new();
+    let policy = place.dir.path().join("hr.yaml");
+    let deny =
+        "policies:\n  - name: no-pay\n    tool_pattern: \"hr:get_pay_info\"\n    action: deny\n";
+    std::fs::write(&policy, deny).unwrap();
+    let policy_arg = policy.display().to_string();
+    let mut p = Proxied::start(&place, &["--server-name", "hr", "--policy", &policy_arg]);
+    p.calls(0);
+    let pay = |p: &mut Proxied, id: u64| -> Value {
+        p.send(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"get_pay_info","arguments":{{"id":"E002"}}}}}}"#));
+        serde_json::from_str(&p.recv()).unwrap()
+    };
+    assert_eq!(pay(&mut p, 1)["error"]["code"], -32011);
+    // The file changes: the next calls are decided by the new policy.
+    std::fs::write(&policy, "policies: []\n# now allowed\n").unwrap();
+    let mut id = 2;
+    while pay(&mut p, id).get("error").is_some() {
+        id += 1;
+        assert!(id < 60, "the changed policy was not picked up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A broken file: reported, and the policy in force stays.
+    std::fs::write(&policy, "policies:\n  - name: x\n    action: perhaps\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    kill(&p, nix::sys::signal::Signal::SIGHUP);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        pay(&mut p, 100).get("result").is_some(),
+        "the last good policy still allows it"
+    );
+    drop(p.input.take());
+    assert!(p.child.wait().unwrap().success());
+    let leaves = place.leaves();
+    let reloaded: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["event"] == "policy_reloaded")
+        .collect();
+    assert_eq!(reloaded.len(), 1);
+    let failed: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["event"] == "policy_reload_failed")
+        .collect();
+    assert!(
+        failed.len() >= 2,
+        "the change and the SIGHUP each tried and failed: {failed:?}"
+    );
+    assert!(
+        failed[0]["detail"]["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("hr.yaml:3:13")
+    );
+    let first = leaves
+        .iter()
+        .find(|l| l["rpc_id"] == 1 && l["kind"] == "request")
+        .unwrap();
+    let last = leaves
+        .iter()
+        .find(|l| l["rpc_id"] == 100 && l["kind"] == "request")
+        .unwrap();
+    assert_eq!(first["policy"]["policy"], reloaded[0]["detail"]["previous"]);
+    assert_eq!(last["policy"]["policy"], reloaded[0]["detail"]["policy"]);
+    assert_ne!(first["policy"]["policy"], last["policy"]["policy"]);
+}
+
+fn kill(p: &Proxied, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.child.id() as i32), sig).unwrap();
+}
