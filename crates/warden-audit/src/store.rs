@@ -119,6 +119,28 @@ fn bind_rows(st: &mut rusqlite::CachedStatement<'_>, rows: &[Row]) -> rusqlite::
     Ok(())
 }
 
+/// Runs `f` again while SQLite answers BUSY or LOCKED (jittered back-off, for at most 10 s).
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut pause = 5u64;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(
+                    pause + u64::from(rand::random::<u8>() % 10),
+                ));
+                pause = (pause * 2).min(200);
+            }
+            other => return other,
+        }
+    }
+}
+
 /// One log (one writer instance) as registered in the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogInfo {
@@ -250,15 +272,18 @@ impl Store {
         };
         let conn = Connection::open(path).map_err(sql)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
+        // Several processes may create the same store at once (a desktop client starting all
+        // its servers). Upgrading a shared lock to switch to WAL or create the schema can then
+        // fail at once with SQLITE_BUSY (SQLite's deadlock avoidance skips the busy handler),
+        // so these steps are retried.
+        retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(sql)?;
         conn.pragma_update(None, "synchronous", if sync { "FULL" } else { "NORMAL" })
             .map_err(sql)?;
         // WAL checkpoints (which sync the database file) run on their own thread and
         // connection (`Checkpointer`), never in the middle of the writer's commits.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
+        retry_busy(|| conn.execute_batch(SCHEMA)).map_err(sql)?;
         let store = Store {
             conn,
             path: path.to_owned(),
@@ -303,12 +328,13 @@ impl Store {
         match found.and_then(|v| v.parse::<i64>().ok()) {
             Some(SCHEMA_VERSION) => Ok(()),
             None if write => {
-                self.conn
-                    .execute(
+                retry_busy(|| {
+                    self.conn.execute(
                         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?1)",
                         [SCHEMA_VERSION.to_string()],
                     )
-                    .map_err(self.err())?;
+                })
+                .map_err(self.err())?;
                 Ok(())
             }
             found => Err(StoreError::Schema {
@@ -323,8 +349,8 @@ impl Store {
     }
 
     pub fn register_log(&self, log: &LogInfo) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        retry_busy(|| {
+            self.conn.execute(
                 "INSERT INTO logs (log_id, origin, instance, created_us, vkey, hash_key_id, checkpoint_every)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -337,7 +363,8 @@ impl Store {
                     log.checkpoint_every as i64
                 ],
             )
-            .map_err(self.err())?;
+        })
+        .map_err(self.err())?;
         Ok(())
     }
 

@@ -177,3 +177,24 @@ fn payload_levels_and_truncation() {
     assert!(leaf.get("payload").is_none());
     assert!(leaf.get("args_hash").is_some());
 }
+
+#[test]
+fn many_writers_creating_one_store_at_once_all_succeed() {
+    for round in 0..25 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(format!("fresh-{round}.db"));
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let opened: Vec<_> = (0..8)
+            .map(|_| {
+                let (db, barrier) = (db.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&db, false).map(|_| ())
+                })
+            })
+            .collect();
+        for t in opened {
+            t.join().unwrap().expect("every writer opens the new store");
+        }
+    }
+}

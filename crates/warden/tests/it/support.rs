@@ -137,7 +137,13 @@ impl Proxied {
     /// initialize + one tools/call per `n`, each answered before the next.
     pub(crate) fn calls(&mut self, n: usize) {
         self.send(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"crash-test","version":"1"}}}"#);
-        assert!(self.recv().contains("warden-demo-hr"));
+        let reply = self.recv();
+        if !reply.contains("warden-demo-hr") {
+            let exited = self.child.try_wait().ok().flatten();
+            panic!(
+                "no initialize answer: {reply:?}; warden exited: {exited:?} (its stderr is above)"
+            );
+        }
         for i in 1..=n {
             self.send(&format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"get_employee","arguments":{{"id":"E001"}}}}}}"#));
             let reply = self.recv();
