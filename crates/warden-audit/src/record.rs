@@ -109,6 +109,10 @@ pub struct AuditEvent {
     pub detail: Option<serde_json::Value>,
     /// The policy decision on a governed request (action, rule, matched rules, mode, policy hash).
     pub policy: Option<serde_json::Value>,
+    /// With redaction on: `clean` or `redacted` (then `frame` is the redacted audit copy).
+    pub dlp: Option<&'static str>,
+    /// What was redacted: `[{rule, pointer, count}]`, never the secret.
+    pub redactions: Option<serde_json::Value>,
 }
 
 impl AuditEvent {
@@ -139,6 +143,8 @@ impl AuditEvent {
             body: None,
             detail: None,
             policy: None,
+            dlp: None,
+            redactions: None,
         }
     }
 }
@@ -217,6 +223,10 @@ struct Leaf<'a> {
     detail: Option<&'a serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dlp: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redactions: Option<&'a serde_json::Value>,
 }
 
 /// The columns copied out of a leaf for queries (never used by verification).
@@ -340,6 +350,8 @@ impl Sealer {
             payload_hash,
             detail: ev.detail.as_ref(),
             policy: ev.policy.as_ref(),
+            dlp: ev.dlp,
+            redactions: ev.redactions.as_ref(),
         };
         // Serializing these types cannot fail: no maps with non-string keys, no floats from us.
         let leaf = serde_json::to_vec(&leaf).unwrap_or_default();

@@ -13,6 +13,7 @@ use crossbeam_channel::Receiver;
 use warden_audit::writer::{Ack, WriterGone};
 use warden_audit::{AuditEvent, AuditHandle, Durability, Outcome, SessionContext, now_us};
 use warden_core::{Classification, Direction, Kind, Message, RequestId, classify, parse_frame};
+use warden_policy::redact::{Redaction, Redactor};
 use warden_policy::{Decision as Verdict, GOVERNED_METHODS, PolicySet, Request};
 
 use crate::correlate::{Correlator, Pending};
@@ -61,6 +62,8 @@ pub struct Governance {
 pub struct Pipeline {
     /// The server's configured name (what `server:tool` patterns match).
     server: String,
+    /// Redacts the audit copy of every message (secrets never reach the store).
+    redactor: Option<Arc<Redactor>>,
     /// The policy in force; swapped whole when the policy file is reloaded.
     governance: std::sync::RwLock<Option<Arc<Governance>>>,
     session: Arc<str>,
@@ -81,6 +84,7 @@ impl Pipeline {
         Pipeline {
             server: server_name.clone().unwrap_or_default(),
             governance: std::sync::RwLock::new(None),
+            redactor: None,
             session: uuid::Uuid::now_v7().to_string().into(),
             audit,
             durability,
@@ -103,6 +107,28 @@ impl Pipeline {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(g));
         self
+    }
+
+    /// Redacts the audit copy of every message with `r`.
+    pub fn with_redactor(mut self, r: Redactor) -> Pipeline {
+        self.redactor = Some(Arc::new(r));
+        self
+    }
+
+    /// Redacts an event whose frame is not JSON: its text is scanned as one string.
+    fn redact_text(&self, ev: &mut AuditEvent) {
+        let Some(r) = &self.redactor else { return };
+        let mut v = serde_json::Value::String(String::from_utf8_lossy(&ev.frame).into_owned());
+        let found = r.redact(&mut v);
+        ev.dlp = Some(if found.is_empty() {
+            "clean"
+        } else {
+            "redacted"
+        });
+        if let (false, serde_json::Value::String(text)) = (found.is_empty(), v) {
+            ev.frame = Bytes::from(text.into_bytes());
+            ev.redactions = serde_json::to_value(&found).ok();
+        }
     }
 
     fn governance(&self) -> Option<Arc<Governance>> {
@@ -242,6 +268,16 @@ impl Pipeline {
             None
         };
         let refuse = refusal.is_some() || denied;
+        // 4 redact (pure): the audit copy, with secrets replaced before anything is hashed or
+        // stored. A clean message is stored as received; a redacted one as its re-serialized copy.
+        let audit_copy = match (&parsed, &self.redactor) {
+            (Ok(env), Some(r)) => Some(redacted_copy(r, env.body)),
+            _ => None,
+        };
+        let copy_env = audit_copy
+            .as_ref()
+            .and_then(|c| c.as_ref())
+            .and_then(|(b, _)| parse_frame(b).ok().map(|e| (b, e)));
         {
             let mut st = self.state();
             match parsed {
@@ -249,6 +285,7 @@ impl Pipeline {
                 Err(e) => {
                     let mut ev = self.base(&st, ts_us, dir, "unparseable", &frame);
                     ev.detail = Some(serde_json::json!({ "error": e.to_string() }));
+                    self.redact_text(&mut ev);
                     events.push(ev);
                 }
                 Ok(env) => {
@@ -295,6 +332,28 @@ impl Pipeline {
                         ev.error_code = c.error_code;
                         ev.target = c.target.clone();
                         ev.policy = verdict.map(policy_record);
+                        if let Some(copy) = &audit_copy {
+                            ev.dlp = Some(if copy.is_some() { "redacted" } else { "clean" });
+                        }
+                        if let (Some((bytes, env2)), Some(Some((_, found)))) =
+                            (&copy_env, &audit_copy)
+                        {
+                            // Spans (for payload and hashes) come from the redacted copy.
+                            let redacted = env2.messages.get(i).map(|m2| classify(bytes, m2, None));
+                            ev.frame = (*bytes).clone();
+                            ev.args = redacted.as_ref().and_then(|r| r.args.clone());
+                            ev.body = redacted.as_ref().and_then(|r| r.body.clone());
+                            let prefix = if batch {
+                                format!("/{i}")
+                            } else {
+                                String::new()
+                            };
+                            let mine: Vec<&Redaction> = found
+                                .iter()
+                                .filter(|r| !batch || r.pointer.starts_with(&format!("{prefix}/")))
+                                .collect();
+                            ev.redactions = serde_json::to_value(&mine).ok();
+                        }
                         // 4 correlate
                         match (msg.kind, id) {
                             (Kind::Request, Some(id)) => {
@@ -470,6 +529,7 @@ impl Pipeline {
             serde_json::json!({ "error": "frame longer than max_frame; streamed through unparsed", "max_frame": limit }),
         );
         drop(st);
+        self.redact_text(&mut ev);
         self.audit.record(ev)
     }
 
@@ -555,4 +615,18 @@ fn policy_record(v: &Verdict) -> serde_json::Value {
         "matched": v.matched,
         "policy": v.policy,
     })
+}
+
+/// The redacted audit copy of a frame body: `None` if nothing had to be redacted (the original
+/// bytes are stored), else the re-serialized copy and what was redacted.
+fn redacted_copy(r: &Redactor, body: &[u8]) -> Option<(Bytes, Vec<Redaction>)> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let found = r.redact(&mut v);
+    if found.is_empty() {
+        return None;
+    }
+    // A value that cannot be serialized cannot be stored either: store a marker instead.
+    let bytes =
+        serde_json::to_vec(&v).unwrap_or_else(|_| b"\"[REDACTED:unserializable]\"".to_vec());
+    Some((Bytes::from(bytes), found))
 }

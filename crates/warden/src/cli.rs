@@ -129,6 +129,17 @@ pub(crate) struct RunArgs {
     /// A role of the principal (repeatable), for `principals: ["role:NAME"]`.
     #[arg(long = "role", value_name = "ROLE")]
     pub(crate) roles: Vec<String>,
+    /// Redaction rules (YAML: keys, detectors, custom, disabled) instead of the built-in ones.
+    #[arg(
+        long,
+        env = "WARDEN_REDACT_CONFIG",
+        value_name = "FILE",
+        conflicts_with = "no_redact"
+    )]
+    pub(crate) redact_config: Option<PathBuf>,
+    /// Store messages without redacting secrets and personal data (not recommended).
+    #[arg(long)]
+    pub(crate) no_redact: bool,
     /// The server command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub(crate) command: Vec<String>,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use warden_audit::{AuditEvent, AuditWriter, Durability, Keys, PayloadLevel, Store, WriterConfig};
+use warden_policy::redact::{RedactConfig, Redactor};
 use warden_proxy::{Governance, OnStoreError, Pipeline, StdioConfig};
 
 use crate::cli::{DurabilityArg, LogLevel, RunArgs, StoreErrorArg};
@@ -49,6 +50,21 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }),
         None => None,
     };
+    let redactor = if args.no_redact {
+        None
+    } else {
+        Some(match &args.redact_config {
+            None => Redactor::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let config: RedactConfig = serde_saphyr::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                Redactor::new(&config)
+                    .with_context(|| format!("redaction rules in {}", path.display()))?
+            }
+        })
+    };
     let writer = AuditWriter::start(store, keys, cfg)?;
     let mut pipeline = Pipeline::new(
         writer.handle(),
@@ -58,6 +74,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     if let Some(g) = governance {
         pipeline = pipeline.with_governance(g);
+    }
+    if let Some(r) = redactor {
+        pipeline = pipeline.with_redactor(r);
     }
     let pipeline = Arc::new(pipeline);
     let result = warden_proxy::run(

@@ -7,6 +7,7 @@ mod crash;
 mod peers;
 mod policy;
 mod protocol;
+mod redaction;
 mod shared;
 mod store_failure;
 mod support;

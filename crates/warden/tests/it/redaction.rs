@@ -1,0 +1,190 @@
+//! Redaction of the audit copy: a corpus of real-looking secrets in arguments and results never
+//! appears in the store's bytes (database and WAL), an export, search output or stderr, while
+//! the log still verifies and each record says what was redacted.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// (what to grep for, the secret as sent)
+fn corpus() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
+        (
+            "ghp_1234567890abcdefghijABCDEFGHIJklmnop",
+            "ghp_1234567890abcdefghijABCDEFGHIJklmnop",
+        ),
+        (
+            "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+            "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        ),
+        (
+            "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+            "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+        ),
+        (
+            "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        ),
+        (
+            "MIIEowIBAAKCAQEAwarden",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAwarden0test0key0material0only\n-----END RSA PRIVATE KEY-----",
+        ),
+        (
+            "abcdef0123456789abcdef0123456789",
+            "Bearer abcdef0123456789abcdef0123456789",
+        ),
+        ("4111 1111 1111 1111", "4111 1111 1111 1111"),
+        ("jane.doe@example.com", "jane.doe@example.com"),
+        ("DE89370400440532013000", "DE89370400440532013000"),
+        ("hunter2-correct-horse", "hunter2-correct-horse"),
+    ]
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn secrets_never_reach_the_store_exports_or_stderr() {
+    let place = Place::new();
+    let mut child = warden()
+        .args(place.run_args(&["--log-level", "detailed"]))
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let secrets = corpus();
+    let mut input = String::new();
+    for (i, (_, secret)) in secrets.iter().enumerate() {
+        let args = if i == secrets.len() - 1 {
+            json!({ "password": secret, "note": "ordinary text" })
+        } else {
+            json!({ "query": format!("please use {secret} for this"), "headers": { "X-Trace": secret } })
+        };
+        let msg = json!({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "lookup", "arguments": args}});
+        input.push_str(&format!("{msg}\n"));
+    }
+    input.push_str("not json, but it carries AKIAIOSFODNN7EXAMPLE anyway\n");
+    let mut stdin = child.stdin.take().unwrap();
+    let sent = input.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(sent.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        out.stdout,
+        input.as_bytes(),
+        "the wire is untouched: only the audit copy is redacted"
+    );
+
+    let export = place.dir.path().join("export.jsonl");
+    assert!(
+        warden()
+            .args(["audit", "export", "--db"])
+            .arg(place.db())
+            .arg("--out")
+            .arg(&export)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let search = warden()
+        .args(["audit", "search", "--format", "json", "--db"])
+        .arg(place.db())
+        .output()
+        .unwrap();
+    let mut places: Vec<(String, Vec<u8>)> = vec![
+        ("warden's stderr".into(), out.stderr.clone()),
+        ("the export".into(), std::fs::read(&export).unwrap()),
+        ("search output".into(), search.stdout.clone()),
+    ];
+    for entry in std::fs::read_dir(place.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("audit.db")
+        {
+            places.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    assert!(places.len() >= 4, "database and WAL files were read");
+    for (grep, _) in &secrets {
+        for (name, bytes) in &places {
+            assert!(!contains(bytes, grep), "{grep:?} found in {name}");
+        }
+    }
+    let v = place.verify();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+
+    let leaves = place.leaves();
+    let requests: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["kind"] == "request" && l["dir"] == "c2s")
+        .collect();
+    assert_eq!(requests.len(), secrets.len());
+    for r in &requests {
+        assert_eq!(r["dlp"], "redacted", "{r}");
+        assert!(!r["redactions"].as_array().unwrap().is_empty());
+    }
+    let rules: Vec<&str> = requests
+        .iter()
+        .flat_map(|r| r["redactions"].as_array().unwrap())
+        .filter_map(|x| x["rule"].as_str())
+        .collect();
+    for expected in [
+        "aws_access_key",
+        "github_token",
+        "slack_token",
+        "openai_key",
+        "jwt",
+        "pem_private_key",
+        "bearer",
+        "card_number",
+        "email",
+        "iban",
+        "key",
+    ] {
+        assert!(rules.contains(&expected), "{expected} not among {rules:?}");
+    }
+    let last = requests.last().unwrap();
+    assert_eq!(
+        last["payload"]["params"]["arguments"]["note"], "ordinary text",
+        "the rest of the message is kept"
+    );
+    let raw = leaves
+        .iter()
+        .find(|l| l["kind"] == "unparseable" && l["dir"] == "c2s")
+        .unwrap();
+    assert_eq!(raw["dlp"], "redacted");
+}
+
+#[test]
+fn clean_messages_are_stored_as_received_and_redaction_can_be_turned_off() {
+    let place = Place::new();
+    let mut p = Proxied::start(&place, &[]);
+    p.calls(2);
+    drop(p.input.take());
+    p.child.wait().unwrap();
+    let leaves = place.leaves();
+    let call = leaves
+        .iter()
+        .find(|l| l["kind"] == "request" && l["method"] == "tools/call")
+        .unwrap();
+    assert_eq!(call["dlp"], "clean");
+    assert!(call.get("redactions").is_none());
+
+    let place = Place::new();
+    let mut p = Proxied::start(&place, &["--no-redact"]);
+    p.calls(1);
+    drop(p.input.take());
+    p.child.wait().unwrap();
+    assert!(place.leaves().iter().all(|l| l.get("dlp").is_none()));
+}
