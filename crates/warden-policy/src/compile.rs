@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use globset::{Glob, GlobMatcher};
+use globset::Glob;
 use regex::Regex;
 use serde_json::Value;
 use serde_saphyr::Location;
@@ -66,7 +66,28 @@ impl Mode {
 
 /// Which arguments a condition looks at: names or JSON pointers.
 #[derive(Debug, Clone)]
-pub(crate) struct Args(pub(crate) Vec<String>);
+pub(crate) struct Args(pub(crate) Vec<ArgPath>);
+
+/// One argument: a top-level name, or a JSON pointer split into its unescaped tokens once,
+/// when the policy is compiled.
+#[derive(Debug, Clone)]
+pub(crate) enum ArgPath {
+    Key(String),
+    Pointer(Vec<String>),
+}
+
+impl ArgPath {
+    fn parse(s: &str) -> ArgPath {
+        match s.strip_prefix('/') {
+            Some(rest) => ArgPath::Pointer(
+                rest.split('/')
+                    .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                    .collect(),
+            ),
+            None => ArgPath::Key(s.to_owned()),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct Cond {
@@ -111,7 +132,6 @@ pub(crate) enum Condition {
 pub struct Rule {
     pub name: String,
     pub(crate) pattern: String,
-    pub(crate) matcher: GlobMatcher,
     /// The pattern names a server (`server:tool`), so it is matched against `server:target`.
     pub(crate) qualified: bool,
     pub action: Action,
@@ -135,6 +155,39 @@ pub struct PolicySet {
     /// every decision so a record names the exact policy that made it.
     pub hash: String,
     pub(crate) needs_args: bool,
+    /// Every rule's pattern in two sets (with and without a server part), so one match per
+    /// name finds the candidate rules instead of one glob match per rule.
+    pub(crate) qualified: Patterns,
+    pub(crate) plain: Patterns,
+}
+
+/// A set of rule patterns and, for each pattern, the index of its rule.
+#[derive(Debug)]
+pub(crate) struct Patterns {
+    pub(crate) set: globset::GlobSet,
+    pub(crate) rules: Vec<usize>,
+}
+
+impl Patterns {
+    fn build(rules: &[Rule], qualified: bool) -> Patterns {
+        let mut b = globset::GlobSetBuilder::new();
+        let mut ids = Vec::new();
+        for (i, r) in rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.qualified == qualified)
+        {
+            // Every pattern already compiled once, in `compile_rule`.
+            if let Ok(g) = Glob::new(&r.pattern) {
+                b.add(g);
+                ids.push(i);
+            }
+        }
+        Patterns {
+            set: b.build().unwrap_or_else(|_| globset::GlobSet::empty()),
+            rules: ids,
+        }
+    }
 }
 
 /// One problem in a policy file.
@@ -249,7 +302,11 @@ impl PolicySet {
             return Err(PolicyErrors(problems));
         }
         let needs_args = rules.iter().any(|r| !r.conditions.is_empty());
+        let qualified = Patterns::build(&rules, true);
+        let plain = Patterns::build(&rules, false);
         Ok(PolicySet {
+            qualified,
+            plain,
             rules,
             default,
             mode,
@@ -291,7 +348,7 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
         None => ("*".to_owned(), *here),
     };
     let matcher = match Glob::new(&pattern) {
-        Ok(g) => Some(g.compile_matcher()),
+        Ok(_) => Some(()),
         Err(e) => {
             problems.push(at(
                 &ploc,
@@ -338,9 +395,9 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
     }
     Some(Rule {
         name: name.clone(),
-        qualified: pattern.contains(':'),
+        qualified: matcher.and(Some(pattern.contains(':')))?,
         pattern,
-        matcher: matcher?,
+
         action: action?,
         conditions,
         message: p.message.clone(),
@@ -384,16 +441,16 @@ fn condition_kind(v: &Value) -> Result<Condition, String> {
     let field = |names: &[&str]| names.iter().find_map(|n| body.get(*n)).cloned();
     let args = || -> Result<Args, String> {
         match field(&["arg", "args", "argument"]) {
-            None if kind.starts_with("path") => Ok(Args(vec!["path".into()])),
+            None if kind.starts_with("path") => Ok(Args(vec![ArgPath::Key("path".into())])),
             None => Err(format!(
                 "{kind} needs `arg` (an argument name or a JSON pointer)"
             )),
-            Some(Value::String(s)) => Ok(Args(vec![s])),
+            Some(Value::String(s)) => Ok(Args(vec![ArgPath::parse(&s)])),
             Some(Value::Array(a)) => a
                 .iter()
                 .map(|x| {
                     x.as_str()
-                        .map(str::to_owned)
+                        .map(ArgPath::parse)
                         .ok_or_else(|| "`arg` list holds strings".to_owned())
                 })
                 .collect::<Result<_, _>>()

@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use crate::compile::{Action, Condition, Mode, PolicySet, Rule};
-use crate::path::{possibly_within_any, within_any};
+use crate::compile::{Action, ArgPath, Condition, Mode, PolicySet, Rule};
+use crate::path::Readings;
 
 /// The methods policy governs: calls that act or read data. Lifecycle, listing and
 /// notifications always pass.
@@ -82,19 +82,46 @@ impl PolicySet {
         if !GOVERNED_METHODS.contains(&req.method) {
             return decision;
         }
+        // Which rules' patterns match: one set match per name, not one glob match per rule.
+        let mut hit = vec![false; self.rules.len()];
+        let mut found = Vec::new();
+        let mut mark = |set: &crate::compile::Patterns, name: &str| {
+            set.set.matches_into(name, &mut found);
+            for &i in &found {
+                hit[set.rules[i]] = true;
+            }
+        };
+        if !self.plain.rules.is_empty() {
+            mark(&self.plain, req.method);
+            if let Some(t) = req.target {
+                mark(&self.plain, t);
+            }
+        }
+        if !self.qualified.rules.is_empty() {
+            mark(&self.qualified, &format!("{}:{}", req.server, req.method));
+            if let Some(t) = req.target {
+                mark(&self.qualified, &format!("{}:{t}", req.server));
+            }
+        }
         let mut best: Option<&Rule> = None;
-        for rule in &self.rules {
-            let why = rule.why_not(req);
+        let mut paths = PathCache::default();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let miss = if hit[i] {
+                rule.check(req, &mut paths).err()
+            } else {
+                Some(Miss::Pattern)
+            };
             if let Some(t) = trace.as_deref_mut() {
                 t.push(Trace {
                     rule: rule.name.clone(),
-                    applied: why.is_none(),
-                    why: why
-                        .clone()
-                        .unwrap_or_else(|| format!("applies: {}", rule.action.as_str())),
+                    applied: miss.is_none(),
+                    why: match miss {
+                        None => format!("applies: {}", rule.action.as_str()),
+                        Some(m) => rule.explain(req, m),
+                    },
                 });
             }
-            if why.is_some() {
+            if miss.is_some() {
                 continue;
             }
             decision.matched.push(rule.name.clone());
@@ -124,25 +151,36 @@ impl PolicySet {
     }
 }
 
-impl Rule {
-    /// `None` if the rule applies to `req`, else the reason it does not.
-    fn why_not(&self, req: &Request<'_>) -> Option<String> {
-        let hit = |s: &str| {
-            if self.qualified {
-                self.matcher.is_match(format!("{}:{s}", req.server))
-            } else {
-                self.matcher.is_match(s)
+/// The path readings of argument values, worked out once per decision however many rules
+/// look at the same argument.
+#[derive(Default)]
+struct PathCache(Vec<((usize, usize), Readings)>);
+
+impl PathCache {
+    fn get(&mut self, s: &str) -> &Readings {
+        let key = (s.as_ptr() as usize, s.len());
+        let i = match self.0.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.0.push((key, Readings::of(s)));
+                self.0.len() - 1
             }
         };
-        if !(hit(req.method) || req.target.is_some_and(hit)) {
-            let what = req
-                .target
-                .map_or(req.method.to_owned(), |t| format!("{}:{t}", req.server));
-            return Some(format!(
-                "tool_pattern {:?} does not match {what}",
-                self.pattern
-            ));
-        }
+        &self.0[i].1
+    }
+}
+
+/// Why a rule did not apply.
+#[derive(Clone, Copy, Debug)]
+enum Miss {
+    Pattern,
+    Principal,
+    Condition(usize),
+}
+
+impl Rule {
+    /// Whether the principals and conditions of a rule whose pattern matched allow it to apply.
+    fn check(&self, req: &Request<'_>, paths: &mut PathCache) -> Result<(), Miss> {
         if !self.principals.is_empty() {
             let who = self
                 .principals
@@ -152,48 +190,67 @@ impl Rule {
                     None => req.principal == Some(p.as_str()),
                 });
             if !who {
-                return Some(format!(
-                    "principal {:?} is not one of {:?}",
-                    req.principal.unwrap_or("(none)"),
-                    self.principals
-                ));
+                return Err(Miss::Principal);
             }
         }
         for (i, c) in self.conditions.iter().enumerate() {
             // A permissive outcome needs certainty; a restrictive one fires on any doubt.
             let certain = (self.action == Action::Allow) != c.not;
-            let applies = match holds(&c.kind, req.arguments, certain) {
+            let applies = match holds(&c.kind, req.arguments, certain, paths) {
                 None => false,
                 Some(h) => h != c.not,
             };
             if !applies {
-                return Some(format!("condition {} is false", i + 1));
+                return Err(Miss::Condition(i));
             }
         }
-        None
+        Ok(())
+    }
+
+    /// The reason a rule did not apply, in words (for `warden policy explain`).
+    fn explain(&self, req: &Request<'_>, miss: Miss) -> String {
+        match miss {
+            Miss::Pattern => {
+                let what = req
+                    .target
+                    .map_or(req.method.to_owned(), |t| format!("{}:{t}", req.server));
+                format!("tool_pattern {:?} does not match {what}", self.pattern)
+            }
+            Miss::Principal => format!(
+                "principal {:?} is not one of {:?}",
+                req.principal.unwrap_or("(none)"),
+                self.principals
+            ),
+            Miss::Condition(i) => format!("condition {} is false", i + 1),
+        }
     }
 }
 
 /// The values of the named arguments that are present (array values are flattened for paths).
-fn values<'v>(args: &[String], arguments: Option<&'v Value>) -> Vec<&'v Value> {
+fn values<'v>(args: &[ArgPath], arguments: Option<&'v Value>) -> Vec<&'v Value> {
     let Some(arguments) = arguments else {
         return Vec::new();
     };
-    args.iter()
-        .filter_map(|a| {
-            if a.starts_with('/') {
-                arguments.pointer(a)
-            } else {
-                arguments.get(a)
-            }
-        })
-        .collect()
+    args.iter().filter_map(|a| lookup(a, arguments)).collect()
 }
 
-fn text(v: &Value) -> String {
+/// The value an argument path names, if present.
+fn lookup<'v>(arg: &ArgPath, root: &'v Value) -> Option<&'v Value> {
+    match arg {
+        ArgPath::Key(k) => root.get(k),
+        ArgPath::Pointer(tokens) => tokens.iter().try_fold(root, |v, t| match v {
+            Value::Object(m) => m.get(t),
+            Value::Array(a) => t.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        }),
+    }
+}
+
+/// The text a value is matched as: a string as it is, anything else as its JSON.
+fn text(v: &Value) -> std::borrow::Cow<'_, str> {
     match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => std::borrow::Cow::Borrowed(s),
+        other => std::borrow::Cow::Owned(other.to_string()),
     }
 }
 
@@ -203,7 +260,12 @@ fn text(v: &Value) -> String {
 /// `certain`: the condition must be true only when it is certainly true (it would allow a
 /// call); otherwise it is true whenever it may be (it would restrict one). For paths this
 /// chooses between "every way a server could read the path is inside" and "some way is".
-fn holds(c: &Condition, arguments: Option<&Value>, certain: bool) -> Option<bool> {
+fn holds(
+    c: &Condition,
+    arguments: Option<&Value>,
+    certain: bool,
+    cache: &mut PathCache,
+) -> Option<bool> {
     let args = match c {
         Condition::PathIn { args, .. }
         | Condition::ArgMatches { args, .. }
@@ -212,17 +274,16 @@ fn holds(c: &Condition, arguments: Option<&Value>, certain: bool) -> Option<bool
         | Condition::ArgRange { args, .. }
         | Condition::ArgMaxLength { args, .. } => args,
     };
-    if values(&args.0, arguments).is_empty() {
+    let vals = values(&args.0, arguments);
+    if vals.is_empty() {
         return None;
     }
     Some(match c {
         Condition::PathIn {
-            args,
-            allowed,
-            negate,
+            allowed, negate, ..
         } => {
             let mut paths: Vec<&Value> = Vec::new();
-            for v in values(&args.0, arguments) {
+            for v in vals {
                 match v {
                     Value::Array(items) => paths.extend(items.iter()),
                     other => paths.push(other),
@@ -234,29 +295,31 @@ fn holds(c: &Condition, arguments: Option<&Value>, certain: bool) -> Option<bool
             }
             // Inside for sure (every reading of the path), or possibly inside (any reading, or
             // a path that cannot be judged at all). Non-strings are never inside.
-            let surely_in = |v: &Value| v.as_str().is_some_and(|s| within_any(s, allowed));
-            let maybe_in = |v: &Value| v.as_str().is_none_or(|s| possibly_within_any(s, allowed));
-            match (*negate, certain) {
-                (false, true) => paths.iter().all(|v| surely_in(v)),
-                (false, false) => paths.iter().all(|v| maybe_in(v)),
-                (true, true) => paths.iter().any(|v| !maybe_in(v)),
-                (true, false) => paths.iter().any(|v| !surely_in(v)),
+            // "Surely inside" for path_in that would allow and for path_not_in that would
+            // restrict; "possibly inside" for the other two: doubt falls on the strict side.
+            let surely = *negate != certain;
+            let inside: Vec<bool> = paths
+                .iter()
+                .map(|v| match v.as_str() {
+                    Some(s) if surely => cache.get(s).within_any(allowed),
+                    Some(s) => cache.get(s).possibly_within_any(allowed),
+                    None => !surely,
+                })
+                .collect();
+            if *negate {
+                inside.iter().any(|x| !x)
+            } else {
+                inside.iter().all(|x| *x)
             }
         }
-        Condition::ArgMatches { args, regex } => values(&args.0, arguments)
-            .iter()
-            .any(|v| regex.is_match(&text(v))),
-        Condition::ArgEquals { args, value } => values(&args.0, arguments).contains(&value),
-        Condition::ArgIn { args, values: list } => values(&args.0, arguments)
-            .iter()
-            .any(|v| list.iter().any(|x| x == *v)),
-        Condition::ArgRange { args, min, max } => {
-            values(&args.0, arguments).iter().any(|v| match v.as_f64() {
-                Some(n) => min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m),
-                None => true,
-            })
-        }
-        Condition::ArgMaxLength { args, max } => values(&args.0, arguments).iter().any(|v| {
+        Condition::ArgMatches { regex, .. } => vals.iter().any(|v| regex.is_match(&text(v))),
+        Condition::ArgEquals { value, .. } => vals.contains(&value),
+        Condition::ArgIn { values: list, .. } => vals.iter().any(|v| list.iter().any(|x| x == *v)),
+        Condition::ArgRange { min, max, .. } => vals.iter().any(|v| match v.as_f64() {
+            Some(n) => min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m),
+            None => true,
+        }),
+        Condition::ArgMaxLength { max, .. } => vals.iter().any(|v| {
             let len = match v {
                 Value::String(s) => s.chars().count(),
                 Value::Array(a) => a.len(),

@@ -129,16 +129,7 @@ pub fn is_within(path: &NormalPath, dir: &NormalPath) -> bool {
 ///
 /// Stricter than `normalize` + [`is_within`]: whenever this returns true, so does that.
 pub fn within_any(input: &str, allowed: &[NormalPath]) -> bool {
-    match readings(input) {
-        // `readings` is never empty, but an empty `all` would be vacuously true: guard anyway.
-        Some(readings) => {
-            !readings.is_empty()
-                && readings
-                    .iter()
-                    .all(|p| allowed.iter().any(|dir| is_within(p, dir)))
-        }
-        None => false,
-    }
+    Readings::of(input).within_any(allowed)
 }
 
 /// Deny-list decision (`path_not_in` is its negation): true if any plausible reading of
@@ -146,24 +137,61 @@ pub fn within_any(input: &str, allowed: &[NormalPath]) -> bool {
 /// case-insensitive file systems), or if the input cannot be judged at all. False for an
 /// empty `dirs`, since nothing is listed.
 pub fn possibly_within_any(input: &str, dirs: &[NormalPath]) -> bool {
-    if dirs.is_empty() {
-        return false;
+    Readings::of(input).possibly_within_any(dirs)
+}
+
+/// Every plausible reading of one path argument, worked out once so that it can be checked
+/// against many directory lists (one per policy rule) without decoding it again.
+#[derive(Debug, Clone)]
+pub struct Readings {
+    /// `None`: the input cannot be judged (relative, malformed, ambiguous).
+    readings: Option<Vec<(NormalPath, String)>>,
+}
+
+impl Readings {
+    pub fn of(input: &str) -> Readings {
+        Readings {
+            readings: readings(input).map(|rs| {
+                rs.into_iter()
+                    .map(|p| {
+                        let lower = p.as_str().to_lowercase();
+                        (p, lower)
+                    })
+                    .collect()
+            }),
+        }
     }
-    match readings(input) {
-        Some(readings) => readings.iter().any(|p| {
-            dirs.iter().any(|dir| {
-                is_within(p, dir)
-                    || contains(&p.as_str().to_lowercase(), &dir.as_str().to_lowercase())
-            })
-        }),
-        // Unjudgeable: a relative path may resolve into a denied directory, etc.
-        None => true,
+
+    /// See [`within_any`].
+    pub fn within_any(&self, allowed: &[NormalPath]) -> bool {
+        match &self.readings {
+            // Never empty, but an empty `all` would be vacuously true: guard anyway.
+            Some(rs) => {
+                !rs.is_empty()
+                    && rs
+                        .iter()
+                        .all(|(p, _)| allowed.iter().any(|dir| is_within(p, dir)))
+            }
+            None => false,
+        }
+    }
+
+    /// See [`possibly_within_any`].
+    pub fn possibly_within_any(&self, dirs: &[NormalPath]) -> bool {
+        if dirs.is_empty() {
+            return false;
+        }
+        match &self.readings {
+            Some(rs) => rs.iter().any(|(p, lower)| {
+                dirs.iter()
+                    .any(|dir| is_within(p, dir) || contains(lower, &dir.as_str().to_lowercase()))
+            }),
+            // Unjudgeable: a relative path may resolve into a denied directory, etc.
+            None => true,
+        }
     }
 }
 
-/// How many extra percent-decoding rounds the decision functions model. Real double decoding
-/// happens (client decodes, server decodes again); more than a few layers is only an attack,
-/// and unbounded rounds would cost quadratic time on `%2525...`.
 const MAX_DECODE_ROUNDS: usize = 4;
 
 /// Strip a `file://` scheme and local host, returning the path part (still encoded). Plain
