@@ -34,6 +34,8 @@ fn benches(c: &mut Criterion) {
         arguments: Some(&args),
         principal: Some("alice"),
         roles: &[],
+        client: None,
+        at: None,
     };
     let plain = policy(false);
     c.bench_function("evaluate_100_rules_no_argument_conditions", |b| {

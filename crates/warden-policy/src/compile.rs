@@ -125,6 +125,100 @@ pub(crate) enum Condition {
         args: Args,
         max: usize,
     },
+    /// The server's configured name is one of these.
+    Server(Vec<String>),
+    /// The client's name (from `initialize` or per-request metadata) is one of these.
+    Client(Vec<String>),
+    /// The principal is one of these.
+    Principal(Vec<String>),
+    /// The principal has one of these roles.
+    Role(Vec<String>),
+    /// The request arrives inside a weekly time window.
+    Time(Window),
+}
+
+/// A weekly time window: days of the week, and minutes of the day at a fixed UTC offset.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    /// Bit 0 = Monday … bit 6 = Sunday.
+    pub(crate) days: u8,
+    pub(crate) from: u16,
+    pub(crate) to: u16,
+    pub(crate) offset_minutes: i32,
+}
+
+/// Reads a list of names: `[a, b]`, `a`, or `{in: [a, b]}`.
+fn names(body: &Value) -> Result<Vec<String>, String> {
+    let list = body.get("in").unwrap_or(body);
+    match list {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| "names are strings".to_owned())
+            })
+            .collect(),
+        _ => Err("expected a name, a list of names, or {in: [...]}".into()),
+    }
+}
+
+fn minutes(hhmm: &str) -> Result<u16, String> {
+    let bad = || format!("{hhmm:?} is not HH:MM");
+    let (h, m) = hhmm.trim().split_once(':').ok_or_else(bad)?;
+    let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 24 || m > 59 || (h == 24 && m != 0) {
+        return Err(format!("{hhmm:?} is not a time of day"));
+    }
+    Ok(h * 60 + m)
+}
+
+/// Reads `time: {between: "09:00-17:00", days: [mon, …], utc_offset: "+02:00"}`.
+fn window(body: &Value) -> Result<Window, String> {
+    let between = body
+        .get("between")
+        .and_then(Value::as_str)
+        .ok_or("time needs `between: \"HH:MM-HH:MM\"`")?;
+    let (from, to) = between
+        .split_once('-')
+        .ok_or("`between` is \"HH:MM-HH:MM\"")?;
+    let days = match body.get("days") {
+        None => 0x7f,
+        Some(Value::Array(list)) => {
+            let mut bits = 0u8;
+            for d in list {
+                let d = d
+                    .as_str()
+                    .ok_or("`days` holds day names")?
+                    .to_ascii_lowercase();
+                let i = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+                    .iter()
+                    .position(|n| d.starts_with(n))
+                    .ok_or(format!("{d:?} is not a day of the week"))?;
+                bits |= 1 << i;
+            }
+            bits
+        }
+        Some(_) => return Err("`days` is a list like [mon, tue]".into()),
+    };
+    let offset_minutes = match body.get("utc_offset").and_then(Value::as_str) {
+        None => 0,
+        Some(o) => {
+            let (sign, rest) = match o.as_bytes().first() {
+                Some(b'-') => (-1, &o[1..]),
+                Some(b'+') => (1, &o[1..]),
+                _ => return Err(format!("utc_offset {o:?} is like \"+02:00\"")),
+            };
+            sign * i32::from(minutes(rest)?)
+        }
+    };
+    Ok(Window {
+        days,
+        from: minutes(from)?,
+        to: minutes(to)?,
+        offset_minutes,
+    })
 }
 
 /// One compiled rule.
@@ -530,11 +624,16 @@ fn condition_kind(v: &Value) -> Result<Condition, String> {
                 max: usize::try_from(max).unwrap_or(usize::MAX),
             })
         }
+        "server" => Ok(Condition::Server(names(&body)?)),
+        "client" => Ok(Condition::Client(names(&body)?)),
+        "principal" => Ok(Condition::Principal(names(&body)?)),
+        "role" => Ok(Condition::Role(names(&body)?)),
+        "time" => Ok(Condition::Time(window(&body)?)),
         "rate_exceeded" => Err(
             "rate limits (rate_exceeded) are not supported by this version of warden yet".into(),
         ),
         other => Err(format!(
-            "unknown condition {other:?} (path_in, path_not_in, arg_matches, arg_equals, arg_in, arg_range, arg_max_length)"
+            "unknown condition {other:?} (path_in, path_not_in, arg_matches, arg_equals, arg_in, arg_range, arg_max_length, server, client, principal, role, time)"
         )),
     }
 }

@@ -26,6 +26,31 @@ pub struct Request<'a> {
     pub arguments: Option<&'a Value>,
     pub principal: Option<&'a str>,
     pub roles: &'a [String],
+    /// The client's name (from `initialize` or per-request metadata).
+    pub client: Option<&'a str>,
+    /// When the request arrived (the caller reads the clock; this crate does not).
+    pub at: Option<Moment>,
+}
+
+/// A moment in the week, in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moment {
+    /// 0 = Monday … 6 = Sunday.
+    pub weekday: u8,
+    /// Minutes since midnight.
+    pub minute: u16,
+}
+
+impl Moment {
+    /// The moment `unix_seconds` after the epoch (1970-01-01 was a Thursday).
+    pub fn from_unix(unix_seconds: i64) -> Moment {
+        let days = unix_seconds.div_euclid(86_400);
+        let secs = unix_seconds.rem_euclid(86_400);
+        Moment {
+            weekday: u8::try_from((days + 3).rem_euclid(7)).unwrap_or(0),
+            minute: u16::try_from(secs / 60).unwrap_or(0),
+        }
+    }
 }
 
 /// The outcome of evaluating one request.
@@ -196,7 +221,7 @@ impl Rule {
         for (i, c) in self.conditions.iter().enumerate() {
             // A permissive outcome needs certainty; a restrictive one fires on any doubt.
             let certain = (self.action == Action::Allow) != c.not;
-            let applies = match holds(&c.kind, req.arguments, certain, paths) {
+            let applies = match holds(&c.kind, req, certain, paths) {
                 None => false,
                 Some(h) => h != c.not,
             };
@@ -260,13 +285,16 @@ fn text(v: &Value) -> std::borrow::Cow<'_, str> {
 /// `certain`: the condition must be true only when it is certainly true (it would allow a
 /// call); otherwise it is true whenever it may be (it would restrict one). For paths this
 /// chooses between "every way a server could read the path is inside" and "some way is".
-fn holds(
-    c: &Condition,
-    arguments: Option<&Value>,
-    certain: bool,
-    cache: &mut PathCache,
-) -> Option<bool> {
+fn holds(c: &Condition, req: &Request<'_>, certain: bool, cache: &mut PathCache) -> Option<bool> {
+    let arguments = req.arguments;
+    let one_of =
+        |list: &[String], who: Option<&str>| Some(who.is_some_and(|w| list.iter().any(|x| x == w)));
     let args = match c {
+        Condition::Server(list) => return one_of(list, Some(req.server)),
+        Condition::Client(list) => return one_of(list, req.client),
+        Condition::Principal(list) => return one_of(list, req.principal),
+        Condition::Role(list) => return Some(req.roles.iter().any(|r| list.contains(r))),
+        Condition::Time(w) => return req.at.map(|at| in_window(w, at)),
         Condition::PathIn { args, .. }
         | Condition::ArgMatches { args, .. }
         | Condition::ArgEquals { args, .. }
@@ -319,6 +347,11 @@ fn holds(
             Some(n) => min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m),
             None => true,
         }),
+        Condition::Server(_)
+        | Condition::Client(_)
+        | Condition::Principal(_)
+        | Condition::Role(_)
+        | Condition::Time(_) => return None,
         Condition::ArgMaxLength { max, .. } => vals.iter().any(|v| {
             let len = match v {
                 Value::String(s) => s.chars().count(),
@@ -328,4 +361,18 @@ fn holds(
             len > *max
         }),
     })
+}
+
+/// Whether `at` (UTC) falls in the window, on its days, at its UTC offset. A window whose end
+/// is before its start runs past midnight (the start's day counts).
+fn in_window(w: &crate::compile::Window, at: Moment) -> bool {
+    let local = i32::from(at.weekday) * 1440 + i32::from(at.minute) + w.offset_minutes;
+    let local = local.rem_euclid(7 * 1440);
+    let (day, minute) = (local / 1440, u16::try_from(local % 1440).unwrap_or(0));
+    let on = |d: i32| w.days >> d.rem_euclid(7) & 1 == 1;
+    if w.from <= w.to {
+        on(day) && minute >= w.from && minute < w.to
+    } else {
+        (on(day) && minute >= w.from) || (on(day - 1) && minute < w.to)
+    }
 }

@@ -15,4 +15,4 @@ pub mod path;
 pub mod redact;
 
 pub use compile::{Action, Mode, PolicyErrors, PolicySet, Problem};
-pub use eval::{Decision, GOVERNED_METHODS, Request, Trace};
+pub use eval::{Decision, GOVERNED_METHODS, Moment, Request, Trace};

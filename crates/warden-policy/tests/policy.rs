@@ -32,6 +32,8 @@ fn call<'a>(server: &'a str, tool: &'a str, args: &'a serde_json::Value) -> Requ
         arguments: Some(args),
         principal: Some("alice"),
         roles: &[],
+        client: None,
+        at: None,
     }
 }
 
@@ -341,5 +343,66 @@ fn encoded_traversals_do_not_escape_an_allowed_directory() {
             .evaluate(&call("fs", "move_file", &moved))
             .action,
         Action::Deny
+    );
+}
+
+#[test]
+fn moments_of_the_week() {
+    use warden_policy::Moment;
+    assert_eq!(
+        Moment::from_unix(0),
+        Moment {
+            weekday: 3,
+            minute: 0
+        },
+        "1970-01-01 was a Thursday"
+    );
+    // 2023-11-14T22:13:20Z was a Tuesday.
+    assert_eq!(
+        Moment::from_unix(1_700_000_000),
+        Moment {
+            weekday: 1,
+            minute: 22 * 60 + 13
+        }
+    );
+    assert_eq!(
+        Moment::from_unix(-60),
+        Moment {
+            weekday: 2,
+            minute: 1439
+        },
+        "before the epoch"
+    );
+}
+
+#[test]
+fn a_night_window_wraps_midnight() {
+    let p = PolicySet::compile("policies:\n  - name: night\n    tool_pattern: \"*\"\n    action: deny\n    when:\n      - time: { between: \"22:00-06:00\", days: [fri] }\n").unwrap();
+    let args = json!({});
+    let at = |weekday, minute| Request {
+        at: Some(warden_policy::Moment { weekday, minute }),
+        ..call("s", "t", &args)
+    };
+    assert_eq!(
+        p.evaluate(&at(4, 23 * 60)).action,
+        Action::Deny,
+        "Friday 23:00"
+    );
+    assert_eq!(
+        p.evaluate(&at(5, 3 * 60)).action,
+        Action::Deny,
+        "Saturday 03:00 belongs to Friday night"
+    );
+    assert_eq!(
+        p.evaluate(&at(5, 23 * 60)).action,
+        Action::Allow,
+        "Saturday night is not listed"
+    );
+    assert_eq!(p.evaluate(&at(4, 12 * 60)).action, Action::Allow);
+    let bad = PolicySet::compile("policies:\n  - name: x\n    action: deny\n    when:\n      - time: { between: \"25:00-06:00\" }\n").unwrap_err();
+    assert!(
+        bad.0[0].message.contains("not a time of day"),
+        "{:?}",
+        bad.0
     );
 }

@@ -179,6 +179,12 @@ impl Pipeline {
         m: &Message<'_>,
         c: &Classification,
     ) -> Option<Verdict> {
+        // The client's name: from this message's metadata, else from the session's initialize.
+        let client = c
+            .client_info
+            .as_ref()
+            .map(|i| i.name.clone())
+            .or_else(|| self.context().client_info.as_ref().map(|i| i.name.clone()));
         let method = m.method.as_deref().filter(|_| m.kind == Kind::Request)?;
         if !GOVERNED_METHODS.contains(&method) {
             return None;
@@ -199,6 +205,10 @@ impl Pipeline {
             arguments: args.as_ref(),
             principal: g.principal.as_deref(),
             roles: &g.roles,
+            client: client.as_deref(),
+            at: Some(warden_policy::Moment::from_unix(
+                now_us().div_euclid(1_000_000),
+            )),
         }))
     }
 

@@ -342,6 +342,12 @@ pub(crate) enum PolicyCmd {
         principal: Option<String>,
         #[arg(long = "role", value_name = "ROLE")]
         roles: Vec<String>,
+        /// The client's name (as in initialize's clientInfo).
+        #[arg(long)]
+        client: Option<String>,
+        /// When the call happens, for time conditions: "mon 09:30" (UTC).
+        #[arg(long)]
+        at: Option<String>,
     },
 }
 

@@ -51,7 +51,31 @@ struct Case {
     principal: Option<String>,
     #[serde(default)]
     roles: Vec<String>,
+    /// The client's name.
+    client: Option<String>,
+    /// When: `"mon 09:30"` (UTC).
+    at: Option<String>,
     expect: Expect,
+}
+
+/// Reads `"mon 09:30"` (UTC) as a moment of the week.
+fn moment(s: &str) -> anyhow::Result<warden_policy::Moment> {
+    let (day, time) = s
+        .trim()
+        .split_once(' ')
+        .with_context(|| format!("{s:?} is not like \"mon 09:30\""))?;
+    let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .position(|d| day.to_ascii_lowercase().starts_with(d))
+        .with_context(|| format!("{day:?} is not a day of the week"))?;
+    let (h, m) = time
+        .split_once(':')
+        .with_context(|| format!("{time:?} is not HH:MM"))?;
+    let minute = h.parse::<u16>().context("hour")? * 60 + m.parse::<u16>().context("minute")?;
+    Ok(warden_policy::Moment {
+        weekday: weekday as u8,
+        minute,
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -73,9 +97,14 @@ fn action_name(s: &str) -> String {
     }
 }
 
-fn run_cases(p: &PolicySet, cases: &[Case]) -> (usize, Vec<String>) {
+fn run_cases(p: &PolicySet, cases: &[Case]) -> anyhow::Result<(usize, Vec<String>)> {
     let mut failures = Vec::new();
     for c in cases {
+        let at =
+            c.at.as_deref()
+                .map(moment)
+                .transpose()
+                .with_context(|| format!("case {:?}", c.name))?;
         let (server, target) = c.tool.split_once(':').unwrap_or(("", c.tool.as_str()));
         let empty = serde_json::json!({});
         let req = Request {
@@ -85,6 +114,8 @@ fn run_cases(p: &PolicySet, cases: &[Case]) -> (usize, Vec<String>) {
             arguments: Some(c.arguments.as_ref().unwrap_or(&empty)),
             principal: c.principal.as_deref(),
             roles: &c.roles,
+            client: c.client.as_deref(),
+            at,
         };
         let d = p.evaluate(&req);
         let e = &c.expect;
@@ -107,7 +138,7 @@ fn run_cases(p: &PolicySet, cases: &[Case]) -> (usize, Vec<String>) {
             ));
         }
     }
-    (cases.len() - failures.len(), failures)
+    Ok((cases.len() - failures.len(), failures))
 }
 
 pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
@@ -118,7 +149,7 @@ pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading cases {}", cases.display()))?;
             let list: Cases = serde_saphyr::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", cases.display()))?;
-            let (passed, failures) = run_cases(&p, &list.cases);
+            let (passed, failures) = run_cases(&p, &list.cases)?;
             for f in &failures {
                 println!("{f}");
             }
@@ -155,6 +186,8 @@ pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             args,
             principal,
             roles,
+            client,
+            at,
         } => {
             let p = load_for_run(&file)?;
             let arguments: serde_json::Value =
@@ -167,6 +200,8 @@ pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
                 arguments: Some(&arguments),
                 principal: principal.as_deref(),
                 roles: &roles,
+                client: client.as_deref(),
+                at: at.as_deref().map(moment).transpose()?,
             };
             let (d, traces) = p.explain(&req);
             for (t, rule) in traces.iter().zip(p.rules()) {

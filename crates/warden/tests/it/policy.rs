@@ -293,3 +293,21 @@ fn the_policy_reloads_on_change_and_a_broken_file_keeps_the_old_one() {
 fn kill(p: &Proxied, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.child.id() as i32), sig).unwrap();
 }
+
+#[test]
+fn conditions_see_the_client_named_in_initialize() {
+    let place = Place::new();
+    let policy = place.dir.path().join("clients.yaml");
+    std::fs::write(&policy, "policies:\n  - name: not-from-crash-test\n    tool_pattern: \"hr:*\"\n    action: deny\n    when:\n      - client: [crash-test]\n").unwrap();
+    let policy_arg = policy.display().to_string();
+    let mut p = Proxied::start(&place, &["--server-name", "hr", "--policy", &policy_arg]);
+    p.calls(0); // initialize as client "crash-test"
+    p.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_employee","arguments":{"id":"E001"}}}"#);
+    let reply: Value = serde_json::from_str(&p.recv()).unwrap();
+    assert_eq!(
+        reply["error"]["data"]["rule"], "not-from-crash-test",
+        "{reply}"
+    );
+    drop(p.input.take());
+    p.child.wait().unwrap();
+}
