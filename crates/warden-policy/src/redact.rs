@@ -500,6 +500,57 @@ impl Redactor {
         out
     }
 
+    /// Whether redacting the JSON text `raw` could change anything, decided without building
+    /// a value tree. `false` means no key rule and no value rule matches any key, string or
+    /// number in it, so the text can be stored as it is.
+    ///
+    /// Exact, not a guess: when the text has no backslash, each string's bytes between its
+    /// quotes are its decoded value, so every key and string is checked with the same matchers
+    /// [`Redactor::redact`] uses. Any backslash (an escape could hide or change characters),
+    /// invalid UTF-8, an unterminated string, or a bare number long enough to be a card number
+    /// answers `true`, and the caller builds the tree.
+    pub fn may_redact(&self, raw: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(raw) else {
+            return true;
+        };
+        if raw.contains(&b'\\') {
+            return true;
+        }
+        let long_number = |b: &[u8]| {
+            let mut run = 0;
+            b.iter().any(|c| {
+                run = if c.is_ascii_digit() { run + 1 } else { 0 };
+                run >= 12
+            })
+        };
+        let mut hits = Vec::new();
+        let mut i = 0;
+        while let Some(open) = raw[i..].iter().position(|&b| b == b'"').map(|p| p + i) {
+            if self.card.is_some() && long_number(&raw[i..open]) {
+                return true;
+            }
+            let Some(close) = raw[open + 1..]
+                .iter()
+                .position(|&b| b == b'"')
+                .map(|p| p + open + 1)
+            else {
+                return true;
+            };
+            // Quotes are ASCII, so these are character boundaries.
+            let s = &text[open + 1..close];
+            let is_key = raw[close + 1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
+            if is_key && self.keys.matches(s) {
+                return true;
+            }
+            self.find_hits(s, &mut hits);
+            if !hits.is_empty() {
+                return true;
+            }
+            i = close + 1;
+        }
+        self.card.is_some() && long_number(&raw[i..])
+    }
+
     fn walk_mut(&self, value: &mut Value, pointer: &mut String, out: &mut Vec<Redaction>) {
         if let Value::Number(n) = &*value
             && let Some(rule) = self.card_number_value(n)
@@ -2206,5 +2257,90 @@ mod tests {
             mb / scan,
             mb / parse
         );
+    }
+
+    #[test]
+    fn may_redact_agrees_with_redact_on_the_corpus_and_clean_messages() {
+        let r = Redactor::default();
+        let clean = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/app/data/q3.csv","max_tokens":12,"encoding":"utf-8"}}}"#;
+        assert!(!r.may_redact(clean));
+        let mut v: Value = serde_json::from_slice(clean).unwrap();
+        assert!(r.redact(&mut v).is_empty());
+        for doc in [tools_call(), tool_result()] {
+            let raw = serde_json::to_vec(&doc).unwrap();
+            let mut v = doc.clone();
+            if !r.redact(&mut v).is_empty() {
+                assert!(r.may_redact(&raw), "{}", String::from_utf8_lossy(&raw));
+            }
+        }
+        assert!(r.may_redact(br#"{"auth_token":"x"}"#), "a sensitive key");
+        assert!(
+            r.may_redact(br#"{"X-Api-Key" : 1}"#),
+            "a sensitive key, any separators"
+        );
+        assert!(!r.may_redact(br#"{"tokens_used": 3}"#));
+        assert!(
+            r.may_redact(br#"{"n": 4111111111111111}"#),
+            "a card as a bare number"
+        );
+        assert!(
+            r.may_redact(br#"{"s":"line\nBearer abcdefghijklmnopqrstuvwxyz"}"#),
+            "escapes: build the tree"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
+        #[test]
+        fn may_redact_never_misses_what_redact_finds(doc in json_doc()) {
+            let r = Redactor::default();
+            let raw = serde_json::to_vec(&doc).unwrap();
+            let mut v = doc.clone();
+            let found = r.redact(&mut v);
+            if !found.is_empty() {
+                prop_assert!(r.may_redact(&raw), "missed {found:?} in {}", String::from_utf8_lossy(&raw));
+            }
+        }
+    }
+
+    fn json_doc() -> impl Strategy<Value = Value> {
+        let keys = prop::sample::select(vec![
+            "path",
+            "query",
+            "password",
+            "apiKey",
+            "X-Auth-Token",
+            "tokens_used",
+            "note",
+            "email",
+            "n",
+            "headers",
+        ]);
+        let secrets = prop::sample::select(vec![
+            "AKIAIOSFODNN7EXAMPLE",
+            "ghp_1234567890abcdefghijABCDEFGHIJklmnop",
+            "jane.doe@example.com",
+            "4111 1111 1111 1111",
+            "DE89370400440532013000",
+            "Bearer abcdef0123456789abcdef0123456789",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijklmnop",
+            "plain words",
+            "1234",
+        ]);
+        let leaf = prop_oneof![
+            (secrets.clone(), "[a-z \\-]{0,12}")
+                .prop_map(|(s, pad)| Value::String(format!("{pad}{s}{pad}"))),
+            any::<u64>().prop_map(Value::from),
+            Just(Value::from(4_111_111_111_111_111_u64)),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(3, 24, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..4).prop_map(|kv| Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
     }
 }
