@@ -113,6 +113,10 @@ pub struct AuditEvent {
     pub dlp: Option<&'static str>,
     /// What was redacted: `[{rule, pointer, count}]`, never the secret.
     pub redactions: Option<serde_json::Value>,
+    /// On `tools/call` requests: `read`, `write` or `sensitive`…
+    pub tool_class: Option<&'static str>,
+    /// …and on what grounds: `config`, `annotations` or `default`.
+    pub tool_class_source: Option<&'static str>,
 }
 
 impl AuditEvent {
@@ -145,6 +149,8 @@ impl AuditEvent {
             policy: None,
             dlp: None,
             redactions: None,
+            tool_class: None,
+            tool_class_source: None,
         }
     }
 }
@@ -227,6 +233,10 @@ struct Leaf<'a> {
     dlp: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     redactions: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_class_source: Option<&'static str>,
 }
 
 /// The columns copied out of a leaf for queries (never used by verification).
@@ -352,6 +362,8 @@ impl Sealer {
             policy: ev.policy.as_ref(),
             dlp: ev.dlp,
             redactions: ev.redactions.as_ref(),
+            tool_class: ev.tool_class,
+            tool_class_source: ev.tool_class_source,
         };
         // Serializing these types cannot fail: no maps with non-string keys, no floats from us.
         let leaf = serde_json::to_vec(&leaf).unwrap_or_default();

@@ -5,11 +5,13 @@
 //! - [`correlate`]: requests matched to responses in both id spaces; cancellation, progress.
 //! - [`stdio`]: the `warden run` transport: child process, frame pumps, shutdown.
 //! - [`errors`]: the JSON-RPC errors warden answers with itself.
+//! - [`tools`]: read / write / sensitive classification of tools.
 
 pub mod correlate;
 pub mod errors;
 pub mod pipeline;
 pub mod stdio;
+pub mod tools;
 
 pub use pipeline::{Governance, OnStoreError, Pipeline};
 pub use stdio::{StdioConfig, run};

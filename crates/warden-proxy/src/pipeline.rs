@@ -18,6 +18,7 @@ use warden_policy::{Decision as Verdict, GOVERNED_METHODS, PolicySet, Request};
 
 use crate::correlate::{Correlator, Pending};
 use crate::errors;
+use crate::tools::ToolClassifier;
 
 /// What to do when the audit store fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +49,7 @@ pub struct Decision {
 struct State {
     ctx: Arc<SessionContext>,
     correlator: Correlator,
+    tools: ToolClassifier,
 }
 
 /// The policy a session is governed by, and who is asking.
@@ -95,6 +97,7 @@ impl Pipeline {
                     ..SessionContext::default()
                 }),
                 correlator: Correlator::default(),
+                tools: ToolClassifier::default(),
             }),
             warned_open: AtomicBool::new(false),
         }
@@ -129,6 +132,12 @@ impl Pipeline {
             ev.frame = Bytes::from(text.into_bytes());
             ev.redactions = serde_json::to_value(&found).ok();
         }
+    }
+
+    /// Classes tools by these lists first (then by the server's annotations).
+    pub fn with_tool_lists(self, sensitive: Vec<String>, write: Vec<String>) -> Pipeline {
+        self.state().tools = ToolClassifier::new(sensitive, write);
+        self
     }
 
     fn governance(&self) -> Option<Arc<Governance>> {
@@ -418,6 +427,13 @@ impl Pipeline {
                                     continue;
                                 }
                                 let method = msg.method.as_deref().unwrap_or_default();
+                                if method == "tools/call"
+                                    && let Some(tool) = &c.target
+                                {
+                                    let class = st.tools.classify(tool);
+                                    ev.tool_class = Some(class.class);
+                                    ev.tool_class_source = Some(class.source);
+                                }
                                 let (exchange, displaced) = st.correlator.request(
                                     initiator,
                                     id,
@@ -437,6 +453,13 @@ impl Pipeline {
                             (Kind::Result | Kind::Error, Some(id)) => {
                                 responds = true;
                                 if let Some(closed) = st.correlator.response(initiator, &id) {
+                                    if closed.method == "tools/list"
+                                        && msg.kind == Kind::Result
+                                        && let Some(body) =
+                                            c.body.clone().and_then(|r| frame.get(r))
+                                    {
+                                        st.tools.learn(body);
+                                    }
                                     ev.exchange = Some(closed.exchange);
                                     ev.method = Some(closed.method);
                                     ev.target = closed.target;

@@ -129,6 +129,12 @@ pub(crate) struct RunArgs {
     /// A role of the principal (repeatable), for `principals: ["role:NAME"]`.
     #[arg(long = "role", value_name = "ROLE")]
     pub(crate) roles: Vec<String>,
+    /// Tools recorded as sensitive (comma-separated), e.g. get_pay_info,read_medical_record.
+    #[arg(long, value_delimiter = ',', value_name = "TOOLS")]
+    pub(crate) sensitive_tools: Vec<String>,
+    /// Tools recorded as writes (comma-separated), whatever the server's annotations say.
+    #[arg(long, value_delimiter = ',', value_name = "TOOLS")]
+    pub(crate) write_tools: Vec<String>,
     /// Redaction rules (YAML: keys, detectors, custom, disabled) instead of the built-in ones.
     #[arg(
         long,

@@ -55,7 +55,15 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .arg(&db)
         .arg("--key-dir")
         .arg(&key_dir)
-        .args(["--server-name", "hr", "--checkpoint-every", "8", "--"])
+        .args([
+            "--server-name",
+            "hr",
+            "--checkpoint-every",
+            "8",
+            "--sensitive-tools",
+            "get_pay_info",
+            "--",
+        ])
         .arg(&exe)
         .arg("demo-server")
         .stdin(Stdio::piped())
@@ -106,11 +114,27 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open_read(&db)?;
     let rows = store.search(&Filter::default())?;
     let t = super::audit::records_table(&rows);
+    // How each called tool was classed (from --sensitive-tools and the server's annotations).
+    let mut classes: Vec<String> = Vec::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.kind == "request" && r.method.as_deref() == Some("tools/call"))
+    {
+        let leaf: Value = serde_json::from_slice(&r.leaf).unwrap_or_default();
+        if let (Some(tool), Some(class), Some(source)) = (
+            leaf["target"].as_str(),
+            leaf["tool_class"].as_str(),
+            leaf["tool_class_source"].as_str(),
+        ) {
+            classes.push(format!("{tool}: {class} ({source})"));
+        }
+    }
     println!(
         "\nrecorded {} records in {}:\n{t}",
         rows.len(),
         db.display()
     );
+    println!("\ntools by class: {}", classes.join(", "));
     let vkey = std::fs::read_to_string(key_dir.join("checkpoint.vkey")).unwrap_or_default();
     let verdict = warden_audit::export::verify_store(&store, Some(&[vkey.trim().to_owned()]))?;
     match verdict {

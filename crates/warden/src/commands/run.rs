@@ -78,6 +78,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(r) = redactor {
         pipeline = pipeline.with_redactor(r);
     }
+    pipeline = pipeline.with_tool_lists(args.sensitive_tools.clone(), args.write_tools.clone());
     let pipeline = Arc::new(pipeline);
     let result = warden_proxy::run(
         StdioConfig {

@@ -33,6 +33,15 @@ fn demo_runs_and_verifies() {
     assert!(text.contains("verify: OK"), "{text}");
     assert!(text.contains("get_pay_info"), "{text}");
     assert!(text.contains("rpc_error"), "{text}");
+    assert!(text.contains("get_pay_info: sensitive (config)"), "{text}");
+    assert!(
+        text.contains("list_employees: read (annotations)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("submit_time_off: write (annotations)"),
+        "{text}"
+    );
 }
 
 #[test]

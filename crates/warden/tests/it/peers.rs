@@ -170,6 +170,14 @@ fn server_everything_through_warden_with_the_python_sdk() {
             "{m} answered"
         );
     }
+    // Every tool call is classed (the server's annotations, else MCP's defaults).
+    for call in by(&leaves, |l| is(l, "c2s", "request", "tools/call")) {
+        assert!(
+            ["read", "write", "sensitive"]
+                .contains(&call["tool_class"].as_str().unwrap_or_default()),
+            "{call}"
+        );
+    }
     // Every exchange that was opened was closed; nothing abandoned in a clean session.
     assert!(by(&leaves, |l| l["event"] == "exchange_abandoned").is_empty());
     let v = place.verify();
