@@ -492,12 +492,10 @@ impl Redactor {
         out
     }
 
-    /// Reports what [`Redactor::redact`] would replace, without changing anything.
+    /// Reports what [`Redactor::redact`] would replace, without changing anything: it redacts
+    /// a copy, so the two can never disagree.
     pub fn scan(&self, value: &Value) -> Vec<Redaction> {
-        let mut out = Vec::new();
-        let mut pointer = String::new();
-        self.walk(value, &mut pointer, &mut out);
-        out
+        self.redact(&mut value.clone())
     }
 
     /// Whether redacting the JSON text `raw` could change anything, decided without building
@@ -601,48 +599,6 @@ impl Redactor {
         }
     }
 
-    fn walk(&self, value: &Value, pointer: &mut String, out: &mut Vec<Redaction>) {
-        match value {
-            Value::Number(n) => {
-                if let Some(rule) = self.card_number_value(n) {
-                    self.report(pointer, &[(rule, 1)], out);
-                }
-            }
-            Value::String(s) => {
-                if let Some(r) = self.redact_text(s) {
-                    self.report(pointer, &r.counts, out);
-                }
-            }
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let len = pointer.len();
-                    push_index(pointer, i);
-                    self.walk(item, pointer, out);
-                    pointer.truncate(len);
-                }
-            }
-            Value::Object(map) => {
-                let renames = self.plan_renames(map);
-                self.report_renames(&renames, pointer, out);
-                for (key, child) in map {
-                    let name = renamed(&renames, key);
-                    let len = pointer.len();
-                    push_key(pointer, name);
-                    if self.keys.matches(name) {
-                        if !is_key_marker(child) {
-                            out.push(key_redaction(pointer));
-                        }
-                    } else {
-                        self.walk(child, pointer, out);
-                    }
-                    pointer.truncate(len);
-                }
-            }
-            Value::Null | Value::Bool(_) => {}
-        }
-    }
-
-    /// New names for the keys of `map` that contain detector matches; unique within the map.
     fn plan_renames(&self, map: &Map<String, Value>) -> Vec<Rename> {
         let mut renames: Vec<Rename> = Vec::new();
         for key in map.keys() {
