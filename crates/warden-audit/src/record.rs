@@ -48,6 +48,8 @@ pub enum Outcome {
     GatewayError,
     /// Policy blocked the call: it never reached the server.
     Denied,
+    /// A rate limit of the policy was reached: the call never reached the server.
+    RateLimited,
 }
 
 impl Outcome {
@@ -59,6 +61,7 @@ impl Outcome {
             Outcome::Abandoned => "abandoned",
             Outcome::GatewayError => "gateway_error",
             Outcome::Denied => "denied",
+            Outcome::RateLimited => "rate_limited",
         }
     }
 }

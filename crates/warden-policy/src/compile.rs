@@ -6,7 +6,7 @@ use std::fmt;
 use globset::Glob;
 use regex::Regex;
 use serde_json::Value;
-use serde_saphyr::Location;
+use serde_saphyr::{Location, Spanned};
 
 use crate::model::{RawFile, RawPolicy};
 use crate::path::{NormalPath, normalize};
@@ -221,6 +221,86 @@ fn window(body: &Value) -> Result<Window, String> {
     })
 }
 
+/// Whose calls a rate limit counts together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Per {
+    Principal,
+    Tool,
+    PrincipalTool,
+    Session,
+    Global,
+}
+
+impl Per {
+    fn parse(s: &str) -> Option<Per> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "principal" | "user" => Some(Per::Principal),
+            "tool" => Some(Per::Tool),
+            "principal_tool" | "principal_x_tool" | "user_tool" => Some(Per::PrincipalTool),
+            "session" => Some(Per::Session),
+            "global" | "rule" => Some(Per::Global),
+            _ => None,
+        }
+    }
+}
+
+/// At most `limit` calls per `window_ms`, counted per `per`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: u32,
+    pub window_ms: u64,
+    pub per: Per,
+}
+
+/// Reads `30s`, `1m`, `2h`, `1d` (or a number of seconds).
+fn window_ms(v: &Value) -> Result<u64, String> {
+    if let Some(n) = v.as_u64() {
+        return Ok(n * 1000);
+    }
+    let s = v
+        .as_str()
+        .ok_or("`window` is like 30s, 1m, 1h or 1d")?
+        .trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("window {s:?} is like 30s, 1m, 1h or 1d"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" | "" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("window {s:?} is like 30s, 1m, 1h or 1d")),
+    };
+    if n == 0 {
+        return Err("a window of zero length".into());
+    }
+    Ok(n * ms)
+}
+
+/// Reads `{limit, window, per}`.
+fn rate_limit(v: &Value) -> Result<RateLimit, String> {
+    let limit = v
+        .get("limit")
+        .and_then(Value::as_u64)
+        .ok_or("rate_limit needs `limit` (a whole number)")?;
+    let window = v
+        .get("window")
+        .ok_or("rate_limit needs `window` (like 1m)")?;
+    let per = match v.get("per").and_then(Value::as_str) {
+        None => Per::PrincipalTool,
+        Some(p) => Per::parse(p).ok_or(format!(
+            "per {p:?} is not one of principal, tool, principal_tool, session, global"
+        ))?,
+    };
+    Ok(RateLimit {
+        limit: u32::try_from(limit).unwrap_or(u32::MAX),
+        window_ms: window_ms(window)?,
+        per,
+    })
+}
+
 /// One compiled rule.
 #[derive(Debug)]
 pub struct Rule {
@@ -237,6 +317,10 @@ pub struct Rule {
     pub line: u64,
     /// Who may approve (kept for the approvals workflow; seed files name them).
     pub approvers: Vec<String>,
+    /// A rate limit on the calls this rule applies to.
+    pub rate_limit: Option<RateLimit>,
+    /// The rule only limits: it contributes no action of its own (so it can never allow).
+    pub limiter_only: bool,
 }
 
 /// A compiled policy: immutable, cheap to evaluate, identified by the hash of its source.
@@ -423,13 +507,17 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
     let name = &p.name.value;
     let here = &p.name.referenced;
     let mut ok = true;
-    if let Some(r) = &p.rate_limit {
-        problems.push(at(
-            &r.referenced,
-            format!("policy {name:?}: rate_limit is not supported by this version of warden yet"),
-        ));
-        ok = false;
-    }
+    let mut limit = match &p.rate_limit {
+        None => None,
+        Some(r) => match rate_limit(&r.value) {
+            Ok(l) => Some(l),
+            Err(msg) => {
+                problems.push(at(&r.referenced, format!("policy {name:?}: {msg}")));
+                ok = false;
+                None
+            }
+        },
+    };
     if let Some(b) = &p.budget {
         problems.push(at(
             &b.referenced,
@@ -451,7 +539,36 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
             None
         }
     };
+    // The seed form puts the limit among the conditions: `{type: rate_exceeded, limit, window}`.
+    let seeded: Vec<&Spanned<Value>> = p
+        .conditions
+        .iter()
+        .filter(|c| c.value.get("type").and_then(Value::as_str) == Some("rate_exceeded"))
+        .collect();
+    for c in &seeded {
+        match rate_limit(&c.value) {
+            Ok(l) if limit.is_none() => limit = Some(l),
+            Ok(_) => {
+                problems.push(at(
+                    &c.referenced,
+                    format!("policy {name:?} has more than one rate limit"),
+                ));
+                ok = false;
+            }
+            Err(msg) => {
+                problems.push(at(&c.referenced, format!("policy {name:?}: {msg}")));
+                ok = false;
+            }
+        }
+    }
+    // A rule with a limit blocks only when the limit is reached: it never allows anything.
+    // (Decided by the limit being written, not by it parsing, so a typo in it is one problem.)
+    let limiter_only = (p.rate_limit.is_some() || !seeded.is_empty())
+        && p.action
+            .as_ref()
+            .is_none_or(|a| Action::parse(&a.value) != Some(Action::Allow));
     let action = match &p.action {
+        None if limiter_only => Some(Action::Deny),
         None => {
             problems.push(at(here, format!("policy {name:?} has no action (allow, deny or approve)")));
             None
@@ -475,7 +592,13 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
         }),
     };
     let mut conditions = Vec::new();
-    for (i, c) in p.when.iter().chain(&p.conditions).enumerate() {
+    for (i, c) in p
+        .when
+        .iter()
+        .chain(&p.conditions)
+        .filter(|c| c.value.get("type").and_then(Value::as_str) != Some("rate_exceeded"))
+        .enumerate()
+    {
         match condition(&c.value) {
             Ok(cond) => conditions.push(cond),
             Err(msg) => {
@@ -499,6 +622,8 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
         mode,
         line: here.line(),
         approvers: p.approvers.clone(),
+        rate_limit: limit,
+        limiter_only,
     })
     .filter(|_| ok)
 }
@@ -629,9 +754,7 @@ fn condition_kind(v: &Value) -> Result<Condition, String> {
         "principal" => Ok(Condition::Principal(names(&body)?)),
         "role" => Ok(Condition::Role(names(&body)?)),
         "time" => Ok(Condition::Time(window(&body)?)),
-        "rate_exceeded" => Err(
-            "rate limits (rate_exceeded) are not supported by this version of warden yet".into(),
-        ),
+        "rate_exceeded" => Err("a rate limit is `rate_limit: {limit, window, per}` on the policy (or `type: rate_exceeded` among its conditions)".into()),
         other => Err(format!(
             "unknown condition {other:?} (path_in, path_not_in, arg_matches, arg_equals, arg_in, arg_range, arg_max_length, server, client, principal, role, time)"
         )),

@@ -65,6 +65,17 @@ pub struct Decision {
     /// Every rule that matched, in file order.
     pub matched: Vec<String>,
     pub policy: String,
+    /// The rate limits that apply to this call (the caller counts them; this crate keeps no state).
+    pub limits: Vec<Limit>,
+}
+
+/// A rate limit that applies to a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    pub rule: String,
+    pub limit: crate::compile::RateLimit,
+    /// False in monitor mode: a call over the limit is recorded, not refused.
+    pub enforced: bool,
 }
 
 impl Decision {
@@ -103,6 +114,7 @@ impl PolicySet {
             message: None,
             matched: Vec::new(),
             policy: self.hash.clone(),
+            limits: Vec::new(),
         };
         if !GOVERNED_METHODS.contains(&req.method) {
             return decision;
@@ -150,6 +162,16 @@ impl PolicySet {
                 continue;
             }
             decision.matched.push(rule.name.clone());
+            if let Some(limit) = rule.rate_limit {
+                decision.limits.push(Limit {
+                    rule: rule.name.clone(),
+                    limit,
+                    enforced: rule.mode == Mode::Enforce,
+                });
+            }
+            if rule.limiter_only {
+                continue;
+            }
             let better = match best {
                 None => true,
                 Some(b) => {

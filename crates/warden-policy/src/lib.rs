@@ -14,5 +14,5 @@ mod model;
 pub mod path;
 pub mod redact;
 
-pub use compile::{Action, Mode, PolicyErrors, PolicySet, Problem};
-pub use eval::{Decision, GOVERNED_METHODS, Moment, Request, Trace};
+pub use compile::{Action, Mode, Per, PolicyErrors, PolicySet, Problem, RateLimit};
+pub use eval::{Decision, GOVERNED_METHODS, Limit, Moment, Request, Trace};

@@ -229,7 +229,7 @@ policies:
       - teleport: { arg: x }
   - name: c
     action: deny
-    rate_limit: { limit: 100, window: 1m }
+    budget: { calls: 1000, window: 1d }
 "#;
     let errs = PolicySet::compile(bad).unwrap_err().0;
     let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -259,7 +259,7 @@ policies:
     );
     assert!(
         text.iter()
-            .any(|t| t.starts_with("13:") && t.contains("rate_limit is not supported")),
+            .any(|t| t.starts_with("13:") && t.contains("budget is not supported")),
         "{text:#?}"
     );
     let typo =
@@ -402,6 +402,72 @@ fn a_night_window_wraps_midnight() {
     let bad = PolicySet::compile("policies:\n  - name: x\n    action: deny\n    when:\n      - time: { between: \"25:00-06:00\" }\n").unwrap_err();
     assert!(
         bad.0[0].message.contains("not a time of day"),
+        "{:?}",
+        bad.0
+    );
+}
+
+#[test]
+fn rate_limits_in_both_forms_are_reported_and_never_allow() {
+    let p = PolicySet::compile(
+        r#"default: deny
+policies:
+  - name: http-limit
+    tool_pattern: "http:*"
+    principals: ["role:agent"]
+    rate_limit: { limit: 100, window: 1m, per: principal }
+  - name: seed-form
+    tool_pattern: "http:*"
+    action: BLOCK
+    conditions:
+      - type: rate_exceeded
+        limit: 5
+        window: "30s"
+  - name: allow-http
+    tool_pattern: "http:get"
+    action: allow
+"#,
+    )
+    .unwrap();
+    let args = json!({});
+    let agent = ["agent".to_owned()];
+    let d = p.evaluate(&Request {
+        roles: &agent,
+        ..call("http", "get", &args)
+    });
+    assert_eq!(d.action, Action::Allow, "limits do not decide the action");
+    assert_eq!(d.rule.as_deref(), Some("allow-http"));
+    let limits: Vec<(&str, u32, u64, warden_policy::Per)> = d
+        .limits
+        .iter()
+        .map(|l| {
+            (
+                l.rule.as_str(),
+                l.limit.limit,
+                l.limit.window_ms,
+                l.limit.per,
+            )
+        })
+        .collect();
+    assert_eq!(
+        limits,
+        [
+            ("http-limit", 100, 60_000, warden_policy::Per::Principal),
+            ("seed-form", 5, 30_000, warden_policy::Per::PrincipalTool)
+        ]
+    );
+    // A limiter never allows: with the default deny, a call only a limiter applies to is denied.
+    let d = p.evaluate(&Request {
+        roles: &agent,
+        ..call("http", "post", &args)
+    });
+    assert_eq!((d.action, d.rule.as_deref()), (Action::Deny, None));
+    assert_eq!(d.limits.len(), 2);
+    let bad =
+        PolicySet::compile("policies:\n  - name: x\n    rate_limit: { limit: 3, window: 1y }\n")
+            .unwrap_err();
+    assert!(
+        bad.0[0].message.contains("like 30s, 1m, 1h or 1d"),
         "{:?}",
         bad.0
     );

@@ -10,6 +10,8 @@ pub const AUDIT_STORE_UNAVAILABLE: i64 = -32010;
 pub const POLICY_DENIED: i64 = -32011;
 /// A policy rule requires a human's approval, and the call was held (not forwarded).
 pub const APPROVAL_REQUIRED: i64 = -32012;
+/// A rate limit of a policy rule is reached.
+pub const RATE_LIMITED: i64 = -32013;
 
 /// One error line answering request `id` (the id goes back exactly as the client sent it).
 fn line(id: Option<&RawValue>, code: i64, message: &str, data: serde_json::Value) -> Vec<u8> {
@@ -75,5 +77,32 @@ pub fn batch_denied(id: Option<&RawValue>) -> Vec<u8> {
         POLICY_DENIED,
         "warden: not forwarded because another request in the same batch was denied by policy",
         serde_json::json!({ "gateway": "warden", "reason": "batch_denied" }),
+    )
+}
+
+/// A call over a rate limit: `limit` calls per `window_ms` under `rule`; room again after
+/// `retry_after_ms`.
+pub fn rate_limited(
+    id: Option<&RawValue>,
+    rule: &str,
+    limit: u32,
+    window_ms: u64,
+    retry_after_ms: u64,
+) -> Vec<u8> {
+    let secs = retry_after_ms.div_ceil(1000);
+    line(
+        id,
+        RATE_LIMITED,
+        &format!(
+            "warden: rate limit of policy rule '{rule}' reached ({limit} calls per {window_ms} ms); retry in {secs} s"
+        ),
+        serde_json::json!({
+            "gateway": "warden",
+            "reason": "rate_limited",
+            "rule": rule,
+            "limit": limit,
+            "window_ms": window_ms,
+            "retry_after_ms": retry_after_ms,
+        }),
     )
 }

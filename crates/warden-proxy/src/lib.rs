@@ -5,10 +5,12 @@
 //! - [`correlate`]: requests matched to responses in both id spaces; cancellation, progress.
 //! - [`stdio`]: the `warden run` transport: child process, frame pumps, shutdown.
 //! - [`errors`]: the JSON-RPC errors warden answers with itself.
+//! - [`limits`]: exact sliding-window rate limits.
 //! - [`tools`]: read / write / sensitive classification of tools.
 
 pub mod correlate;
 pub mod errors;
+pub mod limits;
 pub mod pipeline;
 pub mod stdio;
 pub mod tools;

@@ -14,7 +14,7 @@ use warden_audit::writer::{Ack, WriterGone};
 use warden_audit::{AuditEvent, AuditHandle, Durability, Outcome, SessionContext, now_us};
 use warden_core::{Classification, Direction, Kind, Message, RequestId, classify, parse_frame};
 use warden_policy::redact::{Redaction, Redactor};
-use warden_policy::{Decision as Verdict, GOVERNED_METHODS, PolicySet, Request};
+use warden_policy::{Decision as Verdict, GOVERNED_METHODS, Per, PolicySet, Request};
 
 use crate::correlate::{Correlator, Pending};
 use crate::errors;
@@ -66,6 +66,8 @@ pub struct Pipeline {
     server: String,
     /// Redacts the audit copy of every message (secrets never reach the store).
     redactor: Option<Arc<Redactor>>,
+    /// The rate limits of the policy, counted across the session.
+    limiter: crate::limits::RateLimiter,
     /// The policy in force; swapped whole when the policy file is reloaded.
     governance: std::sync::RwLock<Option<Arc<Governance>>>,
     session: Arc<str>,
@@ -87,6 +89,7 @@ impl Pipeline {
             server: server_name.clone().unwrap_or_default(),
             governance: std::sync::RwLock::new(None),
             redactor: None,
+            limiter: crate::limits::RateLimiter::default(),
             session: uuid::Uuid::now_v7().to_string().into(),
             audit,
             durability,
@@ -132,6 +135,52 @@ impl Pipeline {
             ev.frame = Bytes::from(text.into_bytes());
             ev.redactions = serde_json::to_value(&found).ok();
         }
+    }
+
+    /// Counts an allowed call against the rate limits that apply to it. `Some` when one is full
+    /// (then nothing was counted against it).
+    fn admit(&self, g: &Governance, v: &Verdict, c: &Classification) -> Option<LimitHit> {
+        if v.limits.is_empty() {
+            return None;
+        }
+        let principal = g.principal.as_deref().unwrap_or("");
+        let tool = format!("{}:{}", self.server, c.target.as_deref().unwrap_or(""));
+        let key = |l: &warden_policy::Limit| {
+            let scope = match l.limit.per {
+                Per::Principal => principal.to_owned(),
+                Per::Tool => tool.clone(),
+                Per::PrincipalTool => format!("{principal}|{tool}"),
+                Per::Session => self.session.to_string(),
+                Per::Global => String::new(),
+            };
+            format!("{}|{scope}", l.rule)
+        };
+        let now = std::time::Instant::now();
+        // Enforced limits are counted together (all or none); monitor-mode ones on their own.
+        let mut hit = None;
+        for enforced in [true, false] {
+            let limits: Vec<&warden_policy::Limit> =
+                v.limits.iter().filter(|l| l.enforced == enforced).collect();
+            let checks: Vec<crate::limits::Check> = limits
+                .iter()
+                .map(|l| crate::limits::Check {
+                    key: key(l),
+                    limit: l.limit.limit,
+                    window: std::time::Duration::from_millis(l.limit.window_ms),
+                })
+                .collect();
+            if let Err(full) = self.limiter.admit(&checks, now) {
+                let l = limits[full.index];
+                hit = hit.or(Some(LimitHit {
+                    rule: l.rule.clone(),
+                    limit: l.limit.limit,
+                    window_ms: l.limit.window_ms,
+                    retry_after_ms: u64::try_from(full.retry_after.as_millis()).unwrap_or(u64::MAX),
+                    enforced,
+                }));
+            }
+        }
+        hit
     }
 
     /// Classes tools by these lists first (then by the server's annotations).
@@ -286,7 +335,17 @@ impl Pipeline {
         } else {
             None
         };
-        let refuse = refusal.is_some() || denied;
+        // Rate limits count only calls that policy allows and that would be forwarded.
+        let limited: Vec<Option<LimitHit>> = match &governance {
+            Some(g) if refusal.is_none() && !denied => verdicts
+                .iter()
+                .zip(&classes)
+                .map(|(v, c)| v.as_ref().and_then(|v| self.admit(g, v, c)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let rate_limited = limited.iter().flatten().any(|h| h.enforced);
+        let refuse = refusal.is_some() || denied || rate_limited;
         // 4 redact (pure): the audit copy, with secrets replaced before anything is hashed or
         // stored. A clean message is stored as received; a redacted one as its re-serialized copy.
         let audit_copy = match (&parsed, &self.redactor) {
@@ -351,6 +410,13 @@ impl Pipeline {
                         ev.error_code = c.error_code;
                         ev.target = c.target.clone();
                         ev.policy = verdict.map(policy_record);
+                        if let (Some(policy), Some(Some(hit))) =
+                            (ev.policy.as_mut(), limited.get(i))
+                        {
+                            policy["rate_limit"] = serde_json::json!({
+                                "rule": hit.rule, "limit": hit.limit, "window_ms": hit.window_ms, "enforced": hit.enforced,
+                            });
+                        }
                         if let Some(copy) = &audit_copy {
                             ev.dlp = Some(if copy.is_some() { "redacted" } else { "clean" });
                         }
@@ -397,12 +463,37 @@ impl Pipeline {
                                         let (reply, reason, code) =
                                             errors::policy(msg.id, v, &what);
                                         (reply, reason, code, Outcome::Denied)
-                                    } else {
+                                    } else if let Some(h) = limited
+                                        .get(i)
+                                        .and_then(Option::as_ref)
+                                        .filter(|h| h.enforced)
+                                    {
+                                        let reply = errors::rate_limited(
+                                            msg.id,
+                                            &h.rule,
+                                            h.limit,
+                                            h.window_ms,
+                                            h.retry_after_ms,
+                                        );
+                                        (
+                                            reply,
+                                            "rate_limited",
+                                            errors::RATE_LIMITED,
+                                            Outcome::RateLimited,
+                                        )
+                                    } else if denied {
                                         (
                                             errors::batch_denied(msg.id),
                                             "batch_denied",
                                             errors::POLICY_DENIED,
                                             Outcome::Denied,
+                                        )
+                                    } else {
+                                        (
+                                            errors::batch_denied(msg.id),
+                                            "batch_rate_limited",
+                                            errors::RATE_LIMITED,
+                                            Outcome::RateLimited,
                                         )
                                     };
                                     ev.outcome = Some(outcome);
@@ -487,9 +578,10 @@ impl Pipeline {
                             _ => {}
                         }
                         if refuse && ev.outcome.is_none() {
-                            let (outcome, reason) = match refusal {
-                                Some(_) => (Outcome::GatewayError, "audit_store_unavailable"),
-                                None => (Outcome::Denied, "batch_denied"),
+                            let (outcome, reason) = match (&refusal, denied) {
+                                (Some(_), _) => (Outcome::GatewayError, "audit_store_unavailable"),
+                                (None, true) => (Outcome::Denied, "batch_denied"),
+                                (None, false) => (Outcome::RateLimited, "batch_rate_limited"),
                             };
                             ev.outcome = Some(outcome);
                             ev.detail =
@@ -666,4 +758,15 @@ fn redacted_copy(r: &Redactor, body: &[u8]) -> Option<(Bytes, Vec<Redaction>)> {
     let bytes =
         serde_json::to_vec(&v).unwrap_or_else(|_| b"\"[REDACTED:unserializable]\"".to_vec());
     Some((Bytes::from(bytes), found))
+}
+
+/// A rate limit that was full for a call.
+#[derive(Debug, Clone)]
+struct LimitHit {
+    rule: String,
+    limit: u32,
+    window_ms: u64,
+    retry_after_ms: u64,
+    /// False for a monitor-mode limit: recorded, the call forwarded anyway.
+    enforced: bool,
 }

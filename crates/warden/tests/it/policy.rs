@@ -311,3 +311,54 @@ fn conditions_see_the_client_named_in_initialize() {
     drop(p.input.take());
     p.child.wait().unwrap();
 }
+
+#[test]
+fn a_rate_limit_passes_exactly_its_limit_and_then_answers_retry_after() {
+    let place = Place::new();
+    let policy = place.dir.path().join("limits.yaml");
+    std::fs::write(
+        &policy,
+        "policies:\n  - name: lookups\n    tool_pattern: \"hr:get_employee\"\n    rate_limit: { limit: 3, window: 1m }\n  - name: watch-lists\n    tool_pattern: \"hr:list_employees\"\n    mode: monitor\n    rate_limit: { limit: 1, window: 1m, per: global }\n",
+    )
+    .unwrap();
+    let policy_arg = policy.display().to_string();
+    let mut p = Proxied::start(&place, &["--server-name", "hr", "--policy", &policy_arg]);
+    p.calls(0);
+    let call = |p: &mut Proxied, id: u64, tool: &str| -> Value {
+        p.send(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{"id":"E001"}}}}}}"#));
+        serde_json::from_str(&p.recv()).unwrap()
+    };
+    let answers: Vec<Value> = (1..=5).map(|id| call(&mut p, id, "get_employee")).collect();
+    assert!(
+        answers[..3].iter().all(|a| a.get("result").is_some()),
+        "{answers:?}"
+    );
+    for a in &answers[3..] {
+        assert_eq!(a["error"]["code"], -32013, "{a}");
+        assert_eq!(a["error"]["data"]["rule"], "lookups");
+        let retry = a["error"]["data"]["retry_after_ms"].as_u64().unwrap();
+        assert!(retry > 50_000 && retry <= 60_000, "{retry}");
+    }
+    assert!(
+        call(&mut p, 6, "get_pay_info").get("result").is_some(),
+        "other tools are not limited"
+    );
+    // A monitor-mode limit records the would-be refusal and forwards anyway.
+    assert!(call(&mut p, 7, "list_employees").get("result").is_some());
+    assert!(call(&mut p, 8, "list_employees").get("result").is_some());
+    drop(p.input.take());
+    p.child.wait().unwrap();
+    let leaves = place.leaves();
+    let limited: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["kind"] == "request" && l["outcome"] == "rate_limited")
+        .collect();
+    assert_eq!(limited.len(), 2);
+    assert_eq!(limited[0]["policy"]["rate_limit"]["rule"], "lookups");
+    let watched = leaves
+        .iter()
+        .find(|l| l["kind"] == "request" && l["rpc_id"] == 8)
+        .unwrap();
+    assert_eq!(watched["policy"]["rate_limit"]["enforced"], false);
+    assert!(watched.get("outcome").is_none(), "forwarded");
+}
