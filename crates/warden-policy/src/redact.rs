@@ -139,6 +139,9 @@ pub struct RedactConfig {
     pub custom: Vec<CustomRule>,
     /// Rules to turn off: detector ids, custom rule ids, or entries of `keys`.
     pub disabled: Vec<String>,
+    /// Rule ids (detectors, custom rules, or `key`) whose finding in a client request's
+    /// arguments refuses the call instead of only redacting the record.
+    pub block_on_detect: Vec<String>,
 }
 
 impl Default for RedactConfig {
@@ -148,6 +151,7 @@ impl Default for RedactConfig {
             detectors: BUILTIN_DETECTORS.iter().map(|d| (*d).to_owned()).collect(),
             custom: Vec::new(),
             disabled: Vec::new(),
+            block_on_detect: Vec::new(),
         }
     }
 }
@@ -171,6 +175,9 @@ pub enum RedactError {
     /// `detectors` names something that is not a built-in detector.
     #[error("unknown detector `{0}`; built-in detectors are: {list}", list = BUILTIN_DETECTORS.join(", "))]
     UnknownDetector(String),
+    /// `block_on_detect` names no enabled detector, custom rule or `key`.
+    #[error("`block_on_detect` entry `{0}` is not an enabled detector, a custom rule id or `key`")]
+    UnknownBlock(String),
     /// `disabled` names no configured key, detector or custom rule.
     #[error("`disabled` entry `{0}` is not a configured key, a detector or a custom rule id")]
     UnknownDisabled(String),
@@ -309,6 +316,8 @@ const BUILTINS: &[Builtin] = &[
 /// Redacts secrets and personal data from JSON values. Cheap to share across threads.
 #[derive(Debug, Clone)]
 pub struct Redactor {
+    /// Rule ids that refuse a client request instead of only redacting it.
+    block: Vec<String>,
     keys: KeyMatcher,
     /// All value rules in priority order (built-ins, then custom rules).
     rules: Vec<Rule>,
@@ -467,7 +476,15 @@ impl Redactor {
             )
         };
 
+        let block = config.block_on_detect.clone();
+        if let Some(unknown) = block
+            .iter()
+            .find(|b| *b != KEY_RULE && !rules.iter().any(|r| r.id == b.as_str()))
+        {
+            return Err(RedactError::UnknownBlock(unknown.clone()));
+        }
         Ok(Self {
+            block,
             keys: KeyMatcher::new(key_words),
             rules,
             anchor,
@@ -490,6 +507,18 @@ impl Redactor {
         let mut pointer = String::new();
         self.walk_mut(value, &mut pointer, &mut out);
         out
+    }
+
+    /// The `block_on_detect` rules among `found` (the findings in one message), for findings
+    /// under `within` (a JSON pointer prefix such as `/params`).
+    pub fn blocking(&self, found: &[Redaction], within: &str) -> Vec<String> {
+        let mut rules: Vec<String> = found
+            .iter()
+            .filter(|r| r.pointer.starts_with(within) && self.block.contains(&r.rule))
+            .map(|r| r.rule.clone())
+            .collect();
+        rules.dedup();
+        rules
     }
 
     /// Reports what [`Redactor::redact`] would replace, without changing anything: it redacts

@@ -12,6 +12,8 @@ pub const POLICY_DENIED: i64 = -32011;
 pub const APPROVAL_REQUIRED: i64 = -32012;
 /// A rate limit of a policy rule is reached.
 pub const RATE_LIMITED: i64 = -32013;
+/// The arguments hold a secret that a `block_on_detect` rule refuses.
+pub const SECRET_DETECTED: i64 = -32014;
 
 /// One error line answering request `id` (the id goes back exactly as the client sent it).
 fn line(id: Option<&RawValue>, code: i64, message: &str, data: serde_json::Value) -> Vec<u8> {
@@ -104,5 +106,18 @@ pub fn rate_limited(
             "window_ms": window_ms,
             "retry_after_ms": retry_after_ms,
         }),
+    )
+}
+
+/// A call whose arguments hold what `rules` detect as secrets (named, never shown).
+pub fn secret_detected(id: Option<&RawValue>, rules: &[String]) -> Vec<u8> {
+    line(
+        id,
+        SECRET_DETECTED,
+        &format!(
+            "warden: the arguments hold what looks like a secret ({}), so the call was not forwarded; remove it and retry",
+            rules.join(", ")
+        ),
+        serde_json::json!({ "gateway": "warden", "reason": "secret_detected", "rules": rules }),
     )
 }

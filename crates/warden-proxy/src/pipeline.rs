@@ -335,17 +335,6 @@ impl Pipeline {
         } else {
             None
         };
-        // Rate limits count only calls that policy allows and that would be forwarded.
-        let limited: Vec<Option<LimitHit>> = match &governance {
-            Some(g) if refusal.is_none() && !denied => verdicts
-                .iter()
-                .zip(&classes)
-                .map(|(v, c)| v.as_ref().and_then(|v| self.admit(g, v, c)))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let rate_limited = limited.iter().flatten().any(|h| h.enforced);
-        let refuse = refusal.is_some() || denied || rate_limited;
         // 4 redact (pure): the audit copy, with secrets replaced before anything is hashed or
         // stored. A clean message is stored as received; a redacted one as its re-serialized copy.
         let audit_copy = match (&parsed, &self.redactor) {
@@ -356,6 +345,33 @@ impl Pipeline {
             .as_ref()
             .and_then(|c| c.as_ref())
             .and_then(|(b, _)| parse_frame(b).ok().map(|e| (b, e)));
+        // A detected secret in a client request's arguments refuses the call when the redaction
+        // rules say to block it (`block_on_detect`): the secret never reaches the server.
+        let secret: Vec<String> = match (&audit_copy, &self.redactor, &parsed) {
+            (Some(Some((_, found))), Some(r), Ok(env))
+                if dir == Direction::C2S && carries_request =>
+            {
+                if batch {
+                    (0..env.messages.len())
+                        .flat_map(|i| r.blocking(found, &format!("/{i}/params")))
+                        .collect()
+                } else {
+                    r.blocking(found, "/params")
+                }
+            }
+            _ => Vec::new(),
+        };
+        // Rate limits count only calls that policy allows and that would be forwarded.
+        let limited: Vec<Option<LimitHit>> = match &governance {
+            Some(g) if refusal.is_none() && !denied && secret.is_empty() => verdicts
+                .iter()
+                .zip(&classes)
+                .map(|(v, c)| v.as_ref().and_then(|v| self.admit(g, v, c)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let rate_limited = limited.iter().flatten().any(|h| h.enforced);
+        let refuse = refusal.is_some() || denied || !secret.is_empty() || rate_limited;
         {
             let mut st = self.state();
             match parsed {
@@ -418,7 +434,11 @@ impl Pipeline {
                             });
                         }
                         if let Some(copy) = &audit_copy {
-                            ev.dlp = Some(if copy.is_some() { "redacted" } else { "clean" });
+                            ev.dlp = Some(match copy {
+                                _ if !secret.is_empty() => "blocked",
+                                Some(_) => "redacted",
+                                None => "clean",
+                            });
                         }
                         if let (Some((bytes, env2)), Some(Some((_, found)))) =
                             (&copy_env, &audit_copy)
@@ -463,6 +483,14 @@ impl Pipeline {
                                         let (reply, reason, code) =
                                             errors::policy(msg.id, v, &what);
                                         (reply, reason, code, Outcome::Denied)
+                                    } else if !secret.is_empty() {
+                                        let reply = errors::secret_detected(msg.id, &secret);
+                                        (
+                                            reply,
+                                            "secret_detected",
+                                            errors::SECRET_DETECTED,
+                                            Outcome::Denied,
+                                        )
                                     } else if let Some(h) = limited
                                         .get(i)
                                         .and_then(Option::as_ref)
@@ -578,7 +606,7 @@ impl Pipeline {
                             _ => {}
                         }
                         if refuse && ev.outcome.is_none() {
-                            let (outcome, reason) = match (&refusal, denied) {
+                            let (outcome, reason) = match (&refusal, denied || !secret.is_empty()) {
                                 (Some(_), _) => (Outcome::GatewayError, "audit_store_unavailable"),
                                 (None, true) => (Outcome::Denied, "batch_denied"),
                                 (None, false) => (Outcome::RateLimited, "batch_rate_limited"),

@@ -188,3 +188,91 @@ fn clean_messages_are_stored_as_received_and_redaction_can_be_turned_off() {
     p.child.wait().unwrap();
     assert!(place.leaves().iter().all(|l| l.get("dlp").is_none()));
 }
+
+#[test]
+fn block_on_detect_refuses_a_call_carrying_a_secret() {
+    let place = Place::new();
+    let rules = place.dir.path().join("redact.yaml");
+    std::fs::write(
+        &rules,
+        "block_on_detect: [aws_access_key, pem_private_key]\n",
+    )
+    .unwrap();
+    let rules_arg = rules.display().to_string();
+    let mut child = warden()
+        .args(place.run_args(&["--redact-config", &rules_arg]))
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = concat!(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"upload","arguments":{"key":"AKIAIOSFODNN7EXAMPLE"}}}"#,
+        "\n",
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"upload","arguments":{"note":"mail jane.doe@example.com"}}}"#,
+        "\n",
+    );
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The first call is answered by warden; `cat` only ever saw (and echoed) the second.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["id"], 1);
+    assert_eq!(lines[0]["error"]["code"], -32014);
+    assert_eq!(
+        lines[0]["error"]["data"]["rules"],
+        json!(["aws_access_key"])
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("AKIAIOSFODNN7EXAMPLE"),
+        "the secret is not echoed back"
+    );
+    assert_eq!(
+        lines[1]["id"], 2,
+        "a redacted but not blocked call is forwarded"
+    );
+    assert_eq!(
+        lines[1]["params"]["arguments"]["note"], "mail jane.doe@example.com",
+        "the wire is untouched"
+    );
+    let leaves = place.leaves();
+    let blocked = leaves
+        .iter()
+        .find(|l| l["rpc_id"] == 1 && l["kind"] == "request")
+        .unwrap();
+    assert_eq!(
+        (blocked["dlp"].as_str(), blocked["outcome"].as_str()),
+        (Some("blocked"), Some("denied"))
+    );
+    let db: Vec<u8> = std::fs::read_dir(place.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("audit.db")
+        })
+        .flat_map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(!contains(&db, "AKIAIOSFODNN7EXAMPLE"));
+    let bad = place.dir.path().join("bad.yaml");
+    std::fs::write(&bad, "block_on_detect: [aws_keys]\n").unwrap();
+    let out = warden()
+        .args(place.run_args(&["--redact-config", &bad.display().to_string()]))
+        .arg("cat")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("block_on_detect"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
