@@ -333,6 +333,8 @@ pub struct PolicySet {
     /// every decision so a record names the exact policy that made it.
     pub hash: String,
     pub(crate) needs_args: bool,
+    /// Remove from `tools/list` results the tools the principal may never call.
+    pub hide_denied_tools: bool,
     /// Every rule's pattern in two sets (with and without a server part), so one match per
     /// name finds the candidate rules instead of one glob match per rule.
     pub(crate) qualified: Patterns,
@@ -483,6 +485,7 @@ impl PolicySet {
         let qualified = Patterns::build(&rules, true);
         let plain = Patterns::build(&rules, false);
         Ok(PolicySet {
+            hide_denied_tools: raw.hide_denied_tools.unwrap_or(false),
             qualified,
             plain,
             rules,

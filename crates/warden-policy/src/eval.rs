@@ -99,6 +99,27 @@ impl PolicySet {
         self.decide(req, None)
     }
 
+    /// True if no call of `tool` by this principal could ever be allowed: a rule denies it
+    /// whatever its arguments (or the default does and no rule allows it). A tool that some
+    /// arguments or an approval could let through is callable. `req.arguments` is ignored.
+    pub fn never_callable(&self, req: &Request<'_>) -> bool {
+        // Without arguments, no condition on an argument holds: only unconditional rules apply.
+        let d = self.evaluate(&Request {
+            method: "tools/call",
+            arguments: None,
+            ..*req
+        });
+        if !(d.enforced && d.action == Action::Deny) {
+            return false;
+        }
+        // Denied by the default: callable if some allow rule could apply with arguments.
+        d.rule.is_some()
+            || !self
+                .rules
+                .iter()
+                .any(|r| r.action == Action::Allow && !r.limiter_only && !r.conditions.is_empty())
+    }
+
     /// Decides `req` and says, for every rule, whether it applied and why.
     pub fn explain(&self, req: &Request<'_>) -> (Decision, Vec<Trace>) {
         let mut traces = Vec::new();

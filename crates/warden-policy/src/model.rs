@@ -11,6 +11,8 @@ pub(crate) struct RawFile {
     pub(crate) version: Option<Spanned<u32>>,
     pub(crate) mode: Option<Spanned<String>>,
     pub(crate) default: Option<Spanned<String>>,
+    /// Remove from `tools/list` results the tools the principal may never call.
+    pub(crate) hide_denied_tools: Option<bool>,
     #[serde(default)]
     pub(crate) policies: Vec<Spanned<RawPolicy>>,
 }

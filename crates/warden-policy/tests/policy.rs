@@ -472,3 +472,27 @@ policies:
         bad.0
     );
 }
+
+#[test]
+fn never_callable_is_conservative() {
+    let args = json!({});
+    let p = PolicySet::compile("default: deny\npolicies:\n  - name: reads\n    tool_pattern: \"fs:read_*\"\n    action: allow\n").unwrap();
+    assert!(!p.never_callable(&call("fs", "read_file", &args)));
+    assert!(
+        p.never_callable(&call("fs", "delete_file", &args)),
+        "the default denies and no rule allows it"
+    );
+    let p = PolicySet::compile(
+        "default: deny\npolicies:\n  - name: small\n    tool_pattern: \"*\"\n    action: allow\n    when:\n      - arg_max_length: { arg: q, max: 10, not: true }\n",
+    )
+    .unwrap();
+    assert!(
+        !p.never_callable(&call("fs", "delete_file", &args)),
+        "a conditional allow may let it through"
+    );
+    let p = PolicySet::compile("policies:\n  - name: watch\n    tool_pattern: \"*\"\n    action: deny\n    mode: monitor\n").unwrap();
+    assert!(
+        !p.never_callable(&call("fs", "x", &args)),
+        "monitor mode never hides"
+    );
+}

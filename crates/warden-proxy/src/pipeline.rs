@@ -36,6 +36,8 @@ pub enum Route {
     Forward,
     /// Do not forward; send these bytes back to the sender instead.
     Answer(Vec<u8>),
+    /// Forward these bytes instead of the original (policy rewrote the message).
+    Replace(Vec<u8>),
 }
 
 /// The pipeline's decision on one frame.
@@ -183,6 +185,48 @@ impl Pipeline {
         hit
     }
 
+    /// The frame of a `tools/list` result without the tools the principal may never call,
+    /// and their names; `None` if nothing is hidden (the original bytes are forwarded).
+    fn hide_tools(
+        &self,
+        g: &Governance,
+        frame: &[u8],
+        client: Option<String>,
+    ) -> Option<(Vec<u8>, Vec<String>)> {
+        let mut msg: serde_json::Value = serde_json::from_slice(frame).ok()?;
+        let tools = msg.get_mut("result")?.get_mut("tools")?.as_array_mut()?;
+        let at = Some(warden_policy::Moment::from_unix(
+            now_us().div_euclid(1_000_000),
+        ));
+        let mut hidden = Vec::new();
+        tools.retain(|t| {
+            let Some(name) = t.get("name").and_then(serde_json::Value::as_str) else {
+                return true;
+            };
+            let req = Request {
+                server: &self.server,
+                method: "tools/call",
+                target: Some(name),
+                arguments: None,
+                principal: g.principal.as_deref(),
+                roles: &g.roles,
+                client: client.as_deref(),
+                at,
+            };
+            let never = g.policy.never_callable(&req);
+            if never {
+                hidden.push(name.to_owned());
+            }
+            !never
+        });
+        if hidden.is_empty() {
+            return None;
+        }
+        let mut bytes = serde_json::to_vec(&msg).ok()?;
+        bytes.push(b'\n');
+        Some((bytes, hidden))
+    }
+
     /// Classes tools by these lists first (then by the server's annotations).
     pub fn with_tool_lists(self, sensitive: Vec<String>, write: Vec<String>) -> Pipeline {
         self.state().tools = ToolClassifier::new(sensitive, write);
@@ -298,6 +342,8 @@ impl Pipeline {
     pub fn on_frame(&self, dir: Direction, frame: Bytes) -> Result<Decision, WriterGone> {
         let ts_us = now_us();
         let mut events: Vec<AuditEvent> = Vec::with_capacity(1);
+        // A tools/list result rewritten by policy (hidden tools removed).
+        let mut rewritten: Option<Vec<u8>> = None;
         // Answers warden gives instead of forwarding (one per refused request).
         let mut refusals: Vec<Vec<u8>> = Vec::new();
         let mut responds = false;
@@ -578,6 +624,18 @@ impl Pipeline {
                                             c.body.clone().and_then(|r| frame.get(r))
                                     {
                                         st.tools.learn(body);
+                                        if env.kind != Kind::Batch
+                                            && let Some(g) = governance
+                                                .as_ref()
+                                                .filter(|g| g.policy.hide_denied_tools)
+                                            && let Some((bytes, hidden)) =
+                                                self.hide_tools(g, &frame, client_name(&st))
+                                        {
+                                            ev.detail = Some(
+                                                serde_json::json!({ "rewritten": { "hidden_tools": hidden } }),
+                                            );
+                                            rewritten = Some(bytes);
+                                        }
                                     }
                                     ev.exchange = Some(closed.exchange);
                                     ev.method = Some(closed.method);
@@ -635,7 +693,9 @@ impl Pipeline {
             None => None,
         };
         // 6 forward (done by the transport, with the original bytes)
-        let route = if !refuse {
+        let route = if let Some(bytes) = rewritten {
+            Route::Replace(bytes)
+        } else if !refuse {
             Route::Forward
         } else if batch {
             // A batch is answered with an array of the errors (JSON-RPC 2.0, section 6).
@@ -797,4 +857,9 @@ struct LimitHit {
     retry_after_ms: u64,
     /// False for a monitor-mode limit: recorded, the call forwarded anyway.
     enforced: bool,
+}
+
+/// The client's name as the session knows it.
+fn client_name(st: &State) -> Option<String> {
+    st.ctx.client_info.as_ref().map(|i| i.name.clone())
 }

@@ -469,6 +469,7 @@ fn handle(
     }
     match route {
         Route::Forward => forward(&frame).map_err(|e| Side::Output(e.to_string())),
+        Route::Replace(bytes) => forward(&bytes).map_err(|e| Side::Output(e.to_string())),
         Route::Answer(reply) => answer(&reply).map_err(|e| Side::Input(e.to_string())),
     }
 }

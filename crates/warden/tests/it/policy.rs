@@ -362,3 +362,60 @@ fn a_rate_limit_passes_exactly_its_limit_and_then_answers_retry_after() {
     assert_eq!(watched["policy"]["rate_limit"]["enforced"], false);
     assert!(watched.get("outcome").is_none(), "forwarded");
 }
+
+#[test]
+fn tools_list_hides_the_tools_a_principal_may_never_call() {
+    let policy_text = "hide_denied_tools: true\npolicies:\n  - name: no-pay-for-agents\n    tool_pattern: \"hr:get_pay_info\"\n    principals: [\"role:agent\"]\n    action: deny\n  - name: checked-time-off\n    tool_pattern: \"hr:submit_time_off\"\n    action: deny\n    when:\n      - arg_equals: { arg: id, value: E001 }\n";
+    let list = |roles: &[&str]| -> (Value, Vec<Value>) {
+        let place = Place::new();
+        let policy = place.dir.path().join("hide.yaml");
+        std::fs::write(&policy, policy_text).unwrap();
+        let mut args = vec!["--server-name", "hr", "--policy"];
+        let policy_arg = policy.display().to_string();
+        args.push(&policy_arg);
+        for r in roles {
+            args.extend(["--role", r]);
+        }
+        let mut p = Proxied::start(&place, &args);
+        p.calls(0);
+        p.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+        let reply: Value = serde_json::from_str(&p.recv()).unwrap();
+        drop(p.input.take());
+        p.child.wait().unwrap();
+        (reply, place.leaves())
+    };
+    let names = |reply: &Value| -> Vec<String> {
+        reply["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (agent, leaves) = list(&["agent"]);
+    assert!(
+        !names(&agent).contains(&"get_pay_info".to_owned()),
+        "{:?}",
+        names(&agent)
+    );
+    assert!(
+        names(&agent).contains(&"submit_time_off".to_owned()),
+        "a conditional deny keeps the tool: other arguments may pass"
+    );
+    assert_eq!(names(&agent).len(), 4);
+    let record = leaves
+        .iter()
+        .find(|l| l["kind"] == "result" && l["method"] == "tools/list")
+        .unwrap();
+    assert_eq!(
+        record["detail"]["rewritten"]["hidden_tools"],
+        json!(["get_pay_info"])
+    );
+    assert_eq!(
+        record["payload"]["tools"].as_array().unwrap().len(),
+        5,
+        "the record keeps what the server sent"
+    );
+    let (manager, _) = list(&["manager"]);
+    assert_eq!(names(&manager).len(), 5, "other principals see every tool");
+}
