@@ -50,6 +50,8 @@ pub enum Outcome {
     Denied,
     /// A rate limit of the policy was reached: the call never reached the server.
     RateLimited,
+    /// A budget of the policy is spent: the call never reached the server.
+    BudgetExceeded,
 }
 
 impl Outcome {
@@ -62,6 +64,7 @@ impl Outcome {
             Outcome::GatewayError => "gateway_error",
             Outcome::Denied => "denied",
             Outcome::RateLimited => "rate_limited",
+            Outcome::BudgetExceeded => "budget_exceeded",
         }
     }
 }

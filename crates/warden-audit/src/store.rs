@@ -585,6 +585,42 @@ impl Store {
         Ok(Snapshot { store: self })
     }
 
+    /// Budget usage recorded since `since_us`: units per `(key, window_start_ms)`, summed from
+    /// the `policy.budget` entries of the request records that were charged.
+    pub fn budget_usage(&self, since_us: i64) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Leaf {
+            policy: Option<Policy>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Policy {
+            #[serde(default)]
+            budget: Vec<Entry>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            key: String,
+            window_start_ms: u64,
+            units: u64,
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT leaf FROM records WHERE ts_us >= ?1 AND kind = 'request' AND instr(leaf, '\"budget\":[') > 0")
+            .map_err(self.err())?;
+        let mut rows = st.query([since_us]).map_err(self.err())?;
+        let mut sums: std::collections::BTreeMap<(String, u64), u64> =
+            std::collections::BTreeMap::new();
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let leaf: Vec<u8> = r.get(0).map_err(self.err())?;
+            if let Ok(Leaf { policy: Some(p) }) = serde_json::from_slice::<Leaf>(&leaf) {
+                for e in p.budget {
+                    *sums.entry((e.key, e.window_start_ms)).or_default() += e.units;
+                }
+            }
+        }
+        Ok(sums.into_iter().map(|((k, w), u)| (k, w, u)).collect())
+    }
+
     /// The largest row id stored (for following new records).
     pub fn max_rowid(&self) -> Result<i64, StoreError> {
         self.conn

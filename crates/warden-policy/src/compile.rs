@@ -279,6 +279,65 @@ fn window_ms(v: &Value) -> Result<u64, String> {
     Ok(n * ms)
 }
 
+/// At most `units` per fixed window of `window_ms` (aligned to the Unix epoch, so a `1d`
+/// budget resets at midnight UTC), counted per `per`; a call costs `costs[tool]` or 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub units: u64,
+    pub window_ms: u64,
+    pub per: Per,
+    pub costs: Vec<(String, u64)>,
+}
+
+impl Budget {
+    /// The units a call of `tool` costs.
+    pub fn cost(&self, tool: &str) -> u64 {
+        self.costs
+            .iter()
+            .find(|(t, _)| t == tool)
+            .map_or(1, |(_, c)| *c)
+    }
+}
+
+/// Reads `{calls | units, window, per, costs: {tool: units}}`.
+fn budget(v: &Value) -> Result<Budget, String> {
+    let units = v
+        .get("calls")
+        .or_else(|| v.get("units"))
+        .and_then(Value::as_u64)
+        .ok_or("budget needs `calls` (or `units`): a whole number")?;
+    let window = v.get("window").ok_or("budget needs `window` (like 1d)")?;
+    let per = match v.get("per").and_then(Value::as_str) {
+        None => Per::Principal,
+        Some(p) => match Per::parse(p) {
+            Some(Per::Tool | Per::PrincipalTool) | None => {
+                return Err(format!(
+                    "per {p:?} is not one of principal, session, global"
+                ));
+            }
+            Some(per) => per,
+        },
+    };
+    let costs = match v.get("costs") {
+        None => Vec::new(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(t, c)| {
+                c.as_u64()
+                    .map(|c| (t.clone(), c))
+                    .ok_or(format!("cost of {t:?} is a whole number"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("`costs` maps tool names to units".into()),
+    };
+    Ok(Budget {
+        units,
+        window_ms: window_ms(window)?,
+        per,
+        costs,
+    })
+}
+
 /// Reads `{limit, window, per}`.
 fn rate_limit(v: &Value) -> Result<RateLimit, String> {
     let limit = v
@@ -319,6 +378,8 @@ pub struct Rule {
     pub approvers: Vec<String>,
     /// A rate limit on the calls this rule applies to.
     pub rate_limit: Option<RateLimit>,
+    /// A budget on the calls this rule applies to.
+    pub budget: Option<Budget>,
     /// The rule only limits: it contributes no action of its own (so it can never allow).
     pub limiter_only: bool,
 }
@@ -521,13 +582,17 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
             }
         },
     };
-    if let Some(b) = &p.budget {
-        problems.push(at(
-            &b.referenced,
-            format!("policy {name:?}: budget is not supported by this version of warden yet"),
-        ));
-        ok = false;
-    }
+    let budget = match &p.budget {
+        None => None,
+        Some(b) => match budget(&b.value) {
+            Ok(b) => Some(b),
+            Err(msg) => {
+                problems.push(at(&b.referenced, format!("policy {name:?}: {msg}")));
+                ok = false;
+                None
+            }
+        },
+    };
     let (pattern, ploc) = match &p.tool_pattern {
         Some(t) => (t.value.clone(), t.referenced),
         None => ("*".to_owned(), *here),
@@ -566,7 +631,7 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
     }
     // A rule with a limit blocks only when the limit is reached: it never allows anything.
     // (Decided by the limit being written, not by it parsing, so a typo in it is one problem.)
-    let limiter_only = (p.rate_limit.is_some() || !seeded.is_empty())
+    let limiter_only = (p.rate_limit.is_some() || p.budget.is_some() || !seeded.is_empty())
         && p.action
             .as_ref()
             .is_none_or(|a| Action::parse(&a.value) != Some(Action::Allow));
@@ -626,6 +691,7 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
         line: here.line(),
         approvers: p.approvers.clone(),
         rate_limit: limit,
+        budget,
         limiter_only,
     })
     .filter(|_| ok)

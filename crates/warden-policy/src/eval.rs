@@ -67,6 +67,17 @@ pub struct Decision {
     pub policy: String,
     /// The rate limits that apply to this call (the caller counts them; this crate keeps no state).
     pub limits: Vec<Limit>,
+    /// The budgets that apply to this call (the caller charges them).
+    pub budgets: Vec<BudgetRef>,
+}
+
+/// A budget that applies to a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetRef {
+    pub rule: String,
+    pub budget: crate::compile::Budget,
+    /// False in monitor mode: a call over the budget is recorded, not refused.
+    pub enforced: bool,
 }
 
 /// A rate limit that applies to a call.
@@ -136,6 +147,7 @@ impl PolicySet {
             matched: Vec::new(),
             policy: self.hash.clone(),
             limits: Vec::new(),
+            budgets: Vec::new(),
         };
         if !GOVERNED_METHODS.contains(&req.method) {
             return decision;
@@ -187,6 +199,13 @@ impl PolicySet {
                 decision.limits.push(Limit {
                     rule: rule.name.clone(),
                     limit,
+                    enforced: rule.mode == Mode::Enforce,
+                });
+            }
+            if let Some(budget) = &rule.budget {
+                decision.budgets.push(BudgetRef {
+                    rule: rule.name.clone(),
+                    budget: budget.clone(),
                     enforced: rule.mode == Mode::Enforce,
                 });
             }

@@ -14,5 +14,5 @@ mod model;
 pub mod path;
 pub mod redact;
 
-pub use compile::{Action, Mode, Per, PolicyErrors, PolicySet, Problem, RateLimit};
-pub use eval::{Decision, GOVERNED_METHODS, Limit, Moment, Request, Trace};
+pub use compile::{Action, Budget, Mode, Per, PolicyErrors, PolicySet, Problem, RateLimit};
+pub use eval::{BudgetRef, Decision, GOVERNED_METHODS, Limit, Moment, Request, Trace};

@@ -229,7 +229,7 @@ policies:
       - teleport: { arg: x }
   - name: c
     action: deny
-    budget: { calls: 1000, window: 1d }
+    budget: { calls: lots, window: 1d }
 "#;
     let errs = PolicySet::compile(bad).unwrap_err().0;
     let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -259,7 +259,7 @@ policies:
     );
     assert!(
         text.iter()
-            .any(|t| t.starts_with("13:") && t.contains("budget is not supported")),
+            .any(|t| t.starts_with("13:") && t.contains("budget needs `calls`")),
         "{text:#?}"
     );
     let typo =

@@ -14,6 +14,33 @@ pub const APPROVAL_REQUIRED: i64 = -32012;
 pub const RATE_LIMITED: i64 = -32013;
 /// The arguments hold a secret that a `block_on_detect` rule refuses.
 pub const SECRET_DETECTED: i64 = -32014;
+/// A budget of a policy rule is spent for the current window.
+pub const BUDGET_EXCEEDED: i64 = -32015;
+
+/// A call over a budget: `used` of `limit` units spent in the window that resets at `resets_at_ms`.
+pub fn budget_exceeded(
+    id: Option<&RawValue>,
+    rule: &str,
+    limit: u64,
+    used: u64,
+    resets_at_ms: u64,
+) -> Vec<u8> {
+    line(
+        id,
+        BUDGET_EXCEEDED,
+        &format!(
+            "warden: the budget of policy rule '{rule}' is spent ({used} of {limit} units); it resets at {resets_at_ms} (Unix ms)"
+        ),
+        serde_json::json!({
+            "gateway": "warden",
+            "reason": "budget_exceeded",
+            "rule": rule,
+            "limit": limit,
+            "used": used,
+            "resets_at_ms": resets_at_ms,
+        }),
+    )
+}
 
 /// One error line answering request `id` (the id goes back exactly as the client sent it).
 fn line(id: Option<&RawValue>, code: i64, message: &str, data: serde_json::Value) -> Vec<u8> {

@@ -6,8 +6,10 @@
 //! - [`stdio`]: the `warden run` transport: child process, frame pumps, shutdown.
 //! - [`errors`]: the JSON-RPC errors warden answers with itself.
 //! - [`limits`]: exact sliding-window rate limits.
+//! - [`budgets`]: per-window budgets, seeded from the audit store.
 //! - [`tools`]: read / write / sensitive classification of tools.
 
+pub mod budgets;
 pub mod correlate;
 pub mod errors;
 pub mod limits;

@@ -70,6 +70,8 @@ pub struct Pipeline {
     redactor: Option<Arc<Redactor>>,
     /// The rate limits of the policy, counted across the session.
     limiter: crate::limits::RateLimiter,
+    /// The budgets of the policy, seeded from the audit store at start.
+    budgets: crate::budgets::BudgetBook,
     /// The policy in force; swapped whole when the policy file is reloaded.
     governance: std::sync::RwLock<Option<Arc<Governance>>>,
     session: Arc<str>,
@@ -92,6 +94,7 @@ impl Pipeline {
             governance: std::sync::RwLock::new(None),
             redactor: None,
             limiter: crate::limits::RateLimiter::default(),
+            budgets: crate::budgets::BudgetBook::default(),
             session: uuid::Uuid::now_v7().to_string().into(),
             audit,
             durability,
@@ -137,6 +140,57 @@ impl Pipeline {
             ev.frame = Bytes::from(text.into_bytes());
             ev.redactions = serde_json::to_value(&found).ok();
         }
+    }
+
+    /// Adds usage of budgets found in the audit store (`warden run` seeds the current windows).
+    pub fn seed_budget(&self, key: &str, window_start_ms: u64, units: u64) {
+        self.budgets.seed(key, window_start_ms, units);
+    }
+
+    /// The budget charges an allowed call would make.
+    fn budget_charges(&self, g: &Governance, v: &Verdict, c: &Classification) -> Vec<BudgetCharge> {
+        let now_ms = u64::try_from(now_us() / 1000).unwrap_or(0);
+        let tool = c.target.as_deref().unwrap_or("");
+        v.budgets
+            .iter()
+            .map(|b| {
+                let scope = match b.budget.per {
+                    Per::Session => self.session.to_string(),
+                    Per::Global => String::new(),
+                    _ => g.principal.clone().unwrap_or_default(),
+                };
+                BudgetCharge {
+                    rule: b.rule.clone(),
+                    enforced: b.enforced,
+                    charge: crate::budgets::Charge {
+                        key: format!("{}|{scope}", b.rule),
+                        units: b.budget.cost(tool),
+                        limit: b.budget.units,
+                        window_start_ms: crate::budgets::window_start(now_ms, b.budget.window_ms),
+                        window_ms: b.budget.window_ms,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// The first budget (enforced ones first) a call does not fit in.
+    fn over_budget(&self, cs: &[BudgetCharge]) -> Option<BudgetHit> {
+        for enforced in [true, false] {
+            let mine: Vec<&BudgetCharge> = cs.iter().filter(|b| b.enforced == enforced).collect();
+            let list: Vec<crate::budgets::Charge> = mine.iter().map(|b| b.charge.clone()).collect();
+            if let Err(over) = self.budgets.fits(&list) {
+                let b = mine[over.index];
+                return Some(BudgetHit {
+                    rule: b.rule.clone(),
+                    limit: b.charge.limit,
+                    used: over.used,
+                    resets_at_ms: over.resets_at_ms,
+                    enforced,
+                });
+            }
+        }
+        None
     }
 
     /// Counts an allowed call against the rate limits that apply to it. `Some` when one is full
@@ -407,17 +461,47 @@ impl Pipeline {
             }
             _ => Vec::new(),
         };
-        // Rate limits count only calls that policy allows and that would be forwarded.
-        let limited: Vec<Option<LimitHit>> = match &governance {
-            Some(g) if refusal.is_none() && !denied && secret.is_empty() => verdicts
+        // Budgets: whether each allowed call still fits (charged below, once nothing refuses it).
+        let charges: Vec<Vec<BudgetCharge>> = match &governance {
+            Some(g) => verdicts
                 .iter()
                 .zip(&classes)
-                .map(|(v, c)| v.as_ref().and_then(|v| self.admit(g, v, c)))
+                .map(|(v, c)| {
+                    v.as_ref()
+                        .map(|v| self.budget_charges(g, v, c))
+                        .unwrap_or_default()
+                })
                 .collect(),
+            None => Vec::new(),
+        };
+        let over: Vec<Option<BudgetHit>> = charges.iter().map(|cs| self.over_budget(cs)).collect();
+        let over_budget = over.iter().flatten().any(|h| h.enforced);
+        // Rate limits count only calls that policy allows and that would be forwarded.
+        let limited: Vec<Option<LimitHit>> = match &governance {
+            Some(g) if refusal.is_none() && !denied && secret.is_empty() && !over_budget => {
+                verdicts
+                    .iter()
+                    .zip(&classes)
+                    .map(|(v, c)| v.as_ref().and_then(|v| self.admit(g, v, c)))
+                    .collect()
+            }
             _ => Vec::new(),
         };
         let rate_limited = limited.iter().flatten().any(|h| h.enforced);
-        let refuse = refusal.is_some() || denied || !secret.is_empty() || rate_limited;
+        let refuse =
+            refusal.is_some() || denied || !secret.is_empty() || over_budget || rate_limited;
+        // The calls that go through are charged to their budgets.
+        let charged: Vec<Vec<u64>> = if refuse {
+            Vec::new()
+        } else {
+            charges
+                .iter()
+                .map(|cs| {
+                    self.budgets
+                        .charge(&cs.iter().map(|b| b.charge.clone()).collect::<Vec<_>>())
+                })
+                .collect()
+        };
         {
             let mut st = self.state();
             match parsed {
@@ -472,6 +556,28 @@ impl Pipeline {
                         ev.error_code = c.error_code;
                         ev.target = c.target.clone();
                         ev.policy = verdict.map(policy_record);
+                        if let Some(policy) = ev.policy.as_mut() {
+                            if let (Some(cs), Some(used)) = (charges.get(i), charged.get(i))
+                                && !cs.is_empty()
+                            {
+                                policy["budget"] = cs
+                                    .iter()
+                                    .zip(used)
+                                    .map(|(b, used)| {
+                                        serde_json::json!({
+                                            "rule": b.rule, "key": b.charge.key, "units": b.charge.units,
+                                            "window_start_ms": b.charge.window_start_ms, "used": used, "limit": b.charge.limit,
+                                        })
+                                    })
+                                    .collect();
+                            }
+                            if let Some(Some(hit)) = over.get(i) {
+                                policy["budget_exceeded"] = serde_json::json!({
+                                    "rule": hit.rule, "used": hit.used, "limit": hit.limit,
+                                    "resets_at_ms": hit.resets_at_ms, "enforced": hit.enforced,
+                                });
+                            }
+                        }
                         if let (Some(policy), Some(Some(hit))) =
                             (ev.policy.as_mut(), limited.get(i))
                         {
@@ -529,6 +635,22 @@ impl Pipeline {
                                         let (reply, reason, code) =
                                             errors::policy(msg.id, v, &what);
                                         (reply, reason, code, Outcome::Denied)
+                                    } else if let Some(h) =
+                                        over.get(i).and_then(Option::as_ref).filter(|h| h.enforced)
+                                    {
+                                        let reply = errors::budget_exceeded(
+                                            msg.id,
+                                            &h.rule,
+                                            h.limit,
+                                            h.used,
+                                            h.resets_at_ms,
+                                        );
+                                        (
+                                            reply,
+                                            "budget_exceeded",
+                                            errors::BUDGET_EXCEEDED,
+                                            Outcome::BudgetExceeded,
+                                        )
                                     } else if !secret.is_empty() {
                                         let reply = errors::secret_detected(msg.id, &secret);
                                         (
@@ -862,4 +984,23 @@ struct LimitHit {
 /// The client's name as the session knows it.
 fn client_name(st: &State) -> Option<String> {
     st.ctx.client_info.as_ref().map(|i| i.name.clone())
+}
+
+/// A budget a call would be charged against.
+#[derive(Debug, Clone)]
+struct BudgetCharge {
+    rule: String,
+    enforced: bool,
+    charge: crate::budgets::Charge,
+}
+
+/// A budget that was spent for a call.
+#[derive(Debug, Clone)]
+struct BudgetHit {
+    rule: String,
+    limit: u64,
+    used: u64,
+    resets_at_ms: u64,
+    /// False for a monitor-mode budget: recorded, the call forwarded anyway.
+    enforced: bool,
 }

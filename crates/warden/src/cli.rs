@@ -34,6 +34,17 @@ pub(crate) enum Cmd {
     /// Check and explain policy files.
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Show what each budget of a policy has used in its current window.
+    #[command(after_help = "Example:\n  warden budgets --policy policies.yaml --db audit.db")]
+    Budgets {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The policy file whose budgets to show.
+        #[arg(long, env = "WARDEN_POLICY", value_name = "FILE")]
+        policy: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Run a sample HR server through warden with a scripted client, then show what was recorded.
     #[command(after_help = "Example:\n  warden demo")]
     Demo(DemoArgs),

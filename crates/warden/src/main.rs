@@ -27,6 +27,11 @@ fn main() -> ExitCode {
         cli::Cmd::Audit(cmd) => commands::audit::audit(cmd),
         cli::Cmd::Keys(cmd) => commands::keys::keys(cmd),
         cli::Cmd::Policy(cmd) => commands::policy::policy(cmd),
+        cli::Cmd::Budgets {
+            store,
+            policy,
+            format,
+        } => commands::policy::budgets(store, &policy, format),
         cli::Cmd::Demo(args) => commands::demo::demo(args),
         cli::Cmd::DemoServer => commands::demo_server::serve(),
     };

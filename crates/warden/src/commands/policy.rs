@@ -222,3 +222,64 @@ pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// `warden budgets`: each budget's usage in its current window, from the audit store.
+pub(crate) fn budgets(
+    store: crate::cli::StoreArgs,
+    policy: &Path,
+    format: crate::cli::Format,
+) -> anyhow::Result<ExitCode> {
+    let p = load_for_run(policy)?;
+    let db = store.db.unwrap_or_else(crate::paths::default_db);
+    let s = warden_audit::Store::open_read(&db)?;
+    let now_ms = u64::try_from(warden_audit::now_us() / 1000).unwrap_or(0);
+    let usage = s.budget_usage(0)?;
+    let mut rows = Vec::new();
+    for rule in p.rules() {
+        let Some(b) = &rule.budget else { continue };
+        let start = warden_proxy::budgets::window_start(now_ms, b.window_ms);
+        let prefix = format!("{}|", rule.name);
+        let mut any = false;
+        for (key, window, used) in usage
+            .iter()
+            .filter(|(k, w, _)| k.starts_with(&prefix) && *w == start)
+        {
+            any = true;
+            rows.push(serde_json::json!({
+                "rule": rule.name, "scope": &key[prefix.len()..], "used": used, "limit": b.units,
+                "window_start_ms": window, "resets_at_ms": window + b.window_ms,
+            }));
+        }
+        if !any {
+            rows.push(serde_json::json!({
+                "rule": rule.name, "scope": null, "used": 0, "limit": b.units,
+                "window_start_ms": start, "resets_at_ms": start + b.window_ms,
+            }));
+        }
+    }
+    if format == crate::cli::Format::Table {
+        let mut t = comfy_table::Table::new();
+        t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+        t.set_header(["rule", "scope", "used", "limit", "resets at (UTC)"]);
+        for r in &rows {
+            let resets = r["resets_at_ms"]
+                .as_i64()
+                .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
+            t.add_row([
+                r["rule"].as_str().unwrap_or_default().to_owned(),
+                r["scope"].as_str().unwrap_or("(nothing used)").to_owned(),
+                r["used"].to_string(),
+                r["limit"].to_string(),
+                resets
+                    .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default(),
+            ]);
+        }
+        println!("{t}");
+    } else {
+        for r in &rows {
+            println!("{r}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

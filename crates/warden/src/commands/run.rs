@@ -65,6 +65,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         })
     };
+    // Budgets keep counting across restarts: the current windows' usage is in the store.
+    let seed = match &governance {
+        Some(g) => budget_seed(&store, &g.policy)?,
+        None => Vec::new(),
+    };
     let writer = AuditWriter::start(store, keys, cfg)?;
     let mut pipeline = Pipeline::new(
         writer.handle(),
@@ -79,6 +84,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         pipeline = pipeline.with_redactor(r);
     }
     pipeline = pipeline.with_tool_lists(args.sensitive_tools.clone(), args.write_tools.clone());
+    for (key, window_start_ms, units) in seed {
+        pipeline.seed_budget(&key, window_start_ms, units);
+    }
     let pipeline = Arc::new(pipeline);
     let result = warden_proxy::run(
         StdioConfig {
@@ -102,4 +110,23 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let result = result?;
     Ok(ExitCode::from(u8::try_from(result.exit_code).unwrap_or(1)))
+}
+
+/// The usage of the policy's budgets in their current windows, from the store.
+fn budget_seed(
+    store: &Store,
+    policy: &warden_policy::PolicySet,
+) -> anyhow::Result<Vec<(String, u64, u64)>> {
+    let longest = policy
+        .rules()
+        .iter()
+        .filter_map(|r| r.budget.as_ref())
+        .map(|b| b.window_ms)
+        .max();
+    let Some(longest) = longest else {
+        return Ok(Vec::new());
+    };
+    let now_ms = u64::try_from(warden_audit::now_us() / 1000).unwrap_or(0);
+    let since_ms = warden_proxy::budgets::window_start(now_ms, longest);
+    Ok(store.budget_usage(i64::try_from(since_ms).unwrap_or(0) * 1000)?)
 }

@@ -57,6 +57,10 @@ fn every_command_has_help_with_an_example() {
         vec!["audit", "verify-proof"],
         vec!["keys", "generate"],
         vec!["keys", "export"],
+        vec!["policy", "check"],
+        vec!["policy", "test"],
+        vec!["policy", "explain"],
+        vec!["budgets"],
     ] {
         let out = warden().args(&cmd).arg("--help").output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);

@@ -419,3 +419,84 @@ fn tools_list_hides_the_tools_a_principal_may_never_call() {
     let (manager, _) = list(&["manager"]);
     assert_eq!(names(&manager).len(), 5, "other principals see every tool");
 }
+
+#[test]
+fn a_budget_survives_a_restart_and_is_reported() {
+    let place = Place::new();
+    let policy = place.dir.path().join("budget.yaml");
+    std::fs::write(
+        &policy,
+        "policies:\n  - name: daily-lookups\n    tool_pattern: \"hr:*\"\n    budget: { calls: 5, window: 1d, costs: { get_pay_info: 2 } }\n",
+    )
+    .unwrap();
+    let policy_arg = policy.display().to_string();
+    let args = [
+        "--server-name",
+        "hr",
+        "--policy",
+        policy_arg.as_str(),
+        "--principal",
+        "alice",
+    ];
+    let call = |p: &mut Proxied, id: u64, tool: &str| -> Value {
+        p.send(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{"id":"E001"}}}}}}"#));
+        serde_json::from_str(&p.recv()).unwrap()
+    };
+    // First run: 1 + 2 units.
+    let mut p = Proxied::start(&place, &args);
+    p.calls(0);
+    assert!(call(&mut p, 1, "get_employee").get("result").is_some());
+    assert!(call(&mut p, 2, "get_pay_info").get("result").is_some());
+    drop(p.input.take());
+    p.child.wait().unwrap();
+    // Second run, same store: the budget remembers 3 of 5 units.
+    let mut p = Proxied::start(&place, &args);
+    p.calls(0);
+    assert!(
+        call(&mut p, 3, "get_employee").get("result").is_some(),
+        "4 of 5"
+    );
+    let over = call(&mut p, 4, "get_pay_info");
+    assert_eq!(
+        over["error"]["code"], -32015,
+        "4 + 2 would exceed 5: {over}"
+    );
+    assert_eq!(over["error"]["data"]["used"], 4);
+    assert!(
+        over["error"]["data"]["resets_at_ms"].as_u64().unwrap() % 86_400_000 == 0,
+        "resets at midnight UTC"
+    );
+    assert!(
+        call(&mut p, 5, "get_employee").get("result").is_some(),
+        "5 of 5"
+    );
+    assert_eq!(call(&mut p, 6, "get_employee")["error"]["code"], -32015);
+    drop(p.input.take());
+    p.child.wait().unwrap();
+    let leaves = place.leaves();
+    assert_eq!(
+        leaves
+            .iter()
+            .filter(|l| l["outcome"] == "budget_exceeded" && l["kind"] == "request")
+            .count(),
+        2
+    );
+    let out = warden()
+        .args(["budgets", "--format", "jsonl", "--policy"])
+        .arg(&policy)
+        .arg("--db")
+        .arg(place.db())
+        .output()
+        .unwrap();
+    let row: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (
+            row["rule"].as_str(),
+            row["scope"].as_str(),
+            row["used"].as_u64(),
+            row["limit"].as_u64()
+        ),
+        (Some("daily-lookups"), Some("alice"), Some(5), Some(5))
+    );
+}
