@@ -52,6 +52,8 @@ pub enum Outcome {
     RateLimited,
     /// A budget of the policy is spent: the call never reached the server.
     BudgetExceeded,
+    /// A policy rule requires approval: the call was held, not forwarded.
+    ApprovalRequired,
 }
 
 impl Outcome {
@@ -65,6 +67,7 @@ impl Outcome {
             Outcome::Denied => "denied",
             Outcome::RateLimited => "rate_limited",
             Outcome::BudgetExceeded => "budget_exceeded",
+            Outcome::ApprovalRequired => "approval_required",
         }
     }
 }

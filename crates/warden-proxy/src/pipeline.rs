@@ -634,7 +634,12 @@ impl Pipeline {
                                     } else if let Some(v) = verdict.filter(|v| v.blocks()) {
                                         let (reply, reason, code) =
                                             errors::policy(msg.id, v, &what);
-                                        (reply, reason, code, Outcome::Denied)
+                                        let outcome = if reason == "approval_required" {
+                                            Outcome::ApprovalRequired
+                                        } else {
+                                            Outcome::Denied
+                                        };
+                                        (reply, reason, code, outcome)
                                     } else if let Some(h) =
                                         over.get(i).and_then(Option::as_ref).filter(|h| h.enforced)
                                     {
@@ -693,6 +698,22 @@ impl Pipeline {
                                         )
                                     };
                                     ev.outcome = Some(outcome);
+                                    // The hold: the call is recorded as pending approval, and
+                                    // (with no approval workflow yet) resolved as denied by the
+                                    // answer below. The approvals workflow adds the decision
+                                    // between the two.
+                                    let approval = (outcome == Outcome::ApprovalRequired).then(|| {
+                                        let id = uuid::Uuid::now_v7().to_string();
+                                        let approvers = governance
+                                            .as_ref()
+                                            .zip(verdict.and_then(|v| v.rule.as_deref()))
+                                            .and_then(|(g, r)| g.policy.rules().iter().find(|x| x.name == r).map(|x| x.approvers.clone()))
+                                            .unwrap_or_default();
+                                        ev.detail = Some(serde_json::json!({
+                                            "approval": { "id": id, "status": "pending", "approvers": approvers }
+                                        }));
+                                        id
+                                    });
                                     events.push(ev);
                                     let mut out = self.base(
                                         &st,
@@ -706,9 +727,16 @@ impl Pipeline {
                                     out.target = c.target.clone();
                                     out.outcome = Some(outcome);
                                     out.error_code = Some(code);
-                                    out.detail = Some(
-                                        serde_json::json!({ "origin": "gateway", "reason": reason }),
-                                    );
+                                    out.detail = Some(match &approval {
+                                        Some(id) => serde_json::json!({
+                                            "origin": "gateway",
+                                            "reason": reason,
+                                            "approval": { "id": id, "status": "denied", "why": "no approval workflow is configured" },
+                                        }),
+                                        None => {
+                                            serde_json::json!({ "origin": "gateway", "reason": reason })
+                                        }
+                                    });
                                     events.push(out);
                                     refusals.push(reply);
                                     continue;

@@ -500,3 +500,55 @@ fn a_budget_survives_a_restart_and_is_reported() {
         (Some("daily-lookups"), Some("alice"), Some(5), Some(5))
     );
 }
+
+#[test]
+fn a_call_needing_approval_is_held_recorded_as_pending_and_denied_for_now() {
+    let place = Place::new();
+    let policy = place.dir.path().join("approve.yaml");
+    std::fs::write(
+        &policy,
+        "policies:\n  - name: require-approval-for-time-off\n    tool_pattern: \"hr:submit_time_off\"\n    action: APPROVAL\n    approvers: [\"admin@company.com\"]\n",
+    )
+    .unwrap();
+    let policy_arg = policy.display().to_string();
+    let mut p = Proxied::start(&place, &["--server-name", "hr", "--policy", &policy_arg]);
+    p.calls(0);
+    p.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"submit_time_off","arguments":{"id":"E003","from":"2026-12-21","to":"2026-12-24"}}}"#);
+    let reply: Value = serde_json::from_str(&p.recv()).unwrap();
+    assert_eq!(reply["error"]["code"], -32012);
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("approval required"),
+        "{reply}"
+    );
+    drop(p.input.take());
+    p.child.wait().unwrap();
+    let leaves = place.leaves();
+    let held = leaves
+        .iter()
+        .find(|l| l["rpc_id"] == 1 && l["kind"] == "request")
+        .unwrap();
+    assert_eq!(held["outcome"], "approval_required");
+    assert_eq!(held["detail"]["approval"]["status"], "pending");
+    assert_eq!(
+        held["detail"]["approval"]["approvers"],
+        json!(["admin@company.com"])
+    );
+    let answer = leaves
+        .iter()
+        .find(|l| l["rpc_id"] == 1 && l["kind"] == "error")
+        .unwrap();
+    assert_eq!(answer["detail"]["approval"]["status"], "denied");
+    assert_eq!(
+        answer["detail"]["approval"]["id"],
+        held["detail"]["approval"]["id"]
+    );
+    assert!(
+        !leaves
+            .iter()
+            .any(|l| l["rpc_id"] == 1 && l["kind"] == "result"),
+        "nothing reached the server"
+    );
+}
