@@ -142,6 +142,42 @@ pub struct RedactConfig {
     /// Rule ids (detectors, custom rules, or `key`) whose finding in a client request's
     /// arguments refuses the call instead of only redacting the record.
     pub block_on_detect: Vec<String>,
+    /// Mask values in the results sent to the client too (not only in the audit copy).
+    pub scan_response: bool,
+    /// What to mask on the wire: detector ids (`email`) or key words (`phone`).
+    pub mask_fields: Vec<String>,
+}
+
+impl RedactConfig {
+    /// The rules for masking results on the wire (`scan_response` with `mask_fields`), if any.
+    pub fn wire(&self) -> Option<RedactConfig> {
+        if !self.scan_response || self.mask_fields.is_empty() {
+            return None;
+        }
+        let (detectors, keys): (Vec<String>, Vec<String>) = self
+            .mask_fields
+            .iter()
+            .cloned()
+            .partition(|f| BUILTIN_DETECTORS.contains(&f.as_str()));
+        Some(RedactConfig {
+            keys,
+            detectors,
+            ..RedactConfig::empty()
+        })
+    }
+
+    /// No rules at all.
+    fn empty() -> RedactConfig {
+        RedactConfig {
+            keys: Vec::new(),
+            detectors: Vec::new(),
+            custom: Vec::new(),
+            disabled: Vec::new(),
+            block_on_detect: Vec::new(),
+            scan_response: false,
+            mask_fields: Vec::new(),
+        }
+    }
 }
 
 impl Default for RedactConfig {
@@ -152,6 +188,8 @@ impl Default for RedactConfig {
             custom: Vec::new(),
             disabled: Vec::new(),
             block_on_detect: Vec::new(),
+            scan_response: false,
+            mask_fields: Vec::new(),
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct Pipeline {
     server: String,
     /// Redacts the audit copy of every message (secrets never reach the store).
     redactor: Option<Arc<Redactor>>,
+    /// Masks values in results sent to the client (`scan_response`, `mask_fields`).
+    wire: Option<Arc<Redactor>>,
     /// The rate limits of the policy, counted across the session.
     limiter: crate::limits::RateLimiter,
     /// The budgets of the policy, seeded from the audit store at start.
@@ -93,6 +95,7 @@ impl Pipeline {
             server: server_name.clone().unwrap_or_default(),
             governance: std::sync::RwLock::new(None),
             redactor: None,
+            wire: None,
             limiter: crate::limits::RateLimiter::default(),
             budgets: crate::budgets::BudgetBook::default(),
             session: uuid::Uuid::now_v7().to_string().into(),
@@ -117,6 +120,12 @@ impl Pipeline {
             .governance
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(g));
+        self
+    }
+
+    /// Masks values in the results sent to the client with `r` (wire scope).
+    pub fn with_wire_masking(mut self, r: Redactor) -> Pipeline {
+        self.wire = Some(Arc::new(r));
         self
     }
 
@@ -813,6 +822,19 @@ impl Pipeline {
                             }
                             _ => {}
                         }
+                        // Wire scope: mask values in a result before the client sees it.
+                        if dir == Direction::S2C
+                            && msg.kind == Kind::Result
+                            && env.kind != Kind::Batch
+                            && let Some(w) = &self.wire
+                            && let Some((bytes, masked)) =
+                                mask(w, rewritten.as_deref().unwrap_or(&frame))
+                        {
+                            let detail = ev.detail.get_or_insert_with(|| serde_json::json!({}));
+                            detail["rewritten"]["masked"] =
+                                serde_json::to_value(&masked).unwrap_or_default();
+                            rewritten = Some(bytes);
+                        }
                         if refuse && ev.outcome.is_none() {
                             let (outcome, reason) = match (&refusal, denied || !secret.is_empty()) {
                                 (Some(_), _) => (Outcome::GatewayError, "audit_store_unavailable"),
@@ -1031,4 +1053,19 @@ struct BudgetHit {
     resets_at_ms: u64,
     /// False for a monitor-mode budget: recorded, the call forwarded anyway.
     enforced: bool,
+}
+
+/// A message with the wire rules' findings masked, and what was masked; `None` if nothing was.
+fn mask(w: &Redactor, frame: &[u8]) -> Option<(Vec<u8>, Vec<Redaction>)> {
+    if !w.may_redact(frame) {
+        return None;
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(frame).ok()?;
+    let found = w.redact(&mut v);
+    if found.is_empty() {
+        return None;
+    }
+    let mut bytes = serde_json::to_vec(&v).ok()?;
+    bytes.push(b'\n');
+    Some((bytes, found))
 }

@@ -50,20 +50,35 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }),
         None => None,
     };
+    let config: Option<RedactConfig> = match &args.redact_config {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                serde_saphyr::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            )
+        }
+    };
+    let rules_in = || {
+        args.redact_config
+            .as_ref()
+            .map_or(String::new(), |p| format!(" in {}", p.display()))
+    };
     let redactor = if args.no_redact {
         None
     } else {
-        Some(match &args.redact_config {
+        Some(match &config {
             None => Redactor::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                let config: RedactConfig = serde_saphyr::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                Redactor::new(&config)
-                    .with_context(|| format!("redaction rules in {}", path.display()))?
+            Some(c) => {
+                Redactor::new(c).with_context(|| format!("redaction rules{}", rules_in()))?
             }
         })
+    };
+    let wire = match config.as_ref().and_then(RedactConfig::wire) {
+        Some(c) => Some(Redactor::new(&c).with_context(|| format!("mask_fields{}", rules_in()))?),
+        None => None,
     };
     // Budgets keep counting across restarts: the current windows' usage is in the store.
     let seed = match &governance {
@@ -82,6 +97,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(r) = redactor {
         pipeline = pipeline.with_redactor(r);
+    }
+    if let Some(w) = wire {
+        pipeline = pipeline.with_wire_masking(w);
     }
     pipeline = pipeline.with_tool_lists(args.sensitive_tools.clone(), args.write_tools.clone());
     for (key, window_start_ms, units) in seed {

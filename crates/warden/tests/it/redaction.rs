@@ -276,3 +276,51 @@ fn block_on_detect_refuses_a_call_carrying_a_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn wire_masking_hides_fields_from_the_client_too() {
+    let place = Place::new();
+    let rules = place.dir.path().join("dlp.yaml");
+    std::fs::write(&rules, "scan_response: true\nmask_fields: [email, phone]\n").unwrap();
+    let rules_arg = rules.display().to_string();
+    let script = r#"read a; printf '%s\n' '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Contact jane.doe@example.com"}],"structuredContent":{"name":"Jane","phone":"+1 555 0100","email":"jane.doe@example.com"}}}'; read b; exit 0"#;
+    let mut child = warden()
+        .args(place.run_args(&["--redact-config", &rules_arg, "--shell"]))
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"lookup\",\"arguments\":{\"who\":\"jane\"}}}\n")
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("jane.doe@example.com") && !text.contains("555 0100"),
+        "{text}"
+    );
+    let reply: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        reply["result"]["structuredContent"]["name"], "Jane",
+        "the rest is kept"
+    );
+    assert_eq!(
+        reply["result"]["content"][0]["text"],
+        "Contact [REDACTED:email]"
+    );
+    let leaves = place.leaves();
+    let result = leaves.iter().find(|l| l["kind"] == "result").unwrap();
+    let masked: Vec<&str> = result["detail"]["rewritten"]["masked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["rule"].as_str())
+        .collect();
+    assert!(
+        masked.contains(&"email") && masked.contains(&"key"),
+        "{masked:?}"
+    );
+}
