@@ -142,6 +142,9 @@ pub struct RedactConfig {
     /// Rule ids (detectors, custom rules, or `key`) whose finding in a client request's
     /// arguments refuses the call instead of only redacting the record.
     pub block_on_detect: Vec<String>,
+    /// Exact object keys never redacted by key rules, because they are protocol fields
+    /// rather than secrets (default: MCP's `progressToken`). Value detectors still apply.
+    pub allow_keys: Vec<String>,
     /// Mask values in the results sent to the client too (not only in the audit copy).
     pub scan_response: bool,
     /// What to mask on the wire: detector ids (`email`) or key words (`phone`).
@@ -174,6 +177,7 @@ impl RedactConfig {
             custom: Vec::new(),
             disabled: Vec::new(),
             block_on_detect: Vec::new(),
+            allow_keys: Vec::new(),
             scan_response: false,
             mask_fields: Vec::new(),
         }
@@ -188,6 +192,7 @@ impl Default for RedactConfig {
             custom: Vec::new(),
             disabled: Vec::new(),
             block_on_detect: Vec::new(),
+            allow_keys: vec!["progressToken".to_owned()],
             scan_response: false,
             mask_fields: Vec::new(),
         }
@@ -356,6 +361,8 @@ const BUILTINS: &[Builtin] = &[
 pub struct Redactor {
     /// Rule ids that refuse a client request instead of only redacting it.
     block: Vec<String>,
+    /// Exact keys key rules never redact.
+    allow_keys: Vec<String>,
     keys: KeyMatcher,
     /// All value rules in priority order (built-ins, then custom rules).
     rules: Vec<Rule>,
@@ -522,6 +529,7 @@ impl Redactor {
             return Err(RedactError::UnknownBlock(unknown.clone()));
         }
         Ok(Self {
+            allow_keys: config.allow_keys.clone(),
             block,
             keys: KeyMatcher::new(key_words),
             rules,
@@ -604,7 +612,7 @@ impl Redactor {
             // Quotes are ASCII, so these are character boundaries.
             let s = &text[open + 1..close];
             let is_key = raw[close + 1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
-            if is_key && self.keys.matches(s) {
+            if is_key && self.key_rule(s) {
                 return true;
             }
             self.find_hits(s, &mut hits);
@@ -614,6 +622,11 @@ impl Redactor {
             i = close + 1;
         }
         self.card.is_some() && long_number(&raw[i..])
+    }
+
+    /// Whether a key rule redacts the value under `key`.
+    fn key_rule(&self, key: &str) -> bool {
+        !self.allow_keys.iter().any(|k| k == key) && self.keys.matches(key)
     }
 
     fn walk_mut(&self, value: &mut Value, pointer: &mut String, out: &mut Vec<Redaction>) {
@@ -646,7 +659,7 @@ impl Redactor {
                     let name = renamed(&renames, key);
                     let len = pointer.len();
                     push_key(pointer, name);
-                    if self.keys.matches(name) {
+                    if self.key_rule(name) {
                         if !is_key_marker(child) {
                             out.push(key_redaction(pointer));
                             *child = Value::String(KEY_MARKER.to_owned());
@@ -2365,5 +2378,16 @@ mod tests {
                 )),
             ]
         })
+    }
+
+    #[test]
+    fn protocol_keys_are_not_secrets() {
+        let r = Redactor::default();
+        let mut v = json!({"params": {"_meta": {"progressToken": "p-1"}, "arguments": {"auth_token": "x"}}});
+        let found = r.redact(&mut v);
+        assert_eq!(v["params"]["_meta"]["progressToken"], "p-1");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].pointer, "/params/arguments/auth_token");
+        assert!(!r.may_redact(br#"{"params":{"_meta":{"progressToken":7}}}"#));
     }
 }
