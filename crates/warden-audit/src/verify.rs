@@ -321,6 +321,17 @@ impl<'k> LogCheck<'k> {
         }
     }
 
+    /// A problem of this log with no particular record.
+    fn problem(&self, kind: ProblemKind, seq: Option<u64>, detail: String) -> Problem {
+        Problem {
+            log_id: self.log_id.clone(),
+            kind,
+            seq,
+            record_id: None,
+            detail,
+        }
+    }
+
     /// Ends the check: the report, or the first problem found.
     pub fn finish(mut self) -> Result<LogReport, Problem> {
         let size = self.frontier.size();
@@ -352,13 +363,7 @@ impl<'k> LogCheck<'k> {
                     format!("checkpoint at size {csize}: not signed by a trusted key for this log"),
                 ),
             };
-            return Err(Problem {
-                log_id: self.log_id,
-                kind,
-                seq: Some(size),
-                record_id: None,
-                detail,
-            });
+            return Err(self.problem(kind, Some(size), detail));
         }
         let last = if self.next_checkpoint > 0 {
             self.checkpoints[self.next_checkpoint - 1].0
@@ -366,37 +371,25 @@ impl<'k> LogCheck<'k> {
             0
         };
         if self.closed && last != size {
-            return Err(Problem {
-                log_id: self.log_id,
-                kind: ProblemKind::MissingCheckpoint,
-                seq: Some(last),
-                record_id: None,
-                detail: format!(
-                    "the log is closed at {size} records but its final checkpoint is missing"
-                ),
-            });
+            return Err(self.problem(
+                ProblemKind::MissingCheckpoint,
+                Some(last),
+                format!("the log is closed at {size} records but its final checkpoint is missing"),
+            ));
         }
         if self.checkpoint_every > 0 && size - last > self.checkpoint_every {
-            return Err(Problem {
-                log_id: self.log_id,
-                kind: ProblemKind::MissingCheckpoint,
-                seq: Some(last),
-                record_id: None,
-                detail: format!(
+            return Err(self.problem(ProblemKind::MissingCheckpoint, Some(last), format!(
                     "{} records follow the last checkpoint at size {last}, though one is signed every {} records",
                     size - last,
                     self.checkpoint_every
-                ),
-            });
+                )));
         }
         if size == 0 {
-            return Err(Problem {
-                log_id: self.log_id,
-                kind: ProblemKind::Deleted,
-                seq: Some(0),
-                record_id: None,
-                detail: "the log is registered but holds no records".into(),
-            });
+            return Err(self.problem(
+                ProblemKind::Deleted,
+                Some(0),
+                "the log is registered but holds no records".into(),
+            ));
         }
         Ok(LogReport {
             log_id: self.log_id,

@@ -9,40 +9,16 @@ use crate::support::*;
 #[test]
 fn concurrent_sessions_share_one_store_each_with_its_own_log() {
     let place = Place::new();
-    let sessions: Vec<_> = (0..4)
-        .map(|_| {
-            let place_db = place.db();
-            let keys = place.keys();
-            std::thread::spawn(move || {
-                let mut child = warden()
-                    .arg("run")
-                    .arg("--db")
-                    .arg(&place_db)
-                    .arg("--key-dir")
-                    .arg(&keys)
-                    .arg("--")
-                    .arg(warden_bin())
-                    .arg("demo-server")
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                let input = child.stdin.take();
-                let output = std::io::BufReader::new(child.stdout.take().unwrap());
-                let mut s = Proxied {
-                    child,
-                    input,
-                    output,
-                };
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let mut s = Proxied::start(&place, &[]);
                 s.calls(150);
                 drop(s.input.take());
                 assert!(s.child.wait().unwrap().success());
-            })
-        })
-        .collect();
-    for s in sessions {
-        s.join().unwrap();
-    }
+            });
+        }
+    });
     let v = place.verify();
     let text = String::from_utf8_lossy(&v.stdout);
     assert!(v.status.success(), "{text}");
