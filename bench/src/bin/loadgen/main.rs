@@ -7,6 +7,7 @@
 //! Usage: loadgen [--quick] [--reps R] [--seq N] [--pipe N] [--window W] [--large N]
 //!                [--large-mb MB] [--soak N | --no-soak] [--paths direct,relay,warden]
 //!                [--workloads seq,pipe,large] [--server P] [--relay P] [--warden P]
+//!                [--warden-arg ARG]...
 //!                [--json FILE] [--timeout-s S]
 
 mod report;
@@ -94,7 +95,7 @@ fn main() {
         "warmup_calls": cfg.warmup, "small_message_bytes": SMALL_MESSAGE.len(),
         "paths": cfg.paths.iter().map(|p| p.name()).collect::<Vec<_>>(),
         "workloads": cfg.workloads,
-        "warden": cfg.bins.warden, "relay": cfg.bins.relay, "server": cfg.bins.server,
+        "warden": cfg.bins.warden, "warden_args": cfg.bins.warden_args, "relay": cfg.bins.relay, "server": cfg.bins.server,
         "mb": "10^6 bytes of echoed message payload, counted once per call",
         "loadavg_before": load_before, "loadavg_after": load_after,
     });
@@ -316,6 +317,7 @@ fn parse_args() -> Config {
             server: exe_dir.join("mcp-echo-server"),
             relay: exe_dir.join("relay"),
             warden: default_warden,
+            warden_args: Vec::new(),
         },
         json_out: PathBuf::from("loadgen-results.json"),
         timeout: Duration::from_secs(3600),
@@ -364,6 +366,7 @@ fn parse_args() -> Config {
             "--server" => cfg.bins.server = val().into(),
             "--relay" => cfg.bins.relay = val().into(),
             "--warden" => cfg.bins.warden = val().into(),
+            "--warden-arg" => cfg.bins.warden_args.push(val()),
             "--json" => cfg.json_out = val().into(),
             "--timeout-s" => cfg.timeout = Duration::from_secs(int(val())),
             "-h" | "--help" => usage(""),
@@ -385,7 +388,7 @@ fn usage(err: &str) -> ! {
     eprintln!(
         "usage: loadgen [--quick] [--reps R] [--seq N] [--pipe N] [--window W] [--large N] [--large-mb MB]\n\
          \x20              [--soak N | --no-soak] [--warmup N] [--paths direct,relay,warden] [--workloads seq,pipe,large]\n\
-         \x20              [--server PATH] [--relay PATH] [--warden PATH] [--json FILE] [--timeout-s S]\n\
+         \x20              [--server PATH] [--relay PATH] [--warden PATH] [--warden-arg ARG]... [--json FILE] [--timeout-s S]\n\
          defaults: --reps 5 --seq 20000 --pipe 100000 --window 32 --large 16 --large-mb 8 --soak 100000;\n\
          server and relay beside this binary; warden from $WARDEN_BIN or ../target/release/warden."
     );

@@ -41,6 +41,8 @@ pub struct Bins {
     pub server: PathBuf,
     pub relay: PathBuf,
     pub warden: PathBuf,
+    /// Extra `warden run` flags (e.g. `--policy FILE`), placed before `--`.
+    pub warden_args: Vec<String>,
 }
 
 /// Memory of the proxy process, in KiB.
@@ -101,6 +103,7 @@ impl Target {
                     .arg(tmp.join("audit.db"))
                     .arg("--key-dir")
                     .arg(tmp.join("keys"))
+                    .args(&bins.warden_args)
                     .arg("--")
                     .arg(server);
                 c
