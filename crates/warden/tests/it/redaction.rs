@@ -84,16 +84,7 @@ fn secrets_never_reach_the_store_exports_or_stderr() {
     );
 
     let export = place.dir.path().join("export.jsonl");
-    assert!(
-        warden()
-            .args(["audit", "export", "--db"])
-            .arg(place.db())
-            .arg("--out")
-            .arg(&export)
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(place.export(&export).status.success());
     let search = warden()
         .args(["audit", "search", "--format", "json", "--db"])
         .arg(place.db())

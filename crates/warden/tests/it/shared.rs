@@ -96,13 +96,7 @@ fn verify_and_export_see_one_snapshot_while_a_session_writes() {
     for _ in 0..5 {
         let v = place.verify();
         assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
-        let e = warden()
-            .args(["audit", "export", "--db"])
-            .arg(place.db())
-            .arg("--out")
-            .arg(&file)
-            .output()
-            .unwrap();
+        let e = place.export(&file);
         assert!(e.status.success());
         let v = warden()
             .args(["audit", "verify", "--file"])

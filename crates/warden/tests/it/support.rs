@@ -79,6 +79,16 @@ impl Place {
             .output()
             .unwrap()
     }
+    /// `warden audit export` of this store into `out`.
+    pub(crate) fn export(&self, out: &std::path::Path) -> std::process::Output {
+        warden()
+            .args(["audit", "export", "--db"])
+            .arg(self.db())
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    }
     pub(crate) fn conn(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.db()).unwrap()
     }

@@ -54,13 +54,7 @@ fn edits_and_deletions_are_named() {
 fn export_verifies_alone_and_tampered_export_fails() {
     let place = recorded();
     let file = place.dir.path().join("export.jsonl");
-    let out = warden()
-        .args(["audit", "export", "--db"])
-        .arg(place.db())
-        .arg("--out")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = place.export(&file);
     assert!(out.status.success());
     let pubkey = place.keys().join("checkpoint.vkey");
     let v = warden()
