@@ -75,13 +75,91 @@ fn benches(c: &mut Criterion) {
     g.bench_function("seal_append_1000", |b| {
         b.iter(|| {
             for _ in 0..BATCH {
-                h.record(ev.clone()).expect("writer running");
+                h.record(AuditEvent {
+                    id: uuid::Uuid::now_v7(),
+                    ..ev.clone()
+                })
+                .expect("writer running");
             }
             h.flush().expect("committed");
         })
     });
+    writer.close(AuditEvent::gateway("".into(), ctx.clone(), "log_closed"));
+
+    // A realistic mix: every other record closes an exchange (a result with its outcome
+    // and duration), so it also enters the `records_closed` index of schema 3, and every
+    // record has a principal. The same load runs into stores without the indexes schema 3
+    // added, for their cost.
+    let who = Arc::new(SessionContext {
+        server_name: Some("filesystem".into()),
+        principal: Some("alice@example.com".into()),
+        ..SessionContext::default()
+    });
+    let request = AuditEvent {
+        context: who.clone(),
+        ..ev.clone()
+    };
+    let result = {
+        let frame = Bytes::from_static(
+            br#"{"jsonrpc":"2.0","id":42,"result":{"content":[{"type":"text","text":"region,revenue\nemea,1200\n"}]}}"#,
+        );
+        let env = warden_core::parse_frame(&frame).expect("valid frame");
+        let c = warden_core::classify(&frame, env.first().expect("one message"), None);
+        let mut r = request.clone();
+        r.kind = "result";
+        r.direction = Some(Direction::S2C);
+        r.target = Some("read_file".into());
+        r.args = c.args;
+        r.body = c.body;
+        r.size = frame.len() as u64;
+        r.frame = frame;
+        r.duration_us = Some(1234);
+        r.outcome = Some(warden_audit::Outcome::Ok);
+        r
+    };
+    for (name, drop) in [
+        ("seal_append_mix_1000", ""),
+        (
+            "seal_append_mix_1000_without_principal_index",
+            "DROP INDEX records_principal",
+        ),
+        (
+            "seal_append_mix_1000_schema2_indexes",
+            "DROP INDEX records_principal; DROP INDEX records_closed",
+        ),
+    ] {
+        let db = dir.path().join(format!("{name}.db"));
+        let store = Store::open(&db, false).expect("store");
+        rusqlite::Connection::open(&db)
+            .and_then(|c| c.execute_batch(drop))
+            .expect("drop index");
+        let writer = AuditWriter::start(
+            store,
+            Keys::load(&dir.path().join("keys")).expect("keys"),
+            WriterConfig {
+                checkpoint_interval: Duration::from_secs(3600),
+                linger: Duration::ZERO,
+                ..WriterConfig::default()
+            },
+        )
+        .expect("writer");
+        let h = writer.handle();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for i in 0..BATCH {
+                    let e = if i % 2 == 0 {
+                        request.clone()
+                    } else {
+                        result.clone()
+                    };
+                    h.record(e).expect("writer running");
+                }
+                h.flush().expect("committed");
+            })
+        });
+        writer.close(AuditEvent::gateway("".into(), ctx.clone(), "log_closed"));
+    }
     g.finish();
-    writer.close(AuditEvent::gateway("".into(), ctx, "log_closed"));
 }
 
 criterion_group!(audit, benches);

@@ -11,15 +11,19 @@
 //! - [`verify`]: per-log verification naming the first problem.
 //! - [`export`]: JSONL export, and verification of a store or an export.
 //! - [`proof`]: inclusion and consistency proofs, and their offline check.
+//! - [`query`]: the admin plane's queries: filtered pages with cursors, sessions, statistics.
+//! - [`daily`]: the daily security report (`warden report daily`), read-only SQL.
 //!
 //! Hash what you store, store what you hash: a leaf's bytes are written once and never
 //! re-serialized; verification reads only leaves, stored hashes and checkpoints.
 
 pub mod checkpoint;
+pub mod daily;
 pub mod export;
 pub mod keyed;
 pub mod keys;
 pub mod proof;
+pub mod query;
 pub mod record;
 pub mod store;
 pub mod tree;
@@ -28,5 +32,5 @@ pub mod writer;
 
 pub use keys::Keys;
 pub use record::{AuditEvent, Outcome, PayloadLevel, SessionContext, now_us};
-pub use store::{Filter, RecordRow, Store, StoreError};
+pub use store::{RecordRow, Store, StoreError};
 pub use writer::{AuditHandle, AuditWriter, Durability, WriterConfig};

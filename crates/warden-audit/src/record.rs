@@ -83,11 +83,34 @@ pub struct SessionContext {
     pub client_info: Option<Implementation>,
     /// The negotiated (or stated) protocol version.
     pub protocol: Option<String>,
+    /// Who is calling: the authenticated principal (API key or JWT subject) or the local user.
+    pub principal: Option<String>,
+    /// The agent, when the front door named it (an `X-Warden-Agent` header); otherwise the
+    /// agent is the client's `clientInfo`.
+    pub agent: Option<String>,
+}
+
+impl SessionContext {
+    /// The agent's name for queries: the named agent, else `clientInfo` name[/version].
+    pub fn agent_label(&self) -> Option<String> {
+        self.agent.clone().or_else(|| {
+            self.client_info.as_ref().map(|i| {
+                if i.version.is_empty() {
+                    i.name.clone()
+                } else {
+                    format!("{}/{}", i.name, i.version)
+                }
+            })
+        })
+    }
 }
 
 /// One message or gateway event, as the proxy hands it to the writer.
 #[derive(Clone, Debug)]
 pub struct AuditEvent {
+    /// The record's id (UUIDv7), made when the event is: traces and security events can
+    /// point at the record before it is sealed.
+    pub id: uuid::Uuid,
     pub ts_us: i64,
     pub session: Arc<str>,
     pub direction: Option<Direction>,
@@ -136,6 +159,7 @@ impl AuditEvent {
         event: &'static str,
     ) -> AuditEvent {
         AuditEvent {
+            id: uuid::Uuid::now_v7(),
             ts_us: now_us(),
             session,
             direction: None,
@@ -217,6 +241,10 @@ struct Leaf<'a> {
     client: Option<&'a Implementation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     protocol: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<&'a str>,
     size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     duration_us: Option<u64>,
@@ -263,6 +291,8 @@ pub struct Sealed {
     pub server: Option<String>,
     pub outcome: Option<&'static str>,
     pub duration_us: Option<u64>,
+    pub principal: Option<String>,
+    pub agent: Option<String>,
     /// The leaf bytes: exactly what is hashed and stored.
     pub leaf: Vec<u8>,
 }
@@ -279,7 +309,7 @@ pub struct Sealer {
 impl Sealer {
     /// Builds the leaf for `ev` at position `seq`.
     pub fn seal(&self, ev: &AuditEvent, seq: u64) -> Sealed {
-        let id = uuid::Uuid::now_v7();
+        let id = ev.id;
         let frame = &ev.frame[..];
         let slice = |r: &Option<Range<usize>>| r.clone().and_then(|r| frame.get(r));
         let is_response = matches!(ev.kind, "result" | "error");
@@ -358,6 +388,8 @@ impl Sealer {
             server,
             client: ctx.client_info.as_ref(),
             protocol: ctx.protocol.as_deref(),
+            principal: ctx.principal.as_deref(),
+            agent: ctx.agent.as_deref(),
             size: ev.size,
             duration_us: ev.duration_us,
             outcome: ev.outcome.map(Outcome::as_str),
@@ -389,6 +421,8 @@ impl Sealer {
             server: ctx.server_name.clone(),
             outcome: ev.outcome.map(Outcome::as_str),
             duration_us: ev.duration_us,
+            principal: ctx.principal.clone(),
+            agent: ctx.agent_label(),
             leaf,
         }
     }

@@ -13,7 +13,30 @@ use tlog_tiles::{Hash, HashReader, split_stored_hash_index, stored_hash_index};
 
 use crate::record::Sealed;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 3;
+
+/// Steps that bring an older store to `SCHEMA_VERSION`, by the version they start from.
+/// Version 2 added who was calling (`principal`) and with what (`agent`). Version 3 added two
+/// indexes for the admin plane: `records_closed`, the records that close an exchange (they
+/// carry its outcome) with the columns statistics read, so a window's statistics read only
+/// the index; and `records_principal`, for pages filtered by who called.
+/// `SCHEMA` creates a version 2 store; a new store then takes the later steps too.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "ALTER TABLE records ADD COLUMN principal TEXT; ALTER TABLE records ADD COLUMN agent TEXT;",
+    ),
+    (
+        2,
+        "CREATE INDEX IF NOT EXISTS records_closed ON records \
+         (ts_us, method, kind, target, outcome, duration_us, principal, server) \
+         WHERE outcome IS NOT NULL; \
+         CREATE INDEX IF NOT EXISTS records_principal ON records (principal, ts_us);",
+    ),
+];
+
+/// The version `SCHEMA` creates.
+const BASE_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,6 +64,8 @@ CREATE TABLE IF NOT EXISTS records (
     outcome TEXT,
     duration_us INTEGER,
     leaf BLOB NOT NULL,
+    principal TEXT,
+    agent TEXT,
     hashes BLOB NOT NULL,
     UNIQUE (log_id, seq)
 );
@@ -73,15 +98,18 @@ pub enum StoreError {
     },
     #[error("audit store {0} does not exist")]
     Missing(PathBuf),
-    #[error("audit store {path} has schema version {found}, this warden reads {SCHEMA_VERSION}")]
+    #[error(
+        "audit store {path} has schema version {found}, this warden reads {SCHEMA_VERSION} \
+         (a store from an older warden is upgraded the first time a writing command opens it)"
+    )]
     Schema { path: PathBuf, found: i64 },
 }
 
-/// Rows per multi-row INSERT (15 parameters each, far below SQLite's 32766 limit).
+/// Rows per multi-row INSERT (17 parameters each, far below SQLite's 32766 limit).
 const INSERT_CHUNK: usize = 32;
 const INSERT_COLUMNS: &str = "INSERT INTO records (log_id, seq, id, ts_us, session, dir, kind, method, target, \
-     exchange, server, outcome, duration_us, leaf, hashes) VALUES ";
-const ROW_PLACEHOLDERS: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+     exchange, server, outcome, duration_us, leaf, hashes, principal, agent) VALUES ";
+const ROW_PLACEHOLDERS: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static INSERT_ONE: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{INSERT_COLUMNS}{ROW_PLACEHOLDERS}"));
 static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -91,7 +119,7 @@ static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
-/// Binds the 15 columns of each row, in order, to `st`'s positional parameters.
+/// Binds the 17 columns of each row, in order, to `st`'s positional parameters.
 fn bind_rows(st: &mut rusqlite::CachedStatement<'_>, rows: &[Row]) -> rusqlite::Result<()> {
     let mut i = 0;
     let mut bind = |v: &dyn rusqlite::ToSql| {
@@ -115,6 +143,8 @@ fn bind_rows(st: &mut rusqlite::CachedStatement<'_>, rows: &[Row]) -> rusqlite::
         bind(&s.duration_us.map(|d| d as i64))?;
         bind(&s.leaf)?;
         bind(&hashes_to_blob(&row.hashes))?;
+        bind(&s.principal)?;
+        bind(&s.agent)?;
     }
     Ok(())
 }
@@ -187,6 +217,8 @@ pub struct RecordRow {
     pub server: Option<String>,
     pub outcome: Option<String>,
     pub duration_us: Option<i64>,
+    pub principal: Option<String>,
+    pub agent: Option<String>,
     #[serde(skip)]
     pub leaf: Vec<u8>,
 }
@@ -206,25 +238,6 @@ impl RecordRow {
             .and_then(|e| e.event)
             .unwrap_or_default()
     }
-}
-
-/// Filters for `audit search` and `audit tail`.
-#[derive(Clone, Debug, Default)]
-pub struct Filter {
-    pub since_us: Option<i64>,
-    pub until_us: Option<i64>,
-    pub server: Option<String>,
-    pub tool: Option<String>,
-    pub method: Option<String>,
-    pub direction: Option<String>,
-    pub outcome: Option<String>,
-    pub session: Option<String>,
-    pub kind: Option<String>,
-    /// Only rows stored after this row id (for following).
-    pub after_rowid: Option<i64>,
-    pub limit: Option<u64>,
-    /// Newest first (default oldest first).
-    pub newest_first: bool,
 }
 
 /// An open audit store.
@@ -327,15 +340,16 @@ impl Store {
             .map_err(self.err())?;
         match found.and_then(|v| v.parse::<i64>().ok()) {
             Some(SCHEMA_VERSION) => Ok(()),
+            Some(old) if write && old < SCHEMA_VERSION => self.migrate(old),
             None if write => {
                 retry_busy(|| {
                     self.conn.execute(
                         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?1)",
-                        [SCHEMA_VERSION.to_string()],
+                        [BASE_VERSION.to_string()],
                     )
                 })
                 .map_err(self.err())?;
-                Ok(())
+                self.migrate(BASE_VERSION)
             }
             found => Err(StoreError::Schema {
                 path: self.path.clone(),
@@ -346,6 +360,25 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The connection, for the read-only queries in this crate (`query`, `daily`).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Brings a store written by an older warden up to date, in one transaction per step.
+    fn migrate(&self, from: i64) -> Result<(), StoreError> {
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v >= from) {
+            retry_busy(|| {
+                self.conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {sql} UPDATE meta SET value = '{}' WHERE key = 'schema'; COMMIT;",
+                    version + 1
+                ))
+            })
+            .map_err(self.err())?;
+        }
+        Ok(())
     }
 
     pub fn register_log(&self, log: &LogInfo) -> Result<(), StoreError> {
@@ -503,73 +536,6 @@ impl Store {
             store: self,
             log_id,
         }
-    }
-
-    /// Records matching `filter`.
-    pub fn search(&self, filter: &Filter) -> Result<Vec<RecordRow>, StoreError> {
-        let mut sql = String::from(
-            "SELECT rowid, log_id, seq, id, ts_us, session, dir, kind, method, target, exchange, server, outcome,
-             duration_us, leaf FROM records WHERE 1 = 1",
-        );
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut add = |clause: &str, v: rusqlite::types::Value| {
-            args.push(v);
-            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-        };
-        use rusqlite::types::Value::{Integer, Text};
-        if let Some(v) = filter.since_us {
-            add(" AND ts_us >= ?", Integer(v));
-        }
-        if let Some(v) = filter.until_us {
-            add(" AND ts_us < ?", Integer(v));
-        }
-        if let Some(v) = &filter.after_rowid {
-            add(" AND rowid > ?", Integer(*v));
-        }
-        for (col, v) in [
-            ("server", &filter.server),
-            ("target", &filter.tool),
-            ("method", &filter.method),
-            ("dir", &filter.direction),
-            ("outcome", &filter.outcome),
-            ("session", &filter.session),
-            ("kind", &filter.kind),
-        ] {
-            if let Some(v) = v {
-                add(&format!(" AND {col} = ?"), Text(v.clone()));
-            }
-        }
-        sql.push_str(if filter.newest_first {
-            " ORDER BY ts_us DESC, rowid DESC"
-        } else {
-            " ORDER BY ts_us, rowid"
-        });
-        if let Some(limit) = filter.limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
-        }
-        let mut st = self.conn.prepare(&sql).map_err(self.err())?;
-        let rows = st
-            .query_map(rusqlite::params_from_iter(args), |r| {
-                Ok(RecordRow {
-                    rowid: r.get(0)?,
-                    log_id: r.get(1)?,
-                    seq: r.get::<_, i64>(2)? as u64,
-                    id: r.get(3)?,
-                    ts_us: r.get(4)?,
-                    session: r.get(5)?,
-                    dir: r.get(6)?,
-                    kind: r.get(7)?,
-                    method: r.get(8)?,
-                    target: r.get(9)?,
-                    exchange: r.get(10)?,
-                    server: r.get(11)?,
-                    outcome: r.get(12)?,
-                    duration_us: r.get(13)?,
-                    leaf: r.get(14)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
     /// Reads from one consistent snapshot until the guard is dropped: a writer committing

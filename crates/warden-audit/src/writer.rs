@@ -94,6 +94,49 @@ struct Health {
     message: Mutex<Option<String>>,
     enqueued: AtomicU64,
     committed: AtomicU64,
+    store_errors: AtomicU64,
+    checkpoints: AtomicU64,
+    batches: AtomicU64,
+    batch_us: AtomicU64,
+    /// Batch commits by latency, cumulative per `BATCH_BUCKETS` bound (the last is +Inf).
+    batch_buckets: [AtomicU64; BATCH_BUCKETS.len() + 1],
+}
+
+/// Upper bounds (seconds) of the batch-commit latency buckets in `WriterStats`.
+pub const BATCH_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+];
+
+/// The writer's health counters, read at any time (metrics read them on each scrape).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WriterStats {
+    pub enqueued: u64,
+    pub committed: u64,
+    /// Commits that failed (each retried later).
+    pub store_errors: u64,
+    pub checkpoints: u64,
+    /// Successful batch commits, their total time, and how many took at most each
+    /// `BATCH_BUCKETS` bound (cumulative; the last entry counts all).
+    pub batches: u64,
+    pub batch_seconds: f64,
+    pub batch_buckets: Vec<u64>,
+    pub failing: bool,
+}
+
+impl Health {
+    fn commit_took(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.batch_us.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        let i = BATCH_BUCKETS
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(BATCH_BUCKETS.len());
+        self.batch_buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The cheap, cloneable handle the rest of the system uses to record.
@@ -147,6 +190,30 @@ impl AuditHandle {
 
     pub fn log_id(&self) -> &str {
         &self.log_id
+    }
+
+    /// The writer's health counters.
+    pub fn stats(&self) -> WriterStats {
+        let h = &self.health;
+        let mut running = 0;
+        let batch_buckets = h
+            .batch_buckets
+            .iter()
+            .map(|b| {
+                running += b.load(Ordering::Relaxed);
+                running
+            })
+            .collect();
+        WriterStats {
+            enqueued: h.enqueued.load(Ordering::Relaxed),
+            committed: h.committed.load(Ordering::Relaxed),
+            store_errors: h.store_errors.load(Ordering::Relaxed),
+            checkpoints: h.checkpoints.load(Ordering::Relaxed),
+            batches: h.batches.load(Ordering::Relaxed),
+            batch_seconds: h.batch_us.load(Ordering::Relaxed) as f64 / 1e6,
+            batch_buckets,
+            failing: h.failing.load(Ordering::Acquire),
+        }
     }
 
     /// `(enqueued, committed)` record counts.
@@ -236,6 +303,7 @@ impl AuditWriter {
             "durability": format!("{:?}", cfg.durability).to_lowercase(),
             "warden_version": env!("CARGO_PKG_VERSION"),
         }));
+        state.health.enqueued.fetch_add(1, Ordering::Relaxed);
         state.seal(&opened);
         state.commit(false)?;
         let (tx, rx) = bounded(cfg.queue);
@@ -264,6 +332,7 @@ impl AuditWriter {
 
     /// Writes the `log_closed` record and the final checkpoint, and stops the thread.
     pub fn close(self, closing: AuditEvent) -> Summary {
+        self.handle.health.enqueued.fetch_add(1, Ordering::Relaxed);
         let _sent = self.handle.tx.send(Msg::Close(Box::new(closing)));
         let log_id = self.handle.log_id.to_string();
         drop(self.handle);
@@ -307,6 +376,7 @@ impl State {
                 self.last_checkpoint_size = size;
                 self.last_checkpoint_at = Instant::now();
                 self.checkpoints += 1;
+                self.health.checkpoints.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => tracing::error!("cannot sign checkpoint at size {size}: {e}"),
         }
@@ -324,8 +394,12 @@ impl State {
         if self.pending.is_empty() && self.pending_checkpoints.is_empty() {
             return Ok(());
         }
-        self.store
-            .append(&self.pending, &self.pending_checkpoints)?;
+        let started = Instant::now();
+        if let Err(e) = self.store.append(&self.pending, &self.pending_checkpoints) {
+            self.health.store_errors.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        self.health.commit_took(started.elapsed());
         self.health
             .committed
             .fetch_add(self.pending.len() as u64, Ordering::Relaxed);

@@ -198,3 +198,69 @@ fn many_writers_creating_one_store_at_once_all_succeed() {
         }
     }
 }
+
+#[test]
+fn a_store_from_schema_1_is_upgraded_by_a_writer_and_keeps_verifying() {
+    let r = record(10, 4);
+    // Turn the store back into what warden 0.1 wrote: no principal or agent columns.
+    {
+        let conn = rusqlite::Connection::open(&r.db).unwrap();
+        conn.execute_batch(
+            "DROP INDEX records_closed; DROP INDEX records_principal;
+             ALTER TABLE records DROP COLUMN principal; ALTER TABLE records DROP COLUMN agent;
+             UPDATE meta SET value = '1' WHERE key = 'schema';",
+        )
+        .unwrap();
+    }
+    let err = Store::open_read(&r.db).err().unwrap().to_string();
+    assert!(err.contains("schema version 1"), "{err}");
+    let store = Store::open(&r.db, false).unwrap();
+    drop(store);
+    let read = Store::open_read(&r.db).unwrap();
+    let mut rows = Vec::new();
+    read.for_each(&warden_audit::query::Query::default(), |r| {
+        rows.push(r);
+        true
+    })
+    .unwrap();
+    assert_eq!(rows.len(), 12, "10 messages, log opened and closed");
+    assert!(rows.iter().all(|row| row.principal.is_none()));
+    let reports = verify(&r.db, Some(std::slice::from_ref(&r.vkey))).unwrap();
+    assert_eq!(reports[0].records, 12);
+}
+
+#[test]
+fn a_store_from_schema_2_gains_the_admin_indexes() {
+    let r = record(6, 4);
+    let index = |db: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN ('records_closed', 'records_principal')",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(index(&r.db), 2, "a new store has them");
+    {
+        let conn = rusqlite::Connection::open(&r.db).unwrap();
+        conn.execute_batch(
+            "DROP INDEX records_closed; DROP INDEX records_principal;
+             UPDATE meta SET value = '2' WHERE key = 'schema';",
+        )
+        .unwrap();
+    }
+    let err = Store::open_read(&r.db).err().unwrap().to_string();
+    assert!(err.contains("schema version 2"), "{err}");
+    drop(Store::open(&r.db, false).unwrap());
+    assert_eq!(index(&r.db), 2, "the upgrade made them");
+    let read = Store::open_read(&r.db).unwrap();
+    let stats = read.stats(0, i64::MAX, None).unwrap();
+    assert_eq!(
+        stats.total_invocations, 0,
+        "no record here closes an exchange"
+    );
+    let reports = verify(&r.db, Some(std::slice::from_ref(&r.vkey))).unwrap();
+    assert_eq!(reports[0].records, 8);
+}
