@@ -4,7 +4,10 @@
 //! - [`pipeline`]: `Pipeline::on_frame`, the fixed step order every frame goes through.
 //! - [`correlate`]: requests matched to responses in both id spaces; cancellation, progress.
 //! - [`stdio`]: the `warden run` transport: child process, frame pumps, shutdown.
+//! - [`http`]: the `warden serve` front door (Streamable HTTP), stdio and HTTP upstreams.
 //! - [`errors`]: the JSON-RPC errors warden answers with itself.
+//! - [`policy_watch`]: the policy file watched and recompiled (hot reload).
+//! - [`observer`]: the hook metrics, traces and security events see records through.
 //! - [`limits`]: exact sliding-window rate limits.
 //! - [`budgets`]: per-window budgets, seeded from the audit store.
 //! - [`tools`]: read / write / sensitive classification of tools.
@@ -12,10 +15,14 @@
 pub mod budgets;
 pub mod correlate;
 pub mod errors;
+pub mod http;
 pub mod limits;
+pub mod observer;
 pub mod pipeline;
+pub mod policy_watch;
 pub mod stdio;
 pub mod tools;
 
+pub use observer::{FrameHints, Observer};
 pub use pipeline::{Governance, OnStoreError, Pipeline};
 pub use stdio::{StdioConfig, run};

@@ -18,6 +18,7 @@ use warden_policy::{Decision as Verdict, GOVERNED_METHODS, Per, PolicySet, Reque
 
 use crate::correlate::{Correlator, Pending};
 use crate::errors;
+use crate::observer::{FrameHints, Observer};
 use crate::tools::ToolClassifier;
 
 /// What to do when the audit store fails.
@@ -70,10 +71,11 @@ pub struct Pipeline {
     redactor: Option<Arc<Redactor>>,
     /// Masks values in results sent to the client (`scan_response`, `mask_fields`).
     wire: Option<Arc<Redactor>>,
-    /// The rate limits of the policy, counted across the session.
-    limiter: crate::limits::RateLimiter,
-    /// The budgets of the policy, seeded from the audit store at start.
-    budgets: crate::budgets::BudgetBook,
+    /// The rate limits of the policy, counted across the session (or across all the sessions
+    /// of a `warden serve`, which share one).
+    limiter: Arc<crate::limits::RateLimiter>,
+    /// The budgets of the policy, seeded from the audit store at start (shared like limits).
+    budgets: Arc<crate::budgets::BudgetBook>,
     /// The policy in force; swapped whole when the policy file is reloaded.
     governance: std::sync::RwLock<Option<Arc<Governance>>>,
     session: Arc<str>,
@@ -82,6 +84,8 @@ pub struct Pipeline {
     on_store_error: OnStoreError,
     state: Mutex<State>,
     warned_open: AtomicBool,
+    /// Metrics, traces and security events (`with_observer`).
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Pipeline {
@@ -96,8 +100,8 @@ impl Pipeline {
             governance: std::sync::RwLock::new(None),
             redactor: None,
             wire: None,
-            limiter: crate::limits::RateLimiter::default(),
-            budgets: crate::budgets::BudgetBook::default(),
+            limiter: Arc::default(),
+            budgets: Arc::default(),
             session: uuid::Uuid::now_v7().to_string().into(),
             audit,
             durability,
@@ -111,6 +115,30 @@ impl Pipeline {
                 tools: ToolClassifier::default(),
             }),
             warned_open: AtomicBool::new(false),
+            observer: None,
+        }
+    }
+
+    /// Shows every record to `o` just before it is queued (see `observer`).
+    pub fn with_observer(mut self, o: Arc<dyn Observer>) -> Pipeline {
+        self.observer = Some(o);
+        self
+    }
+
+    /// Shows `events` to the observer and appends the gateway events it asks for.
+    fn observed(&self, events: &mut Vec<AuditEvent>, hints: FrameHints<'_>) {
+        let Some(o) = &self.observer else { return };
+        let extra = o.observe(events, hints);
+        if extra.is_empty() {
+            return;
+        }
+        let ctx = events
+            .first()
+            .map_or_else(|| self.context(), |e| e.context.clone());
+        for (name, detail) in extra {
+            let mut ev = AuditEvent::gateway(self.session.clone(), ctx.clone(), name);
+            ev.detail = Some(detail);
+            events.push(ev);
         }
     }
 
@@ -123,15 +151,46 @@ impl Pipeline {
         self
     }
 
+    /// Counts rate limits and budgets in these (shared by every session of a gateway, so a
+    /// per-principal limit holds across the principal's sessions).
+    pub fn with_counters(
+        mut self,
+        limiter: Arc<crate::limits::RateLimiter>,
+        budgets: Arc<crate::budgets::BudgetBook>,
+    ) -> Pipeline {
+        self.limiter = limiter;
+        self.budgets = budgets;
+        self
+    }
+
+    /// Uses `id` as the session id on every record (e.g. the `Mcp-Session-Id` warden issued).
+    pub fn with_session(mut self, id: &str) -> Pipeline {
+        self.session = id.into();
+        self
+    }
+
+    /// Says who the session's caller is on every record: the principal and, when the front
+    /// door named it, the agent (otherwise the agent is the client's `clientInfo`).
+    pub fn with_identity(self, principal: Option<String>, agent: Option<String>) -> Pipeline {
+        {
+            let mut st = self.state();
+            let mut ctx = (*st.ctx).clone();
+            ctx.principal = principal;
+            ctx.agent = agent;
+            st.ctx = Arc::new(ctx);
+        }
+        self
+    }
+
     /// Masks values in the results sent to the client with `r` (wire scope).
-    pub fn with_wire_masking(mut self, r: Redactor) -> Pipeline {
-        self.wire = Some(Arc::new(r));
+    pub fn with_wire_masking(mut self, r: impl Into<Arc<Redactor>>) -> Pipeline {
+        self.wire = Some(r.into());
         self
     }
 
     /// Redacts the audit copy of every message with `r`.
-    pub fn with_redactor(mut self, r: Redactor) -> Pipeline {
-        self.redactor = Some(Arc::new(r));
+    pub fn with_redactor(mut self, r: impl Into<Arc<Redactor>>) -> Pipeline {
+        self.redactor = Some(r.into());
         self
     }
 
@@ -305,26 +364,30 @@ impl Pipeline {
 
     /// Puts a newly compiled policy in force (atomically: a frame is decided wholly by the old
     /// or wholly by the new one) and records the change.
-    pub fn reload_policy(&self, policy: PolicySet) -> Result<(), WriterGone> {
-        let detail = {
-            let mut slot = self
-                .governance
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let previous = slot.as_ref().map(|g| g.policy.hash.clone());
-            let detail = serde_json::json!({ "policy": policy.hash, "rules": policy.rules().len(), "previous": previous });
-            let (principal, roles) = slot
-                .as_ref()
-                .map(|g| (g.principal.clone(), g.roles.clone()))
-                .unwrap_or_default();
-            *slot = Some(Arc::new(Governance {
-                policy: Arc::new(policy),
-                principal,
-                roles,
-            }));
-            detail
-        };
+    pub fn reload_policy(&self, policy: impl Into<Arc<PolicySet>>) -> Result<(), WriterGone> {
+        let policy = policy.into();
+        let previous = self.governance().map(|g| g.policy.hash.clone());
+        let detail = serde_json::json!({ "policy": policy.hash, "rules": policy.rules().len(), "previous": previous });
+        self.set_policy(policy);
         self.event("policy_reloaded", detail)
+    }
+
+    /// Puts `policy` in force without a record (a gateway records one reload for all its
+    /// sessions). Sessions without a policy get it with no principal.
+    pub fn set_policy(&self, policy: Arc<PolicySet>) {
+        let mut slot = self
+            .governance
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (principal, roles) = slot
+            .as_ref()
+            .map(|g| (g.principal.clone(), g.roles.clone()))
+            .unwrap_or_else(|| (self.context().principal.clone(), Vec::new()));
+        *slot = Some(Arc::new(Governance {
+            policy,
+            principal,
+            roles,
+        }));
     }
 
     /// Records a reload that failed; the policy in force stays.
@@ -398,11 +461,26 @@ impl Pipeline {
     pub fn event(&self, name: &'static str, detail: serde_json::Value) -> Result<(), WriterGone> {
         let mut ev = AuditEvent::gateway(self.session.clone(), self.context(), name);
         ev.detail = Some(detail);
-        self.audit.record(ev)
+        if self.observer.is_none() {
+            return self.audit.record(ev);
+        }
+        let mut events = vec![ev];
+        self.observed(&mut events, FrameHints::default());
+        events.into_iter().try_for_each(|ev| self.audit.record(ev))
     }
 
     /// Runs one frame through the pipeline and says where it goes.
     pub fn on_frame(&self, dir: Direction, frame: Bytes) -> Result<Decision, WriterGone> {
+        self.on_frame_with(dir, frame, FrameHints::default())
+    }
+
+    /// `on_frame`, with what the transport knows beyond the bytes (an HTTP `traceparent`).
+    pub fn on_frame_with(
+        &self,
+        dir: Direction,
+        frame: Bytes,
+        hints: FrameHints<'_>,
+    ) -> Result<Decision, WriterGone> {
         let ts_us = now_us();
         let mut events: Vec<AuditEvent> = Vec::with_capacity(1);
         // A tools/list result rewritten by policy (hidden tools removed).
@@ -851,6 +929,7 @@ impl Pipeline {
             }
         }
         // 5 enqueue (write-ahead): the records are queued before the frame moves on.
+        self.observed(&mut events, hints);
         let wait = self.durability == Durability::Sync && dir == Direction::S2C && responds;
         let last = events.pop();
         for ev in events {
@@ -885,6 +964,18 @@ impl Pipeline {
         Ok(Decision { route, ack })
     }
 
+    /// warden's answer in place of `frame`, whose records could not be committed
+    /// (`durability: sync` with `fail_closed`): the error reply, recorded.
+    pub fn store_failed(&self, frame: &Bytes, reason: &str) -> Result<Vec<u8>, WriterGone> {
+        let id = parse_frame(frame)
+            .ok()
+            .and_then(|e| e.first().and_then(|m| m.id).map(|i| i.get().to_owned()));
+        let raw = id.and_then(|i| serde_json::value::RawValue::from_string(i).ok());
+        let reply = errors::store_unavailable(raw.as_deref(), reason);
+        self.replaced(frame, &reply, reason)?;
+        Ok(reply)
+    }
+
     /// Records that warden answered the client with `reply` instead of the server's response
     /// `frame`, because that response's records could not be committed (sync, fail_closed).
     pub fn replaced(&self, frame: &Bytes, reply: &[u8], reason: &str) -> Result<(), WriterGone> {
@@ -902,6 +993,38 @@ impl Pipeline {
             "replaced": "the server's response was not delivered because its record could not be committed",
             "detail": reason,
         }));
+        drop(st);
+        self.audit.record(ev)
+    }
+
+    /// Records warden's own answer `reply` to the client's request `id` when the server could
+    /// not be asked (e.g. an unreachable upstream): the exchange closes as `gateway_error`.
+    pub fn gateway_answer(
+        &self,
+        id: Option<&RequestId>,
+        reply: &[u8],
+        code: i64,
+        reason: &str,
+    ) -> Result<(), WriterGone> {
+        let mut st = self.state();
+        let reply = Bytes::copy_from_slice(reply);
+        let mut ev = self.base(&st, now_us(), Direction::S2C, "error", &reply);
+        if let Some(id) = id {
+            ev.rpc_id = Some(match id {
+                RequestId::Num(n) => n.clone(),
+                RequestId::Str(s) => serde_json::Value::from(s.as_str()).to_string(),
+            });
+            if let Some(closed) = st.correlator.response(warden_core::Side::Client, id) {
+                ev.exchange = Some(closed.exchange);
+                ev.method = Some(closed.method);
+                ev.target = closed.target;
+                ev.duration_us =
+                    Some(u64::try_from(closed.duration.as_micros()).unwrap_or(u64::MAX));
+            }
+        }
+        ev.outcome = Some(Outcome::GatewayError);
+        ev.error_code = Some(code);
+        ev.detail = Some(serde_json::json!({ "origin": "gateway", "reason": reason }));
         drop(st);
         self.audit.record(ev)
     }
@@ -974,7 +1097,7 @@ impl Pipeline {
     /// Ends the session: every request still in flight is recorded as abandoned, then a
     /// `session_end` event with `detail`. Returns how many were abandoned.
     pub fn end(&self, reason: &str, detail: serde_json::Value) -> Result<usize, WriterGone> {
-        let events: Vec<AuditEvent> = {
+        let mut events: Vec<AuditEvent> = {
             let mut st = self.state();
             let pending = st.correlator.drain();
             pending
@@ -983,6 +1106,7 @@ impl Pipeline {
                 .collect()
         };
         let n = events.len();
+        self.observed(&mut events, FrameHints::default());
         for ev in events {
             self.audit.record(ev)?;
         }

@@ -20,8 +20,8 @@ use serde_json::json;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use warden_core::Direction;
 
-use crate::errors;
 use crate::pipeline::{Decision, OnStoreError, Pipeline, Route};
+use crate::policy_watch::PolicyWatch;
 
 /// How to run the server and frame its traffic.
 #[derive(Clone, Debug)]
@@ -199,7 +199,7 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
         if let Some(w) = &mut watch
             && w.changed()
         {
-            w.reload(&pipeline);
+            reload(w, &pipeline);
         }
         let poll = watch
             .as_ref()
@@ -227,7 +227,7 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
                 }
             }
             Ok(Note::Signal(SIGHUP)) => match &mut watch {
-                Some(w) => w.reload(&pipeline),
+                Some(w) => reload(w, &pipeline),
                 None => tracing::info!("SIGHUP: no policy file to reload"),
             },
             Ok(Note::Signal(sig)) => {
@@ -456,13 +456,8 @@ fn handle(
             && on_store_error == OnStoreError::FailClosed
         {
             // durability: sync promises no response reaches the client unrecorded.
-            let id = warden_core::parse_frame(&frame)
-                .ok()
-                .and_then(|e| e.first().and_then(|m| m.id).map(|i| i.get().to_owned()));
-            let raw = id.and_then(|i| serde_json::value::RawValue::from_string(i).ok());
-            let reply = errors::store_unavailable(raw.as_deref(), &reason);
-            pipeline
-                .replaced(&frame, &reply, &reason)
+            let reply = pipeline
+                .store_failed(&frame, &reason)
                 .map_err(|e| Side::Output(e.to_string()))?;
             return forward(&reply).map_err(|e| Side::Output(e.to_string()));
         }
@@ -474,62 +469,24 @@ fn handle(
     }
 }
 
-/// The policy file, watched for changes (by modification time and size, polled each second).
-struct PolicyWatch {
-    path: std::path::PathBuf,
-    seen: Option<(std::time::SystemTime, u64)>,
-}
-
-impl PolicyWatch {
-    fn new(path: &std::path::Path) -> PolicyWatch {
-        let mut w = PolicyWatch {
-            path: path.to_owned(),
-            seen: None,
-        };
-        w.seen = w.stamp();
-        w
-    }
-
-    fn stamp(&self) -> Option<(std::time::SystemTime, u64)> {
-        let m = std::fs::metadata(&self.path).ok()?;
-        Some((m.modified().ok()?, m.len()))
-    }
-
-    fn changed(&mut self) -> bool {
-        let now = self.stamp();
-        if now.is_some() && now != self.seen {
-            self.seen = now;
-            return true;
+/// Compiles the watched file and puts it in force; on any problem the old policy stays, and
+/// the problems go to stderr and into the audit log.
+fn reload(w: &PolicyWatch, pipeline: &Pipeline) {
+    match w.compile() {
+        Ok(policy) => {
+            tracing::warn!(policy = %policy.hash, "policy reloaded from {}", w.path().display());
+            if let Err(e) = pipeline.reload_policy(policy) {
+                tracing::error!("cannot record the policy reload: {e}");
+            }
         }
-        false
-    }
-
-    /// Compiles the file and puts it in force; on any problem the old policy stays, and the
-    /// problems go to stderr and into the audit log.
-    fn reload(&mut self, pipeline: &Pipeline) {
-        let problems: Vec<String> = match std::fs::read_to_string(&self.path) {
-            Err(e) => vec![format!("{}: cannot read: {e}", self.path.display())],
-            Ok(text) => match warden_policy::PolicySet::compile(&text) {
-                Ok(policy) => {
-                    tracing::warn!(policy = %policy.hash, "policy reloaded from {}", self.path.display());
-                    if let Err(e) = pipeline.reload_policy(policy) {
-                        tracing::error!("cannot record the policy reload: {e}");
-                    }
-                    return;
-                }
-                Err(e) => {
-                    e.0.iter()
-                        .map(|p| format!("{}:{p}", self.path.display()))
-                        .collect()
-                }
-            },
-        };
-        tracing::error!(
-            "policy reload failed, the previous policy stays in force:\n{}",
-            problems.join("\n")
-        );
-        if let Err(e) = pipeline.reload_failed(&problems) {
-            tracing::error!("cannot record the failed policy reload: {e}");
+        Err(problems) => {
+            tracing::error!(
+                "policy reload failed, the previous policy stays in force:\n{}",
+                problems.join("\n")
+            );
+            if let Err(e) = pipeline.reload_failed(&problems) {
+                tracing::error!("cannot record the failed policy reload: {e}");
+            }
         }
     }
 }

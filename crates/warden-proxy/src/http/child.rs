@@ -1,0 +1,644 @@
+//! A stdio upstream behind the HTTP front door: one child process per client session (its
+//! state is the session's), spawned on `initialize` (or per request for stateless 2026-07-28
+//! requests). Messages from the child go to the POST stream of the request they answer or
+//! belong to (by id or progress token), else the newest open POST stream, else the GET
+//! stream, else a bounded backlog the next GET stream receives first.
+
+use std::collections::{HashMap, VecDeque};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::sync::mpsc;
+use warden_core::{Direction, Kind, RequestId};
+
+use super::{Call, Session, Step, Upstream, body_info, rpc_error_response, sse, step};
+use crate::pipeline::Pipeline;
+
+/// Messages held for a GET stream that is not open yet: at most this many…
+const BACKLOG: usize = 1024;
+/// …and at most this many bytes (the oldest go first).
+const BACKLOG_BYTES: usize = 8 << 20;
+/// Events sent on GET streams kept for replay after `Last-Event-ID`, by count and bytes.
+const REPLAY: usize = 1024;
+const REPLAY_BYTES: usize = 8 << 20;
+
+/// One open POST stream, waiting for the responses to its requests.
+struct Waiter {
+    tx: mpsc::Sender<Bytes>,
+    /// Whether the client reads an SSE stream (else it waits for one JSON response).
+    sse: bool,
+    opened: u64,
+}
+
+#[derive(Default)]
+struct Routes {
+    waiting: HashMap<RequestId, Arc<Waiter>>,
+    progress: HashMap<RequestId, RequestId>,
+    /// The GET stream: complete SSE events with ids (in the HTTP+SSE mode: bare messages).
+    get: Option<mpsc::Sender<Bytes>>,
+    /// Messages for a GET stream while none is open.
+    backlog: VecDeque<Bytes>,
+    backlog_bytes: usize,
+    /// The last events sent to GET streams, by id, for `Last-Event-ID` resumption.
+    replay: VecDeque<(u64, Bytes)>,
+    replay_bytes: usize,
+    last_event: u64,
+}
+
+impl Routes {
+    /// The next GET stream event for `msg`, kept for replay.
+    fn get_event(&mut self, msg: &[u8]) -> Bytes {
+        self.last_event += 1;
+        let ev = sse::message_event_with_id(self.last_event, msg);
+        self.replay_bytes += ev.len();
+        self.replay.push_back((self.last_event, ev.clone()));
+        while self.replay.len() > REPLAY || self.replay_bytes > REPLAY_BYTES {
+            match self.replay.pop_front() {
+                Some((_, old)) => self.replay_bytes -= old.len(),
+                None => break,
+            }
+        }
+        ev
+    }
+}
+
+/// The child process of one session.
+pub struct ChildSession {
+    pipeline: Arc<Pipeline>,
+    stdin: tokio::sync::Mutex<Option<ChildStdin>>,
+    child: tokio::sync::Mutex<Option<Child>>,
+    routes: parking_lot::Mutex<Routes>,
+    /// Every message goes to the one stream (`routes.get`): the HTTP+SSE transport.
+    legacy: bool,
+    opened: AtomicU64,
+    closed: AtomicBool,
+    on_store_error: crate::OnStoreError,
+}
+
+impl ChildSession {
+    /// Spawns the server command of `call.server` for a new session.
+    /// With `all_to`, every message of the child goes there (the HTTP+SSE front door's one
+    /// stream); otherwise messages are routed to the POST and GET streams of Streamable HTTP.
+    pub(super) async fn spawn(
+        call: &Call,
+        pipeline: Arc<Pipeline>,
+        all_to: Option<mpsc::Sender<Bytes>>,
+    ) -> Result<Arc<ChildSession>, String> {
+        let scfg = &call.gw.cfg.servers[&call.server];
+        let argv = scfg.command.clone().unwrap_or_default();
+        let Some((program, args)) = argv.split_first() else {
+            return Err("empty command".into());
+        };
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .envs(&scfg.env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(dir) = &scfg.cwd {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let name = std::path::Path::new(program)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        super::recorded(pipeline.event(
+            "session_start",
+            json!({
+                "transport": if all_to.is_some() { "http+sse" } else { "streamable_http" },
+                "upstream": "stdio", "server": call.server,
+                "command": name, "args": args.len(), "pid": child.id(),
+                "auth": call.who.as_ref().map(|w| w.method),
+            }),
+        ));
+        let s = Arc::new(ChildSession {
+            pipeline,
+            stdin: tokio::sync::Mutex::new(stdin),
+            child: tokio::sync::Mutex::new(Some(child)),
+            legacy: all_to.is_some(),
+            routes: parking_lot::Mutex::new(Routes {
+                get: all_to,
+                ..Routes::default()
+            }),
+            opened: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            on_store_error: call.gw.on_store_error,
+        });
+        if let Some(out) = stdout {
+            let max = call.gw.cfg.max_response;
+            let gw = Arc::downgrade(&call.gw);
+            let me = s.clone();
+            let id = me.pipeline.session().to_owned();
+            tokio::spawn(async move {
+                me.pump(out, max).await;
+                // The child is gone: the session ends with it.
+                if let Some(gw) = gw.upgrade() {
+                    gw.remove(&id);
+                }
+                me.close("server_exited").await;
+            });
+        }
+        Ok(s)
+    }
+
+    /// Reads the child's stdout, one message per line, and routes each.
+    async fn pump(&self, out: ChildStdout, max: usize) {
+        let mut r = BufReader::with_capacity(64 * 1024, out);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match (&mut r)
+                .take(max as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .await
+            {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line.len() > max && !line.ends_with(b"\n") {
+                // Longer than a response may be: recorded as oversized, the rest skipped.
+                let prefix = Bytes::copy_from_slice(&line[..line.len().min(64 * 1024)]);
+                super::recorded(self.pipeline.oversized(Direction::S2C, prefix, max));
+                let mut skip = Vec::new();
+                if r.read_until(b'\n', &mut skip).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                continue;
+            }
+            let frame = Bytes::copy_from_slice(&line);
+            if warden_core::envelope::trim_frame(&frame).is_empty() {
+                continue;
+            }
+            match step(&self.pipeline, Direction::S2C, frame, self.on_store_error).await {
+                Ok(Step::Pass(bytes)) => self.route(bytes).await,
+                Ok(Step::Answer(reply)) => {
+                    self.write(&reply).await.ok();
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Sends a message from the child to the stream it belongs on.
+    async fn route(&self, msg: Bytes) {
+        if self.legacy {
+            let tx = self.routes.lock().get.clone();
+            if let Some(tx) = tx {
+                tx.send(msg).await.ok();
+            }
+            return;
+        }
+        let (tx, keep) = {
+            let mut routes = self.routes.lock();
+            let env = warden_core::parse_frame(&msg).ok();
+            let first = env.as_ref().and_then(|e| e.first());
+            let kind = first.map(|m| m.kind);
+            let id = first.and_then(|m| m.id).and_then(RequestId::from_raw);
+            let mut target: Option<mpsc::Sender<Bytes>> = None;
+            if let (Some(k), Some(id)) = (kind, &id)
+                && k.is_response()
+                && env.as_ref().is_some_and(|e| e.kind != Kind::Batch)
+            {
+                // A response closes its request's slot (the stream ends with its last one).
+                match routes.waiting.remove(id) {
+                    Some(w) => {
+                        routes.progress.retain(|_, r| r != id);
+                        target = Some(w.tx.clone());
+                    }
+                    None => return, // its stream is gone (recorded already)
+                }
+            }
+            // A batch of responses (the answer to a 2025-03-26 batch): it closes every slot
+            // it answers and goes, whole, to the stream of the first.
+            if let Some(e) = env.as_ref().filter(|e| e.kind == Kind::Batch)
+                && e.messages.iter().all(|m| m.kind.is_response())
+            {
+                for m in &e.messages {
+                    let Some(id) = m.id.and_then(RequestId::from_raw) else {
+                        continue;
+                    };
+                    if let Some(w) = routes.waiting.remove(&id) {
+                        routes.progress.retain(|_, r| *r != id);
+                        target = target.or(Some(w.tx.clone()));
+                    }
+                }
+                if target.is_none() {
+                    return;
+                }
+            }
+            if target.is_none()
+                && let Some(m) = first
+                && m.kind == Kind::Notification
+            {
+                let c = warden_core::classify(&msg, m, None);
+                if let Some(req) = c
+                    .progress_token
+                    .and_then(|t| routes.progress.get(&t).cloned())
+                    && let Some(w) = routes.waiting.get(&req)
+                {
+                    target = Some(w.tx.clone());
+                }
+            }
+            if target.is_none() {
+                // Unrelated (or unknown relation): the newest open SSE POST stream, else GET.
+                target = routes
+                    .waiting
+                    .values()
+                    .filter(|w| w.sse && !w.tx.is_closed())
+                    .max_by_key(|w| w.opened)
+                    .map(|w| w.tx.clone())
+                    .or_else(|| routes.get.clone().filter(|g| !g.is_closed()));
+            }
+            let to_get = target
+                .as_ref()
+                .is_some_and(|t| routes.get.as_ref().is_some_and(|g| g.same_channel(t)));
+            match target {
+                Some(tx) if to_get => {
+                    let ev = routes.get_event(&msg);
+                    (Some((tx, ev)), None)
+                }
+                Some(tx) => (Some((tx, msg.clone())), None),
+                None => {
+                    routes.backlog_bytes += msg.len();
+                    routes.backlog.push_back(msg.clone());
+                    while routes.backlog.len() > BACKLOG || routes.backlog_bytes > BACKLOG_BYTES {
+                        match routes.backlog.pop_front() {
+                            Some(old) => routes.backlog_bytes -= old.len(),
+                            None => break,
+                        }
+                    }
+                    (None, Some(()))
+                }
+            }
+        };
+        if let (Some((tx, bytes)), None) = (tx, keep) {
+            tx.send(bytes).await.ok();
+        }
+    }
+
+    /// Writes one message to the child as one line.
+    pub(super) async fn write(&self, msg: &[u8]) -> std::io::Result<()> {
+        let line = super::one_line(msg);
+        let mut stdin = self.stdin.lock().await;
+        match stdin.as_mut() {
+            Some(w) => {
+                w.write_all(&line).await?;
+                w.flush().await
+            }
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "session closed",
+            )),
+        }
+    }
+
+    /// Ends the session: stdin closed, a grace period, then the process group is killed.
+    pub async fn close(&self, reason: &str) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.stdin.lock().await.take();
+        let mut exit = None;
+        if let Some(mut child) = self.child.lock().await.take() {
+            exit = match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+                Ok(Ok(status)) => Some(status),
+                _ => {
+                    if let Some(pid) = child.id() {
+                        nix::sys::signal::killpg(
+                            nix::unistd::Pid::from_raw(pid as i32),
+                            nix::sys::signal::Signal::SIGKILL,
+                        )
+                        .ok();
+                    }
+                    child.wait().await.ok()
+                }
+            };
+        }
+        let waiting: Vec<(RequestId, Arc<Waiter>)> = {
+            let mut routes = self.routes.lock();
+            routes.get = None;
+            routes.waiting.drain().collect()
+        };
+        // Requests the server can no longer answer get warden's answer (and their exchanges
+        // close as gateway_error) rather than a stream that just ends.
+        for (id, w) in waiting {
+            let raw = match &id {
+                RequestId::Num(n) => n.clone(),
+                RequestId::Str(s) => serde_json::Value::from(s.as_str()).to_string(),
+            };
+            let why = format!("upstream server stopped ({reason})");
+            let reply = super::rpc_error_body(Some(&raw), -32603, &why);
+            super::recorded(
+                self.pipeline
+                    .gateway_answer(Some(&id), &reply, -32603, &why),
+            );
+            w.tx.try_send(Bytes::from(reply)).ok();
+        }
+        super::recorded(self.pipeline.end(
+            reason,
+            json!({ "reason": reason, "exit_code": exit.and_then(|s| s.code()) }),
+        ));
+    }
+
+    /// Opens a slot for each request of a POST, before the body reaches the child.
+    fn open(
+        &self,
+        ids: &[RequestId],
+        progress: &[(RequestId, RequestId)],
+        sse: bool,
+    ) -> mpsc::Receiver<Bytes> {
+        let (tx, rx) = mpsc::channel(64);
+        let w = Arc::new(Waiter {
+            tx,
+            sse,
+            opened: self.opened.fetch_add(1, Ordering::Relaxed),
+        });
+        let mut routes = self.routes.lock();
+        for id in ids {
+            routes.waiting.insert(id.clone(), w.clone());
+        }
+        for (token, id) in progress {
+            routes.progress.insert(token.clone(), id.clone());
+        }
+        rx
+    }
+
+    /// The requests of a stream the client stopped reading: cancelled upstream, recorded.
+    async fn abandon(&self, ids: Vec<(RequestId, String)>) {
+        for (id, raw) in ids {
+            let still = self.routes.lock().waiting.remove(&id).is_some();
+            if !still || self.closed.load(Ordering::SeqCst) {
+                continue;
+            }
+            let note = super::client_gone(&raw);
+            if let Ok(Step::Pass(b)) =
+                step(&self.pipeline, Direction::C2S, note, self.on_store_error).await
+            {
+                self.write(&b).await.ok();
+            }
+        }
+    }
+}
+
+/// A client message to a stdio upstream.
+pub(super) async fn post(call: Call, body: Bytes) -> Response {
+    let info = body_info(&body);
+    let (session, fresh, ephemeral) = match call.existing() {
+        Err(super::NoSession) => return super::no_session(),
+        Ok(Some(s)) => (s, false, false),
+        Ok(None) if info.initialize || info.stateless => {
+            if let Some(r) = call.gw.full() {
+                return r;
+            }
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let pipeline = call.pipeline(&id);
+            let child = match ChildSession::spawn(&call, pipeline.clone(), None).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(server = %call.server, "cannot start upstream: {e}");
+                    return rpc_error_response(
+                        StatusCode::BAD_GATEWAY,
+                        info.raw_ids.first().map(String::as_str),
+                        -32603,
+                        &format!("upstream server {:?} could not be started", call.server),
+                    );
+                }
+            };
+            let s = Arc::new(Session {
+                id: id.clone(),
+                server: call.server.clone(),
+                principal: call.principal().map(str::to_owned),
+                pipeline,
+                upstream: Upstream::Child(child),
+                last_used: parking_lot::Mutex::new(std::time::Instant::now()),
+            });
+            (s, info.initialize, !info.initialize)
+        }
+        Ok(None) => return super::session_required(),
+    };
+    let Upstream::Child(child) = &session.upstream else {
+        return rpc_error_response(StatusCode::NOT_FOUND, None, -32001, "session not found");
+    };
+    let child = child.clone();
+    let sse = call.accepts_sse();
+    let rx = (!info.requests.is_empty()).then(|| child.open(&info.requests, &info.progress, sse));
+    match super::step_with(
+        &session.pipeline,
+        Direction::C2S,
+        body,
+        call.gw.on_store_error,
+        call.traceparent(),
+    )
+    .await
+    {
+        Ok(Step::Pass(bytes)) => {
+            if child.write(&bytes).await.is_err() {
+                if ephemeral {
+                    child.close("client_request_done").await;
+                }
+                return rpc_error_response(
+                    StatusCode::BAD_GATEWAY,
+                    info.raw_ids.first().map(String::as_str),
+                    -32603,
+                    "upstream server is not running",
+                );
+            }
+        }
+        Ok(Step::Answer(reply)) => {
+            for id in &info.requests {
+                child.routes.lock().waiting.remove(id);
+            }
+            if ephemeral {
+                child.close("client_request_done").await;
+            }
+            return super::json_response(reply);
+        }
+        Err(e) => {
+            return super::store_unavailable(info.raw_ids.first().map(String::as_str), &e);
+        }
+    }
+    if fresh {
+        call.gw.insert(session.clone());
+    }
+    let Some(rx) = rx else {
+        // Notifications and responses only.
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::ACCEPTED;
+        return r;
+    };
+    let ids: Vec<(RequestId, String)> = info
+        .requests
+        .iter()
+        .cloned()
+        .zip(info.raw_ids.iter().cloned())
+        .collect();
+    let guard = Abandon {
+        child: child.clone(),
+        ids,
+        ephemeral,
+    };
+    let mut r = if sse {
+        let stream = futures::stream::unfold((rx, guard), |(mut rx, g)| async move {
+            let msg = rx.recv().await?;
+            Some((
+                Ok::<_, std::convert::Infallible>(sse::message_event(&msg)),
+                (rx, g),
+            ))
+        });
+        let mut r = Response::new(Body::from_stream(stream));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        r.headers_mut()
+            .insert("x-accel-buffering", HeaderValue::from_static("no"));
+        r
+    } else {
+        // One JSON response (a batch's responses are gathered into an array).
+        let mut rx = rx;
+        let mut got = Vec::new();
+        while got.len() < guard.ids.len() {
+            match rx.recv().await {
+                Some(m) => got.push(m),
+                None => break,
+            }
+        }
+        drop(guard);
+        let body = if got.len() == 1 {
+            got.pop().unwrap_or_default().to_vec()
+        } else {
+            let parts: Vec<&[u8]> = got
+                .iter()
+                .map(|m| warden_core::envelope::trim_frame(m))
+                .collect();
+            let mut out = b"[".to_vec();
+            out.extend(parts.join(&b","[..]));
+            out.push(b']');
+            out
+        };
+        super::json_response(body)
+    };
+    if fresh && let Ok(v) = HeaderValue::from_str(&session.id) {
+        r.headers_mut().insert(super::SESSION_HEADER, v);
+    }
+    r
+}
+
+/// Dropped when a POST's response stream ends or the client goes away: requests still
+/// unanswered are cancelled upstream. A stateless request's child is stopped.
+struct Abandon {
+    child: Arc<ChildSession>,
+    ids: Vec<(RequestId, String)>,
+    ephemeral: bool,
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        let child = self.child.clone();
+        let ids = std::mem::take(&mut self.ids);
+        let ephemeral = self.ephemeral;
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                child.abandon(ids).await;
+                if ephemeral {
+                    child.close("client_request_done").await;
+                }
+            });
+        }
+    }
+}
+
+/// The standalone stream of server messages for a session.
+pub(super) async fn get(call: Call) -> Response {
+    let session = match call.existing() {
+        Err(super::NoSession) => return super::no_session(),
+        Ok(Some(s)) => s,
+        Ok(None) => return super::session_required(),
+    };
+    if !call.accepts_sse() {
+        return rpc_error_response(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            -32600,
+            "Not Acceptable: the GET stream is text/event-stream",
+        );
+    }
+    let Upstream::Child(child) = &session.upstream else {
+        return rpc_error_response(StatusCode::NOT_FOUND, None, -32001, "session not found");
+    };
+    // Resuming: the events after the client's last one are sent again, then what was held.
+    let resume: Option<u64> = call
+        .headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let first: Vec<Bytes> = {
+        let mut routes = child.routes.lock();
+        let mut out: Vec<Bytes> = match resume {
+            Some(last) => routes
+                .replay
+                .iter()
+                .filter(|(id, _)| *id > last)
+                .map(|(_, ev)| ev.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        let held: Vec<Bytes> = routes.backlog.drain(..).collect();
+        routes.backlog_bytes = 0;
+        for m in held {
+            out.push(routes.get_event(&m));
+        }
+        routes.get = Some(tx);
+        out
+    };
+    let rest = futures::stream::unfold(rx, |mut rx| async move {
+        let m = rx.recv().await?;
+        Some((m, rx))
+    });
+    let stream = futures::stream::iter(first)
+        .chain(rest)
+        .map(Ok::<_, std::convert::Infallible>);
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// The client ends its session.
+pub(super) async fn delete(call: Call) -> Response {
+    let session = match call.existing() {
+        Err(super::NoSession) => return super::no_session(),
+        Ok(Some(s)) => s,
+        Ok(None) => return super::session_required(),
+    };
+    call.gw.remove(&session.id);
+    if let Upstream::Child(c) = &session.upstream {
+        c.close("client_deleted_session").await;
+    }
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::OK;
+    r
+}

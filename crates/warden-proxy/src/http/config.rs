@@ -1,0 +1,283 @@
+//! The `warden serve` configuration: listener, named upstream servers, authentication and
+//! front-door limits. Unknown keys are errors (the binary reports them with line and column).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Everything `warden serve` reads from its config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address of the MCP front door (default `127.0.0.1:4422`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The upstream servers by name: clients reach `name` at `/mcp/name`.
+    pub servers: BTreeMap<String, ServerConfig>,
+    /// The server behind `/mcp` (default: the only server, if there is one).
+    #[serde(default)]
+    pub default_server: Option<String>,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Largest request body accepted, in bytes (default 4 MiB); larger ones get 413.
+    #[serde(default = "default_max_body")]
+    pub max_body: usize,
+    /// Largest upstream JSON response body held to be recorded (default 64 MiB).
+    #[serde(default = "default_max_response")]
+    pub max_response: usize,
+    /// Origins allowed besides the listener's own (`http://host:port`); others get 403.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// `Host` values allowed besides loopback names and the listen address; others get 403.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Listen on a non-loopback address without authentication (explicit opt-in).
+    #[serde(default)]
+    pub allow_unauthenticated_remote: bool,
+    /// The public URL clients use, for protected-resource metadata (default from `Host`).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Sessions idle longer than this are closed (seconds, default 1800).
+    #[serde(default = "default_idle")]
+    pub session_idle_secs: u64,
+    /// Most sessions open at once (both transports; default 4096). A new session beyond it
+    /// gets 503: each stdio session is a process.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    /// The admin listener (query API, dashboard): off unless configured.
+    #[serde(default)]
+    pub admin: Option<AdminSection>,
+}
+
+/// Where the admin plane listens, and the file holding its bearer token (required off
+/// loopback; `WARDEN_ADMIN_TOKEN` overrides the file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// One upstream server: a command run per session, or a URL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// A stdio server: argv, started once per client session.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Environment for the command.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory for the command.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// A Streamable HTTP server's MCP endpoint (`http://` or `https://`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The URL's transport: `streamable_http` (default) or `sse` (the deprecated HTTP+SSE
+    /// transport; the URL is then its SSE endpoint).
+    #[serde(default)]
+    pub transport: Option<String>,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// Connect timeout in milliseconds (default 10 000).
+    #[serde(default = "default_connect_ms")]
+    pub connect_timeout_ms: u64,
+    /// Longest wait for the next bytes of a response, in milliseconds (default 300 000).
+    /// Applies between reads, so long SSE streams live as long as they keep sending.
+    #[serde(default = "default_read_ms")]
+    pub read_timeout_ms: u64,
+    /// Forward the client's `Authorization` header to this server (default: never).
+    #[serde(default)]
+    pub forward_authorization: bool,
+    /// Extra headers sent to this server (e.g. its own credential).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// TLS settings for an `https://` upstream.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of CA certificates to trust (besides the system's).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM file with a client certificate chain and its private key (mutual TLS).
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// The client key, when not in `client_cert`.
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    /// Connect to this address instead of resolving the URL's host (the URL's host stays the
+    /// TLS server name and `Host`), e.g. `10.0.0.5:443`.
+    #[serde(default)]
+    pub connect_to: Option<SocketAddr>,
+}
+
+/// How clients authenticate. With neither, the front door is open (loopback only by default).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub api_keys: Vec<ApiKey>,
+    #[serde(default)]
+    pub jwt: Option<JwtConfig>,
+    /// Authorization servers named in the protected-resource metadata (RFC 9728).
+    #[serde(default)]
+    pub authorization_servers: Vec<String>,
+}
+
+impl AuthConfig {
+    pub fn enabled(&self) -> bool {
+        !self.api_keys.is_empty() || self.jwt.is_some()
+    }
+}
+
+/// An API key, stored as the SHA-256 of the key (hex); the key itself is never configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    pub key_sha256: String,
+    pub principal: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// JWT bearer tokens: checked against issuer, audience, expiry and the keys of a JWKS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    pub issuer: String,
+    pub audience: String,
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// The claim naming the principal (default `sub`).
+    #[serde(default = "default_principal_claim")]
+    pub principal_claim: String,
+    /// The claim listing roles (a string array or a space-separated string; default `roles`).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds (default 30).
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 4422))
+}
+fn default_max_body() -> usize {
+    4 << 20
+}
+fn default_max_response() -> usize {
+    64 << 20
+}
+fn default_max_sessions() -> usize {
+    4096
+}
+fn default_idle() -> u64 {
+    1800
+}
+fn default_connect_ms() -> u64 {
+    10_000
+}
+fn default_read_ms() -> u64 {
+    300_000
+}
+fn default_principal_claim() -> String {
+    "sub".into()
+}
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+fn default_leeway() -> u64 {
+    30
+}
+
+impl ServeConfig {
+    /// Checks what serde cannot: each server has exactly one of `command` and `url`, the
+    /// default server exists, a remote listener is authenticated. Lists every problem.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.servers.is_empty() {
+            out.push("servers: at least one server is needed".to_owned());
+        }
+        for (name, s) in &self.servers {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            {
+                out.push(format!(
+                    "servers.{name}: a server name uses letters, digits, '-', '_' and '.' only"
+                ));
+            }
+            match (&s.command, &s.url) {
+                (Some(c), None) if c.is_empty() => {
+                    out.push(format!("servers.{name}.command: empty"));
+                }
+                (Some(_), None) => {}
+                (None, Some(u)) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                    out.push(format!(
+                        "servers.{name}.url: {u:?} is not an http:// or https:// URL"
+                    ));
+                }
+                (None, Some(_)) => {
+                    if let Some(t) = &s.transport
+                        && t != "sse"
+                        && t != "streamable_http"
+                    {
+                        out.push(format!(
+                            "servers.{name}.transport: {t:?} is not streamable_http or sse"
+                        ));
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    out.push(format!("servers.{name}: give command or url, not both"));
+                }
+                (None, None) => out.push(format!("servers.{name}: give command or url")),
+            }
+        }
+        if let Some(d) = &self.default_server
+            && !self.servers.contains_key(d)
+        {
+            out.push(format!("default_server: no server named {d:?}"));
+        }
+        if let Some(j) = &self.auth.jwt
+            && j.jwks_file.is_none() == j.jwks_url.is_none()
+        {
+            out.push("auth.jwt: give jwks_file or jwks_url (one of them)".to_owned());
+        }
+        for (i, k) in self.auth.api_keys.iter().enumerate() {
+            if k.key_sha256.len() != 64 || !k.key_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                out.push(format!(
+                    "auth.api_keys[{i}].key_sha256: 64 hex digits expected (sha256 of the key)"
+                ));
+            }
+        }
+        if !self.listen.ip().is_loopback()
+            && !self.auth.enabled()
+            && !self.allow_unauthenticated_remote
+        {
+            out.push(format!(
+                "listen: {} is not a loopback address and no auth is configured; configure auth \
+                 or set allow_unauthenticated_remote: true",
+                self.listen
+            ));
+        }
+        out
+    }
+
+    /// The server `/mcp` reaches.
+    pub fn default_name(&self) -> Option<&str> {
+        match &self.default_server {
+            Some(d) => Some(d),
+            None if self.servers.len() == 1 => self.servers.keys().next().map(String::as_str),
+            None => None,
+        }
+    }
+}
