@@ -1,0 +1,692 @@
+//! `Observability`: the pipeline's observer. From the records of each frame it counts the
+//! metrics, builds one trace span per exchange (when tracing is on), writes the security
+//! events and feeds the anomaly detector, whose findings go back to the pipeline to be
+//! recorded as `anomaly` gateway events. It holds no payloads: the request's `params_hash`,
+//! trace parent and record id wait (bounded) for the exchange's closing record.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use memchr::memmem;
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use warden_audit::{AuditEvent, Outcome};
+use warden_proxy::{FrameHints, Observer};
+
+use crate::anomaly::{Anomaly, AnomalyConfig, Detector};
+use crate::events::{self, EventStream};
+use crate::labels::{Bounded, method_label};
+use crate::metrics::{
+    CallLabels, ErrorLabels, EventLabels, KindLabels, LabelLabels, MessageLabels, Metrics,
+    ResultLabels, ServerLabels, ToolServer, ToolUser, UserLabels, WriterSource,
+};
+use crate::trace::{Parent, TraceStats, Tracer, parse_traceparent};
+
+/// How observation is set up.
+#[derive(Clone, Debug)]
+pub struct ObserveConfig {
+    /// Put the principal in a `user_id` label (off: the label is empty, so absent).
+    pub user_label: bool,
+    /// Most distinct tool names (from configuration and `tools/list`) kept as labels.
+    pub tool_cap: usize,
+    /// Most distinct principals kept as `user_id` labels (first seen, first kept).
+    pub principal_cap: usize,
+    /// Tool names known from configuration (always labels, within the cap).
+    pub tools: Vec<String>,
+    /// `None` turns anomaly detection off.
+    pub anomaly: Option<AnomalyConfig>,
+    /// `network.transport` on spans: `pipe` (stdio) or `tcp`.
+    pub transport: &'static str,
+}
+
+impl Default for ObserveConfig {
+    fn default() -> ObserveConfig {
+        ObserveConfig {
+            user_label: true,
+            tool_cap: 200,
+            principal_cap: 200,
+            tools: Vec::new(),
+            anomaly: Some(AnomalyConfig::default()),
+            transport: "pipe",
+        }
+    }
+}
+
+/// What a request leaves for the record that closes its exchange.
+#[derive(Debug)]
+struct Pending {
+    record_id: uuid::Uuid,
+    params_hash: Option<String>,
+    parent: Option<Parent>,
+}
+
+/// Most exchanges remembered at once (the rest close without parent or params hash).
+const MAX_PENDING: usize = 65_536;
+
+/// The observer `warden run` and `warden serve` attach to their pipelines.
+pub struct Observability {
+    cfg: ObserveConfig,
+    metrics: Arc<Metrics>,
+    tools: Bounded,
+    principals: Bounded,
+    servers: Bounded,
+    tracer: Option<Mutex<Tracer>>,
+    events: Option<Mutex<EventStream>>,
+    detector: Option<Mutex<Detector>>,
+    pending: Mutex<HashMap<uuid::Uuid, Pending>>,
+    scope: InstrumentationScope,
+    /// Sessions started and not yet ended.
+    live: AtomicI64,
+}
+
+impl Observability {
+    pub fn new(cfg: ObserveConfig, writer: Option<WriterSource>) -> Observability {
+        let tools = Bounded::new(cfg.tool_cap);
+        for t in &cfg.tools {
+            tools.admit(t);
+        }
+        Observability {
+            metrics: Arc::new(Metrics::new(writer)),
+            tools,
+            principals: Bounded::new(cfg.principal_cap),
+            servers: Bounded::new(64),
+            tracer: None,
+            events: None,
+            detector: cfg.anomaly.clone().map(|a| Mutex::new(Detector::new(a))),
+            pending: Mutex::new(HashMap::new()),
+            scope: InstrumentationScope::builder("warden")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+            live: AtomicI64::new(0),
+            cfg,
+        }
+    }
+
+    /// The counters a `Tracer` should report into.
+    pub fn trace_stats(&self) -> TraceStats {
+        let c = |result| {
+            self.metrics
+                .spans
+                .get_or_create(&ResultLabels { result })
+                .clone()
+        };
+        TraceStats {
+            exported: c("exported"),
+            failed: c("failed"),
+            dropped: c("dropped"),
+        }
+    }
+
+    /// The counter an `EventStream` should count dropped events in.
+    pub fn events_dropped(&self) -> prometheus_client::metrics::counter::Counter {
+        self.metrics.security_events_dropped.clone()
+    }
+
+    pub fn with_tracer(mut self, t: Tracer) -> Observability {
+        self.tracer = Some(Mutex::new(t));
+        self
+    }
+
+    pub fn with_events(mut self, e: EventStream) -> Observability {
+        self.events = Some(Mutex::new(e));
+        self
+    }
+
+    /// Sessions started and not yet ended (readiness of a stdio upstream).
+    pub fn live_sessions(&self) -> i64 {
+        self.live.load(Ordering::Acquire)
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Exports queued spans and writes queued events (waiting at most `wait` for the collector).
+    pub fn shutdown(&self, wait: Duration) {
+        if let Some(t) = &self.tracer {
+            t.lock().shutdown(wait);
+        }
+        if let Some(e) = &self.events {
+            e.lock().close();
+        }
+    }
+
+    fn user(&self, ev: &AuditEvent) -> String {
+        match (&ev.context.principal, self.cfg.user_label) {
+            (Some(p), true) => {
+                let l = self.principals.label_admitting(p);
+                if l == crate::labels::OTHER {
+                    self.overflow("user_id");
+                }
+                l
+            }
+            _ => String::new(),
+        }
+    }
+
+    fn tool(&self, name: Option<&str>) -> String {
+        let l = self.tools.label(name.unwrap_or(""));
+        if l == crate::labels::OTHER {
+            self.overflow("tool_name");
+        }
+        l
+    }
+
+    fn server(&self, ev: &AuditEvent) -> String {
+        ev.context
+            .server_name
+            .as_deref()
+            .map_or_else(String::new, |s| self.servers.label_admitting(s))
+    }
+
+    fn overflow(&self, label: &'static str) {
+        self.metrics
+            .label_overflow
+            .get_or_create(&LabelLabels { label })
+            .inc();
+    }
+
+    fn emit(&self, name: &'static str, v: &serde_json::Value) {
+        if let Some(e) = &self.events
+            && e.lock().emit(v)
+        {
+            self.metrics
+                .security_events
+                .get_or_create(&EventLabels { event: name })
+                .inc();
+        }
+    }
+
+    /// Learns tool names from a `tools/list` result (up to the cap).
+    fn learn_tools(&self, ev: &AuditEvent) {
+        if self.tools.full() {
+            return;
+        }
+        #[derive(serde::Deserialize)]
+        struct Listed<'a> {
+            #[serde(borrow, default)]
+            tools: Vec<Named<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Named<'a> {
+            #[serde(borrow)]
+            name: Option<Cow<'a, str>>,
+        }
+        let Some(body) = ev.body.clone().and_then(|r| ev.frame.get(r)) else {
+            return;
+        };
+        if let Ok(l) = serde_json::from_slice::<Listed<'_>>(body) {
+            for t in l.tools {
+                if let Some(n) = t.name {
+                    self.tools.admit(&n);
+                }
+            }
+        }
+    }
+
+    /// The trace parent of a request: the transport's header, else `params._meta.traceparent`.
+    fn parent(&self, ev: &AuditEvent, hints: FrameHints<'_>) -> Option<Parent> {
+        if let Some(p) = hints.traceparent.and_then(parse_traceparent) {
+            return Some(p);
+        }
+        let body = ev.body.clone().and_then(|r| ev.frame.get(r))?;
+        TRACEPARENT.find(body)?;
+        #[derive(serde::Deserialize)]
+        struct Params<'a> {
+            #[serde(rename = "_meta", borrow)]
+            meta: Option<Meta<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Meta<'a> {
+            #[serde(borrow)]
+            traceparent: Option<Cow<'a, str>>,
+        }
+        let p: Params<'_> = serde_json::from_slice(body).ok()?;
+        parse_traceparent(&p.meta?.traceparent?)
+    }
+
+    /// A request that opens an exchange: remember what its closing record will need.
+    fn opened(&self, ev: &AuditEvent, hints: FrameHints<'_>) {
+        let Some(exchange) = ev.exchange else { return };
+        if self.tracer.is_none() && self.events.is_none() {
+            return;
+        }
+        let pending = Pending {
+            record_id: ev.id,
+            params_hash: self.events.as_ref().and_then(|_| params_hash(ev)),
+            parent: if self.tracer.is_some() {
+                self.parent(ev, hints)
+            } else {
+                None
+            },
+        };
+        let mut map = self.pending.lock();
+        if map.len() < MAX_PENDING {
+            map.insert(exchange, pending);
+        }
+    }
+
+    /// The record that closes an exchange (a response, a refused request, an abandonment).
+    fn closed(
+        &self,
+        ev: &AuditEvent,
+        outcome: Outcome,
+        hints: FrameHints<'_>,
+        found: &mut Vec<Anomaly>,
+    ) {
+        let refused = ev.kind == "request";
+        let pending = if refused {
+            Some(Pending {
+                record_id: ev.id,
+                params_hash: self.events.as_ref().and_then(|_| params_hash(ev)),
+                parent: if self.tracer.is_some() {
+                    self.parent(ev, hints)
+                } else {
+                    None
+                },
+            })
+        } else {
+            ev.exchange.and_then(|x| self.pending.lock().remove(&x))
+        };
+        // A tool that ran and failed answers with a result flagged `isError`.
+        let tool_error = ev.kind == "result"
+            && ev.method.as_deref() == Some("tools/call")
+            && is_error_result(ev);
+        let error = if tool_error {
+            Some("tool_error")
+        } else {
+            error_type(outcome, ev.error_code)
+        };
+        let status = if tool_error {
+            "tool_error"
+        } else {
+            outcome.as_str()
+        };
+        if let Some(t) = &self.tracer
+            && t.lock()
+                .sampled(pending.as_ref().and_then(|p| p.parent.as_ref()))
+        {
+            // Built outside the lock: the other direction's thread may be closing one too.
+            let span = self.span(ev, outcome, error, pending.as_ref());
+            t.lock().submit(span);
+        }
+        if ev.method.as_deref() != Some("tools/call") {
+            return;
+        }
+        let tool_name = self.tool(ev.target.as_deref());
+        let server_id = self.server(ev);
+        let user_id = self.user(ev);
+        self.metrics
+            .tool_calls
+            .get_or_create(&CallLabels {
+                tool_name: tool_name.clone(),
+                server_id: server_id.clone(),
+                status: status.to_owned(),
+                user_id: user_id.clone(),
+            })
+            .inc();
+        let latency = ev.duration_us.map(|d| d as f64 / 1e6);
+        if let Some(secs) = latency {
+            self.metrics
+                .tool_call_duration
+                .get_or_create(&ToolServer {
+                    tool_name: tool_name.clone(),
+                    server_id: server_id.clone(),
+                })
+                .observe(secs);
+        }
+        if let Some(error_type) = error {
+            self.metrics
+                .tool_call_errors
+                .get_or_create(&ErrorLabels {
+                    tool_name: tool_name.clone(),
+                    server_id: server_id.clone(),
+                    error_type: error_type.to_owned(),
+                })
+                .inc();
+        }
+        let tu = || ToolUser {
+            tool_name: tool_name.clone(),
+            server_id: server_id.clone(),
+            user_id: user_id.clone(),
+        };
+        let event = match outcome {
+            Outcome::Denied | Outcome::ApprovalRequired => {
+                self.metrics.access_denied.get_or_create(&tu()).inc();
+                events::ACCESS_DENIED
+            }
+            Outcome::RateLimited => {
+                self.metrics.rate_limit_hits.get_or_create(&tu()).inc();
+                events::RATE_LIMIT
+            }
+            Outcome::BudgetExceeded => {
+                self.metrics
+                    .budget_exceeded
+                    .get_or_create(&UserLabels {
+                        user_id: user_id.clone(),
+                    })
+                    .inc();
+                events::BUDGET_EXCEEDED
+            }
+            _ => events::TOOL_CALL,
+        };
+        if self.events.is_some() {
+            let mut v = serde_json::json!({
+                "event": event,
+                "timestamp": events::timestamp(ev.ts_us),
+                "tool_name": ev.target,
+                "server_id": ev.context.server_name,
+                "user_id": ev.context.principal,
+                "agent_name": ev.context.agent_label(),
+                "params_hash": pending.as_ref().and_then(|p| p.params_hash.clone()),
+                "success": outcome == Outcome::Ok && !tool_error,
+                "latency_ms": latency.map(|s| (s * 1e6).round() / 1e3),
+                "outcome": status,
+                "record_id": ev.id.to_string(),
+            });
+            if let Some(e) = error {
+                v["error_type"] = e.into();
+            }
+            if let Some(rule) = ev
+                .policy
+                .as_ref()
+                .and_then(|p| p.get("rule"))
+                .filter(|r| !r.is_null())
+            {
+                v["rule"] = rule.clone();
+            }
+            self.emit(event, &v);
+        }
+        if let Some(d) = &self.detector {
+            // The detector's keys are the bounded labels (principals always, even when the
+            // user_id label is off).
+            let principal = ev
+                .context
+                .principal
+                .as_deref()
+                .map_or_else(String::new, |p| self.principals.label_admitting(p));
+            let now = Instant::now();
+            let mut d = d.lock();
+            if event == events::ACCESS_DENIED {
+                found.extend(d.denial(now, &principal));
+            } else if event == events::TOOL_CALL {
+                found.extend(d.call(now, &principal, &tool_name, error.is_some()));
+            }
+        }
+    }
+
+    /// The span of one exchange, ending now (or at the refused request).
+    fn span(
+        &self,
+        ev: &AuditEvent,
+        outcome: Outcome,
+        error: Option<&'static str>,
+        pending: Option<&Pending>,
+    ) -> SpanData {
+        let end =
+            SystemTime::UNIX_EPOCH + Duration::from_micros(u64::try_from(ev.ts_us).unwrap_or(0));
+        let start = end
+            .checked_sub(Duration::from_micros(ev.duration_us.unwrap_or(0)))
+            .unwrap_or(end);
+        let parent = pending.and_then(|p| p.parent);
+        let trace_id = parent.map_or_else(|| TraceId::from_bytes(rand::random()), |p| p.trace_id);
+        let method = ev.method.as_deref().unwrap_or("unknown");
+        let name = match &ev.target {
+            Some(t) => format!("{method} {}", clip(t)),
+            None => method.to_owned(),
+        };
+        // Known methods are static strings and the session id is shared: no copies.
+        let method_value: opentelemetry::Value = match method_label(Some(method)) {
+            "other" | "none" => shared(method),
+            known => known.into(),
+        };
+        let mut attrs = Vec::with_capacity(14);
+        attrs.extend([
+            KeyValue::new("mcp.method.name", method_value),
+            KeyValue::new("mcp.session.id", ev.session.clone()),
+            KeyValue::new("network.transport", self.cfg.transport),
+            KeyValue::new("warden.outcome", outcome.as_str()),
+            KeyValue::new("warden.audit.record_id", shared(&ev.id.to_string())),
+        ]);
+        if let Some(p) = pending.filter(|p| p.record_id != ev.id) {
+            attrs.push(KeyValue::new(
+                "warden.audit.request_record_id",
+                shared(&p.record_id.to_string()),
+            ));
+        }
+        if let Some(t) = &ev.target {
+            let key = match method {
+                "tools/call" => "gen_ai.tool.name",
+                "prompts/get" => "gen_ai.prompt.name",
+                m if m.starts_with("resources/") => "mcp.resource.uri",
+                _ => "warden.target",
+            };
+            attrs.push(KeyValue::new(key, shared(clip(t))));
+        }
+        if method == "tools/call" {
+            attrs.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
+        }
+        if let Some(id) = &ev.rpc_id {
+            attrs.push(KeyValue::new(
+                "jsonrpc.request.id",
+                shared(id.trim_matches('"')),
+            ));
+        }
+        if let Some(server) = &ev.context.server_name {
+            attrs.push(KeyValue::new("warden.server", shared(server)));
+        }
+        if let Some(v) = &ev.context.protocol {
+            attrs.push(KeyValue::new("mcp.protocol.version", shared(v)));
+        }
+        if let Some(code) = ev.error_code {
+            attrs.push(KeyValue::new(
+                "rpc.response.status_code",
+                shared(&code.to_string()),
+            ));
+        }
+        let status = match (outcome, error) {
+            (Outcome::Ok, None) => Status::Unset,
+            (o, e) => {
+                let t = e.unwrap_or(o.as_str());
+                attrs.push(KeyValue::new("error.type", t));
+                Status::error(t)
+            }
+        };
+        SpanData {
+            span_context: SpanContext::new(
+                trace_id,
+                SpanId::from_bytes(rand::random()),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: parent.map_or(SpanId::INVALID, |p| p.span_id),
+            parent_span_is_remote: parent.is_some(),
+            span_kind: SpanKind::Server,
+            name: Cow::Owned(name),
+            start_time: start,
+            end_time: end,
+            attributes: attrs,
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status,
+            instrumentation_scope: self.scope.clone(),
+        }
+    }
+
+    fn gateway_event(&self, ev: &AuditEvent) {
+        match ev.event {
+            Some("session_start") => {
+                self.live.fetch_add(1, Ordering::AcqRel);
+                self.metrics.sessions.inc();
+                self.metrics
+                    .active_connections
+                    .get_or_create(&ServerLabels {
+                        server_id: self.server(ev),
+                    })
+                    .inc();
+            }
+            Some("session_end") => {
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                self.metrics
+                    .active_connections
+                    .get_or_create(&ServerLabels {
+                        server_id: self.server(ev),
+                    })
+                    .dec();
+            }
+            Some("policy_reloaded") => {
+                self.metrics
+                    .policy_reloads
+                    .get_or_create(&ResultLabels { result: "ok" })
+                    .inc();
+            }
+            Some("policy_reload_failed") => {
+                self.metrics
+                    .policy_reloads
+                    .get_or_create(&ResultLabels { result: "failed" })
+                    .inc();
+            }
+            _ => {}
+        }
+    }
+
+    fn anomaly(&self, a: &Anomaly, ctx: &AuditEvent) -> (&'static str, serde_json::Value) {
+        self.metrics
+            .anomalies
+            .get_or_create(&KindLabels { kind: a.kind })
+            .inc();
+        let detail = a.detail();
+        if self.events.is_some() {
+            let mut v = serde_json::json!({
+                "event": events::ANOMALY,
+                "timestamp": events::timestamp(ctx.ts_us),
+                "server_id": ctx.context.server_name,
+                "user_id": ctx.context.principal,
+                "agent_name": ctx.context.agent_label(),
+                "anomaly": detail,
+            });
+            if a.scope == "tool" {
+                v["tool_name"] = a.key.clone().into();
+            }
+            self.emit(events::ANOMALY, &v);
+        }
+        ("anomaly", detail)
+    }
+}
+
+impl Observer for Observability {
+    fn observe(
+        &self,
+        records: &[AuditEvent],
+        hints: FrameHints<'_>,
+    ) -> Vec<(&'static str, serde_json::Value)> {
+        let mut found = Vec::new();
+        for ev in records {
+            if let Some(dir) = ev.direction {
+                self.metrics
+                    .messages
+                    .get_or_create(&MessageLabels {
+                        direction: dir.as_str(),
+                        method: method_label(ev.method.as_deref()),
+                    })
+                    .inc();
+            }
+            if ev.kind == "event" {
+                self.gateway_event(ev);
+            }
+            if ev.kind == "result" && ev.method.as_deref() == Some("tools/list") {
+                self.learn_tools(ev);
+            }
+            let closing = match ev.outcome {
+                Some(o) if ev.kind == "request" => Some(o),
+                Some(o) if matches!(ev.kind, "result" | "error") && ev.duration_us.is_some() => {
+                    Some(o)
+                }
+                Some(o) if ev.event == Some("exchange_abandoned") => Some(o),
+                _ => None,
+            };
+            match closing {
+                Some(o) => self.closed(ev, o, hints, &mut found),
+                None if ev.kind == "request" => self.opened(ev, hints),
+                None => {}
+            }
+        }
+        let Some(ctx) = records.last() else {
+            return Vec::new();
+        };
+        found.iter().map(|a| self.anomaly(a, ctx)).collect()
+    }
+}
+
+/// The error type of a failed call (`None` if it did not fail).
+fn error_type(o: Outcome, code: Option<i64>) -> Option<&'static str> {
+    match o {
+        Outcome::RpcError => Some(match code {
+            Some(-32700) => "parse_error",
+            Some(-32600) => "invalid_request",
+            Some(-32601) => "method_not_found",
+            Some(-32602) => "invalid_params",
+            Some(-32603) => "internal_error",
+            _ => "rpc_error",
+        }),
+        Outcome::GatewayError => Some("gateway_error"),
+        Outcome::Abandoned => Some("abandoned"),
+        _ => None,
+    }
+}
+
+/// Searchers built once (building one per message shows in profiles).
+static TRACEPARENT: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"traceparent"));
+static IS_ERROR: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\"isError\""));
+
+/// Whether a `tools/call` result says the tool failed (`isError: true`). The body is parsed
+/// only when the key appears in it.
+fn is_error_result(ev: &AuditEvent) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Flag {
+        #[serde(rename = "isError")]
+        is_error: Option<bool>,
+    }
+    let Some(body) = ev.body.clone().and_then(|r| ev.frame.get(r)) else {
+        return false;
+    };
+    IS_ERROR.find(body).is_some()
+        && serde_json::from_slice::<Flag>(body).is_ok_and(|f| f.is_error == Some(true))
+}
+
+/// SHA-256 of the (redacted) arguments, first 16 hex digits: correlates calls, holds no payload.
+fn params_hash(ev: &AuditEvent) -> Option<String> {
+    let args = ev.args.clone().and_then(|r| ev.frame.get(r))?;
+    let d = Sha256::digest(args);
+    Some(d[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A span attribute value shared by reference count: copying a batch for a retry then copies
+/// no strings.
+fn shared(s: &str) -> opentelemetry::Value {
+    opentelemetry::Value::String(Arc::<str>::from(s).into())
+}
+
+/// A target cut to a sane length for span names and attributes.
+fn clip(s: &str) -> &str {
+    if s.len() <= 256 {
+        return s;
+    }
+    let mut end = 256;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
