@@ -1,0 +1,153 @@
+//! warden-api: the admin plane over an audit store. A REST API under `/api/v1` (records,
+//! sessions, statistics, integrity, a live tail over SSE), its OpenAPI document, the
+//! dashboard (static files embedded in the binary that use only that API), and the
+//! self-contained report (`report`).
+//!
+//! # Layout
+//! - [`routes`]: the handlers; every store read runs in `spawn_blocking` on a read-only
+//!   connection (`Store::open_read`), never on a writer's.
+//! - [`stream`]: the live tail. [`assets`]: the dashboard files. [`auth`]: the bearer token.
+//! - [`params`], [`views`], [`error`]: what requests and answers look like.
+//! - [`report`]: the report model and its HTML, JSON, CSV and Markdown forms.
+
+pub mod assets;
+pub mod auth;
+pub mod error;
+pub mod params;
+pub mod report;
+pub mod routes;
+pub mod stream;
+pub mod views;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use parking_lot::Mutex;
+use warden_audit::Store;
+
+pub use error::ApiError;
+
+/// What the admin plane serves from: the store, and who may ask.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: PathBuf,
+    token: Option<String>,
+    /// Idle read-only connections, reused across requests.
+    pool: Mutex<Vec<Store>>,
+    verify: tokio::sync::Mutex<Option<routes::VerifyCache>>,
+    /// Trusted verifier keys for `/verify` (none: each log's registered key).
+    trusted: Option<Vec<String>>,
+}
+
+/// What an [`ApiState`] is made from.
+#[derive(Clone, Debug, Default)]
+pub struct ApiOptions {
+    /// The audit store (SQLite) to read.
+    pub db: PathBuf,
+    /// When set, every API request must carry `Authorization: Bearer TOKEN`.
+    pub token: Option<String>,
+    /// Verifier keys `/verify` trusts (none: each log's registered key).
+    pub trusted_keys: Option<Vec<String>>,
+}
+
+impl ApiState {
+    pub fn new(opts: ApiOptions) -> ApiState {
+        ApiState {
+            inner: Arc::new(Inner {
+                db: opts.db,
+                token: opts.token.filter(|t| !t.is_empty()),
+                pool: Mutex::new(Vec::new()),
+                verify: tokio::sync::Mutex::new(None),
+                trusted: opts.trusted_keys,
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &std::path::Path {
+        &self.inner.db
+    }
+
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.inner.token.as_deref()
+    }
+
+    /// Runs `f` on a read-only connection on the blocking pool.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = match state.inner.pool.lock().pop() {
+                Some(s) => s,
+                None => Store::open_read(&state.inner.db)?,
+            };
+            let out = f(&store);
+            let mut pool = state.inner.pool.lock();
+            if pool.len() < 8 {
+                pool.push(store);
+            }
+            out
+        })
+        .await
+        .map_err(|e| ApiError::internal("a store read", &e))?
+    }
+}
+
+/// The admin plane's routes: `/api/v1/...`, `/api/v1/openapi.json`, and the dashboard at `/`.
+pub fn router(state: ApiState) -> axum::Router {
+    routes::router(state)
+}
+
+/// Where the admin listener listens, and its token.
+#[derive(Clone, Debug)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    pub token: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> AdminConfig {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9477)),
+            token: None,
+        }
+    }
+}
+
+/// Refuses a listener that others can reach without a token.
+pub fn check_exposure(cfg: &AdminConfig) -> anyhow::Result<()> {
+    if !cfg.listen.ip().is_loopback() && cfg.token.as_deref().is_none_or(str::is_empty) {
+        anyhow::bail!(
+            "the admin listener {} is reachable from other hosts: set a token (--token or WARDEN_ADMIN_TOKEN), or listen on 127.0.0.1",
+            cfg.listen
+        );
+    }
+    Ok(())
+}
+
+/// Binds the admin listener (after [`check_exposure`]).
+pub async fn bind_admin(cfg: &AdminConfig) -> anyhow::Result<tokio::net::TcpListener> {
+    check_exposure(cfg)?;
+    tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))
+}
+
+/// Serves the admin plane for the store at `db` on `listener` until `shutdown` completes.
+pub async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("admin listener failed")
+}
