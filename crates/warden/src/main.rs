@@ -24,6 +24,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.cmd {
         cli::Cmd::Run(args) => commands::run::run(args),
+        cli::Cmd::Serve(args) => commands::serve::serve(args),
+        cli::Cmd::Config(cmd) => commands::serve::config(cmd),
         cli::Cmd::Audit(cmd) => commands::audit::audit(cmd),
         cli::Cmd::Keys(cmd) => commands::keys::keys(cmd),
         cli::Cmd::Policy(cmd) => commands::policy::policy(cmd),
@@ -33,6 +35,8 @@ fn main() -> ExitCode {
             format,
         } => commands::policy::budgets(store, &policy, format),
         cli::Cmd::Demo(args) => commands::demo::demo(args),
+        cli::Cmd::Dashboard(args) => commands::dashboard::dashboard(args),
+        cli::Cmd::Report(cmd) => commands::report::report(cmd),
         cli::Cmd::DemoServer => commands::demo_server::serve(),
     };
     match result {

@@ -20,3 +20,13 @@ pub(crate) fn default_db() -> PathBuf {
 pub(crate) fn default_key_dir() -> PathBuf {
     data_dir().join("keys")
 }
+
+/// The default config file: `$XDG_CONFIG_HOME/warden/warden.yaml` (else `~/.config/...`).
+pub(crate) fn default_config() -> PathBuf {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("/etc"))
+        .join("warden/warden.yaml")
+}

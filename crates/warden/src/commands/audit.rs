@@ -10,27 +10,14 @@ use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use warden_audit::export::{Verdict, verify_export, verify_store};
 use warden_audit::proof::{self, Checked, Proof};
-use warden_audit::{Filter, RecordRow, Store};
+use warden_audit::query::{Cursor, MAX_PAGE, Order, Query};
+use warden_audit::{RecordRow, Store};
 
 use crate::cli::{AuditCmd, ExportFormat, FilterArgs, Format, StoreArgs};
 use crate::paths;
 
 fn db_of(store: StoreArgs) -> std::path::PathBuf {
     store.db.unwrap_or_else(paths::default_db)
-}
-
-fn read_keys(path: Option<&Path>) -> anyhow::Result<Option<Vec<String>>> {
-    let Some(path) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading verifier key {}", path.display()))?;
-    let keys: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
-    anyhow::ensure!(!keys.is_empty(), "{} holds no verifier key", path.display());
-    Ok(Some(keys))
 }
 
 pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
@@ -46,13 +33,34 @@ pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             filter,
             limit,
             newest_first,
+            cursor,
         } => {
             let s = Store::open_read(&db_of(store))?;
             let format = output_format(filter.format);
-            let mut f = to_filter(&filter)?;
-            f.limit = Some(limit);
-            f.newest_first = newest_first;
-            print_rows(&s.search(&f)?, format)?;
+            let q = to_query(&filter)?;
+            let order = if newest_first {
+                Order::NewestFirst
+            } else {
+                Order::OldestFirst
+            };
+            let cursor = cursor
+                .map(|c| {
+                    Cursor::decode(&c)
+                        .with_context(|| format!("--cursor {c:?} is not one warden printed"))
+                })
+                .transpose()?;
+            let limit = u32::try_from(limit)
+                .ok()
+                .filter(|l| (1..=MAX_PAGE).contains(l))
+                .with_context(|| format!("--limit must be 1..={MAX_PAGE}"))?;
+            let page = s.page(&q, order, cursor, limit)?;
+            print_rows(&page.rows, format)?;
+            if let Some(next) = page.next {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("more records match: --cursor {}", next.encode());
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         AuditCmd::Tail {
@@ -108,7 +116,7 @@ pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let p: Proof = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a warden proof", file.display()))?;
-            let keys = read_keys(pubkey.as_deref())?;
+            let keys = super::dashboard::trusted_keys(pubkey.as_deref())?;
             match proof::check(&p, keys.as_deref()) {
                 Ok(Checked::Inclusion {
                     origin,
@@ -155,7 +163,7 @@ fn verify(
     pubkey: Option<&Path>,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let keys = read_keys(pubkey)?;
+    let keys = super::dashboard::trusted_keys(pubkey)?;
     let (what, verdict): (String, Verdict) = match file {
         Some(path) => {
             let f =
@@ -221,39 +229,32 @@ fn output_format(f: Option<Format>) -> Format {
     })
 }
 
-/// Parses `--since` / `--until`: RFC 3339, or an age like `90s`, `15m`, `24h`, `7d`.
-fn parse_time(s: &str) -> anyhow::Result<i64> {
-    let s = s.trim();
-    if let Some(unit) = s.chars().last().filter(|c| "smhd".contains(*c))
-        && let Ok(n) = s[..s.len() - 1].parse::<i64>()
-    {
-        let secs = n * match unit {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => 86400,
-        };
-        return Ok(warden_audit::now_us() - secs * 1_000_000);
-    }
-    let ts: jiff::Timestamp = s
-        .parse()
-        .with_context(|| format!("{s:?} is neither RFC 3339 nor an age like 24h"))?;
-    Ok(ts.as_microsecond())
+/// Parses `--since` / `--until`: RFC 3339, or an age like `90s`, `15m`, `24h`, `7d` (as the
+/// admin API does).
+pub(crate) fn parse_time(s: &str) -> anyhow::Result<i64> {
+    warden_api::params::parse_time(s, warden_audit::now_us()).map_err(|e| anyhow::anyhow!(e))
 }
 
-fn to_filter(a: &FilterArgs) -> anyhow::Result<Filter> {
-    Ok(Filter {
-        since_us: a.since.as_deref().map(parse_time).transpose()?,
-        until_us: a.until.as_deref().map(parse_time).transpose()?,
+/// The filters as a store query: times are RFC 3339 or an age (`15m`, `24h`, `7d`), statuses
+/// and outcomes are checked, as in the admin API.
+fn to_query(a: &FilterArgs) -> anyhow::Result<Query> {
+    let f = warden_api::params::Filters {
         server: a.server.clone(),
         tool: a.tool.clone(),
         method: a.method.clone(),
         direction: a.direction.clone(),
         outcome: a.outcome.clone(),
+        status: a.status.clone(),
+        principal: a.principal.clone(),
+        agent: a.agent.clone(),
         session: a.session.clone(),
         kind: a.kind.clone(),
-        ..Filter::default()
-    })
+        since: a.since.clone(),
+        until: a.until.clone(),
+        ..Default::default()
+    };
+    f.query(warden_audit::now_us())
+        .map_err(|e| anyhow::anyhow!("{}", e.message))
 }
 
 fn time(us: i64) -> String {
@@ -337,22 +338,25 @@ fn tail(
         Format::Json => Format::Jsonl,
         f => f,
     };
-    let mut f = to_filter(filter)?;
-    f.limit = Some(lines);
-    f.newest_first = true;
-    let mut rows = s.search(&f)?;
+    let q = to_query(filter)?;
+    // `-n 0`: nothing old, only what comes from now on.
+    let mut rows = match u32::try_from(lines.min(u64::from(MAX_PAGE))) {
+        Ok(0) => Vec::new(),
+        Ok(n) => s.page(&q, Order::NewestFirst, None, n)?.rows,
+        Err(_) => s.page(&q, Order::NewestFirst, None, MAX_PAGE)?.rows,
+    };
     rows.reverse();
-    let mut last = rows.iter().map(|r| r.rowid).max().unwrap_or(s.max_rowid()?);
+    let mut last = match rows.iter().map(|r| r.rowid).max() {
+        Some(m) => m,
+        None => s.max_rowid()?,
+    };
     print_rows(&rows, format)?;
     if no_follow {
         return Ok(ExitCode::SUCCESS);
     }
     loop {
         std::thread::sleep(Duration::from_millis(500));
-        let mut f = to_filter(filter)?;
-        f.after_rowid = Some(last);
-        f.limit = Some(1000);
-        let rows = s.search(&f)?;
+        let rows = s.tail_after(&q, last, 1000)?;
         if let Some(m) = rows.iter().map(|r| r.rowid).max() {
             last = m;
             print_rows(&rows, format)?;

@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context;
 use serde_json::{Value, json};
-use warden_audit::{Filter, Store};
+use warden_audit::Store;
 
 use crate::cli::DemoArgs;
 
@@ -112,7 +112,11 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(status.success(), "warden run exited with {status}");
 
     let store = Store::open_read(&db)?;
-    let rows = store.search(&Filter::default())?;
+    let mut rows = Vec::new();
+    store.for_each(&warden_audit::query::Query::default(), |r| {
+        rows.push(r);
+        true
+    })?;
     let t = super::audit::records_table(&rows);
     // How each called tool was classed (from --sensitive-tools and the server's annotations).
     let mut classes: Vec<String> = Vec::new();

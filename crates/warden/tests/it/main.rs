@@ -3,11 +3,16 @@
 //! signals, and tampering with a recorded store.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns panic on failure by design
 
+mod admin;
+mod browser;
+mod conformance;
 mod crash;
+mod observe;
 mod peers;
 mod policy;
 mod protocol;
 mod redaction;
+mod serve;
 mod shared;
 mod store_failure;
 mod support;
@@ -61,6 +66,9 @@ fn every_command_has_help_with_an_example() {
         vec!["policy", "test"],
         vec!["policy", "explain"],
         vec!["budgets"],
+        vec!["dashboard"],
+        vec!["report", "html"],
+        vec!["report", "daily"],
     ] {
         let out = warden().args(&cmd).arg("--help").output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);

@@ -131,3 +131,33 @@ fn oversized_frames_stream_through_exactly_and_are_recorded() {
     );
     assert!(place.verify().status.success());
 }
+
+#[test]
+fn every_record_names_the_principal_and_agent() {
+    let place = Place::new();
+    let mut p = Proxied::start(&place, &["--principal", "alice@example.com"]);
+    p.calls(2);
+    drop(p.input.take());
+    assert!(p.child.wait().unwrap().success());
+    let leaves = place.leaves();
+    let wire: Vec<&Value> = leaves.iter().filter(|l| l["kind"] != "event").collect();
+    assert!(wire.len() >= 6, "{leaves:?}");
+    // Every record of the session (log_opened belongs to the writer, not to a session).
+    for l in leaves.iter().filter(|l| l["session"] != "") {
+        assert_eq!(l["principal"], "alice@example.com", "{l}");
+    }
+    // The query columns: the principal, and the agent from clientInfo once initialize is seen.
+    let conn = place.conn();
+    let agents: Vec<(Option<String>, Option<String>)> = conn
+        .prepare("SELECT principal, agent FROM records WHERE method = 'tools/call'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(agents.len(), 4);
+    for (principal, agent) in agents {
+        assert_eq!(principal.as_deref(), Some("alice@example.com"));
+        assert_eq!(agent.as_deref(), Some("crash-test/1"));
+    }
+}

@@ -1,0 +1,225 @@
+//! What `run` and `serve` share: the audit writer, the policy, the redaction rules, and how a
+//! session's pipeline is made from them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use warden_audit::{AuditWriter, Durability, Keys, PayloadLevel, Store, WriterConfig};
+use warden_policy::PolicySet;
+use warden_policy::redact::{RedactConfig, Redactor};
+use warden_proxy::budgets::BudgetBook;
+use warden_proxy::limits::RateLimiter;
+use warden_proxy::{Governance, OnStoreError, Pipeline};
+
+use crate::cli::{DurabilityArg, LogLevel, RecordArgs, StoreErrorArg};
+use crate::paths;
+
+/// The recording and governance set up from `RecordArgs`.
+pub(crate) struct Recording {
+    pub(crate) db: std::path::PathBuf,
+    pub(crate) writer: AuditWriter,
+    pub(crate) durability: Durability,
+    pub(crate) on_store_error: OnStoreError,
+    /// The policy new sessions get (replaced when the file is reloaded).
+    policy: std::sync::RwLock<Option<Arc<PolicySet>>>,
+    redactor: Option<Arc<Redactor>>,
+    wire: Option<Arc<Redactor>>,
+    sensitive_tools: Vec<String>,
+    write_tools: Vec<String>,
+    /// Shared by every session of this process, seeded from the store.
+    limiter: Arc<RateLimiter>,
+    budgets: Arc<BudgetBook>,
+    /// Metrics, traces and security events, when asked for.
+    pub(crate) observe: Option<super::observe::Running>,
+}
+
+impl Recording {
+    /// Opens the store and keys, compiles the policy and redaction rules, starts the writer.
+    /// A policy that does not compile stops warden before any server starts.
+    pub(crate) fn start(
+        args: &RecordArgs,
+        front: super::observe::Front,
+        always_observe: bool,
+    ) -> anyhow::Result<Recording> {
+        let db = args.store.db.clone().unwrap_or_else(paths::default_db);
+        let key_dir = args
+            .keys
+            .key_dir
+            .clone()
+            .unwrap_or_else(paths::default_key_dir);
+        let keys = Keys::load_or_create(&key_dir, &args.instance).context("loading keys")?;
+        let durability = match args.durability {
+            DurabilityArg::Batch => Durability::Batch,
+            DurabilityArg::Sync => Durability::Sync,
+        };
+        let on_store_error = match args.on_store_error {
+            StoreErrorArg::FailClosed => OnStoreError::FailClosed,
+            StoreErrorArg::FailOpen => OnStoreError::FailOpen,
+        };
+        let store = Store::open(&db, durability == Durability::Sync)?;
+        let cfg = WriterConfig {
+            instance: args.instance.clone(),
+            durability,
+            level: match args.log_level {
+                LogLevel::Minimal => PayloadLevel::Minimal,
+                LogLevel::Standard => PayloadLevel::Standard,
+                LogLevel::Detailed => PayloadLevel::Detailed,
+            },
+            max_payload: args.max_payload,
+            checkpoint_every: args.checkpoint_every.max(1),
+            checkpoint_interval: Duration::from_secs(args.checkpoint_secs.max(1)),
+            ..WriterConfig::default()
+        };
+        let policy = match &args.policy {
+            Some(path) => Some(Arc::new(super::policy::load_for_run(path)?)),
+            None => None,
+        };
+        let config: Option<RedactConfig> = match &args.redact_config {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Some(
+                    serde_saphyr::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                )
+            }
+        };
+        let rules_in = || {
+            args.redact_config
+                .as_ref()
+                .map_or(String::new(), |p| format!(" in {}", p.display()))
+        };
+        let redactor = if args.no_redact {
+            None
+        } else {
+            Some(match &config {
+                None => Redactor::default(),
+                Some(c) => {
+                    Redactor::new(c).with_context(|| format!("redaction rules{}", rules_in()))?
+                }
+            })
+        };
+        let wire = match config.as_ref().and_then(RedactConfig::wire) {
+            Some(c) => {
+                Some(Redactor::new(&c).with_context(|| format!("mask_fields{}", rules_in()))?)
+            }
+            None => None,
+        };
+        // Budgets keep counting across restarts: the current windows' usage is in the store.
+        let budgets = Arc::new(BudgetBook::default());
+        if let Some(p) = &policy {
+            for (key, window_start_ms, units) in budget_seed(&store, p)? {
+                budgets.seed(&key, window_start_ms, units);
+            }
+        }
+        let writer = AuditWriter::start(store, keys, cfg)?;
+        let known: Vec<String> = args
+            .sensitive_tools
+            .iter()
+            .chain(&args.write_tools)
+            .cloned()
+            .collect();
+        let observe = super::observe::start(
+            &args.observe,
+            &writer.handle(),
+            &known,
+            front,
+            always_observe,
+        )?;
+        Ok(Recording {
+            observe,
+            db,
+            writer,
+            durability,
+            on_store_error,
+            policy: std::sync::RwLock::new(policy),
+            redactor: redactor.map(Arc::new),
+            wire: wire.map(Arc::new),
+            sensitive_tools: args.sensitive_tools.clone(),
+            write_tools: args.write_tools.clone(),
+            limiter: Arc::default(),
+            budgets,
+        })
+    }
+
+    /// Closes the log with `closing` as its last record; an error if any record was lost.
+    pub(crate) fn finish(self, closing: warden_audit::AuditEvent) -> anyhow::Result<()> {
+        let summary = self.writer.close(closing);
+        if let Some(o) = &self.observe {
+            o.shutdown();
+        }
+        if summary.lost > 0 {
+            anyhow::bail!(
+                "{} audit records could not be written to {}",
+                summary.lost,
+                self.db.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The policy for sessions started from now on.
+    pub(crate) fn set_policy(&self, p: Arc<PolicySet>) {
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(p);
+    }
+
+    /// A new session's pipeline for `server`, governing `principal` with `roles`.
+    pub(crate) fn pipeline(
+        &self,
+        server: Option<String>,
+        principal: Option<String>,
+        roles: Vec<String>,
+    ) -> Pipeline {
+        let mut p = Pipeline::new(
+            self.writer.handle(),
+            server,
+            self.durability,
+            self.on_store_error,
+        )
+        .with_counters(self.limiter.clone(), self.budgets.clone())
+        .with_identity(principal.clone(), None);
+        let policy = self
+            .policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(policy) = policy {
+            p = p.with_governance(Governance {
+                policy,
+                principal,
+                roles,
+            });
+        }
+        if let Some(r) = &self.redactor {
+            p = p.with_redactor(r.clone());
+        }
+        if let Some(w) = &self.wire {
+            p = p.with_wire_masking(w.clone());
+        }
+        if let Some(o) = &self.observe {
+            p = p.with_observer(o.observer.clone());
+        }
+        p.with_tool_lists(self.sensitive_tools.clone(), self.write_tools.clone())
+    }
+}
+
+/// The usage of the policy's budgets in their current windows, from the store.
+fn budget_seed(store: &Store, policy: &PolicySet) -> anyhow::Result<Vec<(String, u64, u64)>> {
+    let longest = policy
+        .rules()
+        .iter()
+        .filter_map(|r| r.budget.as_ref())
+        .map(|b| b.window_ms)
+        .max();
+    let Some(longest) = longest else {
+        return Ok(Vec::new());
+    };
+    let now_ms = u64::try_from(warden_audit::now_us() / 1000).unwrap_or(0);
+    let since_ms = warden_proxy::budgets::window_start(now_ms, longest);
+    Ok(store.budget_usage(i64::try_from(since_ms).unwrap_or(0) * 1000)?)
+}

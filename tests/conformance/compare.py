@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Compare two runs of the MCP conformance suite (server mode), check by check.
+
+usage: compare.py DIRECT_DIR VIA_DIR
+
+Each DIR is an `--output-dir` of `conformance server`: one `server-<scenario>-<time>/checks.json`
+per scenario. Every check that passed against the server directly must pass through the proxy
+(transparency). Checks that pass only through the proxy are listed as improvements (the proxy
+adds its own protections, e.g. DNS-rebinding checks). Exit 0 iff there is no regression and
+both runs covered the same scenarios.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import sys
+
+
+def load(d: pathlib.Path) -> dict[tuple[str, str], str]:
+    out: dict[tuple[str, str], str] = {}
+    for f in sorted(d.glob("server-*/checks.json")):
+        scenario = re.sub(r"-\d{4}-\d{2}-\d{2}T.*$", "", f.parent.name.removeprefix("server-"))
+        for i, c in enumerate(json.loads(f.read_text())):
+            # Check ids repeat inside a scenario; the position tells them apart.
+            out[(scenario, f"{c.get('id')}#{i}")] = c.get("status", "?")
+    return out
+
+
+def main() -> int:
+    if len(sys.argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    direct = load(pathlib.Path(sys.argv[1]))
+    via = load(pathlib.Path(sys.argv[2]))
+    if not direct:
+        print(f"no checks found in {sys.argv[1]}", file=sys.stderr)
+        return 1
+    scen_direct = {s for s, _ in direct}
+    scen_via = {s for s, _ in via}
+    problems = []
+    if scen_direct != scen_via:
+        problems.append(f"scenarios differ: only direct {sorted(scen_direct - scen_via)}, only via {sorted(scen_via - scen_direct)}")
+    improved = []
+    for key, status in sorted(direct.items()):
+        got = via.get(key, "MISSING")
+        if status == "SUCCESS" and got != "SUCCESS":
+            problems.append(f"{key[0]} {key[1]}: {status} directly, {got} through the proxy")
+        elif status != "SUCCESS" and got == "SUCCESS":
+            improved.append(f"{key[0]} {key[1]}")
+    passed = sum(1 for s in direct.values() if s == "SUCCESS")
+    print(f"direct: {passed}/{len(direct)} checks passed; through the proxy: "
+          f"{sum(1 for s in via.values() if s == 'SUCCESS')}/{len(via)}")
+    for i in improved:
+        print(f"improved: {i}")
+    for p in problems:
+        print(f"REGRESSION: {p}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
