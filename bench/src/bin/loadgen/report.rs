@@ -2,9 +2,10 @@
 //! relay/direct) and their medians, the markdown table on stdout, and the JSON file.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::{Value, json};
+use warden_bench::stats::ratio;
+pub use warden_bench::stats::{latency, median};
 
 /// One metric's definition: key, label for the table, and the target on warden/relay if any.
 pub struct Metric {
@@ -93,55 +94,6 @@ pub const METRICS: &[Metric] = &[
 
 /// Values of one repetition: metric key → [direct, relay, warden] (NaN where not applicable).
 pub type Rep = BTreeMap<&'static str, [f64; 3]>;
-
-/// Latency summary in microseconds.
-pub struct Latency {
-    pub p50: f64,
-    pub p99: f64,
-    pub mean: f64,
-}
-
-pub fn latency(samples: &[Duration]) -> Latency {
-    let mut us: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e6).collect();
-    us.sort_by(f64::total_cmp);
-    Latency {
-        p50: percentile(&us, 0.50),
-        p99: percentile(&us, 0.99),
-        mean: us.iter().sum::<f64>() / us.len().max(1) as f64,
-    }
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// Median, ignoring NaN; NaN if nothing is left.
-pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
-
-fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 && a.is_finite() && b.is_finite() {
-        a / b
-    } else {
-        f64::NAN
-    }
-}
 
 /// Per-metric summary over the repetitions.
 pub struct Summary {

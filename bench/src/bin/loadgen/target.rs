@@ -5,12 +5,14 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+pub use warden_bench::procfs::Mem;
+use warden_bench::procfs::{clock_ticks, cpu_ticks, mem, store_size};
 
 /// The three ways the client reaches the same echo server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,16 +45,6 @@ pub struct Bins {
     pub warden: PathBuf,
     /// Extra `warden run` flags (e.g. `--policy FILE`), placed before `--`.
     pub warden_args: Vec<String>,
-}
-
-/// Memory of the proxy process, in KiB.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Mem {
-    pub rss_kb: u64,
-    pub hwm_kb: u64,
-    /// The anonymous (heap) and file-backed (e.g. mmap of the db) parts of VmRSS.
-    pub anon_kb: u64,
-    pub file_kb: u64,
 }
 
 /// What a finished target leaves behind.
@@ -288,55 +280,4 @@ pub fn check_answer(line: &[u8], id: u64, message_len: usize) {
         "unexpected answer for id {id}: {}",
         String::from_utf8_lossy(&line[..line.len().min(200)])
     );
-}
-
-/// (utime+stime in clock ticks, process state) from /proc/PID/stat.
-fn cpu_ticks(pid: u32) -> Option<(u64, char)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    let state = f.first()?.chars().next()?;
-    // Field 14 (utime) and 15 (stime) overall are indices 11 and 12 here.
-    let utime: u64 = f.get(11)?.parse().ok()?;
-    let stime: u64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime, state))
-}
-
-/// USER_HZ; 100 on every Linux this runs on (sysconf would need libc).
-fn clock_ticks() -> f64 {
-    100.0
-}
-
-/// VmRSS and VmHWM from /proc/PID/status.
-fn mem(pid: u32) -> Option<Mem> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        line[name.len()..]
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()
-    };
-    Some(Mem {
-        rss_kb: field("VmRSS:")?,
-        hwm_kb: field("VmHWM:")?,
-        anon_kb: field("RssAnon:").unwrap_or(0),
-        file_kb: field("RssFile:").unwrap_or(0),
-    })
-}
-
-/// Bytes of the audit store (audit.db and its -wal/-shm files) in `dir`.
-fn store_size(dir: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("audit.db"))
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
 }
