@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// jemalloc instead of glibc's malloc: the gateway allocates per message on several threads
+/// (tokio workers, proxy threads, the audit writer), where glibc's malloc/free cost measurably
+/// more (BENCHMARKS.md, "Allocator"; mimalloc was tried too).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     // Diagnostics go to stderr only: in `warden run`, stdout is the MCP wire.
     tracing_subscriber::fmt()
