@@ -213,6 +213,9 @@ async fn open(gw: Arc<Gateway>, server: String, req: Request) -> Response {
         });
         let s = session.clone();
         let on_err = gw.on_store_error;
+        // The client learns where to POST only once the upstream has said where its POSTs
+        // go: a client message can then never arrive before warden knows where to send it.
+        let mut announce = Some(first);
         tokio::spawn(async move {
             let mut split = sse::Splitter::default();
             let mut stream = resp.bytes_stream();
@@ -225,6 +228,11 @@ async fn open(gw: Arc<Gateway>, server: String, req: Request) -> Response {
                         let target = base.join(String::from_utf8_lossy(&data).trim()).ok();
                         if let LegacyUp::Sse { post_url } = &s.upstream {
                             *post_url.lock() = target.map(|u| u.to_string());
+                        }
+                        if let Some(first) = announce.take()
+                            && s.to_client.send(first).await.is_err()
+                        {
+                            return;
                         }
                         continue;
                     }
@@ -246,7 +254,7 @@ async fn open(gw: Arc<Gateway>, server: String, req: Request) -> Response {
             }
         });
         gw.legacy.map.lock().insert(id.clone(), session);
-        return legacy_stream(gw, id, first, rx);
+        return legacy_stream(gw, id, None, rx);
     } else {
         // A Streamable HTTP server behind the deprecated transport.
         let (json_tx, mut json_rx) = mpsc::channel::<Bytes>(64);
@@ -276,13 +284,15 @@ async fn open(gw: Arc<Gateway>, server: String, req: Request) -> Response {
         upstream,
     });
     gw.legacy.map.lock().insert(id.clone(), session);
-    legacy_stream(gw, id, first, rx)
+    legacy_stream(gw, id, Some(first), rx)
 }
 
+/// The client's event stream: `first` (the `endpoint` event, unless it comes through `rx`
+/// later), then whatever arrives on `rx`.
 fn legacy_stream(
     gw: Arc<Gateway>,
     id: String,
-    first: Bytes,
+    first: Option<Bytes>,
     rx: mpsc::Receiver<Bytes>,
 ) -> Response {
     let guard = Hangup { gw, id };
@@ -290,7 +300,7 @@ fn legacy_stream(
         let m = rx.recv().await?;
         Some((m, (rx, g)))
     });
-    sse_response(futures::stream::iter([first]).chain(rest))
+    sse_response(futures::stream::iter(first).chain(rest))
 }
 
 pub(super) async fn message_default(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
