@@ -1,20 +1,24 @@
 //! OTLP/HTTP trace export. Spans are built on the data path (no I/O there) and handed to a
-//! bounded queue; a thread of its own batches them and exports them with the official
-//! exporter (`opentelemetry-otlp`, protobuf over HTTP, blocking reqwest client), retrying with
-//! exponential backoff. When the queue is full a span is dropped and counted: traffic never
-//! waits for the collector, and an endpoint that is down costs nothing but dropped spans.
+//! bounded queue; a thread of its own batches them, converts and encodes each batch once with
+//! the official OTLP definitions (`opentelemetry-proto`: the same conversion the
+//! `opentelemetry-otlp` exporter runs) and posts it as protobuf over HTTP, retrying the same
+//! bytes with exponential backoff. When the queue is full a span is dropped and counted:
+//! traffic never waits for the collector, and an endpoint that is down costs nothing but
+//! dropped spans.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
 use opentelemetry::trace::{SpanId, TraceId};
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::trace::SpanData;
 use prometheus_client::metrics::counter::Counter;
+use prost::Message;
 
 /// Where and how spans are exported.
 #[derive(Clone, Debug)]
@@ -23,6 +27,9 @@ pub struct TraceConfig {
     pub endpoint: String,
     /// Extra request headers (e.g. `authorization`).
     pub headers: Vec<(String, String)>,
+    /// PEM certificates (a private CA) trusted for an `https://` collector, besides the
+    /// system's trust store.
+    pub ca_file: Option<std::path::PathBuf>,
     /// Spans that may wait for export before new ones are dropped.
     pub queue: usize,
     /// Most spans per export request.
@@ -46,6 +53,7 @@ impl Default for TraceConfig {
         TraceConfig {
             endpoint: "http://127.0.0.1:4318".into(),
             headers: Vec::new(),
+            ca_file: None,
             queue: 2048,
             batch: 512,
             flush: Duration::from_secs(1),
@@ -130,7 +138,6 @@ impl Tracer {
                     }
                 };
                 export_loop(&cfg, &exporter, &rx, &st, &closed);
-                let _shut = exporter.shutdown();
                 let _sent = done_tx.send(());
             })
             .map_err(|e| TraceError::Start(e.to_string()))?;
@@ -186,26 +193,81 @@ impl Drop for Tracer {
     }
 }
 
-fn build(cfg: &TraceConfig) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    let headers: HashMap<String, String> = cfg.headers.iter().cloned().collect();
-    let mut e = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(cfg.traces_url())
-        .with_timeout(cfg.timeout)
-        .with_headers(headers)
-        .build()
-        .map_err(|e| e.to_string())?;
-    e.set_resource(
-        &Resource::builder_empty()
-            .with_service_name(cfg.service_name.clone())
-            .with_attribute(opentelemetry::KeyValue::new(
-                "service.version",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .build(),
-    );
-    Ok(e)
+/// The HTTP side of export: where batches go, with what, and about which service.
+struct Exporter {
+    client: reqwest::blocking::Client,
+    url: String,
+    headers: reqwest::header::HeaderMap,
+    resource: ResourceAttributesWithSchema,
+}
+
+impl Exporter {
+    /// One OTLP request body for a batch (the spans are moved, not copied).
+    fn encode(&self, spans: Vec<SpanData>) -> bytes::Bytes {
+        let resource_spans = group_spans_by_resource_and_scope(spans, &self.resource);
+        ExportTraceServiceRequest { resource_spans }
+            .encode_to_vec()
+            .into()
+    }
+
+    /// Posts one encoded batch; any answer but 2xx is a failure.
+    fn send(&self, body: bytes::Bytes) -> Result<(), String> {
+        let resp = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
+            .body(body)
+            .send()
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        // Read the answer so the connection can be reused.
+        let _body = resp.bytes();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("the collector answered {status}"))
+        }
+    }
+}
+
+fn build(cfg: &TraceConfig) -> Result<Exporter, String> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in &cfg.headers {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| format!("OTLP header {k:?}: {e}"))?;
+        let value = reqwest::header::HeaderValue::from_str(v)
+            .map_err(|e| format!("OTLP header {k:?}: {e}"))?;
+        headers.insert(name, value);
+    }
+    let mut client = reqwest::blocking::Client::builder()
+        .timeout(cfg.timeout)
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = &cfg.ca_file {
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("{}: no PEM certificate in it", path.display()));
+        }
+        for c in certs {
+            client = client.add_root_certificate(c);
+        }
+    }
+    let client = client.build().map_err(|e| e.to_string())?;
+    let resource = Resource::builder_empty()
+        .with_service_name(cfg.service_name.clone())
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    Ok(Exporter {
+        client,
+        url: cfg.traces_url(),
+        headers,
+        resource: (&resource).into(),
+    })
 }
 
 /// How often the export thread looks at its queue. It sleeps rather than waits on the queue,
@@ -214,7 +276,7 @@ const TICK: Duration = Duration::from_millis(20);
 
 fn export_loop(
     cfg: &TraceConfig,
-    exporter: &opentelemetry_otlp::SpanExporter,
+    exporter: &Exporter,
     rx: &Receiver<SpanData>,
     st: &TraceStats,
     closing: &AtomicBool,
@@ -246,22 +308,17 @@ fn export_loop(
         // While closing, one try: shutdown must not hang on a collector that is down.
         let retries = if open { cfg.retries } else { 0 };
         let n = batch.len() as u64;
+        // Encoded once; a retry sends the same bytes.
+        let body = exporter.encode(batch);
         let mut backoff = cfg.backoff;
         let mut attempt = 0;
         loop {
-            let last = attempt >= retries;
-            // The exporter takes the batch; keep a copy only while a retry may need it.
-            let this = if last {
-                std::mem::take(&mut batch)
-            } else {
-                batch.clone()
-            };
-            match futures_executor::block_on(exporter.export(this)) {
+            match exporter.send(body.clone()) {
                 Ok(()) => {
                     st.exported.inc_by(n);
                     break;
                 }
-                Err(e) if last => {
+                Err(e) if attempt >= retries => {
                     tracing::debug!("OTLP export failed, {n} spans lost: {e}");
                     st.failed.inc_by(n);
                     break;

@@ -269,6 +269,9 @@ pub(crate) struct ObserveArgs {
     /// A header sent with every trace export (repeatable), e.g. "authorization=Bearer abc".
     #[arg(long = "otlp-header", value_name = "NAME=VALUE")]
     pub(crate) otlp_headers: Vec<String>,
+    /// PEM file of CA certificates trusted for an https:// collector (besides the system's).
+    #[arg(long, value_name = "PEM")]
+    pub(crate) otlp_ca_file: Option<std::path::PathBuf>,
     /// Share of exchanges traced (0 to 1) unless the client's traceparent decides.
     #[arg(long, default_value_t = 1.0, value_name = "RATIO")]
     pub(crate) otlp_sample_ratio: f64,

@@ -81,6 +81,7 @@ pub(crate) fn start(
             TraceConfig {
                 endpoint: endpoint.clone(),
                 headers,
+                ca_file: args.otlp_ca_file.clone(),
                 queue: args.otlp_queue.max(1),
                 sample_ratio: args.otlp_sample_ratio,
                 ..TraceConfig::default()

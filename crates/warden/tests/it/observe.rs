@@ -830,6 +830,74 @@ fn otlp_spans_decode_with_the_official_protos() {
 }
 
 #[test]
+fn spans_go_to_an_https_collector_trusted_through_a_private_ca() {
+    if peers().is_none() {
+        return;
+    }
+    let place = Place::new();
+    let dir = place.dir.path();
+    crate::serve::make_certs(dir);
+    let rx = otlp_receiver(dir, 0);
+    // TLS terminated in front of the receiver, with a certificate from the test CA.
+    let mut front = Command::new("python3")
+        .arg(repo_root().join("tests/peers/tls_front.py"))
+        .args(["--cert", "srv.pem", "--key", "srv.key", "--upstream"])
+        .arg(format!("http://127.0.0.1:{}", rx.port))
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(front.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let endpoint = format!("https://127.0.0.1:{port}");
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let mut p = Proxied::start(
+        &place,
+        &["--otlp-endpoint", &endpoint, "--otlp-ca-file", ca],
+    );
+    p.send(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"tls-test","version":"1"}}}"#);
+    p.recv();
+    drop(p.input.take());
+    assert!(p.child.wait().unwrap().success());
+    let spans: Vec<Value> = wait_until("the span over https", Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&rx.out).ok()?;
+        let v: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (!v.is_empty()).then_some(v)
+    });
+    assert_eq!(spans[0]["name"], "initialize");
+    let _killed = front.kill();
+    let _waited = front.wait();
+    // A CA file that holds no certificate stops warden at start, naming the file.
+    std::fs::write(dir.join("empty.pem"), "").unwrap();
+    let out = warden()
+        .args(place.run_args(&[
+            "--otlp-endpoint",
+            &endpoint,
+            "--otlp-ca-file",
+            dir.join("empty.pem").to_str().unwrap(),
+        ]))
+        .arg(warden_bin())
+        .arg("demo-server")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("empty.pem: no PEM certificate"), "{err}");
+}
+
+#[test]
 fn the_exporter_never_holds_traffic_with_its_endpoint_down() {
     let place = Place::new();
     // Nothing listens on this port: every export fails (and is retried with backoff).

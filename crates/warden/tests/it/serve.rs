@@ -711,8 +711,9 @@ fn the_deprecated_http_sse_front_door_to_stdio_sse_and_streamable_servers() {
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
 
-/// A test CA, a server certificate for `mcp.test.internal` and a client certificate, by openssl.
-fn make_certs(dir: &Path) {
+/// A test CA, a server certificate for `mcp.test.internal` and 127.0.0.1, and a client
+/// certificate, by openssl.
+pub(crate) fn make_certs(dir: &Path) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)
@@ -749,7 +750,7 @@ fn make_certs(dir: &Path) {
     .concat());
     std::fs::write(
         dir.join("srv.ext"),
-        "subjectAltName=DNS:mcp.test.internal\n",
+        "subjectAltName=DNS:mcp.test.internal,IP:127.0.0.1\n",
     )
     .unwrap();
     std::fs::write(dir.join("cli.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
