@@ -22,9 +22,15 @@ def load(d: pathlib.Path) -> dict[tuple[str, str], str]:
     out: dict[tuple[str, str], str] = {}
     for f in sorted(d.glob("server-*/checks.json")):
         scenario = re.sub(r"-\d{4}-\d{2}-\d{2}T.*$", "", f.parent.name.removeprefix("server-"))
-        for i, c in enumerate(json.loads(f.read_text())):
-            # Check ids repeat inside a scenario; the position tells them apart.
-            out[(scenario, f"{c.get('id')}#{i}")] = c.get("status", "?")
+        seen: dict[str, int] = {}
+        for c in json.loads(f.read_text()):
+            # Check ids repeat inside a scenario: the n-th check with an id is compared with
+            # the n-th check with that id (a check the other run did not make does not shift
+            # the rest).
+            cid = str(c.get("id"))
+            n = seen.get(cid, 0)
+            seen[cid] = n + 1
+            out[(scenario, f"{cid}#{n}")] = c.get("status", "?")
     return out
 
 

@@ -356,6 +356,40 @@ impl ChildSession {
         ));
     }
 
+    /// Sends warden's own request to the child (recorded like a client's) and waits up to
+    /// `wait` for its answer. `None` if there is none in time or it could not be sent.
+    pub(super) async fn ask(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+        wait: Duration,
+    ) -> Option<serde_json::Value> {
+        let id = format!("warden-{}", uuid::Uuid::new_v4().simple());
+        let msg = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        let rid = RequestId::Str(id);
+        let mut rx = self.open(std::slice::from_ref(&rid), &[], false);
+        let sent = match step(
+            &self.pipeline,
+            Direction::C2S,
+            Bytes::from(msg.to_string()),
+            self.on_store_error,
+        )
+        .await
+        {
+            Ok(Step::Pass(b)) => self.write(&b).await.is_ok(),
+            _ => false,
+        };
+        let answer = if sent {
+            tokio::time::timeout(wait, rx.recv()).await.ok().flatten()
+        } else {
+            None
+        };
+        if answer.is_none() {
+            self.routes.lock().waiting.remove(&rid);
+        }
+        serde_json::from_slice(&answer?).ok()
+    }
+
     /// Opens a slot for each request of a POST, before the body reaches the child.
     fn open(
         &self,
@@ -406,6 +440,33 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
             if let Some(r) = call.gw.full() {
                 return r;
             }
+            let legacy_known = match call.gw.eras.get(&call.server) {
+                Some(super::era::Era::Legacy { supported }) if !info.initialize => Some(supported),
+                _ => None,
+            };
+            if let Some(supported) = legacy_known {
+                // Known not to speak 2026-07-28: no child is started for it.
+                let pipeline = call.pipeline(&uuid::Uuid::new_v4().simple().to_string());
+                super::recorded(pipeline.event(
+                    "session_start",
+                    json!({ "transport": "streamable_http", "upstream": "stdio",
+                            "server": call.server, "stateless": true }),
+                ));
+                let r = super::era::refuse(
+                    &pipeline,
+                    body,
+                    &info,
+                    &supported,
+                    call.gw.on_store_error,
+                    call.traceparent(),
+                )
+                .await;
+                super::recorded(pipeline.end(
+                    "legacy_server",
+                    json!({ "reason": "the server does not implement the requested protocol version" }),
+                ));
+                return r;
+            }
             let id = uuid::Uuid::new_v4().simple().to_string();
             let pipeline = call.pipeline(&id);
             let child = match ChildSession::spawn(&call, pipeline.clone(), None).await {
@@ -420,6 +481,22 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
                     );
                 }
             };
+            if !info.initialize
+                && let Some(super::era::Era::Legacy { supported }) =
+                    super::era::era_of(&call.gw.eras, &call.server, &child, &pipeline).await
+            {
+                let r = super::era::refuse(
+                    &pipeline,
+                    body,
+                    &info,
+                    &supported,
+                    call.gw.on_store_error,
+                    call.traceparent(),
+                )
+                .await;
+                child.close("legacy_server").await;
+                return r;
+            }
             let s = Arc::new(Session {
                 id: id.clone(),
                 server: call.server.clone(),

@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod child;
 pub mod config;
+pub mod era;
 pub mod legacy;
 pub mod remote;
 pub mod sse;
@@ -74,6 +75,8 @@ pub struct Gateway {
     sessions: parking_lot::Mutex<HashMap<String, Arc<Session>>>,
     remotes: HashMap<String, Arc<remote::Remote>>,
     legacy: legacy::LegacyTable,
+    /// What each stdio server speaks, once a stateless request has made warden ask.
+    eras: era::Eras,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +122,7 @@ impl Gateway {
             sessions: parking_lot::Mutex::new(HashMap::new()),
             remotes,
             legacy: legacy::LegacyTable::default(),
+            eras: era::Eras::default(),
         }))
     }
 
@@ -539,6 +543,8 @@ pub(crate) struct BodyInfo {
     pub initialize: bool,
     /// A request stating its protocol version in `_meta` (the 2026-07-28 stateless era).
     pub stateless: bool,
+    /// The version that request states.
+    pub requested_version: Option<String>,
     pub progress: Vec<(warden_core::RequestId, warden_core::RequestId)>,
     pub parsed: bool,
 }
@@ -549,6 +555,7 @@ pub(crate) fn body_info(body: &[u8]) -> BodyInfo {
         raw_ids: Vec::new(),
         initialize: false,
         stateless: false,
+        requested_version: None,
         progress: Vec::new(),
         parsed: false,
     };
@@ -567,8 +574,9 @@ pub(crate) fn body_info(body: &[u8]) -> BodyInfo {
         let c = warden_core::classify(body, m, None);
         if m.method.as_deref() == Some("initialize") {
             info.initialize = true;
-        } else if c.protocol_version.is_some() {
+        } else if let Some(v) = c.protocol_version.as_deref() {
             info.stateless = true;
+            info.requested_version.get_or_insert_with(|| v.to_owned());
         }
         if let Some(t) = c.progress_token {
             info.progress.push((t, id.clone()));

@@ -1,6 +1,7 @@
 //! The official MCP conformance suite (server mode) against server-everything directly and
-//! through `warden serve` (an HTTP upstream, and the same server as a stdio upstream): every
-//! check that passes directly must pass through warden (compared check by check).
+//! through `warden serve` (an HTTP upstream, and the same server as a stdio upstream), for the
+//! 2025-11-25 and the 2026-07-28 requirement sets: every check that passes directly must pass
+//! through warden (compared check by check).
 
 use std::path::Path;
 use std::process::Command;
@@ -79,10 +80,32 @@ fn the_conformance_suite_passes_through_warden_as_it_does_directly() {
         &out.join("via-http-2026"),
         Some("2026-07-28"),
     );
+    // And through the stdio upstream: warden is then the HTTP layer of a legacy server, and
+    // answers stateless requests as that server does over HTTP (400, unsupported version).
+    suite(
+        &peers,
+        &via("stdio"),
+        &out.join("via-stdio-2026"),
+        Some("2026-07-28"),
+    );
     served.stop();
     compare(&out.join("direct"), &out.join("via-http"));
     compare(&out.join("direct"), &out.join("via-stdio"));
     compare(&out.join("direct-2026"), &out.join("via-http-2026"));
+    compare(&out.join("direct-2026"), &out.join("via-stdio-2026"));
+    // warden asked the stdio server once which era it speaks, and recorded that it did.
+    let leaves = place.leaves();
+    let probes: Vec<&serde_json::Value> = leaves
+        .iter()
+        .filter(|l| l["event"] == "era_probe_done")
+        .collect();
+    assert_eq!(probes.len(), 1, "one probe per server");
+    assert_eq!(probes[0]["detail"]["era"], "legacy");
+    assert_eq!(probes[0]["detail"]["supported"][0], "2025-11-25");
+    // The probe and the server's answer are on the record like any exchange.
+    assert!(leaves.iter().any(|l| l["kind"] == "error"
+        && l["method"] == "server/discover"
+        && l["outcome"] == "rpc_error"));
     let v = place.verify();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
