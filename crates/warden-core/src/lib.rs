@@ -4,12 +4,14 @@
 //! - [`envelope`]: the lazy JSON-RPC envelope parsed from one frame's bytes (raw values, no tree).
 //! - [`classify`]: what a message is about (method, target, progress token, initialize info).
 //! - [`ids`]: request ids as correlation keys, in the two id spaces of a session.
+//! - [`token`]: the constant-time bearer token check of the admin and metrics listeners.
 //!
 //! This crate does no I/O and never panics on wire input.
 
 pub mod classify;
 pub mod envelope;
 pub mod ids;
+pub mod token;
 
 pub use classify::{Classification, Implementation, classify};
 pub use envelope::{Envelope, Kind, Message, ParseError, parse_frame};

@@ -11,6 +11,7 @@ use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use warden_core::token::bearer_matches;
 
 use crate::metrics::{CONTENT_TYPE, Metrics};
 
@@ -59,7 +60,7 @@ fn json(status: StatusCode, v: &serde_json::Value) -> Response {
 
 async fn metrics(a: Arc<Admin>, h: HeaderMap) -> Response {
     if let Some(token) = &a.token
-        && !bearer_matches(&h, token)
+        && !bearer_matches(h.get(header::AUTHORIZATION).map(|v| v.as_bytes()), token)
     {
         return (
             StatusCode::UNAUTHORIZED,
@@ -74,19 +75,6 @@ async fn metrics(a: Arc<Admin>, h: HeaderMap) -> Response {
         a.metrics.encode(),
     )
         .into_response()
-}
-
-/// Whether the request carries `Authorization: Bearer <token>` (compared in constant time).
-fn bearer_matches(h: &HeaderMap, token: &str) -> bool {
-    let Some(got) = h
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    let (a, b) = (got.as_bytes(), token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn healthz() -> Response {
@@ -175,23 +163,6 @@ pub fn serve_on_thread(addr: SocketAddr, admin: Admin) -> Result<SocketAddr, Lis
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bearer_tokens_must_match_exactly() {
-        let mut h = HeaderMap::new();
-        assert!(!bearer_matches(&h, "s3cret"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer s3cret"),
-        );
-        assert!(bearer_matches(&h, "s3cret"));
-        assert!(!bearer_matches(&h, "s3cre"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Basic s3cret"),
-        );
-        assert!(!bearer_matches(&h, "s3cret"));
-    }
 
     /// A plain HTTP/1.1 GET: the status line, content type and body.
     fn get(addr: SocketAddr, path: &str) -> (String, String, String) {
