@@ -17,7 +17,6 @@ use opentelemetry::trace::{
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use parking_lot::Mutex;
-use sha2::{Digest, Sha256};
 use warden_audit::{AuditEvent, Outcome};
 use warden_proxy::{FrameHints, Observer};
 
@@ -45,6 +44,9 @@ pub struct ObserveConfig {
     pub anomaly: Option<AnomalyConfig>,
     /// `network.transport` on spans: `pipe` (stdio) or `tcp`.
     pub transport: &'static str,
+    /// The deployment's hash key, for the security events' `params_hash` (absent: no
+    /// `params_hash`).
+    pub params_hasher: Option<warden_audit::keyed::KeyedHasher>,
 }
 
 impl Default for ObserveConfig {
@@ -56,6 +58,7 @@ impl Default for ObserveConfig {
             tools: Vec::new(),
             anomaly: Some(AnomalyConfig::default()),
             transport: "pipe",
+            params_hasher: None,
         }
     }
 }
@@ -253,6 +256,14 @@ impl Observability {
         parse_traceparent(&p.meta?.traceparent?)
     }
 
+    /// A keyed hash of the (redacted) arguments, 16 hex digits: calls with the same arguments
+    /// share it, and without the deployment's key nobody can confirm a guess of them.
+    fn params_hash(&self, ev: &AuditEvent) -> Option<String> {
+        let args = ev.args.clone().and_then(|r| ev.frame.get(r))?;
+        let h = self.cfg.params_hasher.as_ref()?;
+        Some(h.short_tag(b"warden params_hash v1", args))
+    }
+
     /// A request that opens an exchange: remember what its closing record will need.
     fn opened(&self, ev: &AuditEvent, hints: FrameHints<'_>) {
         let Some(exchange) = ev.exchange else { return };
@@ -261,7 +272,7 @@ impl Observability {
         }
         let pending = Pending {
             record_id: ev.id,
-            params_hash: self.events.as_ref().and_then(|_| params_hash(ev)),
+            params_hash: self.events.as_ref().and_then(|_| self.params_hash(ev)),
             parent: if self.tracer.is_some() {
                 self.parent(ev, hints)
             } else {
@@ -286,7 +297,7 @@ impl Observability {
         let pending = if refused {
             Some(Pending {
                 record_id: ev.id,
-                params_hash: self.events.as_ref().and_then(|_| params_hash(ev)),
+                params_hash: self.events.as_ref().and_then(|_| self.params_hash(ev)),
                 parent: if self.tracer.is_some() {
                     self.parent(ev, hints)
                 } else {
@@ -664,13 +675,6 @@ fn is_error_result(ev: &AuditEvent) -> bool {
     };
     IS_ERROR.find(body).is_some()
         && serde_json::from_slice::<Flag>(body).is_ok_and(|f| f.is_error == Some(true))
-}
-
-/// SHA-256 of the (redacted) arguments, first 16 hex digits: correlates calls, holds no payload.
-fn params_hash(ev: &AuditEvent) -> Option<String> {
-    let args = ev.args.clone().and_then(|r| ev.frame.get(r))?;
-    let d = Sha256::digest(args);
-    Some(d[..8].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A span attribute value shared by reference count: copying a batch for a retry then copies

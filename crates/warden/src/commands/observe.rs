@@ -42,6 +42,7 @@ pub(crate) fn start(
     known_tools: &[String],
     front: Front,
     always: bool,
+    params_hasher: warden_audit::keyed::KeyedHasher,
 ) -> anyhow::Result<Option<Running>> {
     if !always
         && args.metrics_listen.is_none()
@@ -62,6 +63,7 @@ pub(crate) fn start(
         tools: known_tools.to_vec(),
         anomaly,
         transport: if front == Front::Stdio { "pipe" } else { "tcp" },
+        params_hasher: Some(params_hasher),
         ..ObserveConfig::default()
     };
     let stats = audit.clone();

@@ -114,6 +114,7 @@ impl Recording {
                 budgets.seed(&key, window_start_ms, units);
             }
         }
+        let params_hasher = keys.hasher.clone();
         let writer = AuditWriter::start(store, keys, cfg)?;
         let known: Vec<String> = args
             .sensitive_tools
@@ -127,6 +128,7 @@ impl Recording {
             &known,
             front,
             always_observe,
+            params_hasher,
         )?;
         Ok(Recording {
             observe,
