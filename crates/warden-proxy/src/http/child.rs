@@ -24,6 +24,9 @@ use warden_core::{Direction, Kind, RequestId};
 use super::{Call, Session, Step, Upstream, body_info, rpc_error_response, sse, step};
 use crate::pipeline::Pipeline;
 
+mod resume;
+use resume::{PostEvents, PostStream};
+
 /// Messages held for a GET stream that is not open yet: at most this many…
 const BACKLOG: usize = 1024;
 /// …and at most this many bytes (the oldest go first).
@@ -38,6 +41,18 @@ struct Waiter {
     /// Whether the client reads an SSE stream (else it waits for one JSON response).
     sse: bool,
     opened: u64,
+    /// The events of an SSE stream, kept for resumption (set once the stream exists).
+    post: parking_lot::Mutex<Option<Arc<PostStream>>>,
+}
+
+impl Waiter {
+    /// Whether a client is reading this stream now (so unrelated messages may go to it).
+    fn read(&self) -> bool {
+        match &*self.post.lock() {
+            Some(p) => p.readers.load(Ordering::Acquire) > 0,
+            None => !self.tx.is_closed(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -53,6 +68,8 @@ struct Routes {
     replay: VecDeque<(u64, Bytes)>,
     replay_bytes: usize,
     last_event: u64,
+    /// SSE POST streams that a client may still resume, by stream number.
+    posts: HashMap<u64, Arc<PostStream>>,
 }
 
 impl Routes {
@@ -260,7 +277,7 @@ impl ChildSession {
                 target = routes
                     .waiting
                     .values()
-                    .filter(|w| w.sse && !w.tx.is_closed())
+                    .filter(|w| w.sse && w.read())
                     .max_by_key(|w| w.opened)
                     .map(|w| w.tx.clone())
                     .or_else(|| routes.get.clone().filter(|g| !g.is_closed()));
@@ -367,7 +384,7 @@ impl ChildSession {
         let id = format!("warden-{}", uuid::Uuid::new_v4().simple());
         let msg = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
         let rid = RequestId::Str(id);
-        let mut rx = self.open(std::slice::from_ref(&rid), &[], false);
+        let (mut rx, _) = self.open(std::slice::from_ref(&rid), &[], false);
         let sent = match step(
             &self.pipeline,
             Direction::C2S,
@@ -396,12 +413,13 @@ impl ChildSession {
         ids: &[RequestId],
         progress: &[(RequestId, RequestId)],
         sse: bool,
-    ) -> mpsc::Receiver<Bytes> {
+    ) -> (mpsc::Receiver<Bytes>, Arc<Waiter>) {
         let (tx, rx) = mpsc::channel(64);
         let w = Arc::new(Waiter {
             tx,
             sse,
             opened: self.opened.fetch_add(1, Ordering::Relaxed),
+            post: parking_lot::Mutex::new(None),
         });
         let mut routes = self.routes.lock();
         for id in ids {
@@ -410,7 +428,7 @@ impl ChildSession {
         for (token, id) in progress {
             routes.progress.insert(token.clone(), id.clone());
         }
-        rx
+        (rx, w)
     }
 
     /// The requests of a stream the client stopped reading: cancelled upstream, recorded.
@@ -553,7 +571,7 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
     if fresh {
         call.gw.insert(session.clone());
     }
-    let Some(rx) = rx else {
+    let Some((rx, waiter)) = rx else {
         // Notifications and responses only.
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::ACCEPTED;
@@ -565,20 +583,35 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
         .cloned()
         .zip(info.raw_ids.iter().cloned())
         .collect();
-    let guard = Abandon {
-        child: child.clone(),
-        ids,
-        ephemeral,
-    };
     let mut r = if sse {
-        let stream = futures::stream::unfold((rx, guard), |(mut rx, g)| async move {
-            let msg = rx.recv().await?;
-            Some((
-                Ok::<_, std::convert::Infallible>(sse::message_event(&msg)),
-                (rx, g),
-            ))
+        let post = Arc::new(PostStream {
+            id: waiter.opened,
+            events: parking_lot::Mutex::new(PostEvents::default()),
+            notify: tokio::sync::Notify::new(),
+            readers: std::sync::atomic::AtomicUsize::new(0),
+            ids,
+            ephemeral,
+            grace: Duration::from_millis(call.gw.cfg.stream_resume_ms),
         });
-        let mut r = Response::new(Body::from_stream(stream));
+        *waiter.post.lock() = Some(post.clone());
+        drop(waiter);
+        if !ephemeral {
+            child.routes.lock().posts.insert(post.id, post.clone());
+        }
+        let body = post.reader(child.clone(), 0);
+        // The stream's messages are kept as events whether or not a client reads them now.
+        let (relay, me) = (post, child.clone());
+        tokio::spawn(async move {
+            let mut rx = rx;
+            while let Some(msg) = rx.recv().await {
+                relay.push(&msg);
+            }
+            relay.end();
+            if relay.readers.load(Ordering::Acquire) == 0 {
+                me.routes.lock().posts.remove(&relay.id);
+            }
+        });
+        let mut r = Response::new(body);
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/event-stream"),
@@ -589,6 +622,12 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
             .insert("x-accel-buffering", HeaderValue::from_static("no"));
         r
     } else {
+        drop(waiter);
+        let guard = Abandon {
+            child: child.clone(),
+            ids,
+            ephemeral,
+        };
         // One JSON response (a batch's responses are gathered into an array).
         let mut rx = rx;
         let mut got = Vec::new();
@@ -661,12 +700,31 @@ pub(super) async fn get(call: Call) -> Response {
     let Upstream::Child(child) = &session.upstream else {
         return rpc_error_response(StatusCode::NOT_FOUND, None, -32001, "session not found");
     };
-    // Resuming: the events after the client's last one are sent again, then what was held.
-    let resume: Option<u64> = call
+    let last = call
         .headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok());
+        .map(str::trim);
+    // Resuming a POST stream (`STREAM-SEQ`): its events after that one, then the rest of it.
+    if let Some((stream, seq)) = last.and_then(|l| l.split_once('-'))
+        && let (Ok(stream), Ok(seq)) = (stream.parse::<u64>(), seq.parse::<u64>())
+    {
+        let post = child.routes.lock().posts.get(&stream).cloned();
+        if let Some(post) = post {
+            let mut r = Response::new(post.reader(child.clone(), seq));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            return r;
+        }
+        // A stream that is over (or unknown): the standalone stream, nothing replayed.
+    }
+    // Resuming the GET stream: the events after the client's last one are sent again, then
+    // what was held.
+    let resume: Option<u64> = last.and_then(|v| v.parse().ok());
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let first: Vec<Bytes> = {
         let mut routes = child.routes.lock();

@@ -46,6 +46,11 @@ pub struct ServeConfig {
     /// gets 503: each stdio session is a process.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// How long a stdio server's POST stream waits for its client to resume it (GET with
+    /// `Last-Event-ID`) after the client went away, before its unanswered requests are
+    /// cancelled (milliseconds, default 5000).
+    #[serde(default = "default_stream_resume")]
+    pub stream_resume_ms: u64,
     /// The admin listener (query API, dashboard): off unless configured.
     #[serde(default)]
     pub admin: Option<AdminSection>,
@@ -178,6 +183,9 @@ fn default_max_response() -> usize {
 }
 fn default_max_sessions() -> usize {
     4096
+}
+fn default_stream_resume() -> u64 {
+    5000
 }
 fn default_idle() -> u64 {
     1800

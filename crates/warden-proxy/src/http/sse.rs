@@ -150,6 +150,11 @@ pub fn message_event(json: &[u8]) -> Bytes {
 /// Encodes a message as an SSE `message` event with an `id:` (for streams warden serves
 /// itself, where warden keeps the ids and can replay after them).
 pub fn message_event_with_id(id: u64, json: &[u8]) -> Bytes {
+    message_event_with_label(&id.to_string(), json)
+}
+
+/// A message event with an `id:` line of any (newline-free) label.
+pub fn message_event_with_label(id: &str, json: &[u8]) -> Bytes {
     let mut out = format!("id: {id}\n").into_bytes();
     out.extend_from_slice(&message_event(json));
     Bytes::from(out)

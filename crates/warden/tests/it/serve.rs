@@ -613,8 +613,9 @@ fn a_client_that_disconnects_mid_call_cancels_it_upstream() {
         r#"while IFS= read -r line; do case "$line" in *'"initialize"'*) printf '%s\n' '{{"jsonrpc":"2.0","id":1,"result":{{"protocolVersion":"2025-06-18","capabilities":{{"tools":{{}}}},"serverInfo":{{"name":"slow","version":"1"}}}}}}';; *cancelled*) printf '%s\n' "$line" >> '{}';; esac; done"#,
         cancels.display()
     );
+    // The client does not come back to resume its stream: cancelled after 100 ms.
     let config = format!(
-        "servers:\n  slow: {{ command: [\"sh\", \"-c\", {}] }}\n",
+        "stream_resume_ms: 100\nservers:\n  slow: {{ command: [\"sh\", \"-c\", {}] }}\n",
         serde_json::Value::from(script)
     );
     let served = Served::start(&place, &config, &[]);
@@ -1099,6 +1100,82 @@ fn a_get_stream_resumes_after_the_last_event_id() {
     assert!(got.contains("n2") && !got.contains("\"n1\""), "{got}");
     drop(again);
     served.stop();
+}
+
+#[test]
+fn a_client_that_loses_a_post_stream_resumes_it_with_the_last_event_id() {
+    let Some(peers) = peers() else { return };
+    let place = Place::new();
+    let config = format!(
+        "servers:\n  everything: {{ command: [\"node\", \"{}\", \"stdio\"] }}\n",
+        everything_js(&peers)
+    );
+    let served = Served::start(&place, &config, &[]);
+    let a = served.addr.clone();
+    let (status, head, _) = post(&a, "/mcp/everything", "", INIT);
+    assert_eq!(status, 200, "{head}");
+    let sid = session_id(&head);
+    let (status, _, _) = post(
+        &a,
+        "/mcp/everything",
+        &format!("Mcp-Session-Id: {sid}\r\n"),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    assert_eq!(status, 202);
+    // Four progress notifications half a second apart, then the result.
+    let call = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"trigger-long-running-operation","arguments":{"duration":2,"steps":4},"_meta":{"progressToken":"p7"}}}"#;
+    let mut s = TcpStream::connect(&a).unwrap();
+    write!(
+        s,
+        "POST /mcp/everything HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMcp-Session-Id: {sid}\r\nContent-Length: {}\r\n\r\n{call}",
+        call.len()
+    )
+    .unwrap();
+    let got = read_until(&mut s, "\"progress\":1");
+    // The id of that event names the stream and its place in it (`STREAM-SEQ`).
+    let id = got
+        .split("\n\n")
+        .find(|ev| ev.contains("\"progress\":1,"))
+        .and_then(|ev| ev.lines().find_map(|l| l.strip_prefix("id: ")))
+        .unwrap_or_else(|| panic!("no event id: {got}"))
+        .trim()
+        .to_owned();
+    assert!(id.split_once('-').is_some(), "{id}");
+    // The client loses the stream; the server goes on working meanwhile.
+    drop(s);
+    std::thread::sleep(Duration::from_millis(800));
+    let mut again = TcpStream::connect(&a).unwrap();
+    write!(
+        again,
+        "GET /mcp/everything HTTP/1.1\r\nHost: {a}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {sid}\r\nLast-Event-ID: {id}\r\n\r\n"
+    )
+    .unwrap();
+    let got = read_until(&mut again, "Long running operation completed");
+    // Every later event, the ones sent while nobody read the stream included, once each.
+    assert!(!got.contains("\"progress\":1,"), "{got}");
+    for n in 2..=4 {
+        assert_eq!(
+            got.matches(&format!("\"progress\":{n},")).count(),
+            1,
+            "progress {n}: {got}"
+        );
+    }
+    assert!(got.contains("\"id\":7"), "{got}");
+    drop(again);
+    served.stop();
+    let leaves = place.leaves();
+    // The call was never cancelled: it ran to its end and its result is on the record.
+    assert!(
+        !leaves
+            .iter()
+            .any(|l| l["method"] == "notifications/cancelled"),
+        "the call was cancelled"
+    );
+    let result = leaves
+        .iter()
+        .find(|l| l["kind"] == "result" && l["method"] == "tools/call")
+        .unwrap();
+    assert_eq!(result["outcome"], "ok");
 }
 
 #[test]
