@@ -25,7 +25,7 @@ use super::{Call, Session, Step, Upstream, body_info, rpc_error_response, sse, s
 use crate::pipeline::Pipeline;
 
 mod resume;
-use resume::{PostEvents, PostStream};
+use resume::PostStream;
 
 /// Messages held for a GET stream that is not open yet: at most this many…
 const BACKLOG: usize = 1024;
@@ -49,7 +49,7 @@ impl Waiter {
     /// Whether a client is reading this stream now (so unrelated messages may go to it).
     fn read(&self) -> bool {
         match &*self.post.lock() {
-            Some(p) => p.readers.load(Ordering::Acquire) > 0,
+            Some(p) => p.is_read(),
             None => !self.tx.is_closed(),
         }
     }
@@ -584,15 +584,12 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
         .zip(info.raw_ids.iter().cloned())
         .collect();
     let mut r = if sse {
-        let post = Arc::new(PostStream {
-            id: waiter.opened,
-            events: parking_lot::Mutex::new(PostEvents::default()),
-            notify: tokio::sync::Notify::new(),
-            readers: std::sync::atomic::AtomicUsize::new(0),
+        let post = Arc::new(PostStream::new(
+            waiter.opened,
             ids,
             ephemeral,
-            grace: Duration::from_millis(call.gw.cfg.stream_resume_ms),
-        });
+            Duration::from_millis(call.gw.cfg.stream_resume_ms),
+        ));
         *waiter.post.lock() = Some(post.clone());
         drop(waiter);
         if !ephemeral {
@@ -600,17 +597,7 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
         }
         let body = post.reader(child.clone(), 0);
         // The stream's messages are kept as events whether or not a client reads them now.
-        let (relay, me) = (post, child.clone());
-        tokio::spawn(async move {
-            let mut rx = rx;
-            while let Some(msg) = rx.recv().await {
-                relay.push(&msg);
-            }
-            relay.end();
-            if relay.readers.load(Ordering::Acquire) == 0 {
-                me.routes.lock().posts.remove(&relay.id);
-            }
-        });
+        tokio::spawn(post.relay(rx, child.clone()));
         let mut r = Response::new(body);
         r.headers_mut().insert(
             header::CONTENT_TYPE,
