@@ -470,15 +470,7 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
                     json!({ "transport": "streamable_http", "upstream": "stdio",
                             "server": call.server, "stateless": true }),
                 ));
-                let r = super::era::refuse(
-                    &pipeline,
-                    body,
-                    &info,
-                    &supported,
-                    call.gw.on_store_error,
-                    call.traceparent(),
-                )
-                .await;
+                let r = super::era::refuse(&call, &pipeline, body, &info, &supported).await;
                 super::recorded(pipeline.end(
                     "legacy_server",
                     json!({ "reason": "the server does not implement the requested protocol version" }),
@@ -503,15 +495,7 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
                 && let Some(super::era::Era::Legacy { supported }) =
                     super::era::era_of(&call.gw.eras, &call.server, &child, &pipeline).await
             {
-                let r = super::era::refuse(
-                    &pipeline,
-                    body,
-                    &info,
-                    &supported,
-                    call.gw.on_store_error,
-                    call.traceparent(),
-                )
-                .await;
+                let r = super::era::refuse(&call, &pipeline, body, &info, &supported).await;
                 child.close("legacy_server").await;
                 return r;
             }

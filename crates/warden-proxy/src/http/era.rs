@@ -16,7 +16,7 @@ use serde_json::json;
 use warden_core::Direction;
 
 use super::child::ChildSession;
-use super::{BodyInfo, Step, recorded};
+use super::{BodyInfo, Call, Step, recorded};
 use crate::pipeline::Pipeline;
 
 /// `UnsupportedProtocolVersionError` (2026-07-28, `basic/index.mdx`).
@@ -130,15 +130,15 @@ async fn probe(
 /// (and governed) as usual, then answered with 400 and `UnsupportedProtocolVersionError`, as
 /// a legacy server over HTTP would. The client can fall back to `initialize`.
 pub(super) async fn refuse(
+    call: &Call,
     pipeline: &Pipeline,
     body: Bytes,
     info: &BodyInfo,
     supported: &[String],
-    on_store_error: crate::OnStoreError,
-    traceparent: Option<&str>,
 ) -> Response {
     let raw = info.raw_ids.first().map(String::as_str);
-    match super::step_with(pipeline, Direction::C2S, body, on_store_error, traceparent).await {
+    let on_err = call.gw.on_store_error;
+    match super::step_with(pipeline, Direction::C2S, body, on_err, call.traceparent()).await {
         Ok(Step::Pass(_)) => {}
         Ok(Step::Answer(reply)) => return super::json_response(reply),
         Err(e) => return super::store_unavailable(raw, &e),

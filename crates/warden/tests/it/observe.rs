@@ -839,23 +839,18 @@ fn spans_go_to_an_https_collector_trusted_through_a_private_ca() {
     crate::serve::make_certs(dir);
     let rx = otlp_receiver(dir, 0);
     // TLS terminated in front of the receiver, with a certificate from the test CA.
-    let mut front = Command::new("python3")
-        .arg(repo_root().join("tests/peers/tls_front.py"))
-        .args(["--cert", "srv.pem", "--key", "srv.key", "--upstream"])
-        .arg(format!("http://127.0.0.1:{}", rx.port))
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(front.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let upstream = format!("http://127.0.0.1:{}", rx.port);
+    let (mut front, port) = crate::serve::tls_front(
+        dir,
+        &[
+            "--cert",
+            "srv.pem",
+            "--key",
+            "srv.key",
+            "--upstream",
+            &upstream,
+        ],
+    );
     let endpoint = format!("https://127.0.0.1:{port}");
     let ca = dir.join("ca.pem");
     let ca = ca.to_str().unwrap();

@@ -161,15 +161,42 @@ fn drive_http(peers: &Path, place: &Place, url: &str, extra: &[&str]) {
     check_everything_report(&result, &out);
 }
 
+/// `warden serve` with server-everything (stdio) as the server `everything`.
+fn serve_everything_stdio(peers: &Path, place: &Place) -> Served {
+    let config = format!(
+        "servers:\n  everything: {{ command: [\"node\", \"{}\", \"stdio\"] }}\n",
+        everything_js(peers)
+    );
+    Served::start(place, &config, &[])
+}
+
+/// A TLS front (`tests/peers/tls_front.py ARGS`) started in `dir`, and its port.
+pub(crate) fn tls_front(dir: &Path, args: &[&str]) -> (Child, u16) {
+    let mut front = Command::new("python3")
+        .arg(repo_root().join("tests/peers/tls_front.py"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(front.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("tls_front.py said {line:?}"))
+        .parse()
+        .unwrap();
+    (front, port)
+}
+
 #[test]
 fn http_front_door_to_a_stdio_server_with_the_python_sdk() {
     let Some(peers) = peers() else { return };
     let place = Place::new();
-    let config = format!(
-        "servers:\n  everything: {{ command: [\"node\", \"{}\", \"stdio\"] }}\n",
-        everything_js(&peers)
-    );
-    let served = Served::start(&place, &config, &[]);
+    let served = serve_everything_stdio(&peers, &place);
     drive_http(&peers, &place, &served.url("/mcp/everything"), &[]);
     served.stop();
     let leaves = place.leaves();
@@ -799,9 +826,9 @@ fn https_upstreams_with_a_private_ca_an_sni_override_and_a_client_certificate() 
     let dir = place.dir.path();
     make_certs(dir);
     let origin = upstream.url.trim_end_matches("/mcp").to_owned();
-    let mut front = Command::new("python3")
-        .arg(repo_root().join("tests/peers/tls_front.py"))
-        .args([
+    let (mut front, port) = tls_front(
+        dir,
+        &[
             "--cert",
             "srv.pem",
             "--key",
@@ -810,21 +837,8 @@ fn https_upstreams_with_a_private_ca_an_sni_override_and_a_client_certificate() 
             "ca.pem",
             "--upstream",
             &origin,
-        ])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(front.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .parse()
-        .unwrap();
+        ],
+    );
     let d = dir.display();
     // The URL names the certificate's host; connect_to says where it really is.
     let url = format!("https://mcp.test.internal:{port}/mcp");
@@ -1060,6 +1074,21 @@ fn read_until(s: &mut TcpStream, want: &str) -> String {
     String::from_utf8_lossy(&got).into_owned()
 }
 
+/// A session opened with `initialize` and `notifications/initialized`; its id.
+fn initialized_session(addr: &str, path: &str) -> String {
+    let (status, head, _) = post(addr, path, "", INIT);
+    assert_eq!(status, 200, "{head}");
+    let sid = session_id(&head);
+    let (status, _, _) = post(
+        addr,
+        path,
+        &format!("Mcp-Session-Id: {sid}\r\n"),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    assert_eq!(status, 202);
+    sid
+}
+
 #[test]
 fn a_get_stream_resumes_after_the_last_event_id() {
     let place = Place::new();
@@ -1070,15 +1099,7 @@ fn a_get_stream_resumes_after_the_last_event_id() {
     );
     let served = Served::start(&place, &config, &[]);
     let a = served.addr.clone();
-    let (_, head, _) = post(&a, "/mcp/talker", "", INIT);
-    let sid = session_id(&head);
-    let (status, _, _) = post(
-        &a,
-        "/mcp/talker",
-        &format!("Mcp-Session-Id: {sid}\r\n"),
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    );
-    assert_eq!(status, 202);
+    let sid = initialized_session(&a, "/mcp/talker");
     let open = |last: Option<&str>| {
         let mut s = TcpStream::connect(&a).unwrap();
         let resume = last.map_or(String::new(), |l| format!("Last-Event-ID: {l}\r\n"));
@@ -1106,22 +1127,9 @@ fn a_get_stream_resumes_after_the_last_event_id() {
 fn a_client_that_loses_a_post_stream_resumes_it_with_the_last_event_id() {
     let Some(peers) = peers() else { return };
     let place = Place::new();
-    let config = format!(
-        "servers:\n  everything: {{ command: [\"node\", \"{}\", \"stdio\"] }}\n",
-        everything_js(&peers)
-    );
-    let served = Served::start(&place, &config, &[]);
+    let served = serve_everything_stdio(&peers, &place);
     let a = served.addr.clone();
-    let (status, head, _) = post(&a, "/mcp/everything", "", INIT);
-    assert_eq!(status, 200, "{head}");
-    let sid = session_id(&head);
-    let (status, _, _) = post(
-        &a,
-        "/mcp/everything",
-        &format!("Mcp-Session-Id: {sid}\r\n"),
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    );
-    assert_eq!(status, 202);
+    let sid = initialized_session(&a, "/mcp/everything");
     // Four progress notifications half a second apart, then the result.
     let call = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"trigger-long-running-operation","arguments":{"duration":2,"steps":4},"_meta":{"progressToken":"p7"}}}"#;
     let mut s = TcpStream::connect(&a).unwrap();
