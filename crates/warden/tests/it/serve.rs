@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::peers::{check_everything_records, check_everything_report};
 use crate::support::*;
@@ -1184,6 +1184,53 @@ fn a_client_that_loses_a_post_stream_resumes_it_with_the_last_event_id() {
         .find(|l| l["kind"] == "result" && l["method"] == "tools/call")
         .unwrap();
     assert_eq!(result["outcome"], "ok");
+}
+
+#[test]
+fn a_modern_stdio_server_gets_the_sdk_clients_stateless_requests() {
+    let Some(peers) = peers() else { return };
+    let place = Place::new();
+    let python = peers.join("venv/bin/python");
+    let config = format!(
+        "servers:\n  modern: {{ command: [\"{}\", \"{}\"] }}\n",
+        python.display(),
+        repo_root().join("tests/peers/modern_server.py").display()
+    );
+    let served = Served::start(&place, &config, &[]);
+    // The SDK's Client probes server/discover, then speaks 2026-07-28 without initialize.
+    let message = "héllo wörld ✓ 2026";
+    let out = Command::new(&python)
+        .arg(repo_root().join("tests/peers/modern_client.py"))
+        .arg(served.url("/mcp/modern"))
+        .arg(message)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["protocol_version"], "2026-07-28", "{got}");
+    assert_eq!(got["tools"], json!(["echo"]));
+    assert_eq!(got["echo"], message);
+    assert_eq!(got["is_error"], false);
+    served.stop();
+    let leaves = place.leaves();
+    // warden asked once, learned the server is modern, and passed every request on.
+    let probes: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["event"] == "era_probe_done")
+        .collect();
+    assert_eq!(probes.len(), 1);
+    assert_eq!(probes[0]["detail"]["era"], "modern");
+    assert!(!leaves.iter().any(|l| l["method"] == "initialize"));
+    let call = leaves
+        .iter()
+        .find(|l| l["kind"] == "result" && l["method"] == "tools/call")
+        .unwrap();
+    assert_eq!(call["outcome"], "ok");
+    assert!(place.verify().status.success());
 }
 
 #[test]
