@@ -491,9 +491,10 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
                     );
                 }
             };
+            let wait = Duration::from_millis(call.gw.cfg.era_probe_ms);
             if !info.initialize
-                && let Some(super::era::Era::Legacy { supported }) =
-                    super::era::era_of(&call.gw.eras, &call.server, &child, &pipeline).await
+                && let super::era::Era::Legacy { supported } =
+                    super::era::era_of(&call.gw.eras, &call.server, &child, &pipeline, wait).await
             {
                 let r = super::era::refuse(&call, &pipeline, body, &info, &supported).await;
                 child.close("legacy_server").await;

@@ -51,6 +51,10 @@ pub struct ServeConfig {
     /// cancelled (milliseconds, default 5000).
     #[serde(default = "default_stream_resume")]
     pub stream_resume_ms: u64,
+    /// How long warden waits for a stdio server's answer when it asks the server's protocol
+    /// era at its first stateless request (milliseconds, default 10000).
+    #[serde(default = "default_era_probe")]
+    pub era_probe_ms: u64,
     /// The admin listener (query API, dashboard): off unless configured.
     #[serde(default)]
     pub admin: Option<AdminSection>,
@@ -183,6 +187,9 @@ fn default_max_response() -> usize {
 }
 fn default_max_sessions() -> usize {
     4096
+}
+fn default_era_probe() -> u64 {
+    10_000
 }
 fn default_stream_resume() -> u64 {
     5000

@@ -23,8 +23,6 @@ use crate::pipeline::Pipeline;
 pub const UNSUPPORTED_VERSION: i64 = -32022;
 /// The newest legacy version, offered in the `initialize` probe.
 const LATEST_LEGACY: &str = "2025-11-25";
-/// How long the probe waits for each answer.
-const PROBE_WAIT: Duration = Duration::from_secs(10);
 
 /// What a stdio server speaks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +31,10 @@ pub enum Era {
     Modern,
     /// It does not: the legacy versions it named in `initialize`.
     Legacy { supported: Vec<String> },
+    /// It did not answer `server/discover` in time (or the probe could not be sent): its
+    /// stateless requests are passed on, and it is not asked again while warden runs, so no
+    /// later request waits for a probe.
+    Unknown,
 }
 
 /// The era of each stdio server, learned at its first stateless request.
@@ -54,21 +56,21 @@ impl Eras {
 }
 
 /// The era of `server`: as learned before, else asked of `child` (a freshly started child of
-/// that server). `None` when it could not tell (no answer in time, the probe refused by
-/// policy, the child gone): the request is then passed on as before, and the next asks again.
+/// that server), waiting at most `wait` for each answer.
 pub(super) async fn era_of(
     eras: &Eras,
     server: &str,
     child: &ChildSession,
     pipeline: &Pipeline,
-) -> Option<Era> {
+    wait: Duration,
+) -> Era {
     if let Some(e) = eras.get(server) {
-        return Some(e);
+        return e;
     }
     let _one = eras.probing.lock().await;
     match eras.get(server) {
-        Some(e) => Some(e),
-        None => probe(eras, server, child, pipeline).await,
+        Some(e) => e,
+        None => probe(eras, server, child, pipeline, wait).await,
     }
 }
 
@@ -78,7 +80,8 @@ async fn probe(
     server: &str,
     child: &ChildSession,
     pipeline: &Pipeline,
-) -> Option<Era> {
+    wait: Duration,
+) -> Era {
     recorded(pipeline.event(
         "era_probe",
         json!({ "sent_by": "warden", "method": "server/discover",
@@ -90,29 +93,31 @@ async fn probe(
         "io.modelcontextprotocol/clientInfo": { "name": "warden", "version": env!("CARGO_PKG_VERSION") },
     });
     let discover = child
-        .ask("server/discover", json!({ "_meta": meta }), PROBE_WAIT)
-        .await?;
-    let era = if discover.get("result").is_some() {
-        Era::Modern
-    } else {
-        let init = child
-            .ask(
-                "initialize",
-                json!({
-                    "protocolVersion": LATEST_LEGACY,
-                    "capabilities": {},
-                    "clientInfo": { "name": "warden", "version": env!("CARGO_PKG_VERSION") },
-                }),
-                PROBE_WAIT,
-            )
-            .await;
-        let version = init
-            .as_ref()
-            .and_then(|v| v.pointer("/result/protocolVersion"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
-        Era::Legacy {
-            supported: version.into_iter().collect(),
+        .ask("server/discover", json!({ "_meta": meta }), wait)
+        .await;
+    let era = match discover {
+        None => Era::Unknown,
+        Some(d) if d.get("result").is_some() => Era::Modern,
+        Some(_) => {
+            let init = child
+                .ask(
+                    "initialize",
+                    json!({
+                        "protocolVersion": LATEST_LEGACY,
+                        "capabilities": {},
+                        "clientInfo": { "name": "warden", "version": env!("CARGO_PKG_VERSION") },
+                    }),
+                    wait,
+                )
+                .await;
+            let version = init
+                .as_ref()
+                .and_then(|v| v.pointer("/result/protocolVersion"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            Era::Legacy {
+                supported: version.into_iter().collect(),
+            }
         }
     };
     recorded(pipeline.event(
@@ -120,10 +125,12 @@ async fn probe(
         match &era {
             Era::Modern => json!({ "era": "modern" }),
             Era::Legacy { supported } => json!({ "era": "legacy", "supported": supported }),
+            Era::Unknown => json!({ "era": "unknown",
+                "why": format!("no answer to server/discover within {} ms", wait.as_millis()) }),
         },
     ));
     eras.set(server, era.clone());
-    Some(era)
+    era
 }
 
 /// Answers a stateless request that a legacy server cannot serve: the request is recorded

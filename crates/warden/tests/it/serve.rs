@@ -1234,6 +1234,40 @@ fn a_modern_stdio_server_gets_the_sdk_clients_stateless_requests() {
 }
 
 #[test]
+fn a_stdio_server_that_never_answers_the_era_probe_is_asked_once() {
+    let place = Place::new();
+    // It answers tools/call and ignores server/discover.
+    let script = r#"while IFS= read -r line; do case "$line" in *'"server/discover"'*) ;; *'"tools/call"'*) id=$(printf '%s' "$line" | sed -n 's/.*"id":\([0-9][0-9]*\).*/\1/p'); printf '{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"ok"}]}}\n' "$id";; esac; done"#;
+    let config = format!(
+        "era_probe_ms: 300\nservers:\n  quiet: {{ command: [\"sh\", \"-c\", {}] }}\n",
+        serde_json::Value::from(script)
+    );
+    let served = Served::start(&place, &config, &[]);
+    let a = served.addr.clone();
+    for id in [1, 2] {
+        let call = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"t","arguments":{{}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+        );
+        let (status, head, body) = post(&a, "/mcp/quiet", "", &call);
+        assert_eq!(status, 200, "{head}{body}");
+        assert!(body.contains(r#""text":"ok""#), "{body}");
+    }
+    served.stop();
+    let leaves = place.leaves();
+    let probes: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["event"] == "era_probe_done")
+        .collect();
+    assert_eq!(probes.len(), 1, "asked once, not once per request");
+    assert_eq!(probes[0]["detail"]["era"], "unknown");
+    let ok = leaves
+        .iter()
+        .filter(|l| l["kind"] == "result" && l["method"] == "tools/call" && l["outcome"] == "ok")
+        .count();
+    assert_eq!(ok, 2);
+}
+
+#[test]
 fn the_admin_listener_of_serve_answers_queries_about_its_sessions() {
     let place = Place::new();
     let config = format!(
