@@ -89,6 +89,16 @@ impl Served {
     }
 }
 
+/// A test that failed before `stop` leaves no gateway running.
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _killed = self.child.kill();
+            let _waited = self.child.wait();
+        }
+    }
+}
+
 /// server-everything speaking its own Streamable HTTP on a free port.
 pub(crate) struct EverythingHttp {
     child: Child,
