@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::Report;
+use super::{Report, RuleCount, ToolRow};
 
 pub fn json(r: &Report) -> String {
     serde_json::to_string(r).unwrap_or_default()
@@ -19,6 +19,42 @@ fn csv_field(s: &str) -> String {
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(T::to_string).unwrap_or_default()
+}
+
+/// A tool's row, the same in both tables: name, class, why, calls, ok, errors, blocked,
+/// average and longest milliseconds.
+fn tool_cells(t: &ToolRow) -> Vec<String> {
+    vec![
+        t.name.clone(),
+        t.class.clone(),
+        t.class_source.clone(),
+        t.calls.to_string(),
+        t.ok.to_string(),
+        t.errors.to_string(),
+        t.blocked.to_string(),
+        opt(&t.avg_ms),
+        opt(&t.max_ms),
+    ]
+}
+
+/// The data-access rows: tool, class, entity kind, entity, times.
+fn entity_rows(r: &Report) -> impl Iterator<Item = Vec<String>> + '_ {
+    r.data_access.iter().flat_map(|a| {
+        a.entities.iter().map(|e| {
+            vec![
+                a.tool.clone(),
+                a.class.clone(),
+                e.kind.to_owned(),
+                e.value.clone(),
+                e.count.to_string(),
+            ]
+        })
+    })
+}
+
+/// A policy decision's row: action, rule, requests.
+fn decision_cells(d: &RuleCount) -> Vec<String> {
+    vec![d.action.clone(), opt(&d.rule), d.count.to_string()]
 }
 
 struct Csv(String);
@@ -104,40 +140,15 @@ pub fn csv(r: &Report) -> String {
         "max_ms",
     ]);
     for t in &r.tools {
-        c.row([
-            "tool".to_owned(),
-            t.name.clone(),
-            t.class.clone(),
-            t.class_source.clone(),
-            t.calls.to_string(),
-            t.ok.to_string(),
-            t.errors.to_string(),
-            t.blocked.to_string(),
-            opt(&t.avg_ms),
-            opt(&t.max_ms),
-        ]);
+        c.row(std::iter::once("tool".to_owned()).chain(tool_cells(t)));
     }
     c.table(&["tool", "class", "kind", "value", "count"]);
-    for a in &r.data_access {
-        for e in &a.entities {
-            c.row([
-                "entity".to_owned(),
-                a.tool.clone(),
-                a.class.clone(),
-                e.kind.to_owned(),
-                e.value.clone(),
-                e.count.to_string(),
-            ]);
-        }
+    for row in entity_rows(r) {
+        c.row(std::iter::once("entity".to_owned()).chain(row));
     }
     c.table(&["action", "rule", "count"]);
     for d in &r.policy.decisions {
-        c.row([
-            "decision".to_owned(),
-            d.action.clone(),
-            opt(&d.rule),
-            d.count.to_string(),
-        ]);
+        c.row(std::iter::once("decision".to_owned()).chain(decision_cells(d)));
     }
     c.table(&[
         "time",
@@ -355,47 +366,24 @@ pub fn markdown(r: &Report) -> String {
             "tool", "class", "why", "calls", "ok", "errors", "blocked", "avg ms", "max ms",
         ],
         r.tools.iter().map(|t| {
-            vec![
-                t.name.clone(),
-                if t.class == "sensitive" {
-                    "**sensitive**".into()
-                } else {
-                    t.class.clone()
-                },
-                t.class_source.clone(),
-                t.calls.to_string(),
-                t.ok.to_string(),
-                t.errors.to_string(),
-                t.blocked.to_string(),
-                opt(&t.avg_ms),
-                opt(&t.max_ms),
-            ]
+            let mut cells = tool_cells(t);
+            if t.class == "sensitive" {
+                cells[1] = "**sensitive**".into();
+            }
+            cells
         }),
     );
     let _w = writeln!(o, "## Data access\n");
     md_table(
         &mut o,
         &["tool", "class", "kind", "entity", "times"],
-        r.data_access.iter().flat_map(|a| {
-            a.entities.iter().map(|e| {
-                vec![
-                    a.tool.clone(),
-                    a.class.clone(),
-                    e.kind.to_owned(),
-                    e.value.clone(),
-                    e.count.to_string(),
-                ]
-            })
-        }),
+        entity_rows(r),
     );
     let _w = writeln!(o, "## Policy decisions\n");
     md_table(
         &mut o,
         &["action", "rule", "requests"],
-        r.policy
-            .decisions
-            .iter()
-            .map(|d| vec![d.action.clone(), opt(&d.rule), d.count.to_string()]),
+        r.policy.decisions.iter().map(decision_cells),
     );
     let _w = writeln!(o, "Blocked calls ({}):\n", r.policy.blocked_total);
     md_table(

@@ -106,6 +106,5 @@ fn the_conformance_suite_passes_through_warden_as_it_does_directly() {
     assert!(leaves.iter().any(|l| l["kind"] == "error"
         && l["method"] == "server/discover"
         && l["outcome"] == "rpc_error"));
-    let v = place.verify();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    place.assert_verifies();
 }

@@ -31,8 +31,7 @@ fn kill_9_in_sync_mode_loses_no_acknowledged_call() {
         60,
         "every acknowledged call is in the store"
     );
-    let v = place.verify();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    place.assert_verifies();
 }
 
 #[test]
@@ -50,7 +49,7 @@ fn kill_9_in_batch_mode_loses_only_the_last_commit_window() {
         60,
         "calls acknowledged a commit window before the kill are all stored"
     );
-    assert!(place.verify().status.success());
+    place.assert_verifies();
 
     let place = Place::new();
     let mut p = Proxied::start(&place, &[]);
@@ -78,8 +77,7 @@ fn kill_9_in_batch_mode_loses_only_the_last_commit_window() {
         "kill -9 right after 200 calls: {} of 200 results stored",
         ids.len()
     );
-    let v = place.verify();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    place.assert_verifies();
 }
 
 #[test]
@@ -117,7 +115,7 @@ fn sigterm_loses_nothing_and_exits_with_the_server_status() {
     );
     assert_eq!(results(&place), 40);
     assert!(closed(&place));
-    assert!(place.verify().status.success());
+    place.assert_verifies();
 }
 
 #[test]
@@ -144,9 +142,9 @@ fn a_dying_server_is_recorded_with_its_in_flight_requests_abandoned() {
     assert_eq!(abandoned.len(), 1);
     assert_eq!(abandoned[0]["target"], "slow");
     assert_eq!(abandoned[0]["outcome"], "abandoned");
-    let end = leaves.iter().find(|l| l["event"] == "session_end").unwrap();
+    let end = first_event(&leaves, "session_end");
     assert_eq!(end["detail"]["exit_code"], 3);
-    assert!(place.verify().status.success());
+    place.assert_verifies();
 }
 
 #[test]
@@ -305,5 +303,5 @@ fn a_client_that_stops_reading_ends_the_session_cleanly() {
             .any(|l| l["rpc_id"] == 99 && l["kind"] == "result"),
         "the undeliverable answer is still recorded"
     );
-    assert!(place.verify().status.success());
+    place.assert_verifies();
 }

@@ -549,10 +549,10 @@ fn prometheus_scrapes_warden_and_the_guides_promql_answers() {
     let id = first["record_id"].as_str().unwrap();
     assert!(leaves.iter().any(|l| l["id"] == id));
     // The anomaly is an audit record too.
-    let anomaly = leaves.iter().find(|l| l["event"] == "anomaly").unwrap();
+    let anomaly = first_event(&leaves, "anomaly");
     assert_eq!(anomaly["detail"]["kind"], "denial_burst");
     assert_eq!(anomaly["detail"]["key"], "alice");
-    assert!(place.verify().status.success());
+    place.assert_verifies();
 
     // The daily report reads the same numbers back from the store.
     let out = warden()
@@ -935,7 +935,7 @@ fn the_exporter_never_holds_traffic_with_its_endpoint_down() {
     assert_eq!(value(r#"warden_trace_spans_total{result="exported"}"#), 0.0);
     drop(p.input.take());
     assert!(p.child.wait().unwrap().success());
-    assert!(place.verify().status.success());
+    place.assert_verifies();
 }
 
 #[test]

@@ -77,8 +77,7 @@ fn server_everything_through_warden_with_the_python_sdk() {
         .unwrap();
     check_everything_report(&result, &out);
     check_everything_records(&place.leaves(), 1_000_000);
-    let v = place.verify();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    place.assert_verifies();
 }
 
 pub(crate) fn check_everything_report(result: &std::path::Path, out: &std::process::Output) {
@@ -243,6 +242,5 @@ fn server_filesystem_through_warden() {
         assert_eq!(req["server"]["name"], "filesystem");
     }
     server_request_answered(&leaves, "roots/list");
-    let v = place.verify();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    place.assert_verifies();
 }

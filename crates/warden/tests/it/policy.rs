@@ -155,7 +155,7 @@ fn server_filesystem_behind_a_path_policy() {
         .unwrap();
     assert_eq!(allowed["policy"]["action"], "allow");
     assert!(std::fs::read_to_string(data.join("b.txt")).unwrap() == "ok");
-    assert!(place.verify().status.success());
+    place.assert_verifies();
 }
 
 #[test]

@@ -129,7 +129,7 @@ fn oversized_frames_stream_through_exactly_and_are_recorded() {
             .any(|l| l["method"] == "ping" && l["kind"] == "request"),
         "the next frame is parsed again"
     );
-    assert!(place.verify().status.success());
+    place.assert_verifies();
 }
 
 #[test]

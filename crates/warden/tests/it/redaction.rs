@@ -112,8 +112,7 @@ fn secrets_never_reach_the_store_exports_or_stderr() {
             assert!(!contains(bytes, grep), "{grep:?} found in {name}");
         }
     }
-    let v = place.verify();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    place.assert_verifies();
 
     let leaves = place.leaves();
     let requests: Vec<&Value> = leaves

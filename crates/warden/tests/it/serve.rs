@@ -212,17 +212,13 @@ fn http_front_door_to_a_stdio_server_with_the_python_sdk() {
     let leaves = place.leaves();
     check_everything_records(&leaves, 1_000_000);
     // The client's DELETE ended the session and stopped its child.
-    let start = leaves
-        .iter()
-        .find(|l| l["event"] == "session_start")
-        .unwrap();
+    let start = first_event(&leaves, "session_start");
     assert_eq!(start["detail"]["transport"], "streamable_http");
     assert_eq!(start["detail"]["upstream"], "stdio");
-    let end = leaves.iter().find(|l| l["event"] == "session_end").unwrap();
+    let end = first_event(&leaves, "session_end");
     assert_eq!(end["session"], start["session"]);
     assert_eq!(end["detail"]["reason"], "client_deleted_session");
-    let v = place.verify();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    place.assert_verifies();
 }
 
 #[test]
@@ -237,13 +233,9 @@ fn http_front_door_to_a_streamable_http_server_with_the_python_sdk() {
     served.stop();
     let leaves = place.leaves();
     check_everything_records(&leaves, 1_000_000);
-    let start = leaves
-        .iter()
-        .find(|l| l["event"] == "session_start")
-        .unwrap();
+    let start = first_event(&leaves, "session_start");
     assert_eq!(start["detail"]["upstream"], "http");
-    let v = place.verify();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    place.assert_verifies();
 }
 
 /// A raw HTTP/1.1 exchange: the status and the body.
@@ -517,14 +509,10 @@ fn stdio_front_door_to_a_streamable_http_server_with_the_python_sdk() {
     check_everything_report(&result, &out);
     let leaves = place.leaves();
     check_everything_records(&leaves, 1_000_000);
-    let start = leaves
-        .iter()
-        .find(|l| l["event"] == "session_start")
-        .unwrap();
+    let start = first_event(&leaves, "session_start");
     assert_eq!(start["detail"]["transport"], "stdio");
     assert_eq!(start["detail"]["upstream"], "http");
-    let v = place.verify();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    place.assert_verifies();
 }
 
 #[test]
@@ -582,10 +570,7 @@ fn jwt_bearer_tokens_are_checked_and_name_the_principal() {
         .find(|l| l["method"] == "initialize" && l["kind"] == "request")
         .unwrap();
     assert_eq!(init["principal"], "alice@example.com");
-    let start = leaves
-        .iter()
-        .find(|l| l["event"] == "session_start")
-        .unwrap();
+    let start = first_event(&leaves, "session_start");
     assert_eq!(start["detail"]["auth"], "jwt");
     let db = std::fs::read(place.db()).unwrap();
     assert!(
@@ -745,8 +730,7 @@ fn the_deprecated_http_sse_front_door_to_stdio_sse_and_streamable_servers() {
             .collect();
         check_everything_records(&session, 500_000);
     }
-    let v = place.verify();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    place.assert_verifies();
 }
 
 /// A test CA, a server certificate for `mcp.test.internal` and 127.0.0.1, and a client
@@ -940,10 +924,7 @@ fn policy_decides_by_the_authenticated_principal_and_role() {
         .unwrap();
     assert_eq!(denied["principal"], "bob@example.com");
     assert_eq!(denied["policy"]["rule"], "pay-is-for-hr");
-    let reload = leaves
-        .iter()
-        .find(|l| l["event"] == "policy_reloaded")
-        .unwrap();
+    let reload = first_event(&leaves, "policy_reloaded");
     assert_ne!(reload["detail"]["policy"], reload["detail"]["previous"]);
 }
 
@@ -981,8 +962,7 @@ fn shutdown_ends_sessions_with_open_streams_and_closes_the_log() {
         .unwrap();
     assert_eq!(end["detail"]["reason"], "gateway_shutdown");
     assert_eq!(leaves.last().unwrap()["event"], "log_closed");
-    let v = place.verify();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    place.assert_verifies();
 }
 
 #[test]
@@ -1059,7 +1039,7 @@ fn a_stdio_server_that_dies_mid_call_gets_the_client_an_error_not_silence() {
         .find(|l| l["kind"] == "error" && l["outcome"] == "gateway_error")
         .unwrap();
     assert_eq!(answer["method"], "tools/call");
-    let end = leaves.iter().find(|l| l["event"] == "session_end").unwrap();
+    let end = first_event(&leaves, "session_end");
     assert_eq!(end["detail"]["reason"], "server_exited");
     assert_eq!(end["detail"]["exit_code"], 3);
 }
@@ -1240,7 +1220,7 @@ fn a_modern_stdio_server_gets_the_sdk_clients_stateless_requests() {
         .find(|l| l["kind"] == "result" && l["method"] == "tools/call")
         .unwrap();
     assert_eq!(call["outcome"], "ok");
-    assert!(place.verify().status.success());
+    place.assert_verifies();
 }
 
 #[test]

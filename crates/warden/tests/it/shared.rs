@@ -94,8 +94,7 @@ fn verify_and_export_see_one_snapshot_while_a_session_writes() {
     });
     let file = place.dir.path().join("live.jsonl");
     for _ in 0..5 {
-        let v = place.verify();
-        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+        place.assert_verifies();
         let e = place.export(&file);
         assert!(e.status.success());
         let v = warden()

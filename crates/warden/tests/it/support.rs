@@ -14,6 +14,17 @@ pub(crate) fn warden() -> Command {
     c
 }
 
+/// The first record of the gateway event `name` among `leaves` (panics if there is none).
+pub(crate) fn first_event<'a>(
+    leaves: &'a [serde_json::Value],
+    name: &str,
+) -> &'a serde_json::Value {
+    leaves
+        .iter()
+        .find(|l| l["event"] == name)
+        .unwrap_or_else(|| panic!("no {name} event recorded"))
+}
+
 /// The installed real peers (`scripts/test` sets WARDEN_PEERS). `None` means skip, loudly.
 pub(crate) fn peers() -> Option<PathBuf> {
     match std::env::var_os("WARDEN_PEERS") {
@@ -78,6 +89,11 @@ impl Place {
             .arg(self.keys().join("checkpoint.vkey"))
             .output()
             .unwrap()
+    }
+    /// Asserts that `warden audit verify` passes on this store (its report shown if not).
+    pub(crate) fn assert_verifies(&self) {
+        let v = self.verify();
+        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
     }
     /// `warden audit export` of this store into `out`.
     pub(crate) fn export(&self, out: &std::path::Path) -> std::process::Output {

@@ -29,7 +29,7 @@ fn stdout(o: &std::process::Output) -> String {
 #[test]
 fn edits_and_deletions_are_named() {
     let place = recorded();
-    assert!(place.verify().status.success());
+    place.assert_verifies();
     let c = place.conn();
     c.execute("UPDATE records SET leaf = CAST(replace(CAST(leaf AS TEXT), 'E001', 'E004') AS BLOB) WHERE seq = 9", []).unwrap();
     let v = place.verify();
