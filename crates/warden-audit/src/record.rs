@@ -54,6 +54,9 @@ pub enum Outcome {
     BudgetExceeded,
     /// A policy rule requires approval: the call was held, not forwarded.
     ApprovalRequired,
+    /// warden could not read the message exactly as the server would (or its id was in
+    /// flight): refused, never forwarded.
+    Refused,
 }
 
 impl Outcome {
@@ -68,6 +71,7 @@ impl Outcome {
             Outcome::RateLimited => "rate_limited",
             Outcome::BudgetExceeded => "budget_exceeded",
             Outcome::ApprovalRequired => "approval_required",
+            Outcome::Refused => "refused",
         }
     }
 }
@@ -337,8 +341,11 @@ impl Sealer {
         let mut payload_hash = None;
         let payload = stored.map(|bytes| {
             if bytes.len() <= self.max_payload {
+                // Embedded as JSON only when every reader reads it alike (no duplicate members,
+                // no lone surrogates, ...): a leaf must parse the same in any auditor's tools.
                 if let Some(raw) = std::str::from_utf8(bytes)
                     .ok()
+                    .filter(|_| warden_core::strict::check(bytes).is_ok())
                     .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
                 {
                     return Payload::Json(raw);

@@ -63,6 +63,8 @@ pub enum ParseError {
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
     pub kind: Kind,
+    /// The raw `jsonrpc` member (`"2.0"` in every valid message).
+    pub jsonrpc: Option<&'a RawValue>,
     /// The raw `id` member, `null` included.
     pub id: Option<&'a RawValue>,
     pub method: Option<Cow<'a, str>>,
@@ -91,6 +93,8 @@ impl Envelope<'_> {
 
 #[derive(Deserialize)]
 struct RawMessage<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "raw_keep_null")]
     id: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -155,6 +159,7 @@ pub fn parse_frame(frame: &[u8]) -> Result<Envelope<'_>, ParseError> {
 fn invalid<'a>() -> Message<'a> {
     Message {
         kind: Kind::Invalid,
+        jsonrpc: None,
         id: None,
         method: None,
         params: None,
@@ -197,6 +202,7 @@ fn message_from(raw: RawMessage<'_>) -> Message<'_> {
     };
     Message {
         kind,
+        jsonrpc: raw.jsonrpc,
         id: raw.id,
         method,
         params: raw.params,

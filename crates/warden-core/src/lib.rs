@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`envelope`]: the lazy JSON-RPC envelope parsed from one frame's bytes (raw values, no tree).
 //! - [`classify`]: what a message is about (method, target, progress token, initialize info).
+//! - [`strict`]: the strict reading a client frame must pass to be forwarded (fail closed).
 //! - [`ids`]: request ids as correlation keys, in the two id spaces of a session.
 //! - [`token`]: the constant-time bearer token check of the admin and metrics listeners.
 //!
@@ -11,8 +12,10 @@
 pub mod classify;
 pub mod envelope;
 pub mod ids;
+pub mod strict;
 pub mod token;
 
 pub use classify::{Classification, Implementation, classify};
 pub use envelope::{Envelope, Kind, Message, ParseError, parse_frame};
 pub use ids::{Direction, RequestId, Side};
+pub use strict::Violation;

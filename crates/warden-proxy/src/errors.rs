@@ -148,3 +148,15 @@ pub fn secret_detected(id: Option<&RawValue>, rules: &[String]) -> Vec<u8> {
         serde_json::json!({ "gateway": "warden", "reason": "secret_detected", "rules": rules }),
     )
 }
+
+/// A client frame warden answers itself instead of forwarding (see `crate::admit`): one it
+/// cannot read exactly as every reader would (`warden_core::strict`: -32700, -32600 or -32602),
+/// or a request reusing an id still in flight (-32600).
+pub fn refused(id: Option<&RawValue>, r: &crate::admit::Refusal) -> Vec<u8> {
+    line(
+        id,
+        r.code,
+        &format!("warden: refused, not forwarded: {}", r.message),
+        serde_json::json!({ "gateway": "warden", "reason": r.reason }),
+    )
+}

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`pipeline`]: `Pipeline::on_frame`, the fixed step order every frame goes through.
+//! - [`admit`]: the first stage for client frames: only what warden read strictly goes on.
 //! - [`correlate`]: requests matched to responses in both id spaces; cancellation, progress.
 //! - [`stdio`]: the `warden run` transport: child process, frame pumps, shutdown.
 //! - [`http`]: the `warden serve` front door (Streamable HTTP), stdio and HTTP upstreams.
@@ -12,6 +13,7 @@
 //! - [`budgets`]: per-window budgets, seeded from the audit store.
 //! - [`tools`]: read / write / sensitive classification of tools.
 
+pub mod admit;
 pub mod budgets;
 pub mod correlate;
 pub mod errors;

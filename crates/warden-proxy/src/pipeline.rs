@@ -12,10 +12,13 @@ use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use warden_audit::writer::{Ack, WriterGone};
 use warden_audit::{AuditEvent, AuditHandle, Durability, Outcome, SessionContext, now_us};
-use warden_core::{Classification, Direction, Kind, Message, RequestId, classify, parse_frame};
+use warden_core::{
+    Classification, Direction, Kind, Message, RequestId, Side, classify, parse_frame,
+};
 use warden_policy::redact::{Redaction, Redactor};
 use warden_policy::{Decision as Verdict, GOVERNED_METHODS, Per, PolicySet, Request};
 
+use crate::admit::Refusal;
 use crate::correlate::{Correlator, Pending};
 use crate::errors;
 use crate::observer::{FrameHints, Observer};
@@ -39,6 +42,9 @@ pub enum Route {
     Answer(Vec<u8>),
     /// Forward these bytes instead of the original (policy rewrote the message).
     Replace(Vec<u8>),
+    /// Neither forward nor answer: a response to no request warden forwarded (recorded as
+    /// unsolicited).
+    Drop,
 }
 
 /// The pipeline's decision on one frame.
@@ -491,6 +497,16 @@ impl Pipeline {
         // 1 parse and 2 classify are pure: done outside the session lock, so a large frame in
         // one direction never holds up the other.
         let parsed = parse_frame(&frame);
+        // 0 admit: a client frame goes on only if warden read it strictly and completely, and
+        // none of its requests reuses an id in flight (a response must reach only its request).
+        if dir == Direction::C2S {
+            let refusal = crate::admit::violation(&frame, &parsed)
+                .map(Refusal::from)
+                .or_else(|| self.reuses_id(&parsed).then(Refusal::id_in_flight));
+            if let Some(r) = refusal {
+                return self.refuse(ts_us, &frame, &parsed, &r, hints);
+            }
+        }
         let classes: Vec<Classification> = match &parsed {
             Ok(env) => env
                 .messages
@@ -511,6 +527,7 @@ impl Pipeline {
             _ => Vec::new(),
         };
         let denied = verdicts.iter().flatten().any(Verdict::blocks);
+        let message_count = parsed.as_ref().map_or(0, |e| e.messages.len());
         // A frame is forwarded whole or not at all: when policy blocks a request in it, or the
         // store fails closed, every request in it is answered by warden, and all recorded.
         let batch = parsed.as_ref().is_ok_and(|e| e.kind == Kind::Batch);
@@ -589,8 +606,21 @@ impl Pipeline {
                 })
                 .collect()
         };
+        // Responses that answer no request warden forwarded: recorded, never delivered.
+        let mut unsolicited = 0usize;
         {
             let mut st = self.state();
+            // The same check as in admit, now atomic with correlation (two frames racing with
+            // one id): the later one is refused.
+            if dir == Direction::C2S
+                && let Ok(env) = &parsed
+                && crate::admit::reuses_id(env, |id| {
+                    st.correlator.method_of(Side::Client, id).is_some()
+                })
+            {
+                drop(st);
+                return self.refuse(ts_us, &frame, &parsed, &Refusal::id_in_flight(), hints);
+            }
             match parsed {
                 Err(warden_core::ParseError::Empty) => {}
                 Err(e) => {
@@ -888,6 +918,12 @@ impl Pipeline {
                                     } else {
                                         Outcome::Ok
                                     });
+                                } else {
+                                    unsolicited += 1;
+                                    ev.detail = Some(serde_json::json!({
+                                        "unsolicited": true, "forwarded": false,
+                                        "why": "it answers no request warden forwarded in this session",
+                                    }));
                                 }
                             }
                             (Kind::Notification, _) => {
@@ -944,7 +980,9 @@ impl Pipeline {
             None => None,
         };
         // 6 forward (done by the transport, with the original bytes)
-        let route = if let Some(bytes) = rewritten {
+        let route = if unsolicited > 0 && unsolicited == message_count {
+            Route::Drop
+        } else if let Some(bytes) = rewritten {
             Route::Replace(bytes)
         } else if !refuse {
             Route::Forward
@@ -1027,6 +1065,76 @@ impl Pipeline {
         ev.detail = Some(serde_json::json!({ "origin": "gateway", "reason": reason }));
         drop(st);
         self.audit.record(ev)
+    }
+
+    /// True when a request of the frame reuses an id of this client still in flight.
+    fn reuses_id(
+        &self,
+        parsed: &Result<warden_core::Envelope<'_>, warden_core::ParseError>,
+    ) -> bool {
+        let Ok(env) = parsed else { return false };
+        let st = self.state();
+        crate::admit::reuses_id(env, |id| {
+            st.correlator.method_of(Side::Client, id).is_some()
+        })
+    }
+
+    /// Answers a client frame instead of forwarding it (see `admit`), and records both: the
+    /// frame as received (redacted as text: it is not read as a message) and warden's answer.
+    fn refuse(
+        &self,
+        ts_us: i64,
+        frame: &Bytes,
+        parsed: &Result<warden_core::Envelope<'_>, warden_core::ParseError>,
+        r: &Refusal,
+        hints: FrameHints<'_>,
+    ) -> Result<Decision, WriterGone> {
+        let reply = crate::admit::answerable_ids(frame, parsed).reply(r);
+        let mut events = {
+            let st = self.state();
+            let kind = if r.unparseable() {
+                "unparseable"
+            } else {
+                "invalid"
+            };
+            let mut ev = self.base(&st, ts_us, Direction::C2S, kind, frame);
+            ev.outcome = Some(Outcome::Refused);
+            ev.detail = Some(serde_json::json!({
+                "error": r.message, "reason": r.reason, "forwarded": false,
+            }));
+            let mut out = self.base(
+                &st,
+                ts_us,
+                Direction::S2C,
+                "error",
+                &Bytes::from(reply.clone()),
+            );
+            out.outcome = Some(Outcome::Refused);
+            out.error_code = Some(r.code);
+            out.detail = Some(serde_json::json!({ "origin": "gateway", "reason": r.reason }));
+            vec![ev, out]
+        };
+        self.redact_text(&mut events[0]);
+        self.observed(&mut events, hints);
+        for ev in events {
+            self.audit.record(ev)?;
+        }
+        Ok(Decision {
+            route: Route::Answer(reply),
+            ack: None,
+        })
+    }
+
+    /// Refuses a client frame longer than `limit`, of which `prefix` is the start (the rest is
+    /// discarded by the transport): records it and returns warden's answer.
+    pub fn refuse_oversized(&self, prefix: Bytes, limit: usize) -> Result<Vec<u8>, WriterGone> {
+        let parsed = parse_frame(&prefix);
+        let r = Refusal::from(warden_core::Violation::TooLarge { limit });
+        let decision = self.refuse(now_us(), &prefix, &parsed, &r, FrameHints::default())?;
+        Ok(match decision.route {
+            Route::Answer(reply) => reply,
+            _ => Vec::new(),
+        })
     }
 
     /// Records the start of a frame longer than `limit`, which is streamed through unparsed.

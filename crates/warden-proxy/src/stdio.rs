@@ -367,8 +367,11 @@ fn pump(
     let mut scratch = vec![0u8; READ_CHUNK];
     // The start of a frame whose end has not been read yet.
     let mut partial: Vec<u8> = Vec::new();
-    // Bytes of an oversized frame streamed through so far.
+    // Bytes of an oversized frame streamed through (server frames) or discarded (client
+    // frames) so far.
     let mut streaming: Option<u64> = None;
+    // A client frame over the limit is refused: its bytes are discarded, not forwarded.
+    let discard = dir == Direction::C2S;
     loop {
         let n = match input.read(&mut scratch) {
             Ok(n) => n,
@@ -392,16 +395,25 @@ fn pump(
         while !data.is_empty() {
             let Some(pos) = memchr::memchr(b'\n', data) else {
                 if let Some(total) = streaming.as_mut() {
-                    forward(data).map_err(out)?;
+                    if !discard {
+                        forward(data).map_err(out)?;
+                    }
                     *total += data.len() as u64;
                 } else {
                     partial.extend_from_slice(data);
                     if partial.len() >= max_frame {
-                        // Too long to hold: record its start, then stream it through unparsed.
+                        // Too long to hold: record its start, then refuse a client's frame
+                        // (discarding the rest) or stream a server's through unparsed.
                         let prefix =
                             Bytes::copy_from_slice(&partial[..partial.len().min(64 * 1024)]);
-                        pipeline.oversized(dir, prefix, max_frame).map_err(gone)?;
-                        forward(&partial).map_err(out)?;
+                        if discard {
+                            let reply =
+                                pipeline.refuse_oversized(prefix, max_frame).map_err(gone)?;
+                            answer(&reply).map_err(|e| Side::Input(e.to_string()))?;
+                        } else {
+                            pipeline.oversized(dir, prefix, max_frame).map_err(gone)?;
+                            forward(&partial).map_err(out)?;
+                        }
                         streaming = Some(partial.len() as u64);
                         partial = Vec::new();
                     }
@@ -411,12 +423,14 @@ fn pump(
             let (line, rest) = data.split_at(pos + 1);
             data = rest;
             if let Some(total) = streaming.take() {
-                forward(line).map_err(out)?;
+                if !discard {
+                    forward(line).map_err(out)?;
+                }
                 let size = total + line.len() as u64;
                 pipeline
                     .event(
                         "oversized_frame_end",
-                        json!({ "direction": dir.as_str(), "size": size }),
+                        json!({ "direction": dir.as_str(), "size": size, "forwarded": !discard }),
                     )
                     .map_err(gone)?;
             } else if partial.is_empty() {
@@ -466,6 +480,7 @@ fn handle(
         Route::Forward => forward(&frame).map_err(|e| Side::Output(e.to_string())),
         Route::Replace(bytes) => forward(&bytes).map_err(|e| Side::Output(e.to_string())),
         Route::Answer(reply) => answer(&reply).map_err(|e| Side::Input(e.to_string())),
+        Route::Drop => Ok(()),
     }
 }
 

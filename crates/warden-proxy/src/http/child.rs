@@ -207,6 +207,7 @@ impl ChildSession {
                 Ok(Step::Answer(reply)) => {
                     self.write(&reply).await.ok();
                 }
+                Ok(Step::Drop) => {}
                 Err(_) => return,
             }
         }
@@ -548,6 +549,13 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
                 child.close("client_request_done").await;
             }
             return super::json_response(reply);
+        }
+        Ok(Step::Drop) => {
+            // A response to no request of the server's: recorded, not delivered.
+            if ephemeral {
+                child.close("client_request_done").await;
+            }
+            return super::legacy::accepted();
         }
         Err(e) => {
             return super::store_unavailable(info.raw_ids.first().map(String::as_str), &e);

@@ -148,6 +148,7 @@ pub(super) async fn refuse(
     match super::step_with(pipeline, Direction::C2S, body, on_err, call.traceparent()).await {
         Ok(Step::Pass(_)) => {}
         Ok(Step::Answer(reply)) => return super::json_response(reply),
+        Ok(Step::Drop) => return super::legacy::accepted(),
         Err(e) => return super::store_unavailable(raw, &e),
     }
     let reply = json!({

@@ -243,7 +243,7 @@ async fn open(gw: Arc<Gateway>, server: String, req: Request) -> Response {
                         match step(&s.pipeline, Direction::S2C, msg.clone(), on_err).await {
                             Ok(Step::Pass(b)) if b == msg => ev.bytes.clone(),
                             Ok(Step::Pass(b)) => sse::with_data(&f, &b),
-                            Ok(Step::Answer(_)) => continue,
+                            Ok(Step::Answer(_) | Step::Drop) => continue,
                             Err(_) => return,
                         }
                     };
@@ -372,6 +372,7 @@ async fn message(gw: Arc<Gateway>, server: String, req: Request) -> Response {
             s.to_client.send(sse::message_event(&reply)).await.ok();
             return accepted();
         }
+        Ok(Step::Drop) => return accepted(),
         Err(e) => {
             return super::store_unavailable(None, &e);
         }
@@ -419,7 +420,7 @@ async fn message(gw: Arc<Gateway>, server: String, req: Request) -> Response {
     }
 }
 
-fn accepted() -> Response {
+pub(super) fn accepted() -> Response {
     let mut r = Response::new(Body::from("Accepted"));
     *r.status_mut() = StatusCode::ACCEPTED;
     r

@@ -491,6 +491,8 @@ pub enum Step {
     Pass(Bytes),
     /// Do not pass anything on; send these bytes back to the sender.
     Answer(Bytes),
+    /// Neither pass on nor answer (a response to no request warden forwarded; recorded).
+    Drop,
 }
 
 /// Runs one message through the pipeline; with sync durability waits for its commit.
@@ -533,6 +535,7 @@ pub async fn step_with(
         Route::Forward => Step::Pass(frame),
         Route::Replace(b) => Step::Pass(Bytes::from(b)),
         Route::Answer(b) => Step::Answer(Bytes::from(b)),
+        Route::Drop => Step::Drop,
     })
 }
 

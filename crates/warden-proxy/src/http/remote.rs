@@ -245,6 +245,7 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
                 }
                 return super::json_response(reply);
             }
+            Ok(Step::Drop) => return super::legacy::accepted(),
             Err(e) => {
                 return super::store_unavailable(info.raw_ids.first().map(String::as_str), &e);
             }
@@ -352,7 +353,7 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
         let body = if is_json(&headers) && !body.is_empty() {
             match step(&pipeline, Direction::S2C, body, on_err).await {
                 Ok(Step::Pass(b)) => b,
-                Ok(Step::Answer(_)) | Err(_) => Bytes::new(),
+                Ok(Step::Answer(_) | Step::Drop) | Err(_) => Bytes::new(),
             }
         } else {
             body
@@ -491,7 +492,7 @@ fn sse_body(
                                 Ok(Step::Pass(b)) if b == msg => out.extend_from_slice(&ev.bytes),
                                 Ok(Step::Pass(b)) => out.extend_from_slice(&sse::with_data(&f, &b)),
                                 // The upstream's request refused (store failing): not forwarded.
-                                Ok(Step::Answer(_)) => {}
+                                Ok(Step::Answer(_) | Step::Drop) => {}
                                 Err(_) => return None,
                             }
                             if let Some(c) = cancel.as_mut() {

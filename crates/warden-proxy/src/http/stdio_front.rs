@@ -176,6 +176,7 @@ impl Front {
                 // A server request refused by warden: the refusal goes back upstream.
                 Box::pin(self.post(reply, false)).await;
             }
+            Ok(Step::Drop) => {}
             Err(e) => tracing::error!("audit record lost: {e}"),
         }
     }
@@ -188,6 +189,7 @@ impl Front {
                 self.out.send(reply).await.ok();
                 return;
             }
+            Ok(Step::Drop) => return,
             Err(e) => {
                 tracing::error!("audit record lost: {e}");
                 return;

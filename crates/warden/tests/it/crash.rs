@@ -4,6 +4,7 @@
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use serde_json::Value;
 
 use crate::support::*;
 
@@ -174,9 +175,11 @@ fn a_server_flooding_stderr_stalls_nothing() {
 }
 
 #[test]
-fn bytes_are_forwarded_exactly_including_odd_lines() {
+fn frames_read_strictly_are_forwarded_exactly_and_the_rest_answered_by_warden() {
     let place = Place::new();
-    // `cat` as the server echoes every byte back: what comes out must be what went in.
+    // `cat` as the server echoes every byte back: what comes out is what went on, plus warden's
+    // answers to what it refused (the two pumps write in either order, so lines are compared
+    // as sets).
     let mut child = warden()
         .args(place.run_args(&[]))
         .arg("cat")
@@ -184,24 +187,57 @@ fn bytes_are_forwarded_exactly_including_odd_lines() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let input: Vec<u8> = [
-        &b"{\"jsonrpc\":\"2.0\",\"id\":1.0,\"method\":\"x\",\"params\":{\"b\":1,\"a\":2}}\r\n"[..],
+    let passed: Vec<&[u8]> = vec![
+        &b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"b\":1,\"a\":2}}\r\n"[..],
         "{\"jsonrpc\":\"2.0\",\"method\":\"n\",\"params\":{\"t\":\"h\u{e9}llo \u{1F680}\"}}\n".as_bytes(),
-        b"not json at all\n",
         b"\n",
         b"[{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"a\"},{\"jsonrpc\":\"2.0\",\"method\":\"b\"}]\n",
-        b"{\"jsonrpc\":\"2.0\",\"id\":\"last\",\"method\":\"no newline\"}",
+    ];
+    let refused: Vec<&[u8]> = vec![
+        b"not json at all\n",
+        b"{\"jsonrpc\":\"2.0\",\"id\":1.0,\"method\":\"y\"}\n",
+    ];
+    let last = &b"{\"jsonrpc\":\"2.0\",\"id\":\"last\",\"method\":\"no newline\"}"[..];
+    let input: Vec<u8> = [
+        passed[0], passed[1], refused[0], passed[2], refused[1], passed[3], last,
     ]
     .concat();
     let mut stdin = child.stdin.take().unwrap();
-    let expected = input.clone();
     let writer = std::thread::spawn(move || {
         use std::io::Write;
         stdin.write_all(&input).unwrap();
     });
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    assert_eq!(out.stdout, expected);
+    // The last frame, without its newline, comes out last and exactly.
+    assert!(
+        out.stdout.ends_with(last),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let body = &out.stdout[..out.stdout.len() - last.len()];
+    let mut lines: Vec<&[u8]> = body.split_inclusive(|b| *b == b'\n').collect();
+    for p in &passed {
+        let at = lines
+            .iter()
+            .position(|l| l == p)
+            .unwrap_or_else(|| panic!("{} not forwarded exactly", String::from_utf8_lossy(p)));
+        lines.remove(at);
+    }
+    let answers: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    let codes: Vec<(i64, Value)> = answers
+        .iter()
+        .map(|a| (a["error"]["code"].as_i64().unwrap(), a["id"].clone()))
+        .collect();
+    assert!(codes.contains(&(-32700, Value::Null)), "{codes:?}");
+    assert!(
+        codes.contains(&(-32600, serde_json::json!(1.0))),
+        "{codes:?}"
+    );
     let leaves = place.leaves();
     let kinds: Vec<&str> = leaves
         .iter()
@@ -214,11 +250,17 @@ fn bytes_are_forwarded_exactly_including_odd_lines() {
             "request",
             "notification",
             "unparseable",
+            "invalid",
             "request",
             "notification",
             "request"
         ]
     );
+    let refusals: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["outcome"] == "refused")
+        .collect();
+    assert_eq!(refusals.len(), 4, "each refused frame and its answer");
     assert!(leaves.iter().any(|l| l["batch_index"] == 1));
 }
 

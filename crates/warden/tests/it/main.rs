@@ -7,6 +7,7 @@ mod admin;
 mod browser;
 mod conformance;
 mod crash;
+mod differential;
 mod observe;
 mod peers;
 mod policy;

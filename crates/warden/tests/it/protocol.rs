@@ -94,7 +94,7 @@ fn the_stateless_2026_era_is_recorded_from_request_metadata() {
 }
 
 #[test]
-fn oversized_frames_stream_through_exactly_and_are_recorded() {
+fn an_oversized_client_frame_is_refused_and_recorded_and_the_next_one_goes_on() {
     let place = Place::new();
     let mut child = warden()
         .args(place.run_args(&["--max-frame", "4096"]))
@@ -103,27 +103,43 @@ fn oversized_frames_stream_through_exactly_and_are_recorded() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // A denied-looking call hidden past the limit must not reach the server.
     let big = format!(
-        "{{\"jsonrpc\":\"2.0\",\"method\":\"n\",\"params\":{{\"x\":\"{}\"}}}}\n",
+        "{{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{{\"name\":\"rm\",\"arguments\":{{\"x\":\"{}\"}}}}}}\n",
         "y".repeat(300_000)
     );
     let small = "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\"}\n";
     let input_bytes = [big.as_bytes(), small.as_bytes()].concat();
     let mut stdin = child.stdin.take().unwrap();
-    let sent = input_bytes.clone();
-    let writer = std::thread::spawn(move || stdin.write_all(&sent).unwrap());
+    let writer = std::thread::spawn(move || stdin.write_all(&input_bytes).unwrap());
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    assert_eq!(out.stdout, input_bytes, "forwarded byte for byte");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "warden's answer and cat's echo of the ping: {text:.300}"
+    );
+    assert!(
+        lines.contains(&small.trim_end()),
+        "the next frame is forwarded exactly"
+    );
+    let answer: Value =
+        serde_json::from_str(lines.iter().find(|l| l.contains("error")).unwrap()).unwrap();
+    assert_eq!(answer["error"]["code"], -32600);
+    assert_eq!(answer["error"]["data"]["reason"], "too_large");
     let leaves = place.leaves();
     let c2s: Vec<&Value> = leaves.iter().filter(|l| l["dir"] == "c2s").collect();
-    assert_eq!(c2s[0]["kind"], "unparseable");
-    assert_eq!(c2s[0]["detail"]["max_frame"], 4096);
+    assert_eq!(c2s[0]["kind"], "invalid");
+    assert_eq!(c2s[0]["outcome"], "refused");
+    assert_eq!(c2s[0]["detail"]["reason"], "too_large");
     let end = leaves
         .iter()
         .find(|l| l["event"] == "oversized_frame_end" && l["detail"]["direction"] == "c2s")
         .unwrap();
     assert_eq!(end["detail"]["size"].as_u64().unwrap() as usize, big.len());
+    assert_eq!(end["detail"]["forwarded"], false);
     assert!(
         c2s.iter()
             .any(|l| l["method"] == "ping" && l["kind"] == "request"),
