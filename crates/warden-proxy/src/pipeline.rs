@@ -1,6 +1,6 @@
 //! The message pipeline: every frame, in either direction, goes through `Pipeline::on_frame`,
-//! whose step order is the security invariant: parse → classify → (policy) → correlate →
-//! enqueue the record → forward. Parse, classify and policy are pure and run outside the
+//! whose step order is the security invariant: parse → admit (client frames: only what warden
+//! read strictly, see `admit`) → classify → (policy) → correlate → enqueue the record → forward. Parse, classify and policy are pure and run outside the
 //! session lock. A record is queued before the frame is forwarded; nothing is forwarded that
 //! was not first recorded, and nothing policy blocks is forwarded at all. The pipeline never
 //! writes to stdout itself.

@@ -423,11 +423,19 @@ impl ChildSession {
             post: parking_lot::Mutex::new(None),
         });
         let mut routes = self.routes.lock();
+        // An id already waiting belongs to a request in flight: the pipeline refuses the new
+        // one, and the old one keeps its stream (a response reaches only its own request).
         for id in ids {
-            routes.waiting.insert(id.clone(), w.clone());
+            routes
+                .waiting
+                .entry(id.clone())
+                .or_insert_with(|| w.clone());
         }
         for (token, id) in progress {
-            routes.progress.insert(token.clone(), id.clone());
+            routes
+                .progress
+                .entry(token.clone())
+                .or_insert_with(|| id.clone());
         }
         (rx, w)
     }
@@ -542,8 +550,19 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
             }
         }
         Ok(Step::Answer(reply)) => {
-            for id in &info.requests {
-                child.routes.lock().waiting.remove(id);
+            // Only the slots this request opened: another request's slot stays.
+            if let Some((_, w)) = &rx {
+                let mut routes = child.routes.lock();
+                let mine: Vec<RequestId> = routes
+                    .waiting
+                    .iter()
+                    .filter(|(_, x)| Arc::ptr_eq(x, w))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in &mine {
+                    routes.waiting.remove(id);
+                    routes.progress.retain(|_, r| r != id);
+                }
             }
             if ephemeral {
                 child.close("client_request_done").await;

@@ -13,6 +13,7 @@ mod peers;
 mod policy;
 mod protocol;
 mod redaction;
+mod routing;
 mod serve;
 mod shared;
 mod store_failure;

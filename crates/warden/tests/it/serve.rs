@@ -1064,6 +1064,16 @@ fn read_until(s: &mut TcpStream, want: &str) -> String {
     String::from_utf8_lossy(&got).into_owned()
 }
 
+/// `post` for other test modules.
+pub(crate) fn post_to(addr: &str, path: &str, headers: &str, body: &str) -> (u16, String, String) {
+    post(addr, path, headers, body)
+}
+
+/// `initialized_session` for other test modules.
+pub(crate) fn session_of(addr: &str, path: &str) -> String {
+    initialized_session(addr, path)
+}
+
 /// A session opened with `initialize` and `notifications/initialized`; its id.
 fn initialized_session(addr: &str, path: &str) -> String {
     let (status, head, _) = post(addr, path, "", INIT);
