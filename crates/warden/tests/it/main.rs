@@ -16,6 +16,7 @@ mod redaction;
 mod routing;
 mod serve;
 mod shared;
+mod smuggling;
 mod store_failure;
 mod support;
 mod tamper;
