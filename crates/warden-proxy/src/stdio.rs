@@ -70,6 +70,9 @@ enum Note {
     Ended(Direction, Ended),
     Signal(i32),
     Exited(ExitStatus),
+    /// Our stdout can no longer reach the client (it closed its end): it is gone for good,
+    /// even while a pump is stuck writing to a server that stopped reading.
+    ClientGone,
 }
 
 /// How a pump ended.
@@ -187,6 +190,20 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
                 }
             })?;
     }
+    {
+        let tx = tx.clone();
+        let watched = our_stdout
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .try_clone()?;
+        std::thread::Builder::new()
+            .name("client-watch".into())
+            .spawn(move || {
+                if client_hung_up(&watched) {
+                    let _sent = tx.send(Note::ClientGone);
+                }
+            })?;
+    }
     drop(tx);
 
     let grace = cfg.grace;
@@ -225,6 +242,10 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
                     }
                     Ended::ServerGone(e) => tracing::warn!("server connection failed: {e}"),
                 }
+            }
+            Ok(Note::ClientGone) => {
+                reason = "client connection failed";
+                term_at.get_or_insert(Instant::now() + grace);
             }
             Ok(Note::Signal(SIGHUP)) => match &mut watch {
                 Some(w) => reload(w, &pipeline),
@@ -276,6 +297,30 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
         exit_code: code,
         abandoned,
     })
+}
+
+/// Blocks until the reading end of `out` (our stdout) is closed; false if that cannot be
+/// watched (a terminal or file never hangs up, which is fine).
+fn client_hung_up(out: &File) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    loop {
+        // No events asked for: poll still reports POLLERR and POLLHUP, which a pipe's or
+        // socket's writing end gets when the reader has gone.
+        let mut fds = [PollFd::new(out.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {
+                let got = fds[0].revents().unwrap_or(PollFlags::empty());
+                if got.intersects(PollFlags::POLLERR | PollFlags::POLLHUP) {
+                    return true;
+                }
+                if got.contains(PollFlags::POLLNVAL) {
+                    return false;
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 fn wait_for(

@@ -347,3 +347,50 @@ fn a_client_that_stops_reading_ends_the_session_cleanly() {
     );
     place.assert_verifies();
 }
+
+#[test]
+fn a_client_leaving_while_the_server_stops_reading_still_ends_the_session() {
+    let place = Place::new();
+    // The server never reads: warden's writes to it block once the pipe is full.
+    let mut child = warden()
+        .args(place.run_args(&["--shell", "--grace-ms", "300"]))
+        .arg("sleep 300")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let frame = format!(
+        "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"params\":{{\"pad\":\"{}\"}}}}\n",
+        "y".repeat(1000)
+    );
+    // More than both pipes hold: the writer blocks until warden goes away.
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        for _ in 0..1000 {
+            if stdin.write_all(frame.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    // The client leaves: it stops reading warden's stdout.
+    drop(stdout);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _sent = tx.send(child.wait());
+    });
+    let status = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("warden exited on its own after the client left")
+        .unwrap();
+    assert!(
+        status.code().is_some(),
+        "warden exited, not killed: {status}"
+    );
+    writer.join().unwrap();
+    let leaves = place.leaves();
+    let end = first_event(&leaves, "session_end");
+    assert_eq!(end["detail"]["reason"], "client connection failed");
+    place.assert_verifies();
+}
