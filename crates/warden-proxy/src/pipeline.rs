@@ -426,7 +426,7 @@ impl Pipeline {
         } else {
             None
         };
-        Some(g.policy.evaluate(&Request {
+        let req = Request {
             server: &self.server,
             method,
             target: c.target.as_deref(),
@@ -437,7 +437,12 @@ impl Pipeline {
             at: Some(warden_policy::Moment::from_unix(
                 now_us().div_euclid(1_000_000),
             )),
-        }))
+        };
+        // `resolve_symlinks` conditions see this host's file system (see `realpath`).
+        Some(
+            g.policy
+                .evaluate_resolving(&req, &crate::realpath::real_path),
+        )
     }
 
     pub fn session(&self) -> &str {
