@@ -8,6 +8,7 @@ mod browser;
 mod conformance;
 mod crash;
 mod observe;
+mod paths;
 mod peers;
 mod policy;
 mod protocol;
