@@ -69,6 +69,9 @@ pub fn could_be_path(s: &str) -> bool {
         if starts_like_path(t) {
             return true;
         }
+        if !layer.contains('%') {
+            return false;
+        }
         let next = percent_encoding::percent_decode_str(&layer).decode_utf8_lossy();
         if next == layer {
             return false;
