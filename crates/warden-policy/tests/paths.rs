@@ -419,3 +419,127 @@ fn path_condition_keys_are_checked() {
     let e = PolicySet::compile(rule_without_paths).unwrap_err();
     assert!(e.0[0].message.contains("resolve_symlinks"), "{:?}", e.0);
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use warden_policy::path::{is_within, normalize};
+
+    fn piece() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "/app/data/",
+            "/tmp/",
+            "/etc/",
+            "/app/database",
+            "..",
+            ".",
+            "/",
+            "//",
+            "%2e%2e",
+            "%2f",
+            "%252e",
+            "\\",
+            "..\\",
+            "x",
+            "file://",
+            "file:///",
+            "~",
+            " ",
+            "\0",
+            "C:",
+            "data",
+        ])
+    }
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            prop::collection::vec(piece(), 0..6).prop_map(|p| Value::String(p.concat())),
+            Just(json!(1)),
+            Just(json!(null)),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "path", "paths", "source", "content", "x", "opts", "dir"
+            ])
+            .prop_map(str::to_owned),
+            prop::collection::vec(piece(), 1..4).prop_map(|p| p.concat()),
+        ]
+    }
+
+    fn tree() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Every string value and object key in the tree.
+    fn texts(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| texts(x, out)),
+            Value::Object(m) => m.iter().for_each(|(k, x)| {
+                out.push(k.clone());
+                texts(x, out);
+            }),
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// An oracle written apart from the scan: when either fence lets a call through, no
+        /// absolute path or file URI anywhere in it lies outside the allowed directories, and
+        /// no string in it is relative in a way a server would expand (`..`, `~`, `./`).
+        #[test]
+        fn an_allowed_call_holds_no_path_outside(args in prop_oneof![
+            tree().prop_map(|t| json!({ "a": t })),
+            tree().prop_map(|t| json!({ "path": t })),
+        ]) {
+            let allowed = [normalize("/app/data").unwrap(), normalize("/tmp").unwrap()];
+            for text in [SEED, ALLOW_INSIDE] {
+                let p = PolicySet::compile(text).unwrap();
+                if decide(&p, "t", &args) != Action::Allow {
+                    continue;
+                }
+                let mut all = Vec::new();
+                texts(&args, &mut all);
+                for s in &all {
+                    let t = s.trim_start_matches(|c: char| c.is_whitespace() || c.is_control());
+                    let lower = t.to_ascii_lowercase();
+                    if t.starts_with('/') || lower.starts_with("file:") {
+                        // Judged as written (a leading space or NUL makes it unjudgeable).
+                        let n = normalize(s);
+                        prop_assert!(n.is_ok(), "{text}: allowed unjudgeable {s:?} in {args}");
+                        let n = n.unwrap();
+                        prop_assert!(
+                            allowed.iter().any(|d| is_within(&n, d)),
+                            "{text}: allowed {s:?} ({n}) in {args}"
+                        );
+                    }
+                    prop_assert!(
+                        !(t.starts_with("..") || t.starts_with('~') || t.starts_with("./")
+                            || t.starts_with('\\')),
+                        "{text}: allowed {s:?} in {args}"
+                    );
+                }
+                // Under `path`, only strings (or lists of them) are allowed.
+                let mut stack: Vec<&Value> = args.get("path").into_iter().collect();
+                while let Some(v) = stack.pop() {
+                    match v {
+                        Value::Array(a) => stack.extend(a),
+                        Value::String(_) => {}
+                        other => prop_assert!(false, "{text}: allowed {other} under path in {args}"),
+                    }
+                }
+            }
+        }
+    }
+}
