@@ -1,5 +1,7 @@
 //! Policy evaluation cost with 100 rules: when no argument condition applies (patterns for
 //! other servers), and when every rule matches and checks arguments (paths, regexes, values).
+//! And the seed's one path rule with no argument named (the whole call searched), lexical and
+//! with `resolve_symlinks` (an in-memory resolver: the policy's own cost, not the file system's).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
@@ -48,5 +50,41 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(policy_benches, benches);
+fn seed_benches(c: &mut Criterion) {
+    let seed = "policies:\n  - name: fence\n    tool_pattern: \"filesystem:*\"\n    action: deny\n    conditions:\n      - type: path_not_in\n        allowed_paths: [\"/app/data\", \"/tmp\"]\n";
+    let lexical = PolicySet::compile(seed).expect("seed compiles");
+    let resolving = PolicySet::compile(&seed.replace(
+        "        allowed_paths",
+        "        resolve_symlinks: true\n        allowed_paths",
+    ))
+    .expect("seed compiles");
+    let paths: Vec<String> = (0..10).map(|i| format!("/app/data/r/{i}.csv")).collect();
+    let many = json!({ "paths": paths });
+    let write = json!({ "path": "/app/data/out.txt", "content": "lorem ipsum ".repeat(340) });
+    let call = |tool, args| Request {
+        server: "filesystem",
+        method: "tools/call",
+        target: Some(tool),
+        arguments: Some(args),
+        principal: None,
+        roles: &[],
+        client: None,
+        at: None,
+    };
+    let identity = |p: &str| Some(p.to_owned());
+    let read10 = call("read_multiple_files", &many);
+    let write4k = call("write_file", &write);
+    assert!(!lexical.evaluate(&read10).blocks() && !lexical.evaluate(&write4k).blocks());
+    c.bench_function("seed_no_arg_read_multiple_files_10_paths", |b| {
+        b.iter(|| lexical.evaluate(&read10))
+    });
+    c.bench_function("seed_no_arg_write_file_4k_content", |b| {
+        b.iter(|| lexical.evaluate(&write4k))
+    });
+    c.bench_function("seed_resolving_read_multiple_files_10_paths", |b| {
+        b.iter(|| resolving.evaluate_resolving(&read10, &identity))
+    });
+}
+
+criterion_group!(policy_benches, benches, seed_benches);
 criterion_main!(policy_benches);

@@ -4,12 +4,11 @@
 use std::fmt;
 
 use globset::Glob;
-use regex::Regex;
 use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
 
+use crate::condition::{Cond, Condition, condition};
 use crate::model::{RawFile, RawPolicy};
-use crate::path::{NormalPath, normalize};
 
 /// What a rule does when it applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,163 +61,6 @@ impl Mode {
             _ => None,
         }
     }
-}
-
-/// Which arguments a condition looks at: names or JSON pointers.
-#[derive(Debug, Clone)]
-pub(crate) struct Args(pub(crate) Vec<ArgPath>);
-
-/// One argument: a top-level name, or a JSON pointer split into its unescaped tokens once,
-/// when the policy is compiled.
-#[derive(Debug, Clone)]
-pub(crate) enum ArgPath {
-    Key(String),
-    Pointer(Vec<String>),
-}
-
-impl ArgPath {
-    fn parse(s: &str) -> ArgPath {
-        match s.strip_prefix('/') {
-            Some(rest) => ArgPath::Pointer(
-                rest.split('/')
-                    .map(|t| t.replace("~1", "/").replace("~0", "~"))
-                    .collect(),
-            ),
-            None => ArgPath::Key(s.to_owned()),
-        }
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Cond {
-    pub(crate) kind: Condition,
-    /// `not: true` inverts the condition.
-    pub(crate) not: bool,
-}
-
-#[derive(Debug)]
-pub(crate) enum Condition {
-    /// True when every present argument lies inside an allowed directory (`negate`: when any lies outside).
-    PathIn {
-        args: Args,
-        allowed: Vec<NormalPath>,
-        negate: bool,
-    },
-    ArgMatches {
-        args: Args,
-        regex: Regex,
-    },
-    ArgEquals {
-        args: Args,
-        value: Value,
-    },
-    ArgIn {
-        args: Args,
-        values: Vec<Value>,
-    },
-    ArgRange {
-        args: Args,
-        min: Option<f64>,
-        max: Option<f64>,
-    },
-    ArgMaxLength {
-        args: Args,
-        max: usize,
-    },
-    /// The server's configured name is one of these.
-    Server(Vec<String>),
-    /// The client's name (from `initialize` or per-request metadata) is one of these.
-    Client(Vec<String>),
-    /// The principal is one of these.
-    Principal(Vec<String>),
-    /// The principal has one of these roles.
-    Role(Vec<String>),
-    /// The request arrives inside a weekly time window.
-    Time(Window),
-}
-
-/// A weekly time window: days of the week, and minutes of the day at a fixed UTC offset.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Window {
-    /// Bit 0 = Monday … bit 6 = Sunday.
-    pub(crate) days: u8,
-    pub(crate) from: u16,
-    pub(crate) to: u16,
-    pub(crate) offset_minutes: i32,
-}
-
-/// Reads a list of names: `[a, b]`, `a`, or `{in: [a, b]}`.
-fn names(body: &Value) -> Result<Vec<String>, String> {
-    let list = body.get("in").unwrap_or(body);
-    match list {
-        Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(a) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| "names are strings".to_owned())
-            })
-            .collect(),
-        _ => Err("expected a name, a list of names, or {in: [...]}".into()),
-    }
-}
-
-fn minutes(hhmm: &str) -> Result<u16, String> {
-    let bad = || format!("{hhmm:?} is not HH:MM");
-    let (h, m) = hhmm.trim().split_once(':').ok_or_else(bad)?;
-    let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if h > 24 || m > 59 || (h == 24 && m != 0) {
-        return Err(format!("{hhmm:?} is not a time of day"));
-    }
-    Ok(h * 60 + m)
-}
-
-/// Reads `time: {between: "09:00-17:00", days: [mon, …], utc_offset: "+02:00"}`.
-fn window(body: &Value) -> Result<Window, String> {
-    let between = body
-        .get("between")
-        .and_then(Value::as_str)
-        .ok_or("time needs `between: \"HH:MM-HH:MM\"`")?;
-    let (from, to) = between
-        .split_once('-')
-        .ok_or("`between` is \"HH:MM-HH:MM\"")?;
-    let days = match body.get("days") {
-        None => 0x7f,
-        Some(Value::Array(list)) => {
-            let mut bits = 0u8;
-            for d in list {
-                let d = d
-                    .as_str()
-                    .ok_or("`days` holds day names")?
-                    .to_ascii_lowercase();
-                let i = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-                    .iter()
-                    .position(|n| d.starts_with(n))
-                    .ok_or(format!("{d:?} is not a day of the week"))?;
-                bits |= 1 << i;
-            }
-            bits
-        }
-        Some(_) => return Err("`days` is a list like [mon, tue]".into()),
-    };
-    let offset_minutes = match body.get("utc_offset").and_then(Value::as_str) {
-        None => 0,
-        Some(o) => {
-            let (sign, rest) = match o.as_bytes().first() {
-                Some(b'-') => (-1, &o[1..]),
-                Some(b'+') => (1, &o[1..]),
-                _ => return Err(format!("utc_offset {o:?} is like \"+02:00\"")),
-            };
-            sign * i32::from(minutes(rest)?)
-        }
-    };
-    Ok(Window {
-        days,
-        from: minutes(from)?,
-        to: minutes(to)?,
-        offset_minutes,
-    })
 }
 
 /// Whose calls a rate limit counts together.
@@ -668,7 +510,16 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
         .enumerate()
     {
         match condition(&c.value) {
-            Ok(cond) => conditions.push(cond),
+            Ok(mut cond) => {
+                if p.resolve_symlinks == Some(true)
+                    && let Condition::PathIn {
+                        resolve_symlinks, ..
+                    } = &mut cond.kind
+                {
+                    *resolve_symlinks = true;
+                }
+                conditions.push(cond);
+            }
             Err(msg) => {
                 problems.push(at(
                     &c.referenced,
@@ -677,6 +528,17 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
                 ok = false;
             }
         }
+    }
+    if p.resolve_symlinks.is_some()
+        && !conditions
+            .iter()
+            .any(|c| matches!(c.kind, Condition::PathIn { .. }))
+    {
+        problems.push(at(
+            here,
+            format!("policy {name:?}: resolve_symlinks applies to path_in and path_not_in conditions, and it has none"),
+        ));
+        ok = false;
     }
     Some(Rule {
         name: name.clone(),
@@ -695,137 +557,4 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
         limiter_only,
     })
     .filter(|_| ok)
-}
-
-/// Reads one condition in either form: `{path_not_in: {arg, allowed}}` or
-/// `{type: path_not_in, allowed_paths: [...], arg: ...}`.
-fn condition(v: &Value) -> Result<Cond, String> {
-    let kind = condition_kind(v)?;
-    let not = v
-        .as_object()
-        .and_then(|o| {
-            o.get("not")
-                .or_else(|| o.values().next().and_then(|b| b.get("not")))
-        })
-        .map(|n| n.as_bool().ok_or("`not` is true or false"))
-        .transpose()?
-        .unwrap_or(false);
-    Ok(Cond { kind, not })
-}
-
-fn condition_kind(v: &Value) -> Result<Condition, String> {
-    let obj = v.as_object().ok_or("a condition is a mapping")?;
-    let (kind, body) = match obj.get("type") {
-        Some(t) => (
-            t.as_str().ok_or("`type` must be a string")?.to_owned(),
-            v.clone(),
-        ),
-        None if obj.len() == 1 => {
-            let (k, b) = obj.iter().next().ok_or("empty condition")?;
-            (k.clone(), b.clone())
-        }
-        None => return Err("a condition is `{kind: {...}}` or has a `type`".into()),
-    };
-    let field = |names: &[&str]| names.iter().find_map(|n| body.get(*n)).cloned();
-    let args = || -> Result<Args, String> {
-        match field(&["arg", "args", "argument"]) {
-            None if kind.starts_with("path") => Ok(Args(vec![ArgPath::Key("path".into())])),
-            None => Err(format!(
-                "{kind} needs `arg` (an argument name or a JSON pointer)"
-            )),
-            Some(Value::String(s)) => Ok(Args(vec![ArgPath::parse(&s)])),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|x| {
-                    x.as_str()
-                        .map(ArgPath::parse)
-                        .ok_or_else(|| "`arg` list holds strings".to_owned())
-                })
-                .collect::<Result<_, _>>()
-                .map(Args),
-            Some(_) => Err("`arg` is a string or a list of strings".into()),
-        }
-    };
-    match kind.as_str() {
-        "path_in" | "path_not_in" => {
-            let list = field(&["allowed", "allowed_paths", "paths", "in"])
-                .ok_or(format!("{kind} needs `allowed` (a list of directories)"))?;
-            let dirs = list
-                .as_array()
-                .ok_or("`allowed` is a list of directories")?;
-            let allowed = dirs
-                .iter()
-                .map(|d| {
-                    let s = d.as_str().ok_or("`allowed` holds strings")?;
-                    normalize(s).map_err(|e| format!("allowed directory {s:?}: {e}"))
-                })
-                .collect::<Result<Vec<_>, String>>()?;
-            Ok(Condition::PathIn {
-                args: args()?,
-                allowed,
-                negate: kind == "path_not_in",
-            })
-        }
-        "arg_matches" => {
-            let pat = field(&["pattern", "regex"])
-                .and_then(|p| p.as_str().map(str::to_owned))
-                .ok_or("arg_matches needs `pattern` (a regex)")?;
-            let regex = Regex::new(&pat)
-                .map_err(|e| format!("pattern {pat:?} is not a valid regex: {e}"))?;
-            Ok(Condition::ArgMatches {
-                args: args()?,
-                regex,
-            })
-        }
-        "arg_equals" => {
-            let value = field(&["value", "equals"]).ok_or("arg_equals needs `value`")?;
-            Ok(Condition::ArgEquals {
-                args: args()?,
-                value,
-            })
-        }
-        "arg_in" => {
-            let values = field(&["values", "in"])
-                .and_then(|v| v.as_array().cloned())
-                .ok_or("arg_in needs `values` (a list)")?;
-            Ok(Condition::ArgIn {
-                args: args()?,
-                values,
-            })
-        }
-        "arg_range" => {
-            let num = |n: &str| {
-                field(&[n])
-                    .map(|v| v.as_f64().ok_or(format!("`{n}` is a number")))
-                    .transpose()
-            };
-            let (min, max) = (num("min")?, num("max")?);
-            if min.is_none() && max.is_none() {
-                return Err("arg_range needs `min`, `max` or both".into());
-            }
-            Ok(Condition::ArgRange {
-                args: args()?,
-                min,
-                max,
-            })
-        }
-        "arg_max_length" => {
-            let max = field(&["max", "max_length"])
-                .and_then(|v| v.as_u64())
-                .ok_or("arg_max_length needs `max` (a whole number)")?;
-            Ok(Condition::ArgMaxLength {
-                args: args()?,
-                max: usize::try_from(max).unwrap_or(usize::MAX),
-            })
-        }
-        "server" => Ok(Condition::Server(names(&body)?)),
-        "client" => Ok(Condition::Client(names(&body)?)),
-        "principal" => Ok(Condition::Principal(names(&body)?)),
-        "role" => Ok(Condition::Role(names(&body)?)),
-        "time" => Ok(Condition::Time(window(&body)?)),
-        "rate_exceeded" => Err("a rate limit is `rate_limit: {limit, window, per}` on the policy (or `type: rate_exceeded` among its conditions)".into()),
-        other => Err(format!(
-            "unknown condition {other:?} (path_in, path_not_in, arg_matches, arg_equals, arg_in, arg_range, arg_max_length, server, client, principal, role, time)"
-        )),
-    }
 }

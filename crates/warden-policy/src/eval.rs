@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 
-use crate::compile::{Action, ArgPath, Condition, Mode, PolicySet, Rule};
-use crate::path::Readings;
+use crate::compile::{Action, Mode, PolicySet, Rule};
+use crate::condition::{ArgPath, Condition};
+use crate::path_cond::{PathCtx, Resolve, candidates};
 
 /// The methods policy governs: calls that act or read data. Lifecycle, listing and
 /// notifications always pass.
@@ -106,8 +107,17 @@ pub struct Trace {
 
 impl PolicySet {
     /// Decides `req`. Requests whose method is not governed are allowed without a rule.
+    /// Without a resolver, a path condition with `resolve_symlinks` cannot know real paths:
+    /// it judges them unknown (never inside, always possibly inside).
     pub fn evaluate(&self, req: &Request<'_>) -> Decision {
-        self.decide(req, None)
+        self.decide(req, None, None)
+    }
+
+    /// Decides `req`, with `resolve` giving the real path of an absolute path on the host
+    /// where the governed server runs (for conditions with `resolve_symlinks`; see
+    /// [`crate::path_cond`]). This crate does no I/O: the caller's resolver does.
+    pub fn evaluate_resolving(&self, req: &Request<'_>, resolve: Resolve<'_>) -> Decision {
+        self.decide(req, Some(resolve), None)
     }
 
     /// True if no call of `tool` by this principal could ever be allowed: a rule denies it
@@ -134,11 +144,27 @@ impl PolicySet {
     /// Decides `req` and says, for every rule, whether it applied and why.
     pub fn explain(&self, req: &Request<'_>) -> (Decision, Vec<Trace>) {
         let mut traces = Vec::new();
-        let d = self.decide(req, Some(&mut traces));
+        let d = self.decide(req, None, Some(&mut traces));
         (d, traces)
     }
 
-    fn decide(&self, req: &Request<'_>, mut trace: Option<&mut Vec<Trace>>) -> Decision {
+    /// [`PolicySet::explain`] with a resolver, as [`PolicySet::evaluate_resolving`].
+    pub fn explain_resolving(
+        &self,
+        req: &Request<'_>,
+        resolve: Resolve<'_>,
+    ) -> (Decision, Vec<Trace>) {
+        let mut traces = Vec::new();
+        let d = self.decide(req, Some(resolve), Some(&mut traces));
+        (d, traces)
+    }
+
+    fn decide(
+        &self,
+        req: &Request<'_>,
+        resolve: Option<Resolve<'_>>,
+        mut trace: Option<&mut Vec<Trace>>,
+    ) -> Decision {
         let mut decision = Decision {
             action: Action::Allow,
             enforced: self.mode == Mode::Enforce,
@@ -174,7 +200,7 @@ impl PolicySet {
             }
         }
         let mut best: Option<&Rule> = None;
-        let mut paths = PathCache::default();
+        let mut paths = PathCtx::new(resolve);
         for (i, rule) in self.rules.iter().enumerate() {
             let miss = if hit[i] {
                 rule.check(req, &mut paths).err()
@@ -238,25 +264,6 @@ impl PolicySet {
     }
 }
 
-/// The path readings of argument values, worked out once per decision however many rules
-/// look at the same argument.
-#[derive(Default)]
-struct PathCache(Vec<((usize, usize), Readings)>);
-
-impl PathCache {
-    fn get(&mut self, s: &str) -> &Readings {
-        let key = (s.as_ptr() as usize, s.len());
-        let i = match self.0.iter().position(|(k, _)| *k == key) {
-            Some(i) => i,
-            None => {
-                self.0.push((key, Readings::of(s)));
-                self.0.len() - 1
-            }
-        };
-        &self.0[i].1
-    }
-}
-
 /// Why a rule did not apply.
 #[derive(Clone, Copy, Debug)]
 enum Miss {
@@ -267,7 +274,7 @@ enum Miss {
 
 impl Rule {
     /// Whether the principals and conditions of a rule whose pattern matched allow it to apply.
-    fn check(&self, req: &Request<'_>, paths: &mut PathCache) -> Result<(), Miss> {
+    fn check(&self, req: &Request<'_>, paths: &mut PathCtx<'_>) -> Result<(), Miss> {
         if !self.principals.is_empty() {
             let who = self
                 .principals
@@ -313,24 +320,14 @@ impl Rule {
     }
 }
 
-/// The values of the named arguments that are present (array values are flattened for paths).
+/// The values of the named arguments that are present.
 fn values<'v>(args: &[ArgPath], arguments: Option<&'v Value>) -> Vec<&'v Value> {
     let Some(arguments) = arguments else {
         return Vec::new();
     };
-    args.iter().filter_map(|a| lookup(a, arguments)).collect()
-}
-
-/// The value an argument path names, if present.
-fn lookup<'v>(arg: &ArgPath, root: &'v Value) -> Option<&'v Value> {
-    match arg {
-        ArgPath::Key(k) => root.get(k),
-        ArgPath::Pointer(tokens) => tokens.iter().try_fold(root, |v, t| match v {
-            Value::Object(m) => m.get(t),
-            Value::Array(a) => t.parse::<usize>().ok().and_then(|i| a.get(i)),
-            _ => None,
-        }),
-    }
+    args.iter()
+        .filter_map(|a| crate::path_cond::lookup(a, arguments))
+        .collect()
 }
 
 /// The text a value is matched as: a string as it is, anything else as its JSON.
@@ -347,7 +344,7 @@ fn text(v: &Value) -> std::borrow::Cow<'_, str> {
 /// `certain`: the condition must be true only when it is certainly true (it would allow a
 /// call); otherwise it is true whenever it may be (it would restrict one). For paths this
 /// chooses between "every way a server could read the path is inside" and "some way is".
-fn holds(c: &Condition, req: &Request<'_>, certain: bool, cache: &mut PathCache) -> Option<bool> {
+fn holds(c: &Condition, req: &Request<'_>, certain: bool, ctx: &mut PathCtx<'_>) -> Option<bool> {
     let arguments = req.arguments;
     let one_of =
         |list: &[String], who: Option<&str>| Some(who.is_some_and(|w| list.iter().any(|x| x == w)));
@@ -357,8 +354,31 @@ fn holds(c: &Condition, req: &Request<'_>, certain: bool, cache: &mut PathCache)
         Condition::Principal(list) => return one_of(list, req.principal),
         Condition::Role(list) => return Some(req.roles.iter().any(|r| list.contains(r))),
         Condition::Time(w) => return req.at.map(|at| in_window(w, at)),
-        Condition::PathIn { args, .. }
-        | Condition::ArgMatches { args, .. }
+        Condition::PathIn {
+            args,
+            allowed,
+            negate,
+            resolve_symlinks,
+        } => {
+            let paths = candidates(args.as_ref(), arguments, req.method, req.target);
+            if paths.is_empty() {
+                // No path in the call (or only empty lists): nothing to judge.
+                return None;
+            }
+            // "Surely inside" (every reading of the path) for path_in that would allow and for
+            // path_not_in that would restrict; "possibly inside" (any reading, or a path that
+            // cannot be judged) for the other two: doubt falls on the strict side.
+            let surely = *negate != certain;
+            let mut inside = paths
+                .into_iter()
+                .map(|p| ctx.inside(p, allowed, surely, *resolve_symlinks));
+            return Some(if *negate {
+                inside.any(|x| !x)
+            } else {
+                inside.all(|x| x)
+            });
+        }
+        Condition::ArgMatches { args, .. }
         | Condition::ArgEquals { args, .. }
         | Condition::ArgIn { args, .. }
         | Condition::ArgRange { args, .. }
@@ -369,39 +389,6 @@ fn holds(c: &Condition, req: &Request<'_>, certain: bool, cache: &mut PathCache)
         return None;
     }
     Some(match c {
-        Condition::PathIn {
-            allowed, negate, ..
-        } => {
-            let mut paths: Vec<&Value> = Vec::new();
-            for v in vals {
-                match v {
-                    Value::Array(items) => paths.extend(items.iter()),
-                    other => paths.push(other),
-                }
-            }
-            if paths.is_empty() {
-                // Only empty lists were given: nothing to judge.
-                return None;
-            }
-            // Inside for sure (every reading of the path), or possibly inside (any reading, or
-            // a path that cannot be judged at all). Non-strings are never inside.
-            // "Surely inside" for path_in that would allow and for path_not_in that would
-            // restrict; "possibly inside" for the other two: doubt falls on the strict side.
-            let surely = *negate != certain;
-            let inside: Vec<bool> = paths
-                .iter()
-                .map(|v| match v.as_str() {
-                    Some(s) if surely => cache.get(s).within_any(allowed),
-                    Some(s) => cache.get(s).possibly_within_any(allowed),
-                    None => !surely,
-                })
-                .collect();
-            if *negate {
-                inside.iter().any(|x| !x)
-            } else {
-                inside.iter().all(|x| *x)
-            }
-        }
         Condition::ArgMatches { regex, .. } => vals.iter().any(|v| regex.is_match(&text(v))),
         Condition::ArgEquals { value, .. } => vals.contains(&value),
         Condition::ArgIn { values: list, .. } => vals.iter().any(|v| list.iter().any(|x| x == *v)),
@@ -409,7 +396,8 @@ fn holds(c: &Condition, req: &Request<'_>, certain: bool, cache: &mut PathCache)
             Some(n) => min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m),
             None => true,
         }),
-        Condition::Server(_)
+        Condition::PathIn { .. }
+        | Condition::Server(_)
         | Condition::Client(_)
         | Condition::Principal(_)
         | Condition::Role(_)
@@ -427,7 +415,7 @@ fn holds(c: &Condition, req: &Request<'_>, certain: bool, cache: &mut PathCache)
 
 /// Whether `at` (UTC) falls in the window, on its days, at its UTC offset. A window whose end
 /// is before its start runs past midnight (the start's day counts).
-fn in_window(w: &crate::compile::Window, at: Moment) -> bool {
+fn in_window(w: &crate::condition::Window, at: Moment) -> bool {
     let local = i32::from(at.weekday) * 1440 + i32::from(at.minute) + w.offset_minutes;
     let local = local.rem_euclid(7 * 1440);
     let (day, minute) = (local / 1440, u16::try_from(local % 1440).unwrap_or(0));

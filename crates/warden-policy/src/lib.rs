@@ -4,14 +4,19 @@
 //! # Layout
 //! - [`model`](crate::model): the policy file as written (YAML), with source locations.
 //! - [`compile`]: `PolicySet::compile`: globs, regexes and paths built; every problem reported.
+//! - `condition`: each condition kind as written, compiled.
 //! - [`eval`]: `PolicySet::evaluate`: deny-overrides decisions, and `explain` traces.
 //! - [`path`]: lexical path normalization and containment (no traversal bypass).
+//! - [`path_cond`]: which values of a call are paths, judged lexically and, optionally, against
+//!   the real paths a caller-supplied resolver finds (symlinks).
 //! - [`redact`]: secret and personal-data detectors and the redacted audit copy.
 
 pub mod compile;
+mod condition;
 pub mod eval;
 mod model;
 pub mod path;
+pub mod path_cond;
 pub mod redact;
 
 pub use compile::{Action, Budget, Mode, Per, PolicyErrors, PolicySet, Problem, RateLimit};

@@ -38,4 +38,6 @@ pub(crate) struct RawPolicy {
     pub(crate) budget: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     pub(crate) approvers: Vec<String>,
+    /// Sets `resolve_symlinks` on every path condition of the rule.
+    pub(crate) resolve_symlinks: Option<bool>,
 }

@@ -12,6 +12,7 @@
 //! - [`limits`]: exact sliding-window rate limits.
 //! - [`budgets`]: per-window budgets, seeded from the audit store.
 //! - [`tools`]: read / write / sensitive classification of tools.
+//! - [`realpath`]: real paths on this host, for policies that resolve symlinks.
 
 pub mod admit;
 pub mod budgets;
@@ -22,6 +23,7 @@ pub mod limits;
 pub mod observer;
 pub mod pipeline;
 pub mod policy_watch;
+pub mod realpath;
 pub mod stdio;
 pub mod tools;
 

@@ -424,15 +424,16 @@ impl Pipeline {
             return None;
         }
         // The argument tree is built only when some rule looks at arguments.
-        let args: Option<serde_json::Value> = if g.policy.needs_args() {
-            c.args
-                .clone()
-                .and_then(|r| frame.get(r))
-                .and_then(|b| serde_json::from_slice(b).ok())
-        } else {
-            None
+        // Arguments that are there but cannot be read are never "no arguments": the call is
+        // refused (admission makes this unreachable for frames it passed; this is the backstop).
+        let args: Option<serde_json::Value> = match c.args.clone().and_then(|r| frame.get(r)) {
+            Some(b) if g.policy.needs_args() => match serde_json::from_slice(b) {
+                Ok(v) => Some(v),
+                Err(_) => return Some(unreadable_arguments(g)),
+            },
+            _ => None,
         };
-        Some(g.policy.evaluate(&Request {
+        let req = Request {
             server: &self.server,
             method,
             target: c.target.as_deref(),
@@ -443,7 +444,12 @@ impl Pipeline {
             at: Some(warden_policy::Moment::from_unix(
                 now_us().div_euclid(1_000_000),
             )),
-        }))
+        };
+        // `resolve_symlinks` conditions see this host's file system (see `realpath`).
+        Some(
+            g.policy
+                .evaluate_resolving(&req, &crate::realpath::real_path),
+        )
     }
 
     pub fn session(&self) -> &str {
@@ -1220,6 +1226,22 @@ impl Pipeline {
         }
         self.event("session_end", detail)?;
         Ok(n)
+    }
+}
+
+/// The decision on a governed call whose arguments cannot be read: denied, by no rule.
+fn unreadable_arguments(g: &Governance) -> Verdict {
+    Verdict {
+        action: warden_policy::Action::Deny,
+        enforced: true,
+        rule: None,
+        message: Some(
+            "warden could not read the call's arguments, so no rule could be evaluated".into(),
+        ),
+        matched: Vec::new(),
+        policy: g.policy.hash.clone(),
+        limits: Vec::new(),
+        budgets: Vec::new(),
     }
 }
 

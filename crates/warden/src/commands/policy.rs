@@ -117,7 +117,8 @@ fn run_cases(p: &PolicySet, cases: &[Case]) -> anyhow::Result<(usize, Vec<String
             client: c.client.as_deref(),
             at,
         };
-        let d = p.evaluate(&req);
+        // Like `warden run`: `resolve_symlinks` sees this host's file system.
+        let d = p.evaluate_resolving(&req, &warden_proxy::realpath::real_path);
         let e = &c.expect;
         let ok = action_name(&e.action) == d.action.as_str()
             && e.rule.as_ref().is_none_or(|r| d.rule.as_ref() == Some(r))
@@ -203,7 +204,7 @@ pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
                 client: client.as_deref(),
                 at: at.as_deref().map(moment).transpose()?,
             };
-            let (d, traces) = p.explain(&req);
+            let (d, traces) = p.explain_resolving(&req, &warden_proxy::realpath::real_path);
             for (t, rule) in traces.iter().zip(p.rules()) {
                 let mark = if t.applied { "✓" } else { "·" };
                 println!("{mark} {} (line {}): {}", t.rule, rule.line, t.why);

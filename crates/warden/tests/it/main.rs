@@ -9,6 +9,7 @@ mod conformance;
 mod crash;
 mod differential;
 mod observe;
+mod paths;
 mod peers;
 mod policy;
 mod protocol;
