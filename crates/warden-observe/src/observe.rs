@@ -406,10 +406,17 @@ impl Observability {
             if let Some(e) = error {
                 v["error_type"] = e.into();
             }
+            // The rule that refused the call: a rate limit's or a budget's own rule, else the
+            // deciding rule of the policy.
+            let which = match outcome {
+                Outcome::RateLimited => "/rate_limit/rule",
+                Outcome::BudgetExceeded => "/budget_exceeded/rule",
+                _ => "/rule",
+            };
             if let Some(rule) = ev
                 .policy
                 .as_ref()
-                .and_then(|p| p.get("rule"))
+                .and_then(|p| p.pointer(which).or_else(|| p.get("rule")))
                 .filter(|r| !r.is_null())
             {
                 v["rule"] = rule.clone();

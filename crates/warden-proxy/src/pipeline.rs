@@ -737,6 +737,14 @@ impl Pipeline {
                         // 4 correlate
                         match (msg.kind, id) {
                             (Kind::Request, Some(id)) => {
+                                // The tool's class, on denied and held calls too.
+                                if msg.method.as_deref() == Some("tools/call")
+                                    && let Some(tool) = &c.target
+                                {
+                                    let class = st.tools.classify(tool);
+                                    ev.tool_class = Some(class.class);
+                                    ev.tool_class_source = Some(class.source);
+                                }
                                 if refuse {
                                     let what = format!(
                                         "{}:{}",
@@ -865,13 +873,6 @@ impl Pipeline {
                                     continue;
                                 }
                                 let method = msg.method.as_deref().unwrap_or_default();
-                                if method == "tools/call"
-                                    && let Some(tool) = &c.target
-                                {
-                                    let class = st.tools.classify(tool);
-                                    ev.tool_class = Some(class.class);
-                                    ev.tool_class_source = Some(class.source);
-                                }
                                 let (exchange, displaced) = st.correlator.request(
                                     initiator,
                                     id,
@@ -1214,8 +1215,10 @@ impl Pipeline {
         let mut events: Vec<AuditEvent> = {
             let mut st = self.state();
             let pending = st.correlator.drain();
+            // A cancelled exchange was closed by its cancellation: it is not also abandoned.
             pending
                 .iter()
+                .filter(|p| !p.cancelled)
                 .map(|p| self.abandoned(&st, p, reason))
                 .collect()
         };

@@ -517,6 +517,15 @@ fn prometheus_scrapes_warden_and_the_guides_promql_answers() {
     assert_eq!(count("mcp_access_denied"), 3);
     assert_eq!(count("mcp_rate_limit"), 3);
     assert_eq!(count("mcp_budget_exceeded"), 2);
+    // Each names the rule that refused it: the limit's or the budget's own rule.
+    for (event, rule) in [
+        ("mcp_rate_limit", "sum-limit"),
+        ("mcp_budget_exceeded", "image-budget"),
+    ] {
+        for v in evs.iter().filter(|v| v["event"] == event) {
+            assert_eq!(v["rule"], rule, "{v}");
+        }
+    }
     assert_eq!(count("mcp_anomaly"), 1);
     assert_eq!(
         evs.iter()

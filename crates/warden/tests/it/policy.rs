@@ -531,6 +531,10 @@ fn a_call_needing_approval_is_held_recorded_as_pending_and_denied_for_now() {
         .find(|l| l["rpc_id"] == 1 && l["kind"] == "request")
         .unwrap();
     assert_eq!(held["outcome"], "approval_required");
+    assert_eq!(
+        held["tool_class"], "write",
+        "a held call keeps its class: {held}"
+    );
     assert_eq!(held["detail"]["approval"]["status"], "pending");
     assert_eq!(
         held["detail"]["approval"]["approvers"],

@@ -57,6 +57,31 @@ fn cancellation_closes_the_exchange_as_cancelled() {
 }
 
 #[test]
+fn a_cancelled_exchange_the_server_never_answers_is_not_also_abandoned() {
+    let place = Place::new();
+    let mut child = shell_server(&place, &[], "read a; read b; read c; exit 0");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"slow\"}}\n").unwrap();
+    input.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"slower\"}}\n").unwrap();
+    input
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":1}}\n")
+        .unwrap();
+    drop(input);
+    assert!(child.wait().unwrap().success());
+    let leaves = place.leaves();
+    let abandoned: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["event"] == "exchange_abandoned")
+        .collect();
+    assert_eq!(
+        abandoned.len(),
+        1,
+        "only the call never cancelled: {abandoned:?}"
+    );
+    assert_eq!(abandoned[0]["target"], "slower");
+}
+
+#[test]
 fn the_stateless_2026_era_is_recorded_from_request_metadata() {
     let place = Place::new();
     let mut child = shell_server(
