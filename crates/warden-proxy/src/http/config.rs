@@ -46,6 +46,20 @@ pub struct ServeConfig {
     /// gets 503: each stdio session is a process.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// Most sessions one principal may have open at once (both transports; default 256), so
+    /// one caller cannot take every session. Applies when authentication is configured; a
+    /// principal's API key and JWT count as two callers.
+    #[serde(default = "default_max_sessions_per_principal")]
+    pub max_sessions_per_principal: usize,
+    /// Most client connections open at once (default: half the process's open-file limit,
+    /// at most 4096). A connection beyond it is closed as soon as it is accepted.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Longest a client may take to send a request's headers, from when it connects or from
+    /// the end of its previous response (milliseconds, default 10000); then the connection is
+    /// closed.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_ms: u64,
     /// How long a stdio server's POST stream waits for its client to resume it (GET with
     /// `Last-Event-ID`) after the client went away, before its unanswered requests are
     /// cancelled (milliseconds, default 5000).
@@ -61,13 +75,19 @@ pub struct ServeConfig {
 }
 
 /// Where the admin plane listens, and the file holding its bearer token (required off
-/// loopback; `WARDEN_ADMIN_TOKEN` overrides the file).
+/// loopback, at least 32 random characters; `WARDEN_ADMIN_TOKEN` overrides the file).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSection {
     pub listen: SocketAddr,
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// `Host` values the admin listener allows besides loopback names and its listen address.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Origins the admin listener allows besides its own (`http://host:port`).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// One upstream server: a command run per session, or a URL.
@@ -188,6 +208,12 @@ fn default_max_response() -> usize {
 fn default_max_sessions() -> usize {
     4096
 }
+fn default_max_sessions_per_principal() -> usize {
+    256
+}
+fn default_header_read_timeout() -> u64 {
+    10_000
+}
 fn default_era_probe() -> u64 {
     10_000
 }
@@ -274,6 +300,15 @@ impl ServeConfig {
                 ));
             }
         }
+        if self.max_sessions_per_principal == 0 {
+            out.push("max_sessions_per_principal: 0 would refuse every session".to_owned());
+        }
+        if self.max_connections == Some(0) {
+            out.push("max_connections: 0 would refuse every connection".to_owned());
+        }
+        if self.header_read_timeout_ms == 0 {
+            out.push("header_read_timeout_ms: must be more than 0".to_owned());
+        }
         if !self.listen.ip().is_loopback()
             && !self.auth.enabled()
             && !self.allow_unauthenticated_remote
@@ -285,6 +320,32 @@ impl ServeConfig {
             ));
         }
         out
+    }
+
+    /// The DNS-rebinding rules of the front door: loopback names, the listen address,
+    /// `allowed_hosts`, `allowed_origins` and the host of `public_url`.
+    pub fn host_rules(&self) -> warden_core::host::HostRules {
+        warden_core::host::HostRules {
+            listen: Some(self.listen),
+            allowed_hosts: self.allowed_hosts.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            public_host: self
+                .public_url
+                .as_deref()
+                .and_then(|u| u.split_once("://"))
+                .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or("").to_owned())
+                .filter(|h| !h.is_empty()),
+        }
+    }
+
+    /// The connection limits of the front door; `open_files` is the process's soft limit on
+    /// open files, when known.
+    pub fn limits(&self, open_files: Option<u64>) -> super::listen::Limits {
+        let auto = open_files.map_or(4096, |n| (n / 2).clamp(1, 4096) as usize);
+        super::listen::Limits {
+            max_connections: self.max_connections.unwrap_or(auto),
+            header_read_timeout: std::time::Duration::from_millis(self.header_read_timeout_ms),
+        }
     }
 
     /// The server `/mcp` reaches.
