@@ -60,6 +60,10 @@ pub struct ServeConfig {
     /// closed.
     #[serde(default = "default_header_read_timeout")]
     pub header_read_timeout_ms: u64,
+    /// Longest a client may take to send a request's body once its headers are in
+    /// (milliseconds, default 60000); then it gets 408 and the connection is closed.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_ms: u64,
     /// How long a stdio server's POST stream waits for its client to resume it (GET with
     /// `Last-Event-ID`) after the client went away, before its unanswered requests are
     /// cancelled (milliseconds, default 5000).
@@ -214,6 +218,9 @@ fn default_max_sessions_per_principal() -> usize {
 fn default_header_read_timeout() -> u64 {
     10_000
 }
+fn default_body_read_timeout() -> u64 {
+    60_000
+}
 fn default_era_probe() -> u64 {
     10_000
 }
@@ -308,6 +315,9 @@ impl ServeConfig {
         }
         if self.header_read_timeout_ms == 0 {
             out.push("header_read_timeout_ms: must be more than 0".to_owned());
+        }
+        if self.body_read_timeout_ms == 0 {
+            out.push("body_read_timeout_ms: must be more than 0".to_owned());
         }
         if !self.listen.ip().is_loopback()
             && !self.auth.enabled()

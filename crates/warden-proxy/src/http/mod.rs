@@ -793,21 +793,33 @@ pub fn rpc_error_body(id: Option<&str>, code: i64, message: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The request body, up to `max_body` (else 413 with a JSON-RPC error).
+/// The request body, up to `max_body` (else 413 with a JSON-RPC error), within
+/// `body_read_timeout_ms` (else 408: a client trickling a body cannot hold a connection).
 pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, Response> {
-    axum::body::to_bytes(body, gw.cfg.max_body)
-        .await
-        .map_err(|_| {
-            rpc_error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
+    let limit = Duration::from_millis(gw.cfg.body_read_timeout_ms);
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, gw.cfg.max_body)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(rpc_error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            -32600,
+            &format!(
+                "request body larger than the gateway's limit of {} bytes",
+                gw.cfg.max_body
+            ),
+        )),
+        Err(_) => {
+            let mut r = rpc_error_response(
+                StatusCode::REQUEST_TIMEOUT,
                 None,
                 -32600,
-                &format!(
-                    "request body larger than the gateway's limit of {} bytes",
-                    gw.cfg.max_body
-                ),
-            )
-        })
+                "request body not received within the gateway's body_read_timeout_ms",
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(r)
+        }
+    }
 }
 
 /// A JSON body (warden's own answer, e.g. a refusal) with status 200.

@@ -357,7 +357,7 @@ fn wait_for_close(s: &mut TcpStream, limit: Duration) -> Result<Duration, String
 fn connections_that_never_finish_their_headers_are_closed_and_others_are_served() {
     let place = Place::new();
     let config = format!(
-        "servers:\n  hr: {{ command: [\"{}\", \"demo-server\"] }}\nheader_read_timeout_ms: 1000\nmax_connections: 64\n",
+        "servers:\n  hr: {{ command: [\"{}\", \"demo-server\"] }}\nheader_read_timeout_ms: 1000\nbody_read_timeout_ms: 1000\nmax_connections: 64\n",
         warden_bin().display()
     );
     let served = Served::start(&place, &config, &[]);
@@ -389,6 +389,22 @@ fn connections_that_never_finish_their_headers_are_closed_and_others_are_served(
             slow.push((i, s));
         }
     }
+    // A kept-alive connection whose second request never finishes its head.
+    let mut kept = TcpStream::connect(&a).unwrap();
+    write!(
+        kept,
+        "GET /.well-known/oauth-protected-resource HTTP/1.1\r\nHost: {a}\r\n\r\n"
+    )
+    .unwrap();
+    crate::serve::read_until(&mut kept, "bearer_methods_supported");
+    kept.write_all(b"GET /mcp/hr HT").unwrap();
+    // A body that trickles: its headers are complete, its bytes never all come.
+    let mut trickle = TcpStream::connect(&a).unwrap();
+    write!(
+        trickle,
+        "POST /mcp/hr HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\""
+    )
+    .unwrap();
     // A client that comes while they hang is served at once.
     let (status, _, body) = post(&a, "/mcp/hr", "", INIT);
     assert_eq!(status, 200, "{body}");
@@ -400,6 +416,17 @@ fn connections_that_never_finish_their_headers_are_closed_and_others_are_served(
             String::from_utf8_lossy(partial[*i])
         );
     }
+    assert!(
+        wait_for_close(&mut kept, Duration::from_secs(6)).is_ok(),
+        "the kept-alive connection stayed open"
+    );
+    trickle
+        .set_read_timeout(Some(Duration::from_secs(6)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _read = trickle.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     let all_closed = opened.elapsed();
     assert!(
         all_closed >= Duration::from_millis(900),
