@@ -524,7 +524,8 @@ fn the_stream_sends_new_records_as_they_are_written() {
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         s,
-        "GET /api/v1/stream?tool=get_employee&kind=result HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /api/v1/stream?tool=get_employee&kind=result HTTP/1.1\r\nHost: {}\r\n\r\n",
+        d.addr
     )
     .unwrap();
     let mut r = BufReader::new(s);
@@ -570,7 +571,8 @@ fn the_stream_sends_new_records_as_they_are_written() {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
-        "GET /api/v1/stream?principal=carol HTTP/1.1\r\nHost: x\r\nLast-Event-ID: {}\r\n\r\n",
+        "GET /api/v1/stream?principal=carol HTTP/1.1\r\nHost: {}\r\nLast-Event-ID: {}\r\n\r\n",
+        d.addr,
         row - 1
     )
     .unwrap();
@@ -722,7 +724,8 @@ fn errors_are_json_with_a_stable_shape_and_no_internals() {
     let mut s = TcpStream::connect(&d.addr).unwrap();
     write!(
         s,
-        "POST /api/v1/records HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST /api/v1/records HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        d.addr
     )
     .unwrap();
     let mut raw = String::new();
