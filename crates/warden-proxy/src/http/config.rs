@@ -367,3 +367,62 @@ impl ServeConfig {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A config with one stdio server and `extra` keys.
+    fn parse(extra: serde_json::Value) -> ServeConfig {
+        let mut v = json!({ "servers": { "a": { "command": ["x"] } } });
+        if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            v.extend(extra.clone());
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn front_door_limits_have_defaults_and_refuse_zero() {
+        let c = parse(json!({}));
+        assert_eq!(c.max_sessions_per_principal, 256);
+        assert_eq!(c.header_read_timeout_ms, 10_000);
+        assert_eq!(c.body_read_timeout_ms, 60_000);
+        // Half the open-file limit, at most 4096; the configured value wins.
+        assert_eq!(c.limits(Some(1024)).max_connections, 512);
+        assert_eq!(c.limits(Some(1 << 20)).max_connections, 4096);
+        assert_eq!(c.limits(None).max_connections, 4096);
+        assert_eq!(c.limits(Some(1)).max_connections, 1);
+        let c = parse(json!({ "max_connections": 10 }));
+        assert_eq!(c.limits(Some(1024)).max_connections, 10);
+        let c = parse(json!({
+            "max_connections": 0, "max_sessions_per_principal": 0,
+            "header_read_timeout_ms": 0, "body_read_timeout_ms": 0
+        }));
+        let p = c.problems().join("\n");
+        for key in [
+            "max_connections",
+            "max_sessions_per_principal",
+            "header_read_timeout_ms",
+            "body_read_timeout_ms",
+        ] {
+            assert!(p.contains(key), "{key}: {p}");
+        }
+    }
+
+    #[test]
+    fn host_rules_take_the_listen_address_allowed_hosts_and_public_url() {
+        let c = parse(json!({
+            "listen": "10.0.0.5:4422", "allow_unauthenticated_remote": true,
+            "allowed_hosts": ["mcp.internal"], "allowed_origins": ["https://app.example"],
+            "public_url": "https://gw.example/base?x=1"
+        }));
+        let r = c.host_rules();
+        let ok = |h: &str| r.check(&[h.as_bytes()], &[]).is_ok();
+        assert!(ok("10.0.0.5:4422") && ok("localhost") && ok("mcp.internal:4422"));
+        assert!(ok("gw.example"), "public_url's host");
+        assert!(!ok("gw.example.evil") && !ok("10.0.0.6"));
+        assert!(r.check(&[b"gw.example"], &[b"https://app.example"]).is_ok());
+    }
+}
