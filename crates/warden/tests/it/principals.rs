@@ -47,10 +47,14 @@ fn send(addr: &str, method: &str, headers: &str) -> u16 {
 /// A legacy (HTTP+SSE) session opened on `/sse/hr` with `auth`: the open stream and its
 /// message endpoint.
 fn legacy_session(addr: &str, auth: &str) -> (TcpStream, String) {
+    legacy_session_on(addr, "/sse/hr", auth)
+}
+
+fn legacy_session_on(addr: &str, path: &str, auth: &str) -> (TcpStream, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "GET /sse/hr HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{auth}\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{auth}\r\n"
     )
     .unwrap();
     let text = read_until(&mut s, "session_id=");
@@ -478,6 +482,11 @@ fn the_clients_credentials_never_reach_an_upstream() {
         &format!("DELETE /mcp/up HTTP/1.1\r\nHost: {a}\r\n{in_session}Connection: close\r\n\r\n"),
         b"",
     );
+    // The deprecated HTTP+SSE front door, bridged to the same upstream.
+    let (mut stream, endpoint) = legacy_session_on(&a, "/sse/up", &creds);
+    let (status, _, body) = post(&a, &endpoint, &creds, INIT);
+    assert_eq!(status, 202, "{body}");
+    read_until(&mut stream, "recorder");
     let seen = up.seen();
     for want in ["POST", "GET", "DELETE"] {
         assert!(
@@ -485,7 +494,7 @@ fn the_clients_credentials_never_reach_an_upstream() {
             "no {want} reached the upstream: {seen:?}"
         );
     }
-    assert!(seen.len() >= 5, "{seen:?}");
+    assert!(seen.len() >= 6, "{seen:?}");
     for s in &seen {
         // The recorder sees headers: the configured one is there on every request.
         assert!(s.has("x-upstream-credential"), "{s:?}");
