@@ -358,7 +358,7 @@ fn get(addr: &str, path: &str) -> (u16, usize) {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();
@@ -511,7 +511,7 @@ fn main() {
             let mut s = TcpStream::connect(&addr).unwrap();
             write!(
                 s,
-                "GET {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
+                "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
             )
             .unwrap();
             let mut body = String::new();

@@ -6,7 +6,8 @@
 //! # Layout
 //! - [`routes`]: the handlers; every store read runs in `spawn_blocking` on a read-only
 //!   connection (`Store::open_read`), never on a writer's.
-//! - [`stream`]: the live tail. [`assets`]: the dashboard files. [`auth`]: the bearer token.
+//! - [`stream`]: the live tail. [`assets`]: the dashboard files. [`auth`]: the `Host` and
+//!   `Origin` check on every route (DNS rebinding), the bearer token on the API.
 //! - [`params`], [`views`], [`error`]: what requests and answers look like.
 //! - [`report`]: the report model and its HTML, JSON, CSV and Markdown forms.
 
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use parking_lot::Mutex;
 use warden_audit::Store;
+pub use warden_core::host::HostRules;
 
 pub use error::ApiError;
 
@@ -38,6 +40,7 @@ pub struct ApiState {
 struct Inner {
     db: PathBuf,
     token: Option<String>,
+    hosts: HostRules,
     /// Idle read-only connections, reused across requests.
     pool: Mutex<Vec<Store>>,
     verify: tokio::sync::Mutex<Option<routes::VerifyCache>>,
@@ -54,6 +57,8 @@ pub struct ApiOptions {
     pub token: Option<String>,
     /// Verifier keys `/verify` trusts (none: each log's registered key).
     pub trusted_keys: Option<Vec<String>>,
+    /// The `Host` and `Origin` values every route accepts (the default: loopback names only).
+    pub hosts: HostRules,
 }
 
 impl ApiState {
@@ -62,6 +67,7 @@ impl ApiState {
             inner: Arc::new(Inner {
                 db: opts.db,
                 token: opts.token.filter(|t| !t.is_empty()),
+                hosts: opts.hosts,
                 pool: Mutex::new(Vec::new()),
                 verify: tokio::sync::Mutex::new(None),
                 trusted: opts.trusted_keys,
@@ -75,6 +81,10 @@ impl ApiState {
 
     pub(crate) fn token(&self) -> Option<&str> {
         self.inner.token.as_deref()
+    }
+
+    pub(crate) fn hosts(&self) -> &HostRules {
+        &self.inner.hosts
     }
 
     /// Runs `f` on a read-only connection on the blocking pool.
@@ -105,11 +115,14 @@ pub fn router(state: ApiState) -> axum::Router {
     routes::router(state)
 }
 
-/// Where the admin listener listens, and its token.
+/// Where the admin listener listens, its token, and the `Host` names and origins it answers
+/// besides loopback names and its own address.
 #[derive(Clone, Debug)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
     pub token: Option<String>,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for AdminConfig {
@@ -117,17 +130,42 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9477)),
             token: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
 
-/// Refuses a listener that others can reach without a token.
+impl AdminConfig {
+    /// The DNS-rebinding rules of this listener (its actual address once bound).
+    pub fn host_rules(&self, bound: SocketAddr) -> HostRules {
+        HostRules {
+            listen: Some(bound),
+            allowed_hosts: self.allowed_hosts.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            public_host: None,
+        }
+    }
+}
+
+/// Refuses a listener that others can reach without a token, and a token too weak to guard
+/// the audit store (`warden_core::token::check_strength`: 32 characters or more, not a short
+/// pattern repeated).
 pub fn check_exposure(cfg: &AdminConfig) -> anyhow::Result<()> {
-    if !cfg.listen.ip().is_loopback() && cfg.token.as_deref().is_none_or(str::is_empty) {
-        anyhow::bail!(
+    match cfg.token.as_deref().filter(|t| !t.is_empty()) {
+        None if !cfg.listen.ip().is_loopback() => anyhow::bail!(
             "the admin listener {} is reachable from other hosts: set a token (--token or WARDEN_ADMIN_TOKEN), or listen on 127.0.0.1",
             cfg.listen
-        );
+        ),
+        None => {}
+        Some(t) => {
+            if let Err(why) = warden_core::token::check_strength(t) {
+                anyhow::bail!(
+                    "the admin token is too weak: {why}; use at least {} random characters, e.g. `openssl rand -hex 32`",
+                    warden_core::token::MIN_TOKEN_LEN
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -39,11 +39,13 @@ pub(crate) fn router(state: ApiState) -> Router {
             }
         })
         .layer(from_fn_with_state(state.clone(), auth::require_token))
-        .with_state(state);
+        .with_state(state.clone());
+    // The Host check wraps everything, the fallback (404) included.
     Router::new()
         .nest("/api/v1", api)
         .route("/", get(assets::index))
         .route("/assets/{name}", get(assets::asset))
+        .layer(from_fn_with_state(state, auth::check_host))
 }
 
 /// Turns a query-string rejection into our error shape.

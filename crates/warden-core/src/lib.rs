@@ -5,12 +5,15 @@
 //! - [`classify`]: what a message is about (method, target, progress token, initialize info).
 //! - [`strict`]: the strict reading a client frame must pass to be forwarded (fail closed).
 //! - [`ids`]: request ids as correlation keys, in the two id spaces of a session.
-//! - [`token`]: the constant-time bearer token check of the admin and metrics listeners.
+//! - [`token`]: bearer tokens: the `Bearer` scheme, the constant-time check of the admin and
+//!   metrics listeners, the minimum strength of a configured token.
+//! - [`host`]: DNS-rebinding protection: the `Host` and `Origin` every listener accepts.
 //!
 //! This crate does no I/O and never panics on wire input.
 
 pub mod classify;
 pub mod envelope;
+pub mod host;
 pub mod ids;
 pub mod strict;
 pub mod token;

@@ -1,6 +1,7 @@
 //! The admin routes observability adds: `/metrics` (OpenMetrics text, behind an optional
 //! bearer token), `/healthz` (the process is up) and `/readyz` (the store is writable and the
-//! upstreams are reachable), both with JSON bodies. `routes` is mounted by `warden serve`'s
+//! upstreams are reachable), both with JSON bodies. Every route first checks `Host` and
+//! `Origin` against DNS rebinding (`warden_core::host`, 403). `routes` is mounted by `warden serve`'s
 //! admin listener; `serve_on_thread` runs them alone for `warden run` on a thread of its own
 //! with a current-thread runtime, so the data path never waits on it.
 
@@ -8,9 +9,12 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use warden_core::host::HostRules;
 use warden_core::token::bearer_matches;
 
 use crate::metrics::{CONTENT_TYPE, Metrics};
@@ -33,6 +37,9 @@ pub struct Admin {
     pub readiness: Readiness,
     /// When set, `/metrics` wants `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// The `Host` and `Origin` values the routes accept (default: loopback names only;
+    /// `serve_on_thread` adds the address it binds).
+    pub hosts: HostRules,
 }
 
 /// `/metrics`, `/healthz` and `/readyz`.
@@ -40,10 +47,45 @@ pub fn routes(admin: Admin) -> Router {
     let a = Arc::new(admin);
     let m = a.clone();
     let r = a.clone();
+    let hosts = Arc::new(a.hosts.clone());
     Router::new()
         .route("/metrics", get(move |h: HeaderMap| metrics(m.clone(), h)))
         .route("/healthz", get(healthz))
         .route("/readyz", get(move || readyz(r.clone())))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let hosts = hosts.clone();
+                async move { check_host(&hosts, req, next).await }
+            },
+        ))
+}
+
+/// 403 for a `Host` or `Origin` that is not this listener's.
+async fn check_host(hosts: &HostRules, req: Request, next: Next) -> Response {
+    if let Err(refused) = host_check(hosts, &req) {
+        return json(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({ "status": "forbidden", "error": refused.message() }),
+        );
+    }
+    next.run(req).await
+}
+
+fn host_check(hosts: &HostRules, req: &Request) -> Result<(), warden_core::host::Refusal> {
+    let values = |name: header::HeaderName| -> Vec<&[u8]> {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect()
+    };
+    let mut host = values(header::HOST);
+    if host.is_empty()
+        && let Some(a) = req.uri().authority()
+    {
+        host.push(a.as_str().as_bytes());
+    }
+    hosts.check(&host, &values(header::ORIGIN))
 }
 
 fn json(status: StatusCode, v: &serde_json::Value) -> Response {
@@ -59,8 +101,13 @@ fn json(status: StatusCode, v: &serde_json::Value) -> Response {
 }
 
 async fn metrics(a: Arc<Admin>, h: HeaderMap) -> Response {
+    let mut given = h.get_all(header::AUTHORIZATION).iter();
+    let given = match (given.next(), given.next()) {
+        (Some(one), None) => Some(one.as_bytes()),
+        _ => None,
+    };
     if let Some(token) = &a.token
-        && !bearer_matches(h.get(header::AUTHORIZATION).map(|v| v.as_bytes()), token)
+        && !bearer_matches(given, token)
     {
         return (
             StatusCode::UNAUTHORIZED,
@@ -116,6 +163,11 @@ pub enum ListenError {
         "--metrics-listen {0} is not a loopback address: set a bearer token (--metrics-token or WARDEN_METRICS_TOKEN) to expose metrics beyond this machine"
     )]
     NeedsToken(SocketAddr),
+    #[error(
+        "the metrics token is too weak: {0}; use at least {min} random characters, e.g. `openssl rand -hex 32`",
+        min = warden_core::token::MIN_TOKEN_LEN
+    )]
+    WeakToken(warden_core::token::WeakToken),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -128,13 +180,12 @@ pub enum ListenError {
 
 /// Binds `addr` now (so a busy port is an error at start) and serves the routes on a thread
 /// of its own; returns the bound address (port 0 picks a free one).
-pub fn serve_on_thread(addr: SocketAddr, admin: Admin) -> Result<SocketAddr, ListenError> {
-    if !addr.ip().is_loopback() && admin.token.is_none() {
-        return Err(ListenError::NeedsToken(addr));
-    }
+pub fn serve_on_thread(addr: SocketAddr, mut admin: Admin) -> Result<SocketAddr, ListenError> {
+    check_token(addr, admin.token.as_deref())?;
     let listener = TcpListener::bind(addr).map_err(|source| ListenError::Bind { addr, source })?;
     listener.set_nonblocking(true).map_err(ListenError::Start)?;
     let bound = listener.local_addr().map_err(ListenError::Start)?;
+    admin.hosts.listen = Some(bound);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -160,6 +211,16 @@ pub fn serve_on_thread(addr: SocketAddr, admin: Admin) -> Result<SocketAddr, Lis
     Ok(bound)
 }
 
+/// Refuses a metrics listener that other hosts reach without a token, and a weak token
+/// (`warden_core::token::check_strength`).
+pub fn check_token(addr: SocketAddr, token: Option<&str>) -> Result<(), ListenError> {
+    match token {
+        None if !addr.ip().is_loopback() => Err(ListenError::NeedsToken(addr)),
+        None => Ok(()),
+        Some(t) => warden_core::token::check_strength(t).map_err(ListenError::WeakToken),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +231,7 @@ mod tests {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut text = String::new();
@@ -200,6 +261,7 @@ mod tests {
                 }]
             }),
             token: None,
+            hosts: HostRules::default(),
         };
         let addr = serve_on_thread("127.0.0.1:0".parse().unwrap(), admin).unwrap();
         let (status, ctype, body) = get(addr, "/healthz");
@@ -229,6 +291,7 @@ mod tests {
             metrics: Arc::new(Metrics::new(None)),
             readiness: Arc::new(Vec::new),
             token: None,
+            hosts: HostRules::default(),
         };
         let e = serve_on_thread("0.0.0.0:0".parse().unwrap(), admin).unwrap_err();
         assert!(matches!(e, ListenError::NeedsToken(_)));

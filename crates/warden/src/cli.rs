@@ -257,6 +257,10 @@ pub(crate) struct ObserveArgs {
         hide_env_values = true
     )]
     pub(crate) metrics_token: Option<String>,
+    /// A `Host` the metrics listener answers besides loopback names and its own address
+    /// (repeatable; e.g. the name Prometheus scrapes it by). Others get 403.
+    #[arg(long = "metrics-allowed-host", value_name = "HOST")]
+    pub(crate) metrics_allowed_hosts: Vec<String>,
     /// Leave principals out of metric labels (no user_id label).
     #[arg(long)]
     pub(crate) no_user_label: bool,
@@ -346,9 +350,17 @@ pub(crate) struct DashboardArgs {
     /// Address to listen on (loopback by default).
     #[arg(long, default_value = "127.0.0.1:9477", env = "WARDEN_ADMIN_LISTEN")]
     pub(crate) listen: std::net::SocketAddr,
-    /// Bearer token every API request must carry (required off loopback).
+    /// Bearer token every API request must carry (required off loopback; 32 or more random
+    /// characters, e.g. `openssl rand -hex 32`).
     #[arg(long, env = "WARDEN_ADMIN_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// A `Host` the dashboard answers besides loopback names and its listen address
+    /// (repeatable). Others get 403 (DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub(crate) allowed_hosts: Vec<String>,
+    /// An origin (`https://host:port`) the dashboard accepts besides its own (repeatable).
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub(crate) allowed_origins: Vec<String>,
     /// Trusted verifier key file for the integrity status (default: each log's registered key).
     #[arg(long, value_name = "FILE")]
     pub(crate) pubkey: Option<PathBuf>,

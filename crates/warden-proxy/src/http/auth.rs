@@ -1,6 +1,7 @@
 //! Who is calling over HTTP: API keys (configured as SHA-256 hashes, compared in constant
 //! time) and JWT bearer tokens (issuer, audience, expiry, signature by a JWKS key; claims to
-//! principal and roles). Tokens are never logged, stored or forwarded from here.
+//! principal and roles). Tokens are never logged, stored or forwarded from here. A refusal
+//! tells the client one of a fixed set of reasons ([`Invalid`]), never a library's error text.
 
 use std::sync::Arc;
 
@@ -26,8 +27,50 @@ pub struct Identity {
 pub enum AuthError {
     #[error("authentication required")]
     Missing,
-    #[error("invalid token: {0}")]
-    Invalid(String),
+    #[error("invalid token: {}", .0.message())]
+    Invalid(Invalid),
+}
+
+/// Why a presented token was refused: each reason has one fixed message (docs/serve.md
+/// lists them). What a library said goes to the log at debug level, never to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invalid {
+    UnknownApiKey,
+    Malformed,
+    UnknownSigningKey,
+    Expired,
+    NotYetValid,
+    WrongAudience,
+    WrongIssuer,
+    BadSignature,
+    NoPrincipal,
+    /// Anything else the JWT check refused (an algorithm the key does not fit, a claim of
+    /// the wrong type, a key set that could not be fetched again).
+    Rejected,
+}
+
+impl Invalid {
+    /// The text the 401 carries (in its body and in `WWW-Authenticate`).
+    pub fn message(self) -> &'static str {
+        match self {
+            Invalid::UnknownApiKey => "unknown API key",
+            Invalid::Malformed => "malformed JWT",
+            Invalid::UnknownSigningKey => "unknown signing key",
+            Invalid::Expired => "token expired",
+            Invalid::NotYetValid => "token not yet valid",
+            Invalid::WrongAudience => "wrong audience",
+            Invalid::WrongIssuer => "wrong issuer",
+            Invalid::BadSignature => "bad signature",
+            Invalid::NoPrincipal => "no principal claim",
+            Invalid::Rejected => "token rejected",
+        }
+    }
+}
+
+/// Logs what a library said about a refused token (never the token) and refuses it.
+fn refused(reason: Invalid, detail: &dyn std::fmt::Display) -> AuthError {
+    tracing::debug!(reason = reason.message(), "token refused: {detail}");
+    AuthError::Invalid(reason)
 }
 
 struct Key {
@@ -106,16 +149,16 @@ impl Authenticator {
         }
         match &self.jwt {
             Some(_) if token.split('.').count() == 3 => self.check_jwt(token).await.map(Some),
-            _ => Err(AuthError::Invalid("unknown API key".into())),
+            _ => Err(AuthError::Invalid(Invalid::UnknownApiKey)),
         }
     }
 
     async fn check_jwt(&self, token: &str) -> Result<Identity, AuthError> {
         let Some((cfg, set)) = &self.jwt else {
-            return Err(AuthError::Invalid("JWT not accepted".into()));
+            return Err(AuthError::Invalid(Invalid::Rejected));
         };
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| AuthError::Invalid(format!("malformed JWT: {e}")))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| refused(Invalid::Malformed, &e))?;
         let find = |set: &JwkSet| -> Option<jsonwebtoken::jwk::Jwk> {
             match &header.kid {
                 Some(kid) => set.find(kid).cloned(),
@@ -128,18 +171,16 @@ impl Authenticator {
             Some(k) => k,
             // A key rotated at the identity provider: fetch the set again (URL only).
             None if cfg.jwks_url.is_some() => {
-                let fresh = Arc::new(
-                    load_jwks(cfg)
-                        .await
-                        .map_err(|e| AuthError::Invalid(format!("cannot refresh keys: {e}")))?,
-                );
+                let fresh = Arc::new(load_jwks(cfg).await.map_err(|e| {
+                    tracing::warn!("refreshing the JWT signing keys failed: {e}");
+                    AuthError::Invalid(Invalid::Rejected)
+                })?);
                 *set.write() = fresh.clone();
-                find(&fresh).ok_or_else(|| AuthError::Invalid("unknown signing key".into()))?
+                find(&fresh).ok_or(AuthError::Invalid(Invalid::UnknownSigningKey))?
             }
-            None => return Err(AuthError::Invalid("unknown signing key".into())),
+            None => return Err(AuthError::Invalid(Invalid::UnknownSigningKey)),
         };
-        let key = DecodingKey::from_jwk(&jwk)
-            .map_err(|e| AuthError::Invalid(format!("unusable signing key: {e}")))?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| refused(Invalid::Rejected, &e))?;
         let mut v = Validation::new(header.alg);
         v.set_issuer(&[&cfg.issuer]);
         v.set_audience(&[&cfg.audience]);
@@ -147,20 +188,24 @@ impl Authenticator {
         v.validate_nbf = true;
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).map_err(|e| {
-            AuthError::Invalid(match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired".into(),
-                jsonwebtoken::errors::ErrorKind::InvalidAudience => "wrong audience".into(),
-                jsonwebtoken::errors::ErrorKind::InvalidIssuer => "wrong issuer".into(),
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => "bad signature".into(),
-                jsonwebtoken::errors::ErrorKind::ImmatureSignature => "token not yet valid".into(),
-                other => format!("{other:?}").to_lowercase(),
-            })
+            use jsonwebtoken::errors::ErrorKind as K;
+            let reason = match e.kind() {
+                K::ExpiredSignature => Invalid::Expired,
+                K::InvalidAudience => Invalid::WrongAudience,
+                K::InvalidIssuer => Invalid::WrongIssuer,
+                K::InvalidSignature => Invalid::BadSignature,
+                K::ImmatureSignature => Invalid::NotYetValid,
+                K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => Invalid::Malformed,
+                _ => Invalid::Rejected,
+            };
+            refused(reason, &e)
         })?;
         let claims = data.claims;
         let principal = claims
             .get(&cfg.principal_claim)
             .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| AuthError::Invalid(format!("no {} claim", cfg.principal_claim)))?
+            .filter(|p| !p.is_empty())
+            .ok_or(AuthError::Invalid(Invalid::NoPrincipal))?
             .to_owned();
         let roles = match claims.get(&cfg.roles_claim) {
             Some(serde_json::Value::Array(a)) => a
@@ -178,14 +223,10 @@ impl Authenticator {
     }
 }
 
-/// The token of an `Authorization: Bearer` header.
+/// The token of an `Authorization: Bearer` header (the scheme in any case).
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    let v = headers.get(http::header::AUTHORIZATION)?.as_bytes();
+    std::str::from_utf8(warden_core::token::bearer_token(v)?).ok()
 }
 
 async fn load_jwks(cfg: &JwtConfig) -> Result<JwkSet, SetupError> {
@@ -271,9 +312,17 @@ mod tests {
             .unwrap();
         assert_eq!(id.principal, "alice@example.com");
         assert_eq!(id.roles, ["engineer"]);
+        for scheme in ["bearer", "BEARER", "BeArEr"] {
+            let id = a
+                .identify(&headers(&format!("{scheme} s3cret-key")))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(id.principal, "alice@example.com", "{scheme}");
+        }
         assert_eq!(
             a.identify(&headers("Bearer wrong")).await,
-            Err(AuthError::Invalid("unknown API key".into()))
+            Err(AuthError::Invalid(Invalid::UnknownApiKey))
         );
         assert_eq!(a.identify(&HeaderMap::new()).await, Err(AuthError::Missing));
         assert_eq!(

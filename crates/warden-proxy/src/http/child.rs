@@ -464,7 +464,7 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
         Err(super::NoSession) => return super::no_session(),
         Ok(Some(s)) => (s, false, false),
         Ok(None) if info.initialize || info.stateless => {
-            if let Some(r) = call.gw.full() {
+            if let Some(r) = call.gw.full(call.principal()) {
                 return r;
             }
             let legacy_known = match call.gw.eras.get(&call.server) {

@@ -46,6 +46,24 @@ pub struct ServeConfig {
     /// gets 503: each stdio session is a process.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// Most sessions one principal may have open at once (both transports; default 256), so
+    /// one caller cannot take every session. Applies when authentication is configured; a
+    /// principal's API key and JWT count as two callers.
+    #[serde(default = "default_max_sessions_per_principal")]
+    pub max_sessions_per_principal: usize,
+    /// Most client connections open at once (default: half the process's open-file limit,
+    /// at most 4096). A connection beyond it is closed as soon as it is accepted.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Longest a client may take to send a request's headers, from when it connects or from
+    /// the end of its previous response (milliseconds, default 10000); then the connection is
+    /// closed.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_ms: u64,
+    /// Longest a client may take to send a request's body once its headers are in
+    /// (milliseconds, default 60000); then it gets 408 and the connection is closed.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_ms: u64,
     /// How long a stdio server's POST stream waits for its client to resume it (GET with
     /// `Last-Event-ID`) after the client went away, before its unanswered requests are
     /// cancelled (milliseconds, default 5000).
@@ -61,13 +79,19 @@ pub struct ServeConfig {
 }
 
 /// Where the admin plane listens, and the file holding its bearer token (required off
-/// loopback; `WARDEN_ADMIN_TOKEN` overrides the file).
+/// loopback, at least 32 random characters; `WARDEN_ADMIN_TOKEN` overrides the file).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSection {
     pub listen: SocketAddr,
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// `Host` values the admin listener allows besides loopback names and its listen address.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Origins the admin listener allows besides its own (`http://host:port`).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// One upstream server: a command run per session, or a URL.
@@ -188,6 +212,15 @@ fn default_max_response() -> usize {
 fn default_max_sessions() -> usize {
     4096
 }
+fn default_max_sessions_per_principal() -> usize {
+    256
+}
+fn default_header_read_timeout() -> u64 {
+    10_000
+}
+fn default_body_read_timeout() -> u64 {
+    60_000
+}
 fn default_era_probe() -> u64 {
     10_000
 }
@@ -274,6 +307,18 @@ impl ServeConfig {
                 ));
             }
         }
+        if self.max_sessions_per_principal == 0 {
+            out.push("max_sessions_per_principal: 0 would refuse every session".to_owned());
+        }
+        if self.max_connections == Some(0) {
+            out.push("max_connections: 0 would refuse every connection".to_owned());
+        }
+        if self.header_read_timeout_ms == 0 {
+            out.push("header_read_timeout_ms: must be more than 0".to_owned());
+        }
+        if self.body_read_timeout_ms == 0 {
+            out.push("body_read_timeout_ms: must be more than 0".to_owned());
+        }
         if !self.listen.ip().is_loopback()
             && !self.auth.enabled()
             && !self.allow_unauthenticated_remote
@@ -287,6 +332,32 @@ impl ServeConfig {
         out
     }
 
+    /// The DNS-rebinding rules of the front door: loopback names, the listen address,
+    /// `allowed_hosts`, `allowed_origins` and the host of `public_url`.
+    pub fn host_rules(&self) -> warden_core::host::HostRules {
+        warden_core::host::HostRules {
+            listen: Some(self.listen),
+            allowed_hosts: self.allowed_hosts.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            public_host: self
+                .public_url
+                .as_deref()
+                .and_then(|u| u.split_once("://"))
+                .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or("").to_owned())
+                .filter(|h| !h.is_empty()),
+        }
+    }
+
+    /// The connection limits of the front door; `open_files` is the process's soft limit on
+    /// open files, when known.
+    pub fn limits(&self, open_files: Option<u64>) -> super::listen::Limits {
+        let auto = open_files.map_or(4096, |n| (n / 2).clamp(1, 4096) as usize);
+        super::listen::Limits {
+            max_connections: self.max_connections.unwrap_or(auto),
+            header_read_timeout: std::time::Duration::from_millis(self.header_read_timeout_ms),
+        }
+    }
+
     /// The server `/mcp` reaches.
     pub fn default_name(&self) -> Option<&str> {
         match &self.default_server {
@@ -294,5 +365,64 @@ impl ServeConfig {
             None if self.servers.len() == 1 => self.servers.keys().next().map(String::as_str),
             None => None,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A config with one stdio server and `extra` keys.
+    fn parse(extra: serde_json::Value) -> ServeConfig {
+        let mut v = json!({ "servers": { "a": { "command": ["x"] } } });
+        if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            v.extend(extra.clone());
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn front_door_limits_have_defaults_and_refuse_zero() {
+        let c = parse(json!({}));
+        assert_eq!(c.max_sessions_per_principal, 256);
+        assert_eq!(c.header_read_timeout_ms, 10_000);
+        assert_eq!(c.body_read_timeout_ms, 60_000);
+        // Half the open-file limit, at most 4096; the configured value wins.
+        assert_eq!(c.limits(Some(1024)).max_connections, 512);
+        assert_eq!(c.limits(Some(1 << 20)).max_connections, 4096);
+        assert_eq!(c.limits(None).max_connections, 4096);
+        assert_eq!(c.limits(Some(1)).max_connections, 1);
+        let c = parse(json!({ "max_connections": 10 }));
+        assert_eq!(c.limits(Some(1024)).max_connections, 10);
+        let c = parse(json!({
+            "max_connections": 0, "max_sessions_per_principal": 0,
+            "header_read_timeout_ms": 0, "body_read_timeout_ms": 0
+        }));
+        let p = c.problems().join("\n");
+        for key in [
+            "max_connections",
+            "max_sessions_per_principal",
+            "header_read_timeout_ms",
+            "body_read_timeout_ms",
+        ] {
+            assert!(p.contains(key), "{key}: {p}");
+        }
+    }
+
+    #[test]
+    fn host_rules_take_the_listen_address_allowed_hosts_and_public_url() {
+        let c = parse(json!({
+            "listen": "10.0.0.5:4422", "allow_unauthenticated_remote": true,
+            "allowed_hosts": ["mcp.internal"], "allowed_origins": ["https://app.example"],
+            "public_url": "https://gw.example/base?x=1"
+        }));
+        let r = c.host_rules();
+        let ok = |h: &str| r.check(&[h.as_bytes()], &[]).is_ok();
+        assert!(ok("10.0.0.5:4422") && ok("localhost") && ok("mcp.internal:4422"));
+        assert!(ok("gw.example"), "public_url's host");
+        assert!(!ok("gw.example.evil") && !ok("10.0.0.6"));
+        assert!(r.check(&[b"gw.example"], &[b"https://app.example"]).is_ok());
     }
 }

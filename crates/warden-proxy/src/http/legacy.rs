@@ -54,6 +54,15 @@ impl LegacyTable {
         self.map.lock().len()
     }
 
+    /// How many sessions `owner` (a `Call::principal`) has open.
+    pub(super) fn owned_by(&self, owner: &str) -> usize {
+        self.map
+            .lock()
+            .values()
+            .filter(|s| s.principal.as_deref() == Some(owner))
+            .count()
+    }
+
     pub(super) fn pipelines(&self) -> Vec<Arc<Pipeline>> {
         self.map
             .lock()
@@ -140,7 +149,7 @@ async fn open(gw: Arc<Gateway>, server: String, req: Request) -> Response {
     let Some(scfg) = gw.cfg.servers.get(&call.server).cloned() else {
         return rpc_error_response(StatusCode::NOT_FOUND, None, -32600, "no such server");
     };
-    if let Some(r) = gw.full() {
+    if let Some(r) = gw.full(call.principal()) {
         return r;
     }
     let id = uuid::Uuid::new_v4().simple().to_string();

@@ -9,12 +9,14 @@
 //! - [`legacy`]: the deprecated HTTP+SSE transport (`/sse`, `/messages`).
 //! - [`remote`]: Streamable HTTP upstreams (a streaming reverse proxy).
 //! - [`stdio_front`]: `warden run --upstream URL`, a stdio front door to an HTTP upstream.
+//! - [`listen`]: the connection cap and the request-header deadline.
 
 pub mod auth;
 pub mod child;
 pub mod config;
 pub mod era;
 pub mod legacy;
+pub mod listen;
 pub mod remote;
 pub mod sse;
 pub mod stdio_front;
@@ -49,6 +51,8 @@ pub const AGENT_HEADER: &str = "x-warden-agent";
 pub struct Session {
     pub id: String,
     pub server: String,
+    /// Who owns the session: [`Call::principal`], the authentication method and the
+    /// principal together (`api_key:alice`); `None` when authentication is off.
     pub principal: Option<String>,
     pub pipeline: Arc<Pipeline>,
     pub upstream: Upstream,
@@ -70,6 +74,7 @@ impl Session {
 pub struct Gateway {
     pub cfg: ServeConfig,
     auth: Authenticator,
+    hosts: warden_core::host::HostRules,
     make: MakePipeline,
     on_store_error: OnStoreError,
     sessions: parking_lot::Mutex<HashMap<String, Arc<Session>>>,
@@ -115,6 +120,7 @@ impl Gateway {
             }
         }
         Ok(Arc::new(Gateway {
+            hosts: cfg.host_rules(),
             cfg,
             auth,
             make,
@@ -168,14 +174,12 @@ impl Gateway {
     ) -> Result<(), ServeError> {
         let reaper = tokio::spawn(reap_idle(self.clone()));
         let app = self.router();
-        // Small writes (an SSE event after its headers) go out at once, not after the
-        // client's delayed ACK.
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("TCP_NODELAY: {e}");
-            }
-        });
+        let limits = self.cfg.limits(open_files_limit());
+        tracing::info!(
+            max_connections = limits.max_connections,
+            header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
+            "front door limits"
+        );
         // On the signal: sessions end first (their streams then end), connections get a
         // grace period to finish, and whatever still streams after it is cut.
         let stopping = Arc::new(tokio::sync::Notify::new());
@@ -186,7 +190,7 @@ impl Gateway {
             notify.notify_one();
             me.close_all("gateway_shutdown").await;
         };
-        let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
+        let server = listen::serve(listener, app, limits, graceful);
         let result = tokio::select! {
             r = server => r,
             () = async {
@@ -235,18 +239,41 @@ impl Gateway {
         all
     }
 
-    /// `Some(503 response)` when no new session may open (`max_sessions`).
-    pub(crate) fn full(&self) -> Option<Response> {
-        let open = self.sessions.lock().len() + self.legacy.len();
-        (open >= self.cfg.max_sessions).then(|| {
-            tracing::warn!(open, "max_sessions reached: a new session was refused");
+    /// `Some(503 response)` when no new session may open: `max_sessions` are open, or
+    /// `owner` (a [`Call::principal`]) has `max_sessions_per_principal` open.
+    pub(crate) fn full(&self, owner: Option<&str>) -> Option<Response> {
+        let (open, mine) = {
+            let sessions = self.sessions.lock();
+            let mine = owner.map_or(0, |o| {
+                sessions
+                    .values()
+                    .filter(|s| s.principal.as_deref() == Some(o))
+                    .count()
+            });
+            (sessions.len(), mine)
+        };
+        let open = open + self.legacy.len();
+        let mine = mine + owner.map_or(0, |o| self.legacy.owned_by(o));
+        let refuse = |what: &str| {
             rpc_error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 None,
                 -32603,
-                "too many sessions: the gateway's max_sessions is reached",
+                &format!("too many sessions: the gateway's {what} is reached"),
             )
-        })
+        };
+        if open >= self.cfg.max_sessions {
+            tracing::warn!(open, "max_sessions reached: a new session was refused");
+            return Some(refuse("max_sessions"));
+        }
+        if owner.is_some() && mine >= self.cfg.max_sessions_per_principal {
+            tracing::warn!(
+                mine,
+                "max_sessions_per_principal reached: a new session was refused"
+            );
+            return Some(refuse("max_sessions_per_principal"));
+        }
+        None
     }
 
     /// Number of open sessions.
@@ -265,6 +292,13 @@ pub(crate) fn recorded<T>(r: Result<T, WriterGone>) {
     if let Err(e) = r {
         tracing::error!("audit record lost: {e}");
     }
+}
+
+/// The process's soft limit on open files, if it can be read.
+fn open_files_limit() -> Option<u64> {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .ok()
+        .map(|(soft, _hard)| soft)
 }
 
 /// A listener with room for a burst of connections (tokio's default backlog of 128 drops
@@ -332,8 +366,13 @@ pub(crate) async fn admit(
     server: String,
     parts: &http::request::Parts,
 ) -> Result<Call, Response> {
-    if let Some(r) = check_host_and_origin(&gw.cfg, &parts.headers) {
-        return Err(r);
+    if let Err(refused) = check_host_and_origin(&gw.hosts, parts) {
+        return Err(rpc_error_response(
+            StatusCode::FORBIDDEN,
+            None,
+            -32600,
+            refused.message(),
+        ));
     }
     let who = match gw.auth.identify(&parts.headers).await {
         Ok(who) => who,
@@ -348,6 +387,9 @@ pub(crate) async fn admit(
     Ok(Call {
         gw: gw.clone(),
         server,
+        owner: who
+            .as_ref()
+            .map(|w| format!("{}:{}", w.method, w.principal)),
         who,
         headers: parts.headers.clone(),
         query: parts.uri.query().map(str::to_owned),
@@ -422,6 +464,8 @@ pub struct Call {
     pub gw: Arc<Gateway>,
     pub server: String,
     pub who: Option<Identity>,
+    /// The session owner: see [`Call::principal`].
+    owner: Option<String>,
     pub headers: HeaderMap,
     pub query: Option<String>,
 }
@@ -433,8 +477,12 @@ impl Call {
             .and_then(|v| v.to_str().ok())
     }
 
+    /// Who owns the sessions this call opens and may use: the authentication method and the
+    /// principal (`api_key:alice`, `jwt:alice`), so a JWT whose subject equals an API key's
+    /// principal is someone else. `None` when authentication is off. Records carry the
+    /// principal alone (`Identity::principal`).
     fn principal(&self) -> Option<&str> {
-        self.who.as_ref().map(|w| w.principal.as_str())
+        self.owner.as_deref()
     }
 
     /// The client's session, if it names one that exists, is for this server and belongs to
@@ -461,7 +509,7 @@ impl Call {
 
     /// A new session's pipeline, with the caller's identity on its records.
     fn pipeline(&self, id: &str) -> Arc<Pipeline> {
-        let principal = self.principal().map(str::to_owned);
+        let principal = self.who.as_ref().map(|w| w.principal.clone());
         Arc::new(
             self.gw
                 .new_pipeline(&self.server, self.who.as_ref(), id)
@@ -627,67 +675,31 @@ fn header_mismatch(h: &HeaderMap, body: &[u8]) -> Option<&'static str> {
     None
 }
 
-/// DNS-rebinding protection: `Host` must name this gateway and `Origin`, when present, must
-/// be this gateway or an allowed origin. Both failures are 403.
-fn check_host_and_origin(cfg: &ServeConfig, h: &HeaderMap) -> Option<Response> {
-    let listen = cfg.listen;
-    let host = h
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let host_name = host_only(host);
-    let public_host = cfg
-        .public_url
-        .as_deref()
-        .and_then(|u| u.split("://").nth(1))
-        .map(|rest| rest.split('/').next().unwrap_or(""));
-    let host_ok = is_loopback_name(host_name)
-        || (!listen.ip().is_unspecified() && host_name == listen.ip().to_string())
-        || cfg
-            .allowed_hosts
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(host_name))
-        || public_host.is_some_and(|p| p.eq_ignore_ascii_case(host));
-    if !host_ok {
-        return Some(rpc_error_response(
-            StatusCode::FORBIDDEN,
-            None,
-            -32600,
-            "forbidden: Host header not allowed",
-        ));
+/// DNS-rebinding protection (`warden_core::host`): `Host` must name this gateway and
+/// `Origin`, when present, must be this gateway or an allowed origin. An HTTP/2 request with
+/// no `Host` is checked by its `:authority`.
+pub fn check_host_and_origin(
+    rules: &warden_core::host::HostRules,
+    parts: &http::request::Parts,
+) -> Result<(), warden_core::host::Refusal> {
+    let mut hosts: Vec<&[u8]> = parts
+        .headers
+        .get_all(header::HOST)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if hosts.is_empty()
+        && let Some(a) = parts.uri.authority()
+    {
+        hosts.push(a.as_str().as_bytes());
     }
-    if let Some(origin) = h.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        let o_host = origin.split("://").nth(1).unwrap_or("");
-        let same = o_host.eq_ignore_ascii_case(host);
-        let allowed = cfg
-            .allowed_origins
-            .iter()
-            .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin));
-        let local = is_loopback_name(host_only(o_host)) && is_loopback_name(host_name);
-        if !(same || allowed || local) {
-            return Some(rpc_error_response(
-                StatusCode::FORBIDDEN,
-                None,
-                -32600,
-                "forbidden: Origin not allowed",
-            ));
-        }
-    }
-    None
-}
-
-fn host_only(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or("");
-    }
-    host.rsplit_once(':').map_or(host, |(h, _)| h)
-}
-
-fn is_loopback_name(h: &str) -> bool {
-    h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    let origins: Vec<&[u8]> = parts
+        .headers
+        .get_all(header::ORIGIN)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    rules.check(&hosts, &origins)
 }
 
 /// The URL of this gateway as clients see it.
@@ -712,7 +724,7 @@ fn unauthorized(cfg: &ServeConfig, h: &HeaderMap, server: &str, e: &AuthError) -
     if let AuthError::Invalid(reason) = e {
         value.push_str(&format!(
             ", error=\"invalid_token\", error_description=\"{}\"",
-            reason.replace('"', "'")
+            reason.message()
         ));
     }
     let mut r = rpc_error_response(StatusCode::UNAUTHORIZED, None, -32001, &e.to_string());
@@ -784,21 +796,33 @@ pub fn rpc_error_body(id: Option<&str>, code: i64, message: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The request body, up to `max_body` (else 413 with a JSON-RPC error).
+/// The request body, up to `max_body` (else 413 with a JSON-RPC error), within
+/// `body_read_timeout_ms` (else 408: a client trickling a body cannot hold a connection).
 pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, Response> {
-    axum::body::to_bytes(body, gw.cfg.max_body)
-        .await
-        .map_err(|_| {
-            rpc_error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
+    let limit = Duration::from_millis(gw.cfg.body_read_timeout_ms);
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, gw.cfg.max_body)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(rpc_error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            -32600,
+            &format!(
+                "request body larger than the gateway's limit of {} bytes",
+                gw.cfg.max_body
+            ),
+        )),
+        Err(_) => {
+            let mut r = rpc_error_response(
+                StatusCode::REQUEST_TIMEOUT,
                 None,
                 -32600,
-                &format!(
-                    "request body larger than the gateway's limit of {} bytes",
-                    gw.cfg.max_body
-                ),
-            )
-        })
+                "request body not received within the gateway's body_read_timeout_ms",
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(r)
+        }
+    }
 }
 
 /// A JSON body (warden's own answer, e.g. a refusal) with status 200.

@@ -216,7 +216,7 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
         Some(s) => (s.pipeline.clone(), true),
         None => {
             if info.initialize
-                && let Some(full) = call.gw.full()
+                && let Some(full) = call.gw.full(call.principal())
             {
                 return full;
             }

@@ -33,13 +33,11 @@ pub(crate) fn dashboard(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     let cfg = AdminConfig {
         listen: args.listen,
         token: args.token.clone(),
+        allowed_hosts: args.allowed_hosts,
+        allowed_origins: args.allowed_origins,
     };
     warden_api::check_exposure(&cfg)?;
-    let state = ApiState::new(ApiOptions {
-        db: db.clone(),
-        token: args.token,
-        trusted_keys: trusted_keys(args.pubkey.as_deref())?,
-    });
+    let trusted_keys = trusted_keys(args.pubkey.as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -48,6 +46,12 @@ pub(crate) fn dashboard(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let listener = warden_api::bind_admin(&cfg).await?;
         let addr = listener.local_addr().context("reading the bound address")?;
+        let state = ApiState::new(ApiOptions {
+            db: db.clone(),
+            token: args.token,
+            trusted_keys,
+            hosts: cfg.host_rules(addr),
+        });
         let shutdown = super::serve::shutdown_signal()?;
         {
             let mut out = std::io::stdout().lock();

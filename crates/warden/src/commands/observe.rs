@@ -44,6 +44,12 @@ pub(crate) fn start(
     always: bool,
     params_hasher: warden_audit::keyed::KeyedHasher,
 ) -> anyhow::Result<Option<Running>> {
+    if let Some(t) = args.metrics_token.as_deref().filter(|t| !t.is_empty()) {
+        warden_observe::http::check_token(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            Some(t),
+        )?;
+    }
     if !always
         && args.metrics_listen.is_none()
         && args.otlp_endpoint.is_none()
@@ -142,6 +148,10 @@ impl Running {
                 checks
             }),
             token: args.metrics_token.clone().filter(|t| !t.is_empty()),
+            hosts: warden_core::host::HostRules {
+                allowed_hosts: args.metrics_allowed_hosts.clone(),
+                ..Default::default()
+            },
         }
     }
 }

@@ -113,6 +113,7 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     db: rec.db.clone(),
                     token: acfg.token.clone(),
                     trusted_keys: None,
+                    hosts: acfg.host_rules(at),
                 });
                 // The query API and dashboard, with /metrics /healthz /readyz beside them.
                 let mut router = warden_api::router(state);
@@ -127,6 +128,8 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     if a.token.is_none() {
                         a.token = acfg.token.clone();
                     }
+                    // Beside the API, /metrics /healthz /readyz answer the same Hosts.
+                    a.hosts = acfg.host_rules(at);
                     router = router.merge(warden_observe::routes(a));
                 }
                 let mut rx = stop_rx.clone();
@@ -252,7 +255,14 @@ fn admin_config(
             None => None,
         },
     };
-    let a = warden_api::AdminConfig { listen, token };
+    let a = warden_api::AdminConfig {
+        listen,
+        token,
+        allowed_hosts: section.map(|s| s.allowed_hosts.clone()).unwrap_or_default(),
+        allowed_origins: section
+            .map(|s| s.allowed_origins.clone())
+            .unwrap_or_default(),
+    };
     warden_api::check_exposure(&a)?;
     Ok(Some(a))
 }

@@ -524,7 +524,8 @@ fn the_stream_sends_new_records_as_they_are_written() {
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         s,
-        "GET /api/v1/stream?tool=get_employee&kind=result HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /api/v1/stream?tool=get_employee&kind=result HTTP/1.1\r\nHost: {}\r\n\r\n",
+        d.addr
     )
     .unwrap();
     let mut r = BufReader::new(s);
@@ -570,7 +571,8 @@ fn the_stream_sends_new_records_as_they_are_written() {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
-        "GET /api/v1/stream?principal=carol HTTP/1.1\r\nHost: x\r\nLast-Event-ID: {}\r\n\r\n",
+        "GET /api/v1/stream?principal=carol HTTP/1.1\r\nHost: {}\r\nLast-Event-ID: {}\r\n\r\n",
+        d.addr,
         row - 1
     )
     .unwrap();
@@ -583,6 +585,9 @@ fn the_stream_sends_new_records_as_they_are_written() {
     }
     assert_eq!(d.get("/api/v1/stream?cursor=x").0, 400);
 }
+
+/// A token strong enough for the admin listener (32 characters or more, not a pattern).
+const TOKEN: &str = "9f86d081884c7d65-correct-horse-battery";
 
 #[test]
 fn a_non_loopback_listener_needs_a_token_and_static_files_cannot_escape() {
@@ -608,7 +613,7 @@ fn a_non_loopback_listener_needs_a_token_and_static_files_cannot_escape() {
         .arg("--db")
         .arg(place.db())
         .args(["--listen", "0.0.0.0:0"])
-        .env("WARDEN_ADMIN_TOKEN", "correct-horse")
+        .env("WARDEN_ADMIN_TOKEN", TOKEN)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -625,6 +630,7 @@ fn a_non_loopback_listener_needs_a_token_and_static_files_cannot_escape() {
         .unwrap()
         .to_owned();
     let addr = format!("127.0.0.1:{port}");
+    let short = format!("Bearer {}", &TOKEN[..TOKEN.len() - 1]);
     for path in [
         "/api/v1/records",
         "/api/v1/stats",
@@ -637,8 +643,8 @@ fn a_non_loopback_listener_needs_a_token_and_static_files_cannot_escape() {
         for auth in [
             None,
             Some("Bearer wrong"),
-            Some("Bearer correct-hors"),
-            Some("correct-horse"),
+            Some(short.as_str()),
+            Some(TOKEN),
             Some("Basic Y29ycmVjdC1ob3JzZQ=="),
         ] {
             let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", *a)).collect();
@@ -651,7 +657,7 @@ fn a_non_loopback_listener_needs_a_token_and_static_files_cannot_escape() {
     let (status, body) = http_get(
         &addr,
         "/api/v1/records?limit=1",
-        &[("Authorization", "Bearer correct-horse")],
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
     );
     assert_eq!(status, 200, "{body}");
     // The dashboard's own files carry no data and load without the token (it asks for it).
@@ -718,7 +724,8 @@ fn errors_are_json_with_a_stable_shape_and_no_internals() {
     let mut s = TcpStream::connect(&d.addr).unwrap();
     write!(
         s,
-        "POST /api/v1/records HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST /api/v1/records HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        d.addr
     )
     .unwrap();
     let mut raw = String::new();

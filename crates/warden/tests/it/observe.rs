@@ -996,6 +996,9 @@ fn invented_tool_names_leave_the_series_count_bounded() {
     wire.finish();
 }
 
+/// A metrics token strong enough to be accepted.
+const TOKEN: &str = "7f3c9a01b2e44d6f8a90c1d2e3f4a5b6";
+
 #[test]
 fn metrics_need_the_token_when_one_is_set_and_off_loopback() {
     let place = Place::new();
@@ -1012,12 +1015,12 @@ fn metrics_need_the_token_when_one_is_set_and_off_loopback() {
     let listen = format!("127.0.0.1:{port}");
     let mut p = Proxied::start(
         &place,
-        &["--metrics-listen", &listen, "--metrics-token", "tok-1"],
+        &["--metrics-listen", &listen, "--metrics-token", TOKEN],
     );
     p.calls(1);
     assert_eq!(http_get(port, "/metrics", None).unwrap().0, 401);
     assert_eq!(http_get(port, "/metrics", Some("wrong")).unwrap().0, 401);
-    let (status, body) = http_get(port, "/metrics", Some("tok-1")).unwrap();
+    let (status, body) = http_get(port, "/metrics", Some(TOKEN)).unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("mcp_tool_calls_total{"));
     drop(p.input.take());
