@@ -164,7 +164,7 @@ pub(crate) struct RunArgs {
     /// Run the command through /bin/sh -c.
     #[arg(long)]
     pub(crate) shell: bool,
-    /// Who is calling: on every record, and matched by policy `principals` (default: the OS user).
+    /// Who is calling: on every record, and matched by policy `principals` (default: the OS user: `$USER`, else `$LOGNAME`, else the account of our uid).
     #[arg(long, env = "WARDEN_PRINCIPAL")]
     pub(crate) principal: Option<String>,
     /// A role of the principal (repeatable), for `principals: ["role:NAME"]`.
@@ -588,6 +588,10 @@ pub(crate) struct DemoArgs {
     /// Store for the demo (default: a new directory under the system temp dir).
     #[arg(long, value_name = "PATH")]
     pub(crate) db: Option<PathBuf>,
+    /// Signing and hash keys for the demo (default: `keys/` beside `--db`, so runs on the same
+    /// store share their keys; without `--db`, the new temp directory's `keys/`).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) key_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -69,39 +69,7 @@ impl Remote {
     pub fn new(cfg: &ServerConfig, max_response: usize) -> Result<Remote, String> {
         let url = cfg.url.clone().unwrap_or_default();
         let parsed = reqwest::Url::parse(&url).map_err(|e| format!("url {url:?}: {e}"))?;
-        let mut b = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
-            .read_timeout(Duration::from_millis(cfg.read_timeout_ms))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(path) = &cfg.tls.ca_file {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("tls.ca_file {}: {e}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("tls.ca_file {}: {e}", path.display()))?;
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        }
-        if let Some(cert) = &cfg.tls.client_cert {
-            let mut pem = std::fs::read(cert)
-                .map_err(|e| format!("tls.client_cert {}: {e}", cert.display()))?;
-            if let Some(key) = &cfg.tls.client_key {
-                pem.push(b'\n');
-                pem.extend(
-                    std::fs::read(key)
-                        .map_err(|e| format!("tls.client_key {}: {e}", key.display()))?,
-                );
-            }
-            let id = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| format!("tls.client_cert {}: {e}", cert.display()))?;
-            b = b.identity(id);
-        }
-        if let Some(addr) = cfg.tls.connect_to {
-            let host = parsed.host_str().unwrap_or_default().to_owned();
-            b = b.resolve(&host, addr);
-        }
-        let client = b.build().map_err(|e| format!("http client: {e}"))?;
+        let client = client(cfg, &parsed)?;
         let mut headers = HeaderMap::new();
         for (k, v) in &cfg.headers {
             let name =
@@ -624,4 +592,95 @@ pub(super) async fn delete(call: Call) -> Response {
     *out.status_mut() = status;
     copy_headers(&headers, out.headers_mut());
     out
+}
+
+/// What stops any configured HTTP upstream's client from being built (its URL, CA file, client
+/// certificate and key), one line per server: `config check` runs this so that a config it
+/// accepts cannot then fail at `serve` start. It builds exactly the client `serve` builds.
+pub fn check(servers: &std::collections::BTreeMap<String, ServerConfig>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, s) in servers {
+        let Some(url) = &s.url else { continue };
+        let built = reqwest::Url::parse(url)
+            .map_err(|e| format!("url {url:?}: {e}"))
+            .and_then(|parsed| client(s, &parsed));
+        if let Err(e) = built {
+            problems.push(format!("servers.{name}: {e}"));
+        }
+    }
+    problems
+}
+
+/// The pooled client for one upstream: timeouts, no redirects, its CA file and client identity.
+fn client(cfg: &ServerConfig, parsed: &reqwest::Url) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
+        .read_timeout(Duration::from_millis(cfg.read_timeout_ms))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = &cfg.tls.ca_file {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("tls.ca_file {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("tls.ca_file {}: {e}", path.display()))?;
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    if let Some(cert) = &cfg.tls.client_cert {
+        let mut pem =
+            std::fs::read(cert).map_err(|e| format!("tls.client_cert {}: {e}", cert.display()))?;
+        if let Some(key) = &cfg.tls.client_key {
+            pem.push(b'\n');
+            pem.extend(
+                std::fs::read(key).map_err(|e| format!("tls.client_key {}: {e}", key.display()))?,
+            );
+        }
+        let id = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| format!("tls.client_cert {}: {}", cert.display(), chain(&e)))?;
+        b = b.identity(id);
+    }
+    if let Some(addr) = cfg.tls.connect_to {
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        b = b.resolve(&host, addr);
+    }
+    b.build().map_err(|e| match &cfg.tls.client_cert {
+        // With a client identity, the TLS layer's complaint is almost always about it.
+        Some(cert) => identity_problem(cert, &chain(&e)),
+        None => format!("http client: {}", chain(&e)),
+    })
+}
+
+/// An error and every cause under it ("builder error" alone says nothing).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// What is wrong with a client certificate the TLS layer refused, and how to fix it.
+fn identity_problem(cert: &std::path::Path, cause: &str) -> String {
+    let shown = cert.display();
+    if cause.contains("UnsupportedCertVersion") {
+        format!(
+            "tls.client_cert {shown}: the certificate is X.509 version 1 (no extensions); \
+             TLS client authentication needs a version 3 certificate. Reissue it with \
+             extensions, e.g. `openssl x509 -req ... -extfile <(echo \
+             extendedKeyUsage=clientAuth)` ({cause})"
+        )
+    } else {
+        format!(
+            "tls.client_cert {shown}: the TLS layer refused this certificate and key as a client \
+             identity (is the key the certificate's, is the certificate a valid X.509 v3 \
+             certificate?): {cause}"
+        )
+    }
 }

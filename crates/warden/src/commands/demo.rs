@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context;
@@ -43,11 +44,31 @@ fn script() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The demo's store and key directory. With `--db`, the keys live beside the store (its
+/// directory's `keys/`, or `--key-dir`), so a second run on the same store signs and verifies
+/// with the same key; with neither, both go to a new directory under the system temp dir.
+fn places(args: DemoArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (db, key_dir) = match (args.db, args.key_dir) {
+        (Some(db), Some(keys)) => (db, keys),
+        (Some(db), None) => {
+            let keys = match db.parent().filter(|p| !p.as_os_str().is_empty()) {
+                Some(parent) => parent.join("keys"),
+                None => PathBuf::from("keys"),
+            };
+            (db, keys)
+        }
+        (None, keys) => {
+            let dir = std::env::temp_dir().join(format!("warden-demo-{}", warden_audit::now_us()));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let keys = keys.unwrap_or_else(|| dir.join("keys"));
+            (dir.join("audit.db"), keys)
+        }
+    };
+    Ok((db, key_dir))
+}
+
 pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let dir = std::env::temp_dir().join(format!("warden-demo-{}", warden_audit::now_us()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let db = args.db.unwrap_or_else(|| dir.join("audit.db"));
-    let key_dir = dir.join("keys");
+    let (db, key_dir) = places(args)?;
     let exe = std::env::current_exe().context("finding the warden executable")?;
     let mut child = Command::new(&exe)
         .arg("run")

@@ -10,13 +10,25 @@ use warden_proxy::StdioConfig;
 use super::record::Recording;
 use crate::cli::RunArgs;
 
+/// The local user's name: `$USER`, else `$LOGNAME`, else the OS account of our real uid
+/// (a service or `env -i` often has neither variable).
+fn local_user() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|n| !n.is_empty())
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
+}
+
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let rec = Recording::start(&args.record, super::observe::Front::Stdio, false)?;
     // The principal of a stdio session is the local user, unless told otherwise.
-    let principal = args
-        .principal
-        .clone()
-        .or_else(|| std::env::var("USER").ok());
+    let principal = args.principal.clone().or_else(local_user);
     let pipeline = Arc::new(rec.pipeline(args.server_name.clone(), principal, args.roles.clone()));
     if let Some(url) = &args.upstream {
         let code = remote(&args, url, &pipeline, &rec);

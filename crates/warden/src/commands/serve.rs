@@ -44,7 +44,9 @@ pub(crate) fn config(cmd: ConfigCmd) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             };
-            let problems = cfg.problems();
+            let mut problems = cfg.problems();
+            // Build every HTTP upstream's client as `serve` will (CA file, client identity).
+            problems.extend(warden_proxy::http::remote::check(&cfg.servers));
             #[allow(clippy::print_stderr)]
             for p in &problems {
                 eprintln!("{}: {p}", path.display());

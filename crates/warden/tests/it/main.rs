@@ -18,6 +18,7 @@ mod protocol;
 mod redaction;
 mod routing;
 mod serve;
+mod setup;
 mod shared;
 mod smuggling;
 mod store_failure;

@@ -2,7 +2,7 @@
 //! escapes, encoded escapes and outside paths are denied with the documented code; nothing
 //! denied reaches the server (which could have served it: its root is wider than the policy's).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
@@ -50,7 +50,7 @@ fn server_filesystem_behind_a_path_policy() {
         input.flush().unwrap();
         loop {
             let mut line = String::new();
-            output.read_line(&mut line).unwrap();
+            read_line_within(&mut output, &mut line);
             let v: Value = serde_json::from_str(&line).unwrap();
             if v["id"] == id && v.get("method").is_none() {
                 return v;
@@ -238,19 +238,19 @@ fn the_policy_reloads_on_change_and_a_broken_file_keeps_the_old_one() {
         serde_json::from_str(&p.recv()).unwrap()
     };
     assert_eq!(pay(&mut p, 1)["error"]["code"], -32011);
-    // The file changes: the next calls are decided by the new policy.
+    // The file changes: once the reload is recorded (the new policy is in force before its
+    // record is written), the next call is decided by the new policy.
     std::fs::write(&policy, "policies: []\n# now allowed\n").unwrap();
-    let mut id = 2;
-    while pay(&mut p, id).get("error").is_some() {
-        id += 1;
-        assert!(id < 60, "the changed policy was not picked up");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for_events(&place, "policy_reloaded", 1);
+    assert!(
+        pay(&mut p, 2).get("result").is_some(),
+        "the reloaded policy allows it"
+    );
     // A broken file: reported, and the policy in force stays.
     std::fs::write(&policy, "policies:\n  - name: x\n    action: perhaps\n").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let before = wait_for_events(&place, "policy_reload_failed", 1);
     kill(&p, nix::sys::signal::Signal::SIGHUP);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    wait_for_events(&place, "policy_reload_failed", before + 1);
     assert!(
         pay(&mut p, 100).get("result").is_some(),
         "the last good policy still allows it"
@@ -288,6 +288,39 @@ fn the_policy_reloads_on_change_and_a_broken_file_keeps_the_old_one() {
     assert_eq!(first["policy"]["policy"], reloaded[0]["detail"]["previous"]);
     assert_eq!(last["policy"]["policy"], reloaded[0]["detail"]["policy"]);
     assert_ne!(first["policy"]["policy"], last["policy"]["policy"]);
+}
+
+/// Waits (at most 30 s, then fails) until the store holds `n` records of the gateway event
+/// `name`, and returns how many it holds. The store is read as another process would, while
+/// warden writes it.
+fn wait_for_events(place: &Place, name: &str, n: usize) -> usize {
+    let count = || -> rusqlite::Result<usize> {
+        let c = rusqlite::Connection::open_with_flags(
+            place.db(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        let mut st = c.prepare("SELECT leaf FROM records")?;
+        let leaves = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut seen = 0;
+        for leaf in leaves {
+            let leaf: Value = serde_json::from_slice(&leaf?).unwrap_or_default();
+            seen += usize::from(leaf["event"] == name);
+        }
+        Ok(seen)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match count() {
+            Ok(seen) if seen >= n => return seen,
+            Ok(_) | Err(_) => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {n} {name} record(s) within 30 s: {:?}",
+            count()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 fn kill(p: &Proxied, sig: nix::sys::signal::Signal) {

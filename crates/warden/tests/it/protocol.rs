@@ -1,7 +1,7 @@
 //! Protocol features through `warden run` with small shell servers whose exact bytes we control:
 //! cancellation, the 2026-07-28 stateless era, oversized frames.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::process::Stdio;
 
 use serde_json::Value;
@@ -36,7 +36,7 @@ fn cancellation_closes_the_exchange_as_cancelled() {
         .unwrap();
     input.flush().unwrap();
     let mut line = String::new();
-    output.read_line(&mut line).unwrap();
+    read_line_within(&mut output, &mut line);
     assert!(line.contains("\"id\":1"));
     drop(input);
     assert!(child.wait().unwrap().success());
@@ -99,10 +99,10 @@ fn the_stateless_2026_era_is_recorded_from_request_metadata() {
     .unwrap();
     input.flush().unwrap();
     let mut line = String::new();
-    output.read_line(&mut line).unwrap();
+    read_line_within(&mut output, &mut line);
     writeln!(input, r#"{{"jsonrpc":"2.0","id":"t1","method":"tools/call","params":{{"name":"echo","arguments":{{}},{meta}}}}}"#).unwrap();
     input.flush().unwrap();
-    output.read_line(&mut line).unwrap();
+    read_line_within(&mut output, &mut line);
     drop(input);
     assert!(child.wait().unwrap().success());
     let leaves = place.leaves();

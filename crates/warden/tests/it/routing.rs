@@ -2,7 +2,7 @@
 //! refused, and a server message answering no request warden forwarded is recorded and dropped,
 //! over stdio and over `warden serve`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ fn over_stdio_a_reused_id_is_refused_and_an_unsolicited_answer_dropped() {
     for _ in 0..2 {
         let mut l = String::new();
         assert!(
-            out.read_line(&mut l).unwrap() > 0,
+            read_line_within(&mut out, &mut l) > 0,
             "warden closed stdout early"
         );
         lines.push(serde_json::from_str::<Value>(&l).unwrap());

@@ -3,6 +3,7 @@
 
 use std::io::BufRead;
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use crate::support::*;
 
@@ -34,11 +35,12 @@ fn concurrent_sessions_share_one_store_each_with_its_own_log() {
 #[test]
 fn tail_follows_a_live_session() {
     let place = Place::new();
-    // A first session creates the store.
+    // A first session creates the store: its records are older than the tail.
     let mut first = Proxied::start(&place, &[]);
     first.calls(1);
     drop(first.input.take());
     first.child.wait().unwrap();
+    let old_log = place.leaves()[0]["log"].clone();
     let mut tail = warden()
         .args([
             "audit",
@@ -57,23 +59,56 @@ fn tail_follows_a_live_session() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(tail.stdout.take().unwrap()).lines();
+    // tail's lines arrive on a channel, so that no read can block the test forever.
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let out = tail.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // When tail takes its starting point is not observable from outside: the live session
+    // keeps calling until tail has shown three of its results (each call waits up to 50 ms for
+    // a line; the whole wait is bounded).
     let mut live = Proxied::start(&place, &[]);
-    live.calls(3);
+    live.calls(0);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
+    let mut id = 0u64;
     while seen.len() < 3 {
-        let line = lines.next().expect("tail keeps printing").unwrap();
-        seen.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "tail showed {} of 3 live results within 30 s: {seen:?}",
+            seen.len()
+        );
+        id += 1;
+        live.send(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"get_employee","arguments":{{"id":"E001"}}}}}}"#));
+        assert!(live.recv().contains(&format!(r#""id":{id}"#)));
+        while let Ok(line) = lines.recv_timeout(Duration::from_millis(50)) {
+            seen.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        }
     }
     tail.kill().unwrap();
     tail.wait().unwrap();
+    reader.join().unwrap();
     drop(live.input.take());
     live.child.wait().unwrap();
+    assert!(
+        seen.iter().all(|l| l["log"] != old_log),
+        "nothing older than the tail: {seen:?}"
+    );
     let ids: Vec<u64> = seen.iter().map(|l| l["rpc_id"].as_u64().unwrap()).collect();
-    assert_eq!(
-        ids,
-        [1, 2, 3],
-        "the live session's results, in order, and nothing older"
+    let from = ids[0];
+    assert!(
+        ids.iter().zip(from..).all(|(a, b)| *a == b),
+        "the live session's results, in order, none missed: {ids:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|l| l["kind"] == "result" && l["dir"] == "s2c" && l["log"] == seen[0]["log"])
     );
 }
 

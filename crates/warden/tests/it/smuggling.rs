@@ -4,7 +4,7 @@
 //! refused; the secret the server could have read (its root is wider than the policy's) never
 //! reaches the client, the store or its WAL.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -138,7 +138,7 @@ fn smuggled_calls_are_refused_by_warden_run_in_front_of_server_filesystem() {
         input.flush().unwrap();
         let mut line = String::new();
         assert!(
-            output.read_line(&mut line).unwrap() > 0,
+            read_line_within(&mut output, &mut line) > 0,
             "warden closed stdout"
         );
         assert!(

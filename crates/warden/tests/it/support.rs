@@ -156,7 +156,7 @@ impl Proxied {
 
     pub(crate) fn recv(&mut self) -> String {
         let mut s = String::new();
-        self.output.read_line(&mut s).unwrap();
+        read_line_within(&mut self.output, &mut s);
         s
     }
 
@@ -176,4 +176,23 @@ impl Proxied {
             assert!(reply.contains(&format!(r#""id":{i}"#)), "{reply}");
         }
     }
+}
+
+/// How long a test waits for warden's next line before it fails (instead of hanging CI).
+pub(crate) const LINE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `read_line` on a child's stdout that fails the test when nothing arrives within
+/// `LINE_WAIT`. Returns the bytes read (0: the child closed its stdout).
+pub(crate) fn read_line_within(from: &mut BufReader<ChildStdout>, line: &mut String) -> usize {
+    use std::os::fd::AsFd;
+    if from.buffer().is_empty() {
+        let wait = u16::try_from(LINE_WAIT.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [nix::poll::PollFd::new(
+            from.get_ref().as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(wait)).unwrap();
+        assert!(ready > 0, "no line from warden within {LINE_WAIT:?}");
+    }
+    from.read_line(line).unwrap()
 }
