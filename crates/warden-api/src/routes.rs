@@ -300,7 +300,7 @@ async fn verify(State(state): State<ApiState>) -> Result<Json<serde_json::Value>
                     .collect();
                 json!({ "ok": false, "status": "tampered", "logs": logs, "problem": {
                     "log_id": p.log_id, "kind": p.kind.as_str(), "seq": p.seq,
-                    "record_id": p.record_id, "detail": p.detail,
+                    "record_id": p.record_id, "column": p.column, "detail": p.detail,
                 } })
             }
         };

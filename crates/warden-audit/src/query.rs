@@ -12,22 +12,62 @@ use crate::store::{RecordRow, Store, StoreError};
 /// Most rows one page may hold.
 pub const MAX_PAGE: u32 = 1000;
 
+/// The statuses a closed exchange can have, and the stored outcomes each covers: the one
+/// definition of success and failure that searches, statistics, the dashboard, reports and
+/// the daily report share. A tool that ran and reported failure (`isError: true`) is stored
+/// as `tool_error`, an error, as in metrics.
+pub const STATUSES: &[(&str, &[&str])] = &[
+    ("success", &["ok"]),
+    (
+        "error",
+        &[
+            "rpc_error",
+            "tool_error",
+            "gateway_error",
+            "cancelled",
+            "abandoned",
+        ],
+    ),
+    ("denied", &["denied"]),
+    ("rate_limited", &["rate_limited", "budget_exceeded"]),
+    ("pending", &["approval_required"]),
+];
+
 /// What a caller means by a status, in terms of stored outcomes.
 pub fn status_outcomes(status: &str) -> Option<&'static [&'static str]> {
-    Some(match status {
-        "success" => &["ok"],
-        "error" => &["rpc_error", "gateway_error", "cancelled", "abandoned"],
-        "denied" => &["denied"],
-        "rate_limited" => &["rate_limited", "budget_exceeded"],
-        "pending" => &["approval_required"],
-        _ => return None,
-    })
+    STATUSES.iter().find(|(s, _)| *s == status).map(|(_, o)| *o)
+}
+
+/// The status of a stored outcome; an outcome this warden does not know is an `error`
+/// (never counted a success).
+pub fn status_of(outcome: &str) -> &'static str {
+    STATUSES
+        .iter()
+        .find(|(_, o)| o.contains(&outcome))
+        .map_or("error", |(s, _)| *s)
+}
+
+/// Whether the server answered the call (its duration is the server's latency): `ok`,
+/// `tool_error` and `rpc_error`. Refused, abandoned and cancelled calls have no latency.
+pub fn answered(outcome: &str) -> bool {
+    matches!(outcome, "ok" | "tool_error" | "rpc_error")
+}
+
+/// `outcome IN (…)` for a status, as SQL (the outcomes are constants, never input).
+pub fn status_sql(status: &str) -> String {
+    let list: Vec<String> = status_outcomes(status)
+        .unwrap_or_default()
+        .iter()
+        .map(|o| format!("'{o}'"))
+        .collect();
+    format!("outcome IN ({})", list.join(", "))
 }
 
 /// Every stored outcome.
 pub const OUTCOMES: &[&str] = &[
     "ok",
     "rpc_error",
+    "tool_error",
     "cancelled",
     "abandoned",
     "gateway_error",
@@ -212,8 +252,8 @@ pub struct Stats {
     pub errors: u64,
     /// Percent of invocations that ended `ok` (none when there were none).
     pub success_rate: Option<f64>,
-    /// Percent of invocations that failed (`rpc_error`, `gateway_error`, `cancelled`,
-    /// `abandoned`); refusals by policy are counted apart.
+    /// Percent of invocations that failed (status `error`: `rpc_error`, `tool_error`,
+    /// `gateway_error`, `cancelled`, `abandoned`); refusals by policy are counted apart.
     pub error_rate: Option<f64>,
     /// Over calls that reached the server and were answered.
     pub avg_latency_ms: Option<f64>,
@@ -256,10 +296,10 @@ enum Ended {
 }
 
 fn ended(outcome: &str) -> Ended {
-    match outcome {
-        "ok" => Ended::Ok,
-        "denied" | "approval_required" => Ended::Blocked,
-        "rate_limited" | "budget_exceeded" => Ended::Limited,
+    match status_of(outcome) {
+        "success" => Ended::Ok,
+        "denied" | "pending" => Ended::Blocked,
+        "rate_limited" => Ended::Limited,
         _ => Ended::Failed,
     }
 }
@@ -599,12 +639,15 @@ impl Store {
             let principal = r.get_ref(3).map_err(&e)?.as_str_or_null().ok().flatten();
             let how = ended(outcome);
             // Latency is the server's: refused calls never reached it.
-            let answered = matches!(outcome, "ok" | "rpc_error")
-                .then_some(duration)
-                .flatten();
+            let answered = answered(outcome).then_some(duration).flatten();
             all.add(how, answered);
             add_to(&mut tools, target.unwrap_or("(unnamed)"), how, answered);
-            add_to(&mut principals, principal.unwrap_or("(unknown)"), how, None);
+            add_to(
+                &mut principals,
+                principal.unwrap_or("(unknown)"),
+                how,
+                answered,
+            );
             let slot = OUTCOMES
                 .iter()
                 .position(|o| *o == outcome)
@@ -748,8 +791,18 @@ mod tests {
         for s in ["success", "error", "denied", "rate_limited", "pending"] {
             for o in status_outcomes(s).unwrap_or_default() {
                 assert!(OUTCOMES.contains(o), "{o}");
+                assert_eq!(status_of(o), s, "{o}");
             }
         }
         assert!(status_outcomes("bogus").is_none());
+        // Every outcome has exactly one status; an unknown one is never a success.
+        for o in OUTCOMES {
+            let n = STATUSES.iter().filter(|(_, os)| os.contains(o)).count();
+            assert_eq!(n, 1, "{o}");
+        }
+        assert_eq!(status_of("tool_error"), "error");
+        assert_eq!(status_of("made_up"), "error");
+        assert_eq!(status_sql("success"), "outcome IN ('ok')");
+        assert!(answered("tool_error") && !answered("denied") && !answered("abandoned"));
     }
 }

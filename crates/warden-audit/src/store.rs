@@ -1,13 +1,14 @@
 //! The SQLite audit store: logs, sealed records with the tree hashes stored beside them,
 //! signed checkpoints, and the query columns copied out of each leaf.
 //!
-//! Verification reads only `leaf`, `hashes` and `checkpoints`; the other columns exist for
-//! queries and are never trusted. Many writers (one per `warden run` process) may share one
+//! The leaf is the authority: verification hashes `leaf`, checks `hashes` and `checkpoints`,
+//! and checks that every query column still says what its leaf says (`columns`). Many writers (one per `warden run` process) may share one
 //! file: each appends to its own log, so they never contend for a chain head.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tlog_tiles::{Hash, HashReader, split_stored_hash_index, stored_hash_index};
 
@@ -98,6 +99,12 @@ pub enum StoreError {
     },
     #[error("audit store {0} does not exist")]
     Missing(PathBuf),
+    #[error("cannot make audit store {path} private to its owner (mode 0600): {source}")]
+    Private {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "audit store {path} has schema version {found}, this warden reads {SCHEMA_VERSION} \
          (a store from an older warden is upgraded the first time a writing command opens it)"
@@ -146,6 +153,62 @@ fn bind_rows(st: &mut rusqlite::CachedStatement<'_>, rows: &[Row]) -> rusqlite::
         bind(&s.principal)?;
         bind(&s.agent)?;
     }
+    Ok(())
+}
+
+/// Creates `dir` and its missing parents, each new one mode 0700 (umask can only narrow it).
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// Creates the store file if it is missing, mode 0600, and narrows it and an existing `-wal`
+/// or `-shm` to 0600 (a umask can leave a new file wider or narrower than asked). SQLite
+/// gives the `-wal` and `-shm` it creates later the database file's mode.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let narrow = |f: &std::fs::File| -> std::io::Result<()> {
+            let mode = f.metadata()?.permissions().mode() & 0o777;
+            if mode == 0o600 {
+                return Ok(());
+            }
+            match f.set_permissions(std::fs::Permissions::from_mode(0o600)) {
+                // Another user's existing store: theirs to set; said, not fatal.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    tracing::warn!(
+                        "audit store {} has mode {mode:o} and cannot be narrowed to 0600: {e}",
+                        path.display()
+                    );
+                    Ok(())
+                }
+                other => other,
+            }
+        };
+        let db = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        narrow(&db)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            match std::fs::OpenOptions::new().read(true).open(&p) {
+                Ok(f) => narrow(&f)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _unused = path;
     Ok(())
 }
 
@@ -272,13 +335,20 @@ impl Store {
 
     /// Opens (creating if needed) a store for writing. `sync` makes every commit durable
     /// against power loss (`synchronous=FULL`); otherwise commits survive a crash of warden.
+    /// The file and its `-wal` and `-shm` companions are private to their owner (mode
+    /// 0600, whatever the umask; directories it creates are 0700): they hold redacted
+    /// arguments and results.
     pub fn open(path: &Path, sync: bool) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            create_private_dir(dir).map_err(|source| StoreError::Dir {
                 path: dir.to_owned(),
                 source,
             })?;
         }
+        make_private(path).map_err(|source| StoreError::Private {
+            path: path.to_owned(),
+            source,
+        })?;
         let sql = |source| StoreError::Sqlite {
             path: path.to_owned(),
             source,
@@ -498,6 +568,43 @@ impl Store {
                 .as_bytes_or_null()
                 .map_err(|e| self.err()(e.into()))?;
             if !f(seq, leaf.unwrap_or_default(), hashes.unwrap_or_default()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f(seq, leaf, hashes, columns)` for each record of `log_id` in stored `seq`
+    /// order, with its query columns ([`crate::columns::COPIED`], in order) as stored: what
+    /// verification reads. Streams: one row in memory at a time.
+    pub fn scan_checked(
+        &self,
+        log_id: &str,
+        mut f: impl FnMut(i64, &[u8], &[u8], &[ValueRef<'_>]) -> bool,
+    ) -> Result<(), StoreError> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT seq, leaf, hashes, {} FROM records WHERE log_id = ?1 ORDER BY seq",
+                crate::columns::COPIED.join(", ")
+            )
+        });
+        let mut st = self.conn.prepare(&SQL).map_err(self.err())?;
+        let mut rows = st.query([log_id]).map_err(self.err())?;
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let seq: i64 = r.get(0).map_err(self.err())?;
+            let bytes = |i: usize| -> Result<&[u8], StoreError> {
+                Ok(r.get_ref(i)
+                    .map_err(self.err())?
+                    .as_bytes_or_null()
+                    .map_err(|e| self.err()(e.into()))?
+                    .unwrap_or_default())
+            };
+            let (leaf, hashes) = (bytes(1)?, bytes(2)?);
+            let mut columns = [ValueRef::Null; crate::columns::COPIED.len()];
+            for (i, c) in columns.iter_mut().enumerate() {
+                *c = r.get_ref(3 + i).map_err(self.err())?;
+            }
+            if !f(seq, leaf, hashes, &columns) {
                 break;
             }
         }
