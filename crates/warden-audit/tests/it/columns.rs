@@ -14,7 +14,7 @@ use warden_core::{Direction, Implementation};
 use crate::{Recorded, verify};
 
 /// A frame as the proxy would hand it over, with its spans.
-fn event(frame: &str, kind: &'static str, ctx: &Arc<SessionContext>) -> AuditEvent {
+pub(crate) fn event(frame: &str, kind: &'static str, ctx: &Arc<SessionContext>) -> AuditEvent {
     let frame = Bytes::from(frame.to_owned());
     let env = warden_core::parse_frame(&frame).unwrap();
     let c = warden_core::classify(&frame, env.first().unwrap(), None);

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns panic on failure by design
 
 mod columns;
+mod daily;
 mod outcomes;
 mod proofs;
 mod tamper;

@@ -422,3 +422,32 @@ fn the_store_is_created_0600_under_a_permissive_umask() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn the_daily_report_says_n_a_where_there_is_nothing_to_average() {
+    let place = recorded();
+    let (code, text) = out(
+        &[
+            "report",
+            "daily",
+            "--since",
+            "2000-01-01T00:00:00Z",
+            "--until",
+            "2000-01-02T00:00:00Z",
+        ],
+        &place,
+    );
+    assert_eq!(code, Some(0));
+    for line in [
+        "Total Calls: 0",
+        "Error Rate: n/a",
+        "Avg Latency: n/a",
+        "P95 Latency: n/a",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    assert!(!text.contains("0.00ms"), "{text}");
+    let (_, text) = out(&["report", "daily"], &place);
+    assert!(text.contains("Error Rate: 50.0%"), "{text}");
+    assert!(text.contains("of which tool errors (isError): 1"), "{text}");
+}
