@@ -12,7 +12,9 @@ use rusqlite::types::ValueRef;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// The columns copied out of each leaf, in the order [`crate::store::Store::scan_checked`]
+use crate::store::{Store, StoreError};
+
+/// The columns copied out of each leaf, in the order [`Store::scan_checked`]
 /// selects them (after `seq`, `leaf` and `hashes`).
 pub const COPIED: [&str; 13] = [
     "id",
@@ -83,6 +85,52 @@ pub(crate) struct Client<'a> {
     pub name: Cow<'a, str>,
     #[serde(borrow, default)]
     pub version: Cow<'a, str>,
+}
+
+fn err(store: &Store) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Sqlite {
+        path: store.path().to_owned(),
+        source,
+    }
+}
+
+impl Store {
+    /// Calls `f(seq, leaf, hashes, columns)` for each record of `log_id` in stored `seq`
+    /// order, with its query columns ([`COPIED`], in order) as stored: what
+    /// verification reads. Streams: one row in memory at a time.
+    pub fn scan_checked(
+        &self,
+        log_id: &str,
+        mut f: impl FnMut(i64, &[u8], &[u8], &[ValueRef<'_>]) -> bool,
+    ) -> Result<(), StoreError> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT seq, leaf, hashes, {} FROM records WHERE log_id = ?1 ORDER BY seq",
+                COPIED.join(", ")
+            )
+        });
+        let mut st = self.conn().prepare(&SQL).map_err(err(self))?;
+        let mut rows = st.query([log_id]).map_err(err(self))?;
+        while let Some(r) = rows.next().map_err(err(self))? {
+            let seq: i64 = r.get(0).map_err(err(self))?;
+            let bytes = |i: usize| -> Result<&[u8], StoreError> {
+                Ok(r.get_ref(i)
+                    .map_err(err(self))?
+                    .as_bytes_or_null()
+                    .map_err(|e| err(self)(e.into()))?
+                    .unwrap_or_default())
+            };
+            let (leaf, hashes) = (bytes(1)?, bytes(2)?);
+            let mut columns = [ValueRef::Null; COPIED.len()];
+            for (i, c) in columns.iter_mut().enumerate() {
+                *c = r.get_ref(3 + i).map_err(err(self))?;
+            }
+            if !f(seq, leaf, hashes, &columns) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A value a column should hold.

@@ -12,6 +12,8 @@
 //! - [`verify`]: per-log verification naming the first problem.
 //! - [`export`]: JSONL export, and verification of a store or an export.
 //! - [`proof`]: inclusion and consistency proofs, and their offline check.
+//! - [`status`]: success and failure, the statuses every reader shares.
+//! - `private`: the store's files are mode 0600.
 //! - [`query`]: the admin plane's queries: filtered pages with cursors, sessions, statistics.
 //! - [`daily`]: the daily security report (`warden report daily`), read-only SQL.
 //!
@@ -25,9 +27,11 @@ pub mod daily;
 pub mod export;
 pub mod keyed;
 pub mod keys;
+mod private;
 pub mod proof;
 pub mod query;
 pub mod record;
+pub mod status;
 pub mod store;
 pub mod tree;
 pub mod verify;

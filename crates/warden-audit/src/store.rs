@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tlog_tiles::{Hash, HashReader, split_stored_hash_index, stored_hash_index};
 
@@ -156,62 +155,6 @@ fn bind_rows(st: &mut rusqlite::CachedStatement<'_>, rows: &[Row]) -> rusqlite::
     Ok(())
 }
 
-/// Creates `dir` and its missing parents, each new one mode 0700 (umask can only narrow it).
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
-}
-
-/// Creates the store file if it is missing, mode 0600, and narrows it and an existing `-wal`
-/// or `-shm` to 0600 (a umask can leave a new file wider or narrower than asked). SQLite
-/// gives the `-wal` and `-shm` it creates later the database file's mode.
-fn make_private(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let narrow = |f: &std::fs::File| -> std::io::Result<()> {
-            let mode = f.metadata()?.permissions().mode() & 0o777;
-            if mode == 0o600 {
-                return Ok(());
-            }
-            match f.set_permissions(std::fs::Permissions::from_mode(0o600)) {
-                // Another user's existing store: theirs to set; said, not fatal.
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                    tracing::warn!(
-                        "audit store {} has mode {mode:o} and cannot be narrowed to 0600: {e}",
-                        path.display()
-                    );
-                    Ok(())
-                }
-                other => other,
-            }
-        };
-        let db = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)?;
-        narrow(&db)?;
-        for suffix in ["-wal", "-shm"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            match std::fs::OpenOptions::new().read(true).open(&p) {
-                Ok(f) => narrow(&f)?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _unused = path;
-    Ok(())
-}
-
 /// Runs `f` again while SQLite answers BUSY or LOCKED (jittered back-off, for at most 10 s).
 fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -340,12 +283,12 @@ impl Store {
     /// arguments and results.
     pub fn open(path: &Path, sync: bool) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            create_private_dir(dir).map_err(|source| StoreError::Dir {
+            crate::private::create_dir(dir).map_err(|source| StoreError::Dir {
                 path: dir.to_owned(),
                 source,
             })?;
         }
-        make_private(path).map_err(|source| StoreError::Private {
+        crate::private::make_private(path).map_err(|source| StoreError::Private {
             path: path.to_owned(),
             source,
         })?;
@@ -568,43 +511,6 @@ impl Store {
                 .as_bytes_or_null()
                 .map_err(|e| self.err()(e.into()))?;
             if !f(seq, leaf.unwrap_or_default(), hashes.unwrap_or_default()) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Calls `f(seq, leaf, hashes, columns)` for each record of `log_id` in stored `seq`
-    /// order, with its query columns ([`crate::columns::COPIED`], in order) as stored: what
-    /// verification reads. Streams: one row in memory at a time.
-    pub fn scan_checked(
-        &self,
-        log_id: &str,
-        mut f: impl FnMut(i64, &[u8], &[u8], &[ValueRef<'_>]) -> bool,
-    ) -> Result<(), StoreError> {
-        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            format!(
-                "SELECT seq, leaf, hashes, {} FROM records WHERE log_id = ?1 ORDER BY seq",
-                crate::columns::COPIED.join(", ")
-            )
-        });
-        let mut st = self.conn.prepare(&SQL).map_err(self.err())?;
-        let mut rows = st.query([log_id]).map_err(self.err())?;
-        while let Some(r) = rows.next().map_err(self.err())? {
-            let seq: i64 = r.get(0).map_err(self.err())?;
-            let bytes = |i: usize| -> Result<&[u8], StoreError> {
-                Ok(r.get_ref(i)
-                    .map_err(self.err())?
-                    .as_bytes_or_null()
-                    .map_err(|e| self.err()(e.into()))?
-                    .unwrap_or_default())
-            };
-            let (leaf, hashes) = (bytes(1)?, bytes(2)?);
-            let mut columns = [ValueRef::Null; crate::columns::COPIED.len()];
-            for (i, c) in columns.iter_mut().enumerate() {
-                *c = r.get_ref(3 + i).map_err(self.err())?;
-            }
-            if !f(seq, leaf, hashes, &columns) {
                 break;
             }
         }
