@@ -250,22 +250,21 @@ impl<'k> LogCheck<'k> {
                 }
                 Some(stored) => {
                     // Level i is the root of the 2^i records ending at n: the first level that
-                    // disagrees bounds where the record edited with its leaf hash is.
+                    // disagrees bounds the records that can hold an edit made together with
+                    // their stored hashes (n itself included: its own could have been rewritten).
                     let level = stored
                         .iter()
                         .zip(&computed)
                         .position(|(a, b)| a != b)
-                        .unwrap_or(stored.len().min(computed.len()));
-                    // Levels below it agree, so the culprit is in the left half of that subtree.
-                    let level = level.clamp(1, 63) as u32;
+                        .unwrap_or(stored.len().min(computed.len()))
+                        .min(63) as u32;
                     let first = (n + 1).saturating_sub(1u64 << level);
-                    let last = n.saturating_sub(1u64 << (level - 1));
-                    let detail = if stored.len() != computed.len() || first > last {
+                    let detail = if stored.len() != computed.len() || level == 0 {
                         "the tree hashes stored with it do not match the records before it".into()
                     } else {
                         format!(
                             "the tree hashes stored with it do not match the records before it: one of records \
-                             {first}..{last} was edited together with the leaf hash stored with it"
+                             {first}..{n} was edited together with the hashes stored with it"
                         )
                     };
                     return self.fail(ProblemKind::Edited, Some(n), id, detail);

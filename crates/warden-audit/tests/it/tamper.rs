@@ -46,6 +46,9 @@ fn edited_leaf_with_recomputed_leaf_hash_is_caught_by_the_tree_or_checkpoint() {
     .unwrap();
     let p = first_problem(&r);
     assert_eq!(p.kind, ProblemKind::Edited);
+    // Record 5's own higher hash (leaves 4..5) no longer matches: the range named holds it.
+    assert_eq!(p.seq, Some(5), "{p}");
+    assert!(p.detail.contains("one of records 4..5"), "{p}");
 }
 
 #[test]
