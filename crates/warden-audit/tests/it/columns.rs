@@ -426,3 +426,39 @@ fn the_store_is_narrowed_to_0600() {
         assert_eq!(mode(&p), 0o600, "{}", p.display());
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+    /// Any one column of any one record, set to any of several values: if the value changed,
+    /// verification names exactly that record and column.
+    #[test]
+    fn any_single_column_edit_is_named(
+        seq in 0i64..14,
+        column in 0usize..warden_audit::columns::COPIED.len(),
+        value in proptest::sample::select(vec!["'ok'", "'denied'", "NULL", "0", "-1", "''", "'mallory'", "X'00'", "1.5"]),
+    ) {
+        let r = recorded();
+        let c = Connection::open(&r.db).unwrap();
+        let column = warden_audit::columns::COPIED[column];
+        let changed: bool = c
+            .query_row(
+                &format!("SELECT {column} IS NOT {value} FROM records WHERE seq = ?1"),
+                [seq],
+                |x| x.get(0),
+            )
+            .unwrap();
+        let applied = c
+            .execute(&format!("UPDATE records SET {column} = {value} WHERE seq = ?1"), [seq])
+            .is_ok();
+        if changed && applied {
+            let p = problem(&r);
+            proptest::prop_assert_eq!(
+                (p.kind, p.seq, p.column),
+                (ProblemKind::Column, Some(seq as u64), Some(column)),
+                "{}", p
+            );
+        } else {
+            proptest::prop_assert!(verify(&r.db, Some(std::slice::from_ref(&r.vkey))).is_ok());
+        }
+    }
+}
