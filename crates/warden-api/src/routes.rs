@@ -237,9 +237,23 @@ pub(crate) struct VerifyCache {
     body: serde_json::Value,
 }
 
-/// A full check re-hashes every record; it runs again only when the store has grown and
-/// the last one is older than this.
+/// A full check re-hashes every record; it runs again when the store has grown and the last
+/// one is older than this…
 const VERIFY_EVERY: Duration = Duration::from_secs(15);
+/// …and, grown or not, when the last one is older than this: an edit in place (a leaf or a
+/// query column changed, nothing added) is seen within this long.
+const VERIFY_AT_LEAST_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether the cached verdict must be checked again: the store grew and it is older than
+/// [`VERIFY_EVERY`], or it is older than [`VERIFY_AT_LEAST_EVERY`], or there is none.
+fn verify_again(cached: Option<(bool, Duration)>) -> bool {
+    match cached {
+        None => true,
+        Some((same_heads, age)) => {
+            age >= VERIFY_AT_LEAST_EVERY || (!same_heads && age >= VERIFY_EVERY)
+        }
+    }
+}
 
 fn heads_key(heads: &[LogHead]) -> Vec<(String, u64)> {
     heads
@@ -252,11 +266,7 @@ async fn verify(State(state): State<ApiState>) -> Result<Json<serde_json::Value>
     let heads = state.read(|s| Ok(s.log_heads()?)).await?;
     let key = heads_key(&heads);
     let mut cache = state.inner_verify().lock().await;
-    let fresh = cache.as_ref().is_some_and(|c| c.heads == key);
-    let recent = cache
-        .as_ref()
-        .is_some_and(|c| c.at.elapsed() < VERIFY_EVERY);
-    if !fresh && !recent {
+    if verify_again(cache.as_ref().map(|c| (c.heads == key, c.at.elapsed()))) {
         let trusted = state.trusted().map(<[String]>::to_vec);
         let (verdict, heads) = state
             .read(move |s| {
@@ -302,7 +312,7 @@ async fn verify(State(state): State<ApiState>) -> Result<Json<serde_json::Value>
                     .collect();
                 json!({ "ok": false, "status": "tampered", "logs": logs, "problem": {
                     "log_id": p.log_id, "kind": p.kind.as_str(), "seq": p.seq,
-                    "record_id": p.record_id, "detail": p.detail,
+                    "record_id": p.record_id, "column": p.column, "detail": p.detail,
                 } })
             }
         };
@@ -330,5 +340,25 @@ impl ApiState {
     }
     pub(crate) fn trusted(&self) -> Option<&[String]> {
         self.inner.trusted.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod verify_cache_tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_is_checked_again_when_the_store_grew_or_it_is_old() {
+        let s = Duration::from_secs;
+        assert!(verify_again(None));
+        assert!(!verify_again(Some((true, s(0)))));
+        assert!(
+            !verify_again(Some((false, s(5)))),
+            "grown, but checked 5 s ago"
+        );
+        assert!(verify_again(Some((false, s(15)))));
+        // Nothing added: an edit in place is still looked for, once a minute.
+        assert!(!verify_again(Some((true, s(59)))));
+        assert!(verify_again(Some((true, s(60)))));
     }
 }

@@ -4,15 +4,9 @@
 use serde::Serialize;
 use warden_audit::RecordRow;
 
-/// A status for an outcome (the inverse of `query::status_outcomes`).
+/// A status for an outcome (`query::status_of`, the definition every reader shares).
 pub fn status_of(outcome: Option<&str>) -> Option<&'static str> {
-    Some(match outcome? {
-        "ok" => "success",
-        "denied" => "denied",
-        "rate_limited" | "budget_exceeded" => "rate_limited",
-        "approval_required" => "pending",
-        _ => "error",
-    })
+    outcome.map(warden_audit::query::status_of)
 }
 
 /// RFC 3339 with milliseconds, UTC.

@@ -1,7 +1,9 @@
 //! The daily security report (`warden report daily`): tool-call totals, success and failure,
 //! average and p95 latency, security events by kind, top tools and principals, and alerts
 //! against thresholds, all read from the store's query columns (read-only SQL, no leaves
-//! re-parsed except gateway events' names).
+//! re-parsed except gateway events' names). Success and failure are `query::STATUSES`, the
+//! definition searches, statistics and reports share (a tool that reported `isError: true`
+//! is stored as `tool_error`, a failure); each alert compares a number the report shows.
 //!
 //! A tool call is counted once, on the record that closes it: the response (which carries the
 //! duration), the request warden refused (denied, rate limited, over budget, held for
@@ -10,6 +12,7 @@
 use rusqlite::params;
 use serde::Serialize;
 
+use crate::query::{status_outcomes, status_sql};
 use crate::store::{Store, StoreError};
 
 /// Alert thresholds (the monitoring guide's defaults).
@@ -46,13 +49,16 @@ pub struct CallStats {
     pub successful: u64,
     /// JSON-RPC errors, tool errors (`isError`), gateway errors, abandoned and cancelled calls.
     pub failed: u64,
-    /// Of those, tools that ran and reported failure (`isError: true`).
+    /// Of those, tools that ran and reported failure (`isError: true`, outcome `tool_error`).
     pub tool_errors: u64,
     /// Refused by policy, limits or budgets (never reached the server).
     pub blocked: u64,
-    pub error_rate_pct: f64,
-    pub avg_latency_ms: f64,
-    pub p95_latency_ms: f64,
+    /// Failed calls as a percentage of all calls; none when there were no calls.
+    pub error_rate_pct: Option<f64>,
+    /// Over calls the server answered (`ok`, `tool_error`, `rpc_error`); none when it
+    /// answered none.
+    pub avg_latency_ms: Option<f64>,
+    pub p95_latency_ms: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -109,8 +115,25 @@ pub struct Daily {
 const CALLS: &str = "FROM records WHERE ts_us >= ?1 AND ts_us < ?2 AND method = 'tools/call' \
      AND outcome IS NOT NULL AND (kind = 'request' OR kind = 'event' OR duration_us IS NOT NULL)";
 
-const FAILED: &str = "('rpc_error', 'gateway_error', 'abandoned', 'cancelled')";
-const BLOCKED: &str = "('denied', 'rate_limited', 'budget_exceeded', 'approval_required')";
+/// The failures: every closed call that neither succeeded nor was refused (an outcome this
+/// warden does not know counts as failed, as `query::status_of` says).
+fn failed_sql() -> String {
+    format!("NOT ({} OR {})", status_sql("success"), blocked_sql())
+}
+
+fn blocked_sql() -> String {
+    format!(
+        "({} OR {} OR {})",
+        status_sql("denied"),
+        status_sql("rate_limited"),
+        status_sql("pending")
+    )
+}
+
+/// The outcomes of `status`, from the shared definition.
+fn outcomes(status: &str) -> &'static [&'static str] {
+    status_outcomes(status).unwrap_or_default()
+}
 
 /// Builds the report for records in `[since_us, until_us)`.
 pub fn daily(
@@ -144,29 +167,14 @@ pub fn daily(
     }
     let of = |names: &[&str]| -> u64 { names.iter().filter_map(|o| by_outcome.get(*o)).sum() };
     let total: u64 = by_outcome.values().sum();
-    // A tool that ran and failed answers `ok` with `isError: true` in its result (seen where the
-    // payload is stored: payload level standard or detailed).
-    let tool_errors: i64 = conn
-        .query_row(
-            &format!(
-                "SELECT COUNT(*) {CALLS} AND outcome = 'ok' AND kind = 'result' \
-                 AND json_extract(CAST(leaf AS TEXT), '$.payload.isError') IS 1"
-            ),
-            params![since_us, until_us],
-            |r| r.get(0),
-        )
-        .map_err(sql)?;
-    let tool_errors = count(tool_errors);
-    let successful = of(&["ok"]).saturating_sub(tool_errors);
-    let failed = of(&["rpc_error", "gateway_error", "abandoned", "cancelled"]) + tool_errors;
-    let blocked = of(&[
-        "denied",
-        "rate_limited",
-        "budget_exceeded",
-        "approval_required",
-    ]);
+    let tool_errors = of(&[crate::record::TOOL_ERROR]);
+    let successful = of(outcomes("success"));
+    let blocked = of(outcomes("denied")) + of(outcomes("rate_limited")) + of(outcomes("pending"));
+    let failed = total.saturating_sub(successful + blocked);
     // Latency of the calls that reached the server and were answered.
-    let timed = format!("{CALLS} AND duration_us IS NOT NULL AND kind != 'event'");
+    let timed = format!(
+        "{CALLS} AND duration_us IS NOT NULL AND outcome IN ('ok', 'tool_error', 'rpc_error')"
+    );
     let (n_timed, avg_us): (i64, Option<f64>) = conn
         .query_row(
             &format!("SELECT COUNT(*), AVG(duration_us) {timed}"),
@@ -214,7 +222,9 @@ pub fn daily(
         approval_required: of(&["approval_required"]),
         anomalies: count(anomalies),
         peak_hour: PeakHour {
-            access_denied: peak("('denied', 'approval_required')")?,
+            // Each peak counts what its total counts, so an alert never names more than the
+            // report shows.
+            access_denied: peak("('denied')")?,
             rate_limits: peak("('rate_limited')")?,
             budget_exceeded: peak("('budget_exceeded')")?,
         },
@@ -223,10 +233,10 @@ pub fn daily(
         let mut st = conn
             .prepare(&format!(
                 "SELECT COALESCE({column}, ''), COUNT(*), \
-                 SUM(outcome IN {FAILED} OR (outcome = 'ok' AND kind = 'result' \
-                     AND json_extract(CAST(leaf AS TEXT), '$.payload.isError') IS 1)), \
-                 SUM(outcome IN {BLOCKED}) {CALLS} \
-                 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
+                 SUM({}), SUM({}) {CALLS} \
+                 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10",
+                failed_sql(),
+                blocked_sql()
             ))
             .map_err(sql)?;
         let rows = st
@@ -241,11 +251,7 @@ pub fn daily(
             .map_err(sql)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(sql)
     };
-    let error_rate_pct = if total > 0 {
-        failed as f64 * 100.0 / total as f64
-    } else {
-        0.0
-    };
+    let error_rate_pct = (total > 0).then(|| failed as f64 * 100.0 / total as f64);
     let stats = CallStats {
         total_calls: total,
         successful,
@@ -253,8 +259,8 @@ pub fn daily(
         tool_errors,
         blocked,
         error_rate_pct,
-        avg_latency_ms: avg_us.unwrap_or(0.0) / 1000.0,
-        p95_latency_ms: p95_us.unwrap_or(0) as f64 / 1000.0,
+        avg_latency_ms: avg_us.filter(|_| n_timed > 0).map(|a| a / 1000.0),
+        p95_latency_ms: p95_us.map(|p| p as f64 / 1000.0),
     };
     let alerts = alerts(&stats, &security, &thresholds);
     Ok(Daily {
@@ -301,27 +307,27 @@ fn alerts(s: &CallStats, e: &SecurityEvents, t: &Thresholds) -> Vec<Alert> {
         e.peak_hour.budget_exceeded,
         t.budget_per_hour,
     );
-    if s.total_calls > 0 && s.error_rate_pct > t.error_rate_pct {
+    if let Some(rate) = s.error_rate_pct.filter(|r| *r > t.error_rate_pct) {
         out.push(Alert {
             severity: "error",
             kind: "error_rate",
             message: format!(
-                "error rate is {:.1}% (threshold {}%)",
-                s.error_rate_pct, t.error_rate_pct
+                "error rate is {rate:.1}% ({} of {} calls failed; threshold {}%)",
+                s.failed, s.total_calls, t.error_rate_pct
             ),
-            value: s.error_rate_pct,
+            value: rate,
             threshold: t.error_rate_pct,
         });
     }
-    if s.p95_latency_ms > t.p95_latency_ms {
+    if let Some(p95) = s.p95_latency_ms.filter(|p| *p > t.p95_latency_ms) {
         out.push(Alert {
             severity: "warning",
             kind: "latency",
             message: format!(
-                "p95 latency is {:.1} ms (threshold {} ms)",
-                s.p95_latency_ms, t.p95_latency_ms
+                "p95 latency is {p95:.1} ms (threshold {} ms)",
+                t.p95_latency_ms
             ),
-            value: s.p95_latency_ms,
+            value: p95,
             threshold: t.p95_latency_ms,
         });
     }

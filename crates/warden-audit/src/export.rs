@@ -1,5 +1,6 @@
 //! The JSONL export: each log's registration, its signed checkpoints, then its records with
-//! the leaf bytes embedded verbatim, so the export verifies on its own (`verify --file`).
+//! the leaf bytes embedded verbatim and the tree hashes stored with each (hex), so the export
+//! verifies on its own (`verify --file`) and names the record that was edited.
 
 use std::io::{BufRead, Write};
 
@@ -38,6 +39,8 @@ enum Line<'a> {
         log_id: String,
         seq: i64,
         leaf: &'a RawValue,
+        /// The `hashes` column, hex: the leaf's hash and the subtree roots it completes.
+        hashes: String,
     },
 }
 
@@ -59,6 +62,7 @@ struct AnyLine<'a> {
     seq: Option<i64>,
     #[serde(borrow)]
     leaf: Option<&'a RawValue>,
+    hashes: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +123,7 @@ pub fn export(store: &Store, out: &mut impl Write) -> Result<u64, ExportError> {
             )?;
         }
         let mut failure: Option<ExportError> = None;
-        store.scan(&log.log_id, |seq, leaf, _| {
+        store.scan(&log.log_id, |seq, leaf, hashes| {
             let raw = std::str::from_utf8(leaf)
                 .ok()
                 .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
@@ -134,6 +138,7 @@ pub fn export(store: &Store, out: &mut impl Write) -> Result<u64, ExportError> {
                 log_id: log.log_id.clone(),
                 seq,
                 leaf,
+                hashes: crate::keyed::hex(hashes),
             };
             if let Err(e) = write_line(out, &line) {
                 failure = Some(e);
@@ -169,7 +174,7 @@ pub fn verify_export(
     struct Current {
         info: LogInfo,
         checkpoints: Vec<(u64, String)>,
-        records: Vec<(i64, Vec<u8>)>,
+        records: Vec<(i64, Vec<u8>, Option<Vec<u8>>)>,
     }
     let mut logs: Vec<Current> = Vec::new();
     for (i, line) in input.lines().enumerate() {
@@ -219,7 +224,17 @@ pub fn verify_export(
                 } else {
                     let seq = parsed.seq.ok_or_else(|| missing("seq"))?;
                     let leaf = parsed.leaf.ok_or_else(|| missing("leaf"))?;
-                    current.records.push((seq, leaf.get().as_bytes().to_vec()));
+                    // An older export has no hashes: an edited record is then caught by the
+                    // next checkpoint, which can name only the range it covers.
+                    let hashes = match &parsed.hashes {
+                        Some(h) => Some(crate::keyed::unhex(h).ok_or_else(|| {
+                            bad("record line with hashes that are not hex".into())
+                        })?),
+                        None => None,
+                    };
+                    current
+                        .records
+                        .push((seq, leaf.get().as_bytes().to_vec(), hashes));
                 }
             }
             other => return Err(bad(format!("unknown line type {other:?}"))),
@@ -231,8 +246,8 @@ pub fn verify_export(
             None => vec![log.info.vkey.as_str()],
         };
         let mut check = LogCheck::new(&log.info, log.checkpoints, keys);
-        for (seq, leaf) in &log.records {
-            check.push(*seq, leaf, None);
+        for (seq, leaf, hashes) in &log.records {
+            check.push(*seq, leaf, hashes.as_deref(), None);
         }
         match check.finish() {
             Ok(r) => reports.push(r),
@@ -252,28 +267,39 @@ pub fn verify_store(store: &Store, trusted: Option<&[String]>) -> Result<Verdict
             kind: ProblemKind::Registration,
             seq: None,
             record_id: None,
+            column: None,
             detail: "records or checkpoints exist for a log that is not registered".into(),
         }));
     }
     for log in store.logs()? {
-        let keys: Vec<&str> = match trusted {
-            Some(t) => t.iter().map(String::as_str).collect(),
-            None => vec![log.vkey.as_str()],
-        };
-        let checkpoints = store
-            .checkpoints(&log.log_id)?
-            .into_iter()
-            .map(|(s, _, n)| (s, n))
-            .collect();
-        let mut check = LogCheck::new(&log, checkpoints, keys);
-        store.scan(&log.log_id, |seq, leaf, hashes| {
-            check.push(seq, leaf, Some(hashes));
-            true
-        })?;
-        match check.finish() {
+        match verify_log(store, &log, trusted)? {
             Ok(r) => reports.push(r),
             Err(p) => return Ok(Err(p)),
         }
     }
     Ok(Ok(reports))
+}
+
+/// Verifies one log of a store: its leaves, stored hashes, checkpoints and query columns.
+/// Call it inside a [`Store::snapshot`] when checkpoints and records must agree.
+pub fn verify_log(
+    store: &Store,
+    log: &LogInfo,
+    trusted: Option<&[String]>,
+) -> Result<Result<LogReport, Problem>, StoreError> {
+    let keys: Vec<&str> = match trusted {
+        Some(t) => t.iter().map(String::as_str).collect(),
+        None => vec![log.vkey.as_str()],
+    };
+    let checkpoints = store
+        .checkpoints(&log.log_id)?
+        .into_iter()
+        .map(|(s, _, n)| (s, n))
+        .collect();
+    let mut check = LogCheck::new(log, checkpoints, keys);
+    store.scan_checked(&log.log_id, |seq, leaf, hashes, columns| {
+        check.push(seq, leaf, Some(hashes), Some(columns));
+        true
+    })?;
+    Ok(check.finish())
 }

@@ -7,24 +7,31 @@
 //! - [`keys`]: checkpoint signing key, verifier key, hash key.
 //! - [`checkpoint`]: C2SP signed-note checkpoints.
 //! - [`store`]: SQLite schema, append, scans and queries.
+//! - [`columns`]: the query columns copied out of each leaf, and the check that they still agree.
 //! - [`writer`]: the single writer thread and the `AuditHandle` everyone else holds.
 //! - [`verify`]: per-log verification naming the first problem.
 //! - [`export`]: JSONL export, and verification of a store or an export.
 //! - [`proof`]: inclusion and consistency proofs, and their offline check.
+//! - [`status`]: success and failure, the statuses every reader shares.
+//! - `private`: the store's files are mode 0600.
 //! - [`query`]: the admin plane's queries: filtered pages with cursors, sessions, statistics.
 //! - [`daily`]: the daily security report (`warden report daily`), read-only SQL.
 //!
 //! Hash what you store, store what you hash: a leaf's bytes are written once and never
-//! re-serialized; verification reads only leaves, stored hashes and checkpoints.
+//! re-serialized; verification reads leaves, stored hashes and checkpoints, and checks the
+//! query columns against the leaves.
 
 pub mod checkpoint;
+pub mod columns;
 pub mod daily;
 pub mod export;
 pub mod keyed;
 pub mod keys;
+mod private;
 pub mod proof;
 pub mod query;
 pub mod record;
+pub mod status;
 pub mod store;
 pub mod tree;
 pub mod verify;

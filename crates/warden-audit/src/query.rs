@@ -12,30 +12,7 @@ use crate::store::{RecordRow, Store, StoreError};
 /// Most rows one page may hold.
 pub const MAX_PAGE: u32 = 1000;
 
-/// What a caller means by a status, in terms of stored outcomes.
-pub fn status_outcomes(status: &str) -> Option<&'static [&'static str]> {
-    Some(match status {
-        "success" => &["ok"],
-        "error" => &["rpc_error", "gateway_error", "cancelled", "abandoned"],
-        "denied" => &["denied"],
-        "rate_limited" => &["rate_limited", "budget_exceeded"],
-        "pending" => &["approval_required"],
-        _ => return None,
-    })
-}
-
-/// Every stored outcome.
-pub const OUTCOMES: &[&str] = &[
-    "ok",
-    "rpc_error",
-    "cancelled",
-    "abandoned",
-    "gateway_error",
-    "denied",
-    "rate_limited",
-    "budget_exceeded",
-    "approval_required",
-];
+pub use crate::status::{OUTCOMES, STATUSES, answered, status_of, status_outcomes, status_sql};
 
 /// A position in an ordered page: the last row seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,8 +189,8 @@ pub struct Stats {
     pub errors: u64,
     /// Percent of invocations that ended `ok` (none when there were none).
     pub success_rate: Option<f64>,
-    /// Percent of invocations that failed (`rpc_error`, `gateway_error`, `cancelled`,
-    /// `abandoned`); refusals by policy are counted apart.
+    /// Percent of invocations that failed (status `error`: `rpc_error`, `tool_error`,
+    /// `gateway_error`, `cancelled`, `abandoned`); refusals by policy are counted apart.
     pub error_rate: Option<f64>,
     /// Over calls that reached the server and were answered.
     pub avg_latency_ms: Option<f64>,
@@ -256,10 +233,10 @@ enum Ended {
 }
 
 fn ended(outcome: &str) -> Ended {
-    match outcome {
-        "ok" => Ended::Ok,
-        "denied" | "approval_required" => Ended::Blocked,
-        "rate_limited" | "budget_exceeded" => Ended::Limited,
+    match status_of(outcome) {
+        "success" => Ended::Ok,
+        "denied" | "pending" | "refused" => Ended::Blocked,
+        "rate_limited" => Ended::Limited,
         _ => Ended::Failed,
     }
 }
@@ -599,12 +576,15 @@ impl Store {
             let principal = r.get_ref(3).map_err(&e)?.as_str_or_null().ok().flatten();
             let how = ended(outcome);
             // Latency is the server's: refused calls never reached it.
-            let answered = matches!(outcome, "ok" | "rpc_error")
-                .then_some(duration)
-                .flatten();
+            let answered = answered(outcome).then_some(duration).flatten();
             all.add(how, answered);
             add_to(&mut tools, target.unwrap_or("(unnamed)"), how, answered);
-            add_to(&mut principals, principal.unwrap_or("(unknown)"), how, None);
+            add_to(
+                &mut principals,
+                principal.unwrap_or("(unknown)"),
+                how,
+                answered,
+            );
             let slot = OUTCOMES
                 .iter()
                 .position(|o| *o == outcome)
@@ -741,15 +721,5 @@ mod tests {
         assert_eq!(percentile(&mut v, 95.0), Some(95));
         assert_eq!(percentile(&mut [7], 95.0), Some(7));
         assert_eq!(percentile(&mut [], 95.0), None);
-    }
-
-    #[test]
-    fn statuses_map_to_outcomes() {
-        for s in ["success", "error", "denied", "rate_limited", "pending"] {
-            for o in status_outcomes(s).unwrap_or_default() {
-                assert!(OUTCOMES.contains(o), "{o}");
-            }
-        }
-        assert!(status_outcomes("bogus").is_none());
     }
 }

@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use warden_core::{Direction, Implementation};
 
@@ -75,6 +75,12 @@ impl Outcome {
         }
     }
 }
+
+/// The recorded outcome of a `tools/call` whose tool ran and reported failure: the server
+/// answered with a result (so the event's outcome is `ok`) flagged `isError: true`. The
+/// sealer records it so (see [`AuditEvent::recorded_outcome`]); every reader that tells
+/// success from failure reads it from the `outcome` column or member.
+pub const TOOL_ERROR: &str = "tool_error";
 
 /// What is known about the session a message belongs to when it is seen.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -189,6 +195,97 @@ impl AuditEvent {
             tool_class: None,
             tool_class_source: None,
         }
+    }
+}
+
+impl AuditEvent {
+    /// Whether this is a `tools/call` result whose tool ran and failed: the `result` object
+    /// has `isError: true`. The one definition of a tool error (metrics, spans, the leaf's
+    /// outcome, and through it reports, statistics and searches). Fails towards "failed":
+    /// any copy of a duplicated `isError` that is `true` counts, and a body that does not
+    /// parse counts when its text holds `"isError"` followed by `true`.
+    pub fn tool_failed(&self) -> bool {
+        if self.kind != "result" || self.method.as_deref() != Some("tools/call") {
+            return false;
+        }
+        self.body
+            .clone()
+            .and_then(|r| self.frame.get(r))
+            .is_some_and(flags_error)
+    }
+
+    /// The outcome as the leaf and the `outcome` column record it: [`TOOL_ERROR`] for an
+    /// answered tool call whose tool failed ([`AuditEvent::tool_failed`]), else the event's.
+    pub fn recorded_outcome(&self) -> Option<&'static str> {
+        match self.outcome {
+            Some(Outcome::Ok) if self.tool_failed() => Some(TOOL_ERROR),
+            o => o.map(Outcome::as_str),
+        }
+    }
+}
+
+static IS_ERROR: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"isError"));
+
+/// Whether a `result` value says `isError: true` (see [`AuditEvent::tool_failed`]).
+fn flags_error(body: &[u8]) -> bool {
+    // A key can only be `isError` if the text holds it, or spells it with escapes.
+    let escaped = memchr::memmem::find(body, b"\\u").is_some();
+    if !escaped && IS_ERROR.find(body).is_none() {
+        return false;
+    }
+    match serde_json::from_slice::<IsErrorFlag>(body) {
+        Ok(IsErrorFlag(failed)) => failed,
+        Err(_) => loosely_flags_error(body),
+    }
+}
+
+/// For a body that does not parse: any `"isError"` followed by `:` and `true`.
+fn loosely_flags_error(body: &[u8]) -> bool {
+    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    IS_ERROR.find_iter(body).any(|at| {
+        let rest = &body[at + "isError".len()..];
+        let Some(rest) = rest.strip_prefix(b"\"") else {
+            return false;
+        };
+        let i = rest.iter().take_while(|b| ws(b)).count();
+        let Some(rest) = rest[i..].strip_prefix(b":") else {
+            return false;
+        };
+        let i = rest.iter().take_while(|b| ws(b)).count();
+        rest[i..].starts_with(b"true")
+    })
+}
+
+/// Reads a `result` object's members, `true` if any member named `isError` (every copy of
+/// a duplicated one) is `true`.
+struct IsErrorFlag(bool);
+
+impl<'de> Deserialize<'de> for IsErrorFlag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<IsErrorFlag, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = IsErrorFlag;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a tool result object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<IsErrorFlag, A::Error> {
+                let mut failed = false;
+                while let Some(key) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "isError" {
+                        failed |=
+                            m.next_value::<serde_json::Value>()? == serde_json::Value::Bool(true);
+                    } else {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(IsErrorFlag(failed))
+            }
+        }
+        d.deserialize_map(Members)
     }
 }
 
@@ -372,6 +469,7 @@ impl Sealer {
             .as_deref()
             .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
         let ctx = &*ev.context;
+        let outcome = ev.recorded_outcome();
         let server =
             (ctx.server_name.is_some() || ctx.server_info.is_some()).then_some(ServerRef {
                 name: ctx.server_name.as_deref(),
@@ -399,7 +497,7 @@ impl Sealer {
             agent: ctx.agent.as_deref(),
             size: ev.size,
             duration_us: ev.duration_us,
-            outcome: ev.outcome.map(Outcome::as_str),
+            outcome,
             error_code: ev.error_code,
             args_hash,
             result_hash,
@@ -426,7 +524,7 @@ impl Sealer {
             target: ev.target.clone(),
             exchange: ev.exchange,
             server: ctx.server_name.clone(),
-            outcome: ev.outcome.map(Outcome::as_str),
+            outcome,
             duration_us: ev.duration_us,
             principal: ctx.principal.clone(),
             agent: ctx.agent_label(),

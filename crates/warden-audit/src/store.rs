@@ -1,8 +1,8 @@
 //! The SQLite audit store: logs, sealed records with the tree hashes stored beside them,
 //! signed checkpoints, and the query columns copied out of each leaf.
 //!
-//! Verification reads only `leaf`, `hashes` and `checkpoints`; the other columns exist for
-//! queries and are never trusted. Many writers (one per `warden run` process) may share one
+//! The leaf is the authority: verification hashes `leaf`, checks `hashes` and `checkpoints`,
+//! and checks that every query column still says what its leaf says (`columns`). Many writers (one per `warden run` process) may share one
 //! file: each appends to its own log, so they never contend for a chain head.
 
 use std::path::{Path, PathBuf};
@@ -98,6 +98,12 @@ pub enum StoreError {
     },
     #[error("audit store {0} does not exist")]
     Missing(PathBuf),
+    #[error("cannot make audit store {path} private to its owner (mode 0600): {source}")]
+    Private {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "audit store {path} has schema version {found}, this warden reads {SCHEMA_VERSION} \
          (a store from an older warden is upgraded the first time a writing command opens it)"
@@ -272,13 +278,20 @@ impl Store {
 
     /// Opens (creating if needed) a store for writing. `sync` makes every commit durable
     /// against power loss (`synchronous=FULL`); otherwise commits survive a crash of warden.
+    /// The file and its `-wal` and `-shm` companions are private to their owner (mode
+    /// 0600, whatever the umask; directories it creates are 0700): they hold redacted
+    /// arguments and results.
     pub fn open(path: &Path, sync: bool) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            crate::private::create_dir(dir).map_err(|source| StoreError::Dir {
                 path: dir.to_owned(),
                 source,
             })?;
         }
+        crate::private::make_private(path).map_err(|source| StoreError::Private {
+            path: path.to_owned(),
+            source,
+        })?;
         let sql = |source| StoreError::Sqlite {
             path: path.to_owned(),
             source,

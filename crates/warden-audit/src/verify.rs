@@ -1,14 +1,16 @@
 //! Verification of a log: every leaf re-hashed, the tree rebuilt, every checkpoint's signature
-//! and root checked, and the first problem named (edited, deleted, reordered, inserted,
-//! truncated, forged or missing checkpoint). Reads stored bytes only; re-serializes nothing.
+//! and root checked, every query column compared with its leaf, and the first problem named
+//! (edited, deleted, reordered, inserted, truncated, forged or missing checkpoint, column
+//! edited). Reads stored bytes only; re-serializes nothing.
 
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::Deserialize;
+use rusqlite::types::ValueRef;
 use tlog_tiles::record_hash;
 
 use crate::checkpoint::{self, CheckpointError};
+use crate::columns::Leaf;
 use crate::store::{LogInfo, blob_to_hashes};
 use crate::tree::Frontier;
 
@@ -23,6 +25,8 @@ pub enum ProblemKind {
     ForgedCheckpoint,
     MissingCheckpoint,
     Registration,
+    /// A query column no longer says what its leaf says (the leaf itself verifies).
+    Column,
 }
 
 impl ProblemKind {
@@ -36,6 +40,7 @@ impl ProblemKind {
             ProblemKind::ForgedCheckpoint => "forged checkpoint",
             ProblemKind::MissingCheckpoint => "missing checkpoint",
             ProblemKind::Registration => "log registration altered",
+            ProblemKind::Column => "query column edited",
         }
     }
 }
@@ -49,6 +54,8 @@ pub struct Problem {
     pub seq: Option<u64>,
     /// The id of that record, when its leaf could be read.
     pub record_id: Option<String>,
+    /// For a `Column` problem, the column that disagrees with the leaf.
+    pub column: Option<&'static str>,
     pub detail: String,
 }
 
@@ -77,17 +84,6 @@ pub struct LogReport {
     /// written, or one whose writer was killed).
     pub unsigned_tail: u64,
     pub closed: bool,
-}
-
-#[derive(Deserialize)]
-struct LeafHead {
-    v: Option<u32>,
-    id: Option<String>,
-    log: Option<String>,
-    seq: Option<u64>,
-    kind: Option<String>,
-    event: Option<String>,
-    detail: Option<serde_json::Value>,
 }
 
 /// Checks one log fed record by record in stored order.
@@ -147,15 +143,23 @@ impl<'k> LogCheck<'k> {
                 kind,
                 seq,
                 record_id,
+                column: None,
                 detail,
             });
         }
     }
 
     /// Feeds the record stored at position `pos` with its leaf bytes and, from a database,
-    /// the tree hashes stored beside it.
-    pub fn push(&mut self, pos: i64, leaf: &[u8], stored: Option<&[u8]>) {
-        let head: Option<LeafHead> = serde_json::from_slice(leaf).ok();
+    /// the tree hashes stored beside it and its query columns ([`crate::columns::COPIED`],
+    /// in order).
+    pub fn push(
+        &mut self,
+        pos: i64,
+        leaf: &[u8],
+        stored: Option<&[u8]>,
+        columns: Option<&[ValueRef<'_>]>,
+    ) {
+        let head: Option<Leaf<'_>> = serde_json::from_slice(leaf).ok();
         if self.problem.is_some() {
             if let Some(s) = head.as_ref().and_then(|h| h.seq) {
                 self.later_seqs.insert(s);
@@ -163,7 +167,9 @@ impl<'k> LogCheck<'k> {
             return;
         }
         let n = self.frontier.size();
-        let id = head.as_ref().and_then(|h| h.id.clone());
+        let id = head
+            .as_ref()
+            .and_then(|h| h.id.as_deref().map(str::to_owned));
         if pos != n as i64 {
             let (kind, detail) = if pos > n as i64 {
                 (
@@ -186,7 +192,8 @@ impl<'k> LogCheck<'k> {
                 "the record is no longer valid JSON".into(),
             );
         };
-        if head.v != Some(crate::record::LEAF_VERSION) || head.log.as_deref() != Some(&self.log_id)
+        if head.v != Some(crate::record::LEAF_VERSION)
+            || head.log.as_deref() != Some(self.log_id.as_str())
         {
             return self.fail(
                 ProblemKind::Inserted,
@@ -241,15 +248,47 @@ impl<'k> LogCheck<'k> {
                         "its bytes no longer match the leaf hash stored when it was written".into(),
                     );
                 }
-                _ => {
+                Some(stored) => {
+                    // Level i is the root of the 2^i records ending at n: the first level that
+                    // disagrees bounds the records that can hold an edit made together with
+                    // their stored hashes (n itself included: its own could have been rewritten).
+                    let level = stored
+                        .iter()
+                        .zip(&computed)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(stored.len().min(computed.len()))
+                        .min(63) as u32;
+                    let first = (n + 1).saturating_sub(1u64 << level);
+                    let detail = if stored.len() != computed.len() || level == 0 {
+                        "the tree hashes stored with it do not match the records before it".into()
+                    } else {
+                        format!(
+                            "the tree hashes stored with it do not match the records before it: one of records \
+                             {first}..{n} was edited together with the hashes stored with it"
+                        )
+                    };
+                    return self.fail(ProblemKind::Edited, Some(n), id, detail);
+                }
+                None => {
                     return self.fail(
                         ProblemKind::Edited,
                         Some(n),
                         id,
-                        "the tree hashes stored with it do not match the records before it".into(),
+                        "the tree hashes stored with it are not a whole number of hashes".into(),
                     );
                 }
             }
+        }
+        if let Some(m) = columns.and_then(|c| head.first_mismatch(c)) {
+            let detail = format!(
+                "column {} holds {} but the record says {} (reports, statistics and searches read the column)",
+                m.column, m.stored, m.leaf
+            );
+            self.fail(ProblemKind::Column, Some(n), id, detail);
+            if let Some(p) = self.problem.as_mut() {
+                p.column = Some(m.column);
+            }
+            return;
         }
         if head.kind.as_deref() == Some("event") && head.event.as_deref() == Some("log_closed") {
             self.closed = true;
@@ -259,8 +298,11 @@ impl<'k> LogCheck<'k> {
 
     /// The `log_opened` record (covered by the tree and the signatures) must state what the
     /// log's registration row says, so editing that row cannot weaken the checks.
-    fn opening_matches(&self, head: &LeafHead) -> bool {
-        let Some(d) = head.detail.as_ref() else {
+    fn opening_matches(&self, head: &Leaf<'_>) -> bool {
+        let Some(d) = head
+            .detail
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d.get()).ok())
+        else {
             return false;
         };
         let text = |k: &str| d.get(k).and_then(|v| v.as_str());
@@ -312,11 +354,14 @@ impl<'k> LogCheck<'k> {
                 return self.fail(ProblemKind::ForgedCheckpoint, Some(csize), None, detail);
             }
             if opened.root != self.frontier.root() {
+                // No stored hash names the record (an export without them, or hashes edited
+                // too): only the range this checkpoint adds is known, so no record is named.
                 let detail = format!(
-                    "the signed root at size {csize} does not match the records before it: a record below {csize} \
-                     was edited, inserted, deleted or reordered together with its stored hashes"
+                    "the signed root at size {csize} does not match the records before it: one of records \
+                     {prev}..{} was edited, inserted, deleted or reordered together with its stored hashes",
+                    csize.saturating_sub(1)
                 );
-                return self.fail(ProblemKind::Edited, Some(prev), None, detail);
+                return self.fail(ProblemKind::Edited, None, None, detail);
             }
         }
     }
@@ -328,6 +373,7 @@ impl<'k> LogCheck<'k> {
             kind,
             seq,
             record_id: None,
+            column: None,
             detail,
         }
     }

@@ -307,10 +307,9 @@ impl Observability {
         } else {
             ev.exchange.and_then(|x| self.pending.lock().remove(&x))
         };
-        // A tool that ran and failed answers with a result flagged `isError`.
-        let tool_error = ev.kind == "result"
-            && ev.method.as_deref() == Some("tools/call")
-            && is_error_result(ev);
+        // A tool that ran and failed answers with a result flagged `isError` (the definition
+        // the record's outcome, reports and statistics share).
+        let tool_error = ev.tool_failed();
         let error = if tool_error {
             Some("tool_error")
         } else {
@@ -666,23 +665,6 @@ fn error_type(o: Outcome, code: Option<i64>) -> Option<&'static str> {
 /// Searchers built once (building one per message shows in profiles).
 static TRACEPARENT: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b"traceparent"));
-static IS_ERROR: LazyLock<memmem::Finder<'static>> =
-    LazyLock::new(|| memmem::Finder::new(b"\"isError\""));
-
-/// Whether a `tools/call` result says the tool failed (`isError: true`). The body is parsed
-/// only when the key appears in it.
-fn is_error_result(ev: &AuditEvent) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Flag {
-        #[serde(rename = "isError")]
-        is_error: Option<bool>,
-    }
-    let Some(body) = ev.body.clone().and_then(|r| ev.frame.get(r)) else {
-        return false;
-    };
-    IS_ERROR.find(body).is_some()
-        && serde_json::from_slice::<Flag>(body).is_ok_and(|f| f.is_error == Some(true))
-}
 
 /// A span attribute value shared by reference count: copying a batch for a retry then copies
 /// no strings.

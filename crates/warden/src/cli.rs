@@ -321,7 +321,8 @@ pub(crate) struct FilterArgs {
     /// c2s (client to server) or s2c.
     #[arg(long)]
     pub(crate) direction: Option<String>,
-    /// ok, rpc_error, cancelled, abandoned, gateway_error.
+    /// ok, rpc_error, tool_error, cancelled, abandoned, gateway_error, denied, rate_limited,
+    /// budget_exceeded, approval_required.
     #[arg(long)]
     pub(crate) outcome: Option<String>,
     #[arg(long)]

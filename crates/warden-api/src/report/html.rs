@@ -50,10 +50,10 @@ fn class_badge(class: &str) -> String {
 }
 
 fn outcome_badge(outcome: &str) -> String {
-    let kind = match outcome {
-        "ok" => "ok",
-        "denied" | "rate_limited" | "budget_exceeded" | "approval_required" => "blocked",
-        _ => "err",
+    let kind = match warden_audit::query::status_of(outcome) {
+        "success" => "ok",
+        "error" => "err",
+        _ => "blocked",
     };
     format!("<span class=\"badge o-{kind}\">{}</span>", esc(outcome))
 }
@@ -114,7 +114,12 @@ pub fn render(r: &Report) -> String {
                 let _w = write!(x, " · session <code>{}</code>", esc(v));
             }
             if r.scope.from.is_some() || r.scope.to.is_some() {
-                let _w = write!(x, " · from {} to {}", esc(&opt(&r.scope.from)), esc(&opt(&r.scope.to)));
+                let _w = write!(
+                    x,
+                    " · from {} to {}",
+                    esc(r.scope.from.as_deref().unwrap_or("the first record (open)")),
+                    esc(r.scope.to.as_deref().unwrap_or("now (open)"))
+                );
             }
             x
         },

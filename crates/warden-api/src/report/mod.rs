@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use serde_json::Value;
-use warden_audit::query::{Query, SessionSummary, key_fingerprint};
+use warden_audit::query::{Query, SessionSummary, answered, key_fingerprint, status_of};
 use warden_audit::{RecordRow, Store, StoreError};
 
 use crate::views::time;
@@ -387,33 +387,28 @@ impl Builder {
         if let (true, Some(outcome)) = (closes, r.outcome.as_deref()) {
             let s = &mut self.summary;
             s.exchanges += 1;
-            match outcome {
-                "ok" => {}
+            let status = status_of(outcome);
+            match status {
+                "success" => {}
                 "denied" => s.denied += 1,
-                "rate_limited" | "budget_exceeded" => s.rate_limited += 1,
-                "approval_required" => s.approvals_pending += 1,
+                "rate_limited" => s.rate_limited += 1,
+                "pending" => s.approvals_pending += 1,
                 _ => s.errors += 1,
             }
             if is_call && let Some(t) = r.target.as_ref().and_then(|t| self.tools.get_mut(t)) {
-                match outcome {
-                    "ok" => t.ok += 1,
-                    "rpc_error" | "gateway_error" | "cancelled" | "abandoned" => t.errors += 1,
+                match status {
+                    "success" => t.ok += 1,
+                    "error" => t.errors += 1,
                     _ => t.blocked += 1,
                 }
-                if let Some(d) = r
-                    .duration_us
-                    .filter(|_| matches!(outcome, "ok" | "rpc_error"))
-                {
+                if let Some(d) = r.duration_us.filter(|_| answered(outcome)) {
                     t.total_us += d;
                     t.timed += 1;
                     let d = d as f64 / 1000.0;
                     t.max_ms = Some(t.max_ms.map_or(d, |m: f64| m.max(d)));
                 }
             }
-            if matches!(
-                outcome,
-                "denied" | "rate_limited" | "budget_exceeded" | "approval_required"
-            ) {
+            if matches!(status, "denied" | "rate_limited" | "pending") {
                 self.policy.blocked_total += 1;
                 if self.policy.blocked.len() < LISTED {
                     self.policy.blocked.push(Decision {
@@ -427,16 +422,19 @@ impl Builder {
                     });
                 }
             }
-            if matches!(
-                outcome,
-                "rpc_error" | "gateway_error" | "cancelled" | "abandoned"
-            ) {
+            if status == "error" {
                 self.failures_total += 1;
                 if self.failures.len() < LISTED {
                     let message = payload
                         .as_deref()
                         .and_then(|p| serde_json::from_str::<Value>(p).ok())
-                        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned));
+                        .and_then(|v| {
+                            // An error's message, or what a failed tool said first.
+                            v.get("message")
+                                .or_else(|| v.pointer("/content/0/text"))
+                                .and_then(Value::as_str)
+                                .map(str::to_owned)
+                        });
                     self.failures.push(Failure {
                         time: time(r.ts_us),
                         session: r.session.clone(),
@@ -677,20 +675,6 @@ fn integrity(
         if !logs.is_empty() && !logs.contains_key(&log.log_id) {
             continue;
         }
-        let keys: Vec<&str> = match trusted {
-            Some(t) => t.iter().map(String::as_str).collect(),
-            None => vec![log.vkey.as_str()],
-        };
-        let checkpoints = store
-            .checkpoints(&log.log_id)?
-            .into_iter()
-            .map(|(s, _, n)| (s, n))
-            .collect();
-        let mut check = warden_audit::verify::LogCheck::new(&log, checkpoints, keys);
-        store.scan(&log.log_id, |seq, leaf, hashes| {
-            check.push(seq, leaf, Some(hashes));
-            true
-        })?;
         let head = heads.iter().find(|h| h.log_id == log.log_id);
         let mut row = LogIntegrity {
             log_id: log.log_id.clone(),
@@ -701,7 +685,7 @@ fn integrity(
             unsigned_tail: 0,
             key_fingerprint: key_fingerprint(&log.vkey),
         };
-        match check.finish() {
+        match warden_audit::export::verify_log(store, &log, trusted)? {
             Ok(r) => {
                 row.records = r.records;
                 row.checkpoints = r.checkpoints;

@@ -9,12 +9,40 @@ pub fn json(r: &Report) -> String {
     serde_json::to_string(r).unwrap_or_default()
 }
 
-fn csv_field(s: &str) -> String {
+/// One CSV cell, quoted when it must be, and neutralised when a spreadsheet would run it
+/// as a formula ([`neutralise`]).
+pub fn csv_field(s: &str) -> String {
+    let s = neutralise(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_owned()
+        s.into_owned()
     }
+}
+
+/// A cell a spreadsheet would evaluate (it starts with `=`, `+`, `-`, `@`, a tab, a
+/// carriage return or a line feed, or their full-width forms) gets a leading `'` (OWASP,
+/// CSV injection), so tool names, arguments and results chosen by a server or a client
+/// read as text. A plain number (`-32602`, `-1.5`) is no formula and is left as it is.
+pub fn neutralise(s: &str) -> std::borrow::Cow<'_, str> {
+    let risky = s.starts_with([
+        '=', '+', '-', '@', '\t', '\r', '\n', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+    ]);
+    if risky && !is_plain_number(s) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// `-` or `+`, digits, and at most one `.` followed by digits: nothing a spreadsheet runs.
+fn is_plain_number(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+    !int.is_empty()
+        && !frac.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
@@ -296,7 +324,13 @@ pub fn markdown(r: &Report) -> String {
         let _w = writeln!(o, "Session `{x}`.");
     }
     if r.scope.from.is_some() || r.scope.to.is_some() {
-        let _w = writeln!(o, "From {} to {}.", opt(&r.scope.from), opt(&r.scope.to));
+        // An open end says so: no "From  to …".
+        let _w = writeln!(
+            o,
+            "From {} to {}.",
+            r.scope.from.as_deref().unwrap_or("the first record (open)"),
+            r.scope.to.as_deref().unwrap_or("now (open)")
+        );
     }
     let _w = writeln!(o, "\n## Summary\n");
     md_table(

@@ -1,6 +1,9 @@
 //! Integration tests of the audit log: a real writer, a real SQLite file, real tampering.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns panic on failure by design
 
+mod columns;
+mod daily;
+mod outcomes;
 mod proofs;
 mod tamper;
 

@@ -46,6 +46,9 @@ fn edited_leaf_with_recomputed_leaf_hash_is_caught_by_the_tree_or_checkpoint() {
     .unwrap();
     let p = first_problem(&r);
     assert_eq!(p.kind, ProblemKind::Edited);
+    // Record 5's own higher hash (leaves 4..5) no longer matches: the range named holds it.
+    assert_eq!(p.seq, Some(5), "{p}");
+    assert!(p.detail.contains("one of records 4..5"), "{p}");
 }
 
 #[test]
@@ -180,11 +183,102 @@ fn missing_checkpoint() {
 }
 
 #[test]
-fn wrong_trusted_key_fails_and_registered_key_swap_is_caught_with_pubkey() {
+fn wrong_trusted_key_fails() {
     let r = record(12, 10);
     let (_, other) = signed_note::generate_key(&mut rand::rngs::OsRng, "warden-test");
     let p = verify(&r.db, Some(&[other])).unwrap_err();
     assert_eq!(p.kind, ProblemKind::ForgedCheckpoint);
+}
+
+/// The attacker's whole forgery: a new key registered for the log and named in its
+/// `log_opened` record, every stored hash recomputed, every checkpoint re-signed with the new
+/// key. It verifies against the registered key (integrity, not authorship); against the key
+/// the auditor holds, it is caught.
+#[test]
+fn registered_key_swap_is_caught_with_pubkey() {
+    let r = record(30, 10);
+    let c = conn(&r);
+    let attacker_dir = r._dir.path().join("attacker");
+    let attacker = warden_audit::Keys::generate(&attacker_dir, "warden-test", false).unwrap();
+    assert_ne!(attacker.vkey, r.vkey);
+    let log_id: String = c
+        .query_row("SELECT log_id FROM logs", [], |x| x.get(0))
+        .unwrap();
+    // Rewrite log_opened to name the attacker's key, then rebuild every stored hash.
+    let opened: Vec<u8> = c
+        .query_row("SELECT leaf FROM records WHERE seq = 0", [], |x| x.get(0))
+        .unwrap();
+    let opened = String::from_utf8(opened).unwrap();
+    assert!(opened.contains(&r.vkey));
+    let opened = opened.replace(&r.vkey, &attacker.vkey);
+    c.execute(
+        "UPDATE records SET leaf = ?1 WHERE seq = 0",
+        params![opened.as_bytes()],
+    )
+    .unwrap();
+    let leaves: Vec<(i64, Vec<u8>)> = c
+        .prepare("SELECT seq, leaf FROM records ORDER BY seq")
+        .unwrap()
+        .query_map([], |x| Ok((x.get(0)?, x.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut frontier = warden_audit::tree::Frontier::new();
+    let mut roots = std::collections::HashMap::new();
+    for (seq, leaf) in &leaves {
+        let hashes = frontier.append(tlog_tiles::record_hash(leaf));
+        let blob: Vec<u8> = hashes.iter().flat_map(|h| h.0).collect();
+        c.execute(
+            "UPDATE records SET hashes = ?1 WHERE seq = ?2",
+            params![blob, seq],
+        )
+        .unwrap();
+        roots.insert(frontier.size(), frontier.root());
+    }
+    let notes: Vec<(i64, String)> = c
+        .prepare("SELECT size, note FROM checkpoints")
+        .unwrap()
+        .query_map([], |x| Ok((x.get(0)?, x.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        notes.len() >= 3,
+        "checkpoints at 10, 20, 30 and the final one"
+    );
+    for (size, note) in notes {
+        let v = warden_audit::checkpoint::peek(&note).unwrap();
+        let root = roots[&(size as u64)];
+        let forged =
+            warden_audit::checkpoint::sign(&v.origin, v.size, root, &attacker.signer).unwrap();
+        c.execute(
+            "UPDATE checkpoints SET note = ?1 WHERE size = ?2",
+            params![forged, size],
+        )
+        .unwrap();
+    }
+    c.execute(
+        "UPDATE logs SET vkey = ?1 WHERE log_id = ?2",
+        params![attacker.vkey, log_id],
+    )
+    .unwrap();
+    // The swap is complete: against the registered (swapped) key everything agrees…
+    assert!(
+        verify(&r.db, None).is_ok(),
+        "the forgery is self-consistent"
+    );
+    // …and the auditor's own key shows the checkpoints were not signed by it.
+    let p = first_problem(&r);
+    assert_eq!(p.kind, ProblemKind::ForgedCheckpoint, "{p}");
+    // Swapping only the registration (not the records) is caught even without --pubkey.
+    let r2 = record(12, 10);
+    conn(&r2)
+        .execute("UPDATE logs SET vkey = ?1", params![attacker.vkey])
+        .unwrap();
+    assert_eq!(
+        verify(&r2.db, None).unwrap_err().kind,
+        ProblemKind::Registration
+    );
 }
 
 #[test]

@@ -195,7 +195,7 @@ fn verify(
         (Err(p), Format::Json | Format::Jsonl) => {
             println!(
                 "{}",
-                serde_json::json!({ "ok": false, "source": what, "problem": { "log": p.log_id, "kind": p.kind.as_str(), "seq": p.seq, "record_id": p.record_id, "detail": p.detail } })
+                serde_json::json!({ "ok": false, "source": what, "problem": { "log": p.log_id, "kind": p.kind.as_str(), "seq": p.seq, "record_id": p.record_id, "column": p.column, "detail": p.detail } })
             );
             Ok(ExitCode::from(1))
         }

@@ -68,10 +68,19 @@ fn text(r: &Daily) -> String {
         writeln!(o, "Total Calls: {}", s.total_calls)?;
         writeln!(o, "Successful: {}", s.successful)?;
         writeln!(o, "Failed: {}", s.failed)?;
+        writeln!(o, "  of which tool errors (isError): {}", s.tool_errors)?;
         writeln!(o, "Blocked: {}", s.blocked)?;
-        writeln!(o, "Error Rate: {:.1}%", s.error_rate_pct)?;
-        writeln!(o, "Avg Latency: {:.2}ms", s.avg_latency_ms)?;
-        writeln!(o, "P95 Latency: {:.2}ms", s.p95_latency_ms)?;
+        // Nothing to divide or average is "n/a", never a made-up zero.
+        let na =
+            |v: Option<f64>, unit: &str| v.map_or("n/a".to_owned(), |v| format!("{v:.2}{unit}"));
+        writeln!(
+            o,
+            "Error Rate: {}",
+            s.error_rate_pct
+                .map_or("n/a".to_owned(), |v| format!("{v:.1}%"))
+        )?;
+        writeln!(o, "Avg Latency: {}", na(s.avg_latency_ms, "ms"))?;
+        writeln!(o, "P95 Latency: {}", na(s.p95_latency_ms, "ms"))?;
         writeln!(o)?;
         writeln!(o, "Security Events:")?;
         writeln!(o, "  Access Denied: {}", e.access_denied)?;

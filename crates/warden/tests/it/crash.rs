@@ -52,11 +52,32 @@ fn kill_9_in_batch_mode_loses_only_the_last_commit_window() {
     );
     place.assert_verifies();
 
+    // 200 calls, paced over about two seconds so that most were acknowledged well before
+    // the kill: every call acknowledged a window (250 ms, far beyond the documented commit
+    // cycle) before the kill must be stored, and that is most of them.
+    const WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
     let place = Place::new();
     let mut p = Proxied::start(&place, &[]);
-    p.calls(200);
+    p.calls(0);
+    let mut acked = Vec::new();
+    for i in 1..=200u64 {
+        p.send(&format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"get_employee","arguments":{{"id":"E001"}}}}}}"#));
+        let reply = p.recv();
+        assert!(reply.contains(&format!(r#""id":{i}"#)), "{reply}");
+        acked.push(std::time::Instant::now());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let killed = std::time::Instant::now();
     p.child.kill().unwrap();
     p.child.wait().unwrap();
+    let must_survive = acked
+        .iter()
+        .filter(|t| killed.duration_since(**t) >= WINDOW)
+        .count();
+    assert!(
+        must_survive >= 150,
+        "the pacing left {must_survive} calls a window before the kill: the test would prove little"
+    );
     let leaves = place.leaves();
     let seqs: Vec<u64> = leaves.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
     assert_eq!(
@@ -73,6 +94,11 @@ fn kill_9_in_batch_mode_loses_only_the_last_commit_window() {
         ids,
         (1..=ids.len() as u64).collect::<Vec<_>>(),
         "no acknowledged call missing before the last one stored"
+    );
+    assert!(
+        ids.len() >= must_survive,
+        "{} of 200 stored, but {must_survive} were acknowledged {WINDOW:?} or more before the kill",
+        ids.len()
     );
     eprintln!(
         "kill -9 right after 200 calls: {} of 200 results stored",

@@ -983,6 +983,33 @@ fn config_check_names_problems_and_the_printed_default_passes_it() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    // The admin section is there too (commented, as it opens a listener), and valid as written.
+    let text = String::from_utf8(default.stdout.clone()).unwrap();
+    assert!(text.contains("# admin:"), "{text}");
+    let with_admin: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("# admin:") || l.starts_with("#   ") {
+                l.replacen("# ", "", 1)
+            } else {
+                l.to_owned()
+            }
+        })
+        .filter(|l| !l.contains("token_file"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let admin = place.dir.path().join("admin.yaml");
+    std::fs::write(&admin, with_admin).unwrap();
+    let ok = warden()
+        .args(["config", "check", "--config"])
+        .arg(&admin)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let bad = place.dir.path().join("bad.yaml");
     std::fs::write(
         &bad,

@@ -1,6 +1,7 @@
 //! A full disk under the audit store: fail_closed refuses new requests with -32010 and says why;
 //! fail_open forwards and says so; both keep every record in memory and commit it, in order,
-//! once space returns. Uses a real tmpfs (needs root, which CI has).
+//! once space returns. Uses a real tmpfs (needs root, which CI has: with `CI` set, not being
+//! root fails these tests instead of skipping them).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,7 +18,13 @@ struct TinyDisk {
 impl TinyDisk {
     fn mount(dir: &Path, size: &str) -> Option<TinyDisk> {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
+            // Nothing a guarantee depends on may skip in CI.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the disk-full tests need root to mount a tmpfs, and CI is set: run them as root \
+                 (they must not be skipped in CI)"
+            );
+            eprintln!("skipped: mounting a tmpfs needs root (CI runs as root and fails instead)");
             return None;
         }
         let path = dir.join("tiny");
@@ -55,8 +62,11 @@ fn call(p: &mut Proxied, id: u64) -> Value {
     serde_json::from_str(&p.recv()).unwrap()
 }
 
-/// warden's stderr, collected by a thread as it is written.
-struct Stderr(std::sync::Arc<std::sync::Mutex<String>>);
+/// warden's stderr, collected by a thread as it is written (the thread ends at EOF).
+struct Stderr(
+    std::sync::Arc<std::sync::Mutex<String>>,
+    std::thread::JoinHandle<()>,
+);
 
 impl Stderr {
     fn text(&self) -> String {
@@ -95,7 +105,7 @@ fn start(place: &Place, db: &Path, policy: &str) -> (Proxied, Stderr) {
     let collected = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let sink = collected.clone();
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         use std::io::BufRead;
         let mut line = String::new();
         while err.read_line(&mut line).unwrap_or(0) > 0 {
@@ -110,15 +120,57 @@ fn start(place: &Place, db: &Path, policy: &str) -> (Proxied, Stderr) {
     };
     p.send(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#);
     assert!(p.recv().contains("warden-demo-hr"));
-    (p, Stderr(collected))
+    (p, Stderr(collected, reader))
 }
 
-fn finish(mut p: Proxied, stderr: &Stderr) -> String {
+fn finish(mut p: Proxied, stderr: Stderr) -> String {
     drop(p.input.take());
     let status = p.child.wait().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    assert!(status.success(), "{}", stderr.text());
-    stderr.text()
+    // warden has exited: its stderr reaches EOF, and the reader has everything once it ends.
+    let Stderr(text, reader) = stderr;
+    reader.join().unwrap();
+    let text = text.lock().unwrap().clone();
+    assert!(status.success(), "{text}");
+    text
+}
+
+/// Asserts that every call the client got a result for is in the store, request and result,
+/// and every call it got warden's refusal for is there with that refusal.
+fn assert_all_acknowledged(leaves: &[Value], answered: &[u64], refused: &[u64]) {
+    let has = |kind: &str, id: u64, outcome: Option<&str>| {
+        leaves.iter().any(|l| {
+            l["kind"] == kind && l["rpc_id"] == id && outcome.is_none_or(|o| l["outcome"] == o)
+        })
+    };
+    for &id in answered {
+        assert!(
+            has("request", id, None),
+            "the request of acknowledged call {id} is stored"
+        );
+        assert!(
+            leaves.iter().any(|l| l["kind"] == "result"
+                && l["method"] == "tools/call"
+                && l["rpc_id"] == id
+                && l["outcome"] == "ok"),
+            "the result of acknowledged call {id} is stored"
+        );
+    }
+    for &id in refused {
+        // Refused before forwarding, or forwarded and its answer replaced (sync durability).
+        let mine: Vec<String> = leaves
+            .iter()
+            .filter(|l| l["rpc_id"] == id)
+            .map(|l| format!("{} {} {}", l["kind"], l["outcome"], l["detail"]))
+            .collect();
+        assert!(
+            has("request", id, None),
+            "refused request {id} is stored: {mine:?}"
+        );
+        assert!(
+            has("error", id, Some("gateway_error")),
+            "the refusal of {id} is stored"
+        );
+    }
 }
 
 fn verify_db(place: &Place, db: &Path) -> Vec<Value> {
@@ -147,12 +199,16 @@ fn disk_full_fail_closed_refuses_then_recovers_losing_nothing() {
     let db = disk.path.join("audit.db");
     let (mut p, stderr) = start(&place, &db, "fail_closed");
     let mut refused = None;
+    // What the client was told: a result, or warden's refusal.
+    let (mut answered, mut refused_ids) = (Vec::new(), Vec::new());
     for id in 1..=200 {
         let reply = call(&mut p, id);
         if reply.get("error").is_some() {
+            refused_ids.push(id);
             refused = Some(reply);
             break;
         }
+        answered.push(id);
     }
     let refused = refused.expect("the disk filled up and a request was refused");
     assert_eq!(refused["error"]["code"], -32010);
@@ -176,16 +232,23 @@ fn disk_full_fail_closed_refuses_then_recovers_losing_nothing() {
     let mut recovered = false;
     for id in 1000..1100 {
         if call(&mut p, id).get("result").is_some() {
+            answered.push(id);
             recovered = true;
             break;
         }
+        refused_ids.push(id);
         std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // And a few more once it has.
+    for id in 2000..2005 {
+        assert!(call(&mut p, id).get("result").is_some());
+        answered.push(id);
     }
     assert!(
         recovered,
         "requests are forwarded again after the store recovers"
     );
-    let stderr = finish(p, &stderr);
+    let stderr = finish(p, stderr);
     assert!(
         stderr.contains("audit store failing"),
         "says why on stderr: {stderr}"
@@ -203,6 +266,19 @@ fn disk_full_fail_closed_refuses_then_recovers_losing_nothing() {
             && l["outcome"] == "gateway_error"),
         "the answer the client got instead (id {refused_id}) is recorded"
     );
+    assert!(
+        answered.len() >= 2,
+        "calls were answered before the disk filled: {answered:?}"
+    );
+    assert_all_acknowledged(&leaves, &answered, &refused_ids);
+    for id in [500, 501] {
+        assert!(
+            leaves.iter().any(|l| l["kind"] == "error"
+                && l["rpc_id"] == id
+                && l["outcome"] == "gateway_error"),
+            "the batch refusal of {id} is recorded"
+        );
+    }
 }
 
 #[test]
@@ -232,7 +308,7 @@ fn disk_full_fail_open_forwards_then_commits_everything() {
     );
     disk.grow("64m");
     assert!(stderr.wait_for("recovered"), "{}", stderr.text());
-    finish(p, &stderr);
+    finish(p, stderr);
     let leaves = verify_db(&place, &db);
     let results = leaves
         .iter()
@@ -242,4 +318,5 @@ fn disk_full_fail_open_forwards_then_commits_everything() {
         results as u64, id,
         "every forwarded call was recorded once space returned"
     );
+    assert_all_acknowledged(&leaves, &(1..=id).collect::<Vec<_>>(), &[]);
 }
