@@ -403,6 +403,25 @@ impl PolicySet {
         &self.rules
     }
 
+    /// The tool names the policy spells out exactly (a pattern with no glob character; the
+    /// tool part of `server:tool`): names an operator wrote, safe as bounded metric labels
+    /// before any `tools/list` is seen.
+    pub fn named_tools(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .rules
+            .iter()
+            .filter(|r| !r.pattern.contains(['*', '?', '[', ']', '{', '}']))
+            .map(|r| match (r.qualified, r.pattern.split_once(':')) {
+                (true, Some((_, tool))) => tool.to_owned(),
+                _ => r.pattern.clone(),
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// True if some rule looks at arguments (so the caller must parse them).
     pub fn needs_args(&self) -> bool {
         self.needs_args

@@ -496,3 +496,15 @@ fn never_callable_is_conservative() {
         "monitor mode never hides"
     );
 }
+
+#[test]
+fn named_tools_are_the_exact_names_a_policy_spells_out() {
+    let p = warden_policy::PolicySet::compile(
+        "policies:\n  - name: a\n    tool_pattern: \"hr:get_pay_info\"\n    action: deny\n  - name: b\n    tool_pattern: \"read_*\"\n    action: allow\n  - name: c\n    tool_pattern: \"export\"\n    action: allow\n  - name: d\n    tool_pattern: \"fs:{a,b}\"\n    action: allow\n",
+    )
+    .unwrap();
+    assert_eq!(
+        p.named_tools(),
+        vec!["export".to_owned(), "get_pay_info".to_owned()]
+    );
+}

@@ -116,11 +116,14 @@ impl Recording {
         }
         let params_hasher = keys.hasher.clone();
         let writer = AuditWriter::start(store, keys, cfg)?;
+        // Tool names an operator wrote (tool lists, exact policy patterns) are labels from the
+        // start, so a call made before any `tools/list` is not `other`.
         let known: Vec<String> = args
             .sensitive_tools
             .iter()
             .chain(&args.write_tools)
             .cloned()
+            .chain(policy.iter().flat_map(|p| p.named_tools()))
             .collect();
         let observe = super::observe::start(
             &args.observe,

@@ -996,6 +996,56 @@ fn invented_tool_names_leave_the_series_count_bounded() {
     wire.finish();
 }
 
+#[test]
+fn a_tool_the_policy_names_is_its_own_label_before_any_tools_list() {
+    let place = Place::new();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let policy = place.dir.path().join("p.yaml");
+    std::fs::write(
+        &policy,
+        "default: allow\npolicies:\n  - name: pay\n    tool_pattern: \"many:invented-7\"\n    action: allow\n",
+    )
+    .unwrap();
+    let policy = policy.display().to_string();
+    let server = repo_root().join("tests/peers/many_tools_server.py");
+    let server = server.display().to_string();
+    let mut wire = Wire::start(
+        &place,
+        &[
+            "--metrics-listen",
+            &listen,
+            "--server-name",
+            "many",
+            "--policy",
+            &policy,
+        ],
+        &["python3", &server, "20"],
+    );
+    wire.initialize();
+    // No tools/list: the policy's exact name is a label, a name nobody wrote is `other`.
+    wire.call("invented-7", json!({}));
+    wire.call("invented-8", json!({}));
+    let (status, body) = http_get(port, "/metrics", None).unwrap();
+    assert_eq!(status, 200);
+    let calls: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("mcp_tool_calls_total{"))
+        .collect();
+    assert!(
+        calls
+            .iter()
+            .any(|l| l.contains(r#"tool_name="invented-7""#)),
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().any(|l| l.contains(r#"tool_name="other""#)),
+        "{calls:?}"
+    );
+    assert!(!body.contains("invented-8"), "{calls:?}");
+    wire.finish();
+}
+
 /// A metrics token strong enough to be accepted.
 const TOKEN: &str = "7f3c9a01b2e44d6f8a90c1d2e3f4a5b6";
 
