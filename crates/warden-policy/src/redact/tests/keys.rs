@@ -1,0 +1,122 @@
+//! Key rules: whole-word matching, any value type, protocol keys.
+
+use super::*;
+
+#[test]
+fn key_rules_match_whole_words() {
+    let r = Redactor::default();
+    let redacted = [
+        "password",
+        "PASSWORD",
+        "db_password",
+        "dbPassword",
+        "password2",
+        "user.password",
+        "passwd",
+        "token",
+        "auth_token",
+        "authToken",
+        "access_token",
+        "AccessToken",
+        "refresh-token",
+        "tokenCount",
+        "token_type",
+        "nextPageToken",
+        "secret",
+        "client_secret",
+        "clientSecret",
+        "aws_secret_access_key",
+        "api_key",
+        "apiKey",
+        "APIKey",
+        "x-api-key",
+        "X-Api-Key",
+        "apikey",
+        "APIKEY",
+        "Authorization",
+        "proxy-authorization",
+        "cookie",
+        "Cookie",
+        "set-cookie",
+        "Set-Cookie",
+        "private_key",
+        "privateKey",
+        "ssn",
+        "SSN",
+        "ssn_last4",
+        "credit_card",
+        "creditCardNumber",
+        "session token",
+    ];
+    for key in redacted {
+        assert!(r.keys.matches(key), "{key} should be redacted");
+    }
+    let kept = [
+        "tokens_used",
+        "max_tokens",
+        "input_tokens",
+        "tokenizer",
+        "tokens",
+        "passwords",
+        "cookies",
+        "secretary",
+        "keys",
+        "key",
+        "api",
+        "authorized",
+        "credit",
+        "card",
+        "lessn",
+        "monkey",
+        "private",
+        "access",
+        "refresh",
+        "client",
+        "passport",
+        "",
+        "_",
+        "apiKeys",
+    ];
+    for key in kept {
+        assert!(!r.keys.matches(key), "{key} should not be redacted");
+    }
+    // Long keys take the heap path.
+    let long = format!("{}_password", "x".repeat(100));
+    assert!(r.keys.matches(&long));
+    assert!(!r.keys.matches(&"tokens_".repeat(30)));
+}
+
+#[test]
+fn key_rule_replaces_any_type() {
+    let r = Redactor::default();
+    let mut v = json!({
+        "secret": {"nested": {"deep": [1, 2, 3]}},
+        "set-cookie": ["a=1", "b=2"],
+        "ssn": 123456789,
+        "password": null,
+        "token_count": 5,
+        "tokens_used": 5,
+    });
+    let reps = r.redact(&mut v);
+    assert_eq!(
+        v,
+        json!({
+            "secret": KEY_MARKER, "set-cookie": KEY_MARKER, "ssn": KEY_MARKER,
+            "password": KEY_MARKER, "token_count": KEY_MARKER, "tokens_used": 5,
+        })
+    );
+    assert_eq!(reps.len(), 5);
+    assert!(reps.iter().all(|r| r.rule == "key" && r.count == 1));
+}
+
+#[test]
+fn protocol_keys_are_not_secrets() {
+    let r = Redactor::default();
+    let mut v =
+        json!({"params": {"_meta": {"progressToken": "p-1"}, "arguments": {"auth_token": "x"}}});
+    let found = r.redact(&mut v);
+    assert_eq!(v["params"]["_meta"]["progressToken"], "p-1");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].pointer, "/params/arguments/auth_token");
+    assert!(!r.may_redact(br#"{"params":{"_meta":{"progressToken":7}}}"#));
+}
