@@ -28,17 +28,30 @@ pub const DEFAULT_KEYS: &[&str] = &[
     "access_token",
     "refresh_token",
     "client_secret",
+    "pwd",
+    "pass",
+    "passphrase",
+    "credential",
+    "credentials",
+    "auth",
+    "pin",
+    "session_key",
 ];
 
 /// Ids of the built-in value detectors, all enabled by default.
 pub const BUILTIN_DETECTORS: &[&str] = &[
     "aws_access_key",
+    "aws_secret_key",
     "github_token",
     "slack_token",
+    "anthropic_key",
     "openai_key",
+    "google_api_key",
     "jwt",
     "pem_private_key",
     "bearer",
+    "basic_auth",
+    "uri_password",
     "card_number",
     "email",
     "iban",
@@ -209,7 +222,8 @@ impl Redactor {
             }
         }
         let mut rules = Vec::new();
-        let mut anchors: Vec<String> = Vec::new();
+        // Each prefilter literal, with the bits of the detectors it stands for.
+        let mut literals: Vec<(&str, u32)> = Vec::new();
         let mut anchored = Vec::new();
         let mut card = None;
         let mut iban = None;
@@ -229,17 +243,18 @@ impl Redactor {
                     Matcher::Iban
                 }
                 _ => {
-                    anchored.push(index);
+                    anchored.push((index, b.bit));
                     // `@` is found with memchr, much faster than in a literal set.
-                    anchors.extend(
-                        b.anchors
-                            .iter()
-                            .filter(|a| **a != "@")
-                            .map(|a| regex::escape(a)),
-                    );
+                    for a in b.anchors.iter().filter(|a| **a != "@") {
+                        match literals.iter_mut().find(|(l, _)| l == a) {
+                            Some((_, bits)) => *bits |= b.bit,
+                            None => literals.push((a, b.bit)),
+                        }
+                    }
                     Matcher::Regex {
                         re: builtin_regex(b.pattern),
                         group: b.group.then_some(1),
+                        check: b.check,
                     }
                 }
             };
@@ -277,7 +292,11 @@ impl Redactor {
             rules.push(Rule {
                 id: c.id.clone(),
                 marker: marker(&c.id),
-                matcher: Matcher::Regex { re, group },
+                matcher: Matcher::Regex {
+                    re,
+                    group,
+                    check: None,
+                },
             });
         }
 
@@ -289,11 +308,17 @@ impl Redactor {
             return Err(RedactError::UnknownDisabled(unknown.clone()));
         }
 
-        let anchor = if anchors.is_empty() {
+        let anchor = if literals.is_empty() {
             None
         } else {
-            Some(builtin_regex(&anchors.join("|")))
+            let alternatives: Vec<String> =
+                literals.iter().map(|(l, _)| regex::escape(l)).collect();
+            Some(builtin_regex(&alternatives.join("|")))
         };
+        let literals = literals
+            .into_iter()
+            .map(|(l, bits)| (l.to_owned(), bits))
+            .collect();
         let custom_set = if custom_patterns.is_empty() {
             None
         } else {
@@ -320,6 +345,7 @@ impl Redactor {
             keys: KeyMatcher::new(key_words),
             rules,
             anchor,
+            literals,
             anchored,
             card,
             iban,

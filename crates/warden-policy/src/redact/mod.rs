@@ -119,8 +119,10 @@ pub struct Redactor {
     rules: Vec<Rule>,
     /// Literal prefilter for the regex built-ins (except `@`, found with memchr).
     anchor: Option<Regex>,
-    /// The regex built-ins, run when the prefilter hits.
-    anchored: Vec<usize>,
+    /// The literals of `anchor`, with the bits of the detectors each stands for.
+    literals: Vec<(String, u32)>,
+    /// The regex built-ins (rule index and bit), each run when the prefilter finds its bit.
+    anchored: Vec<(usize, u32)>,
     card: Option<usize>,
     iban: Option<usize>,
     custom_set: Option<RegexSet>,

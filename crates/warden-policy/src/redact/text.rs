@@ -5,7 +5,7 @@
 use regex::Regex;
 
 use super::detect::digits::find_digit_secrets;
-use super::detect::patterns::quick_anchor;
+use super::detect::patterns::{EMAIL, quick_anchor};
 use super::{MARKER_OPEN, Redactor};
 
 /// Shortest string any built-in detector can match (`a@b.co`).
@@ -18,6 +18,8 @@ const MAX_PASSES: usize = 8;
 pub(super) enum Matcher {
     Regex {
         re: Regex,
+        /// A check each match (or group) must pass.
+        check: Option<fn(&str) -> bool>,
         /// Capture group holding the secret, if only part of the match is secret.
         group: Option<usize>,
     },
@@ -105,14 +107,16 @@ impl Redactor {
         let bytes = s.as_bytes();
         if bytes.len() >= MIN_BUILTIN_LEN {
             if !self.anchored.is_empty() {
-                let candidate = if bytes.len() <= SHORT {
+                let bits = if bytes.len() <= SHORT {
                     quick_anchor(bytes)
                 } else {
-                    bytes.contains(&b'@') || self.anchor.as_ref().is_some_and(|a| a.is_match(s))
+                    self.literal_bits(s)
                 };
-                if candidate {
-                    for &rule in &self.anchored {
-                        self.find_rule(rule, s, hits);
+                if bits != 0 {
+                    for &(rule, bit) in &self.anchored {
+                        if bits & bit != 0 {
+                            self.find_rule(rule, s, hits);
+                        }
                     }
                 }
             }
@@ -127,6 +131,33 @@ impl Redactor {
         }
     }
 
+    /// The bits of the detectors whose prefilter literals occur in `s` (memchr for `@`, then
+    /// the SIMD literal set, searched again one byte after each match so that no literal is
+    /// hidden by an overlapping one).
+    pub(super) fn literal_bits(&self, s: &str) -> u32 {
+        let mut bits = if s.as_bytes().contains(&b'@') {
+            EMAIL
+        } else {
+            0
+        };
+        let Some(anchor) = &self.anchor else {
+            return bits;
+        };
+        let all = self.literals.iter().fold(0, |all, (_, b)| all | b);
+        let mut at = 0;
+        while let Some(m) = anchor.find_at(s, at) {
+            if let Some((_, b)) = self.literals.iter().find(|(l, _)| l == m.as_str()) {
+                bits |= b;
+            }
+            if bits & all == all {
+                break;
+            }
+            // Every literal starts with an ASCII character: the next byte is a boundary.
+            at = m.start() + 1;
+        }
+        bits
+    }
+
     fn find_rule(&self, rule: usize, s: &str, hits: &mut Vec<Hit>) {
         let mut push = |start: usize, end: usize| {
             if start < end {
@@ -135,12 +166,22 @@ impl Redactor {
         };
         match &self.rules[rule].matcher {
             Matcher::Card | Matcher::Iban => {}
-            Matcher::Regex { re, group: None } => {
-                re.find_iter(s).for_each(|m| push(m.start(), m.end()));
-            }
-            Matcher::Regex { re, group: Some(g) } => re
+            Matcher::Regex {
+                re,
+                group: None,
+                check,
+            } => re
+                .find_iter(s)
+                .filter(|m| check.is_none_or(|ok| ok(m.as_str())))
+                .for_each(|m| push(m.start(), m.end())),
+            Matcher::Regex {
+                re,
+                group: Some(g),
+                check,
+            } => re
                 .captures_iter(s)
                 .filter_map(|c| c.get(*g))
+                .filter(|m| check.is_none_or(|ok| ok(m.as_str())))
                 .for_each(|m| push(m.start(), m.end())),
         }
     }

@@ -119,3 +119,109 @@ fn iban_validation() {
     r.redact(&mut v);
     assert_eq!(v, json!("IBAN:[REDACTED:iban]XYZ, BIC NWBKGB2L"));
 }
+
+const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+const ANTHROPIC: &str = "sk-ant-api03-R2D2C3POr2d2c3poR2D2C3POr2d2c3poR2D2C3POr2d2c3poR2D2C3POr2d2c3po-AbCdEfGhIjKlMnOpQrStUvWxYz012345AA";
+const GOOGLE: &str = "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY";
+
+fn redacted(r: &Redactor, s: &str) -> String {
+    let mut v = json!(s);
+    r.redact(&mut v);
+    v.as_str().unwrap().to_owned()
+}
+
+#[test]
+fn new_detectors_find_cloud_keys_uri_passwords_and_basic_credentials() {
+    assert_eq!(GOOGLE.len(), 39);
+    let r = Redactor::default();
+    // Short strings take the byte-loop prefilter, long ones the literal set: both are tried.
+    let pad = "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. ";
+    for prefix in ["", pad] {
+        let cases = [
+            (
+                format!("aws_secret_access_key = {AWS_SECRET}"),
+                "aws_secret_access_key = [REDACTED:aws_secret_key]",
+            ),
+            (
+                format!("AWS_SECRET_ACCESS_KEY={AWS_SECRET}\n"),
+                "AWS_SECRET_ACCESS_KEY=[REDACTED:aws_secret_key]\n",
+            ),
+            (
+                format!(r#"{{"SecretAccessKey": "{AWS_SECRET}"}}"#),
+                r#"{"SecretAccessKey": "[REDACTED:aws_secret_key]"}"#,
+            ),
+            (
+                format!("AKIAIOSFODNN7EXAMPLE,{AWS_SECRET}"),
+                "[REDACTED:aws_access_key],[REDACTED:aws_secret_key]",
+            ),
+            (
+                "DATABASE_URL=postgres://app:s3cr3t-P4ss@db:5432/prod".to_owned(),
+                "DATABASE_URL=postgres://app:[REDACTED:uri_password]@db:5432/prod",
+            ),
+            (
+                "https://u:p@host/x".to_owned(),
+                "https://u:[REDACTED:uri_password]@host/x",
+            ),
+            (
+                "mongodb+srv://admin:pa:ss?#w0rd@cluster0".to_owned(),
+                "mongodb+srv://admin:[REDACTED:uri_password]@cluster0",
+            ),
+            (
+                "Authorization: Basic dXNlcjpwYXNzd29yZA==".to_owned(),
+                "Authorization: Basic [REDACTED:basic_auth]",
+            ),
+            (
+                "curl -H 'authorization: basic YTpi' x".to_owned(),
+                "curl -H 'authorization: basic [REDACTED:basic_auth]' x",
+            ),
+            (format!("key {ANTHROPIC}."), "key [REDACTED:anthropic_key]."),
+            (
+                format!("maps?key={GOOGLE}&q=1"),
+                "maps?key=[REDACTED:google_api_key]&q=1",
+            ),
+        ];
+        for (input, want) in cases {
+            let input = format!("{prefix}{input}");
+            assert_eq!(redacted(&r, &input), format!("{prefix}{want}"), "{input}");
+            assert!(r.may_redact(serde_json::to_string(&input).unwrap().as_bytes()));
+        }
+    }
+}
+
+#[test]
+fn new_detectors_leave_look_alikes_alone() {
+    let r = Redactor::default();
+    for clean in [
+        // 40 base64-ish characters with no AWS context, and a git hash.
+        "commit da39a3ee5e6b4b0d3255bfef95601890afd80709 by jane",
+        "secret: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYX",
+        "http://localhost:8080/path@v2",
+        "ssh://build-host:22/org/repo.git",
+        "see https://example.com:443/a?b=c",
+        "Basic usage of the API is described below.",
+        "basic information",
+        "BASIC programming, Basic auth is supported",
+        "sk-ant-short",
+        "AIza is not a key",
+    ] {
+        let mut v = json!(clean);
+        assert!(r.redact(&mut v).is_empty(), "{clean} -> {v}");
+    }
+}
+
+#[test]
+fn every_prefilter_literal_reports_its_detector() {
+    use super::super::detect::patterns::{BUILTINS, quick_anchor};
+    let r = Redactor::default();
+    for (i, b) in BUILTINS.iter().enumerate() {
+        assert_eq!(b.bit, 1 << i, "{}", b.id);
+        assert!(BUILTIN_DETECTORS.contains(&b.id), "{}", b.id);
+        for a in b.anchors {
+            assert_ne!(quick_anchor(a.as_bytes()) & b.bit, 0, "{} {a}", b.id);
+            let long = format!("{}{a}", "x".repeat(80));
+            assert_ne!(r.literal_bits(&long) & b.bit, 0, "{} {a}", b.id);
+        }
+    }
+    assert_eq!(BUILTINS.len(), BUILTIN_DETECTORS.len());
+}

@@ -120,3 +120,67 @@ fn protocol_keys_are_not_secrets() {
     assert_eq!(found[0].pointer, "/params/arguments/auth_token");
     assert!(!r.may_redact(br#"{"params":{"_meta":{"progressToken":7}}}"#));
 }
+
+#[test]
+fn new_key_rules_match_whole_words_and_spare_innocent_keys() {
+    let r = Redactor::default();
+    for key in [
+        "pwd",
+        "PWD",
+        "db_pwd",
+        "pass",
+        "db_pass",
+        "smtpPass",
+        "passphrase",
+        "keyPassphrase",
+        "credential",
+        "credentials",
+        "aws_credentials",
+        "Credentials",
+        "auth",
+        "AUTH",
+        "basic_auth",
+        "authHeader",
+        "x-auth",
+        "pin",
+        "PIN",
+        "card_pin",
+        "pinCode",
+        "session_key",
+        "sessionKey",
+        "Session-Key",
+    ] {
+        assert!(r.keys.matches(key), "{key} should be redacted");
+    }
+    for key in [
+        "author",
+        "authors",
+        "authority",
+        "authorName",
+        "oauth",
+        "spinner",
+        "pinned",
+        "isPinned",
+        "opinion",
+        "passage",
+        "passenger",
+        "passes",
+        "bypass",
+        "compass",
+        "session",
+        "session_id_hint",
+        "sessions_key",
+        "keystore",
+    ] {
+        assert!(!r.keys.matches(key), "{key} should not be redacted");
+    }
+    let mut v = json!({"author": "Jane", "spinner": true, "passage": "Call me Ishmael.",
+        "auth": {"user": "u", "pass": "p"}, "pin": 1234, "session_key": "s"});
+    let found = r.redact(&mut v);
+    assert_eq!(
+        v,
+        json!({"author": "Jane", "spinner": true, "passage": "Call me Ishmael.",
+            "auth": KEY_MARKER, "pin": KEY_MARKER, "session_key": KEY_MARKER})
+    );
+    assert_eq!(found.len(), 3, "{found:?}");
+}
