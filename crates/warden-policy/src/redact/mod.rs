@@ -71,12 +71,15 @@
 //! value (serde_json's parser limits it to 128).
 
 mod config;
+mod copy;
 mod detect;
 mod fast;
 mod keys;
 #[cfg(test)]
 mod tests;
 mod text;
+mod tolerant;
+mod unique;
 mod walk;
 
 use regex::{Regex, RegexSet};
@@ -84,6 +87,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use config::{BUILTIN_DETECTORS, CustomRule, DEFAULT_KEYS, RedactConfig, RedactError};
+pub use copy::AuditCopy;
 use keys::KeyMatcher;
 use text::Rule;
 
@@ -154,11 +158,16 @@ impl Redactor {
     }
 
     /// The `block_on_detect` rules among `found` (the findings in one message), for findings
-    /// under `within` (a JSON pointer prefix such as `/params`).
+    /// under `within` (a JSON pointer prefix such as `/params`). A finding at `""` is inside
+    /// every scope: in a message, that is a finding of the text scan whose place is unknown
+    /// (a message is never a bare string), so it fails closed.
     pub fn blocking(&self, found: &[Redaction], within: &str) -> Vec<String> {
         let mut rules: Vec<String> = found
             .iter()
-            .filter(|r| r.pointer.starts_with(within) && self.block.contains(&r.rule))
+            .filter(|r| {
+                (r.pointer.is_empty() || r.pointer.starts_with(within))
+                    && self.block.contains(&r.rule)
+            })
             .map(|r| r.rule.clone())
             .collect();
         rules.dedup();

@@ -115,7 +115,7 @@ impl Redactor {
     }
 
     /// The card rule, if `n` is an unsigned integer that is a valid card number.
-    fn card_number_value(&self, n: &Number) -> Option<usize> {
+    pub(super) fn card_number_value(&self, n: &Number) -> Option<usize> {
         let rule = self.card?;
         let v = n.as_u64()?;
         if v < 1_000_000_000_000 {

@@ -7,6 +7,7 @@ mod detectors;
 mod keys;
 mod props;
 mod throughput;
+mod tolerant;
 
 pub(super) use super::detect::digits::luhn;
 pub(super) use super::detect::iban::{IBAN_LENGTHS, parse_iban};

@@ -116,7 +116,7 @@ proptest! {
     }
 }
 
-fn json_doc() -> impl Strategy<Value = Value> {
+pub(super) fn json_doc() -> impl Strategy<Value = Value> {
     let keys = prop::sample::select(vec![
         "path",
         "query",
