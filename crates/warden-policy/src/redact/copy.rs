@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use super::unique::parse_unique;
-use super::{KEY_MARKER, KEY_RULE, Redaction, Redactor};
+use super::{KEY_MARKER, Redaction, Redactor};
 
 /// What to store for one message's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,27 +98,17 @@ impl Redactor {
     }
 
     /// Redacts one field copied into records on its own (a resource URI, a method name, a
-    /// client's name or version): every detector, and the key rules on URI query parameters
-    /// (`?api_key=…`, `&token=…`). Findings point at `""`.
+    /// client's name or version) with every detector, as a string in a message is redacted.
+    /// Findings point at `""`.
     pub fn redact_str<'a>(&self, s: &'a str) -> (Cow<'a, str>, Vec<Redaction>) {
         let mut found = Vec::new();
-        let mut text = Cow::Borrowed(s);
-        if s.contains('=') {
-            let (masked, n) = self.mask_query_keys(s);
-            if n > 0 {
-                found.push(Redaction {
-                    rule: KEY_RULE.to_owned(),
-                    pointer: String::new(),
-                    count: n,
-                });
-                text = Cow::Owned(masked);
+        match self.redact_text(s) {
+            Some(r) => {
+                self.report("", &r.counts, &mut found);
+                (Cow::Owned(r.text), found)
             }
+            None => (Cow::Borrowed(s), found),
         }
-        if let Some(r) = self.redact_text(&text) {
-            self.report("", &r.counts, &mut found);
-            text = Cow::Owned(r.text);
-        }
-        (text, found)
     }
 
     /// Redacts the JSON text of one value kept on its own (a request id): as a message is.
@@ -127,31 +117,5 @@ impl Redactor {
             Some(t) => Cow::Owned(String::from_utf8_lossy(t).into_owned()),
             None => Cow::Borrowed(raw),
         }
-    }
-
-    /// `s` with the values of `name=value` pairs whose name a key rule matches replaced by
-    /// `[REDACTED:key]`, and how many; pairs start after `?`, `&`, `;` or `#`.
-    fn mask_query_keys(&self, s: &str) -> (String, u32) {
-        let mut out = String::with_capacity(s.len());
-        let mut n = 0;
-        let mut rest = s;
-        while let Some(p) = rest.find(['?', '&', ';', '#']) {
-            out.push_str(&rest[..=p]);
-            rest = &rest[p + 1..];
-            let end = rest.find(['&', ';', '#']).unwrap_or(rest.len());
-            if let Some((name, value)) = rest[..end].split_once('=')
-                && !value.is_empty()
-                && value != KEY_MARKER
-                && self.key_rule(name)
-            {
-                out.push_str(name);
-                out.push('=');
-                out.push_str(KEY_MARKER);
-                n += 1;
-                rest = &rest[end..];
-            }
-        }
-        out.push_str(rest);
-        (out, n)
     }
 }

@@ -2,9 +2,24 @@
 //! built-in value detectors, custom patterns). Pure: no I/O, and it never logs or returns a
 //! secret: reports carry only rule ids, RFC 6901 JSON pointers and counts.
 //!
+//! # Layout
+//! `config` (settings, validation, building a [`Redactor`]), `keys` (key rules),
+//! `text` (the string engine: find, merge, replace, re-scan), `detect::{patterns, digits,
+//! iban}` (the value detector families), `walk` (the tree walker), `fast` (the byte-level
+//! fast path), `unique` (the strict parse: no duplicate member), `tolerant` (the scan of text
+//! that is not one JSON tree) and `copy` (the audit copy as the proxy stores it, and single
+//! fields).
+//!
 //! # What is redacted
 //! The redactor walks a parsed [`serde_json::Value`], so JSON escapes (`\u0041KIA…`) cannot hide
-//! a secret: detectors see the decoded text.
+//! a secret: detectors see the decoded text. [`Redactor::audit_copy`] fails closed: a message
+//! that is not one JSON value by a strict reading (invalid UTF-8, a lone surrogate escape such
+//! as half an emoji, nesting deeper than serde_json's limit, a **duplicate member** anywhere,
+//! since `Value` keeps only the last copy) is scanned as text instead: every string decoded
+//! leniently and scanned by every detector, key rules applied to quoted keys with the value
+//! masked in place (every copy of a duplicated member), then the whole text once more. Such a
+//! copy is labelled `redacted` or `scanned`, never `clean`; for text cut short the last word
+//! goes too (`[REDACTED:truncated]`).
 //!
 //! - **Key rules** ([`RedactConfig::keys`]): the whole value of an object member whose key
 //!   names a sensitive field is replaced, whatever its JSON type (`null` and objects too), by
@@ -19,14 +34,15 @@
 //! - **Detectors** ([`BUILTIN_DETECTORS`] plus [`RedactConfig::custom`]): each match inside a
 //!   string is replaced by `[REDACTED:<rule id>]`, keeping the surrounding text; overlapping
 //!   matches merge into one marker named by the earlier rule in priority order (PEM, JWT,
-//!   AWS, GitHub, Slack, OpenAI, IBAN, card, e-mail, bearer, then custom rules), so
+//!   AWS access key, AWS secret key, GitHub, Slack, Anthropic, OpenAI, Google API key, IBAN,
+//!   card, URI password, e-mail, HTTP Basic, bearer, then custom rules), so
 //!   `Bearer <jwt>` becomes `Bearer [REDACTED:jwt]`. Object *keys* are scanned too (a map
 //!   keyed by e-mail address would otherwise leak it): a key with a match is renamed to its
 //!   redacted text (with ` #2`, ` #3`, … appended if that name is taken). A JSON *number* that
 //!   is a valid card number (see below) becomes the string `"[REDACTED:card_number]"`.
 //! - Not covered: key rules inside JSON text carried in a string (a tool result's `text` that
-//!   is itself JSON gets the detectors, not the key rules), and encoded (base64,
-//!   percent-encoded) secrets.
+//!   is itself JSON gets the detectors, not the key rules), key rules on URI query parameters
+//!   (`?token=…`), and encoded (base64, percent-encoded) secrets.
 //!
 //! # False-positive decisions
 //! - `card_number`: 13–19 digits, either one unbroken run or groups of 3–6 digits separated
@@ -49,6 +65,15 @@
 //! - `openai_key`: `sk-` must start a word and be followed by 32+ letters/digits (legacy keys)
 //!   or by `proj-`/`svcacct-`/`admin-` and 20+ characters; kebab-case words like
 //!   `sk-learn-pipeline` are not keys.
+//! - `aws_secret_key`: exactly 40 base64 characters, only right after an AWS secret key's
+//!   name (`aws_secret_access_key = `, `"SecretAccessKey": "`) or an access key id
+//!   (`AKIA…,<secret>`); alone, such strings (hashes) are too common.
+//! - `uri_password`: `scheme://user:password@`; only the password goes. The user part stops
+//!   at `/` (so `http://host:8080/a@b` is left alone); when the host looks like an e-mail
+//!   domain the e-mail match merges in and the host goes too.
+//! - `basic_auth`: `Basic` then a base64 token that decodes to printable text with a `:`;
+//!   `Basic usage` is prose. `anthropic_key`: `sk-ant-` and 20+ characters, starting a word.
+//!   `google_api_key`: `AIza` and exactly 35 characters.
 //! - `aws_access_key`, `github_token`, `slack_token`, `jwt` need no word boundary: their
 //!   prefixes (`AKIA`/`ASIA`, `ghp_`…/`github_pat_`, `xoxb-`…, `eyJ`) are rare enough, and
 //!   `token_ghp_…` must still be caught.
@@ -65,8 +90,8 @@
 //! Strings shorter than 6 bytes skip the built-in detectors. Otherwise a clean string pays
 //! for a literal prefilter (up to 64 bytes a byte loop; longer, memchr for `@` and one
 //! SIMD-accelerated literal-set regex of the detectors' fixed prefixes, e.g. `eyJ`, `AKIA`,
-//! `-----BEGIN`) and one hand-written pass from digit run to digit run (card numbers and
-//! IBANs); a detector's own regex runs only when the prefilter hits. Object keys pay the same
+//! `-----BEGIN`, `://`) and one hand-written pass from digit run to digit run (card numbers and
+//! IBANs); a detector's own regex runs only when the prefilter finds one of its own literals. Object keys pay the same
 //! plus a word split without allocation (keys under 128 bytes). Recursion depth is that of the
 //! value (serde_json's parser limits it to 128).
 
