@@ -308,6 +308,15 @@ impl Redactor {
             return Err(RedactError::UnknownDisabled(unknown.clone()));
         }
 
+        // Key rules on `name=value` pairs inside strings: a rule of its own, named `key`, last.
+        let pairs = (!key_words.is_empty()).then(|| {
+            rules.push(Rule {
+                id: KEY_RULE.to_owned(),
+                marker: marker(KEY_RULE),
+                matcher: Matcher::Pairs,
+            });
+            rules.len() - 1
+        });
         let anchor = if literals.is_empty() {
             None
         } else {
@@ -351,6 +360,7 @@ impl Redactor {
             iban,
             custom_set,
             custom,
+            pairs,
         })
     }
 }

@@ -41,8 +41,12 @@
 //!   redacted text (with ` #2`, ` #3`, … appended if that name is taken). A JSON *number* that
 //!   is a valid card number (see below) becomes the string `"[REDACTED:card_number]"`.
 //! - Not covered: key rules inside JSON text carried in a string (a tool result's `text` that
-//!   is itself JSON gets the detectors, not the key rules), key rules on URI query parameters
-//!   (`?token=…`), and encoded (base64, percent-encoded) secrets.
+//!   is itself JSON gets the detectors, not the key rules), and encoded (base64,
+//!   percent-encoded) secrets.
+//! - Key rules also apply to `name=value` pairs inside strings (URI query parameters, env and
+//!   DSN lines: `?access_token=…`, `DB_PASSWORD=…`, `password=…`): the name must start the
+//!   string or follow whitespace, a quote, `?`, `&`, `;` or `,`; the value (to whitespace, a
+//!   quote, `&`, `;`, `,`, `#`, `<` or `>`) becomes `[REDACTED:key]`, reported as rule `key`.
 //!
 //! # False-positive decisions
 //! - `card_number`: 13–19 digits, either one unbroken run or groups of 3–6 digits separated
@@ -157,6 +161,8 @@ pub struct Redactor {
     custom_set: Option<RegexSet>,
     /// Rule index of each pattern of `custom_set`.
     custom: Vec<usize>,
+    /// The rule (id `key`, last) applying key rules to `name=value` pairs inside strings.
+    pairs: Option<usize>,
 }
 
 impl Default for Redactor {
@@ -171,7 +177,10 @@ impl Default for Redactor {
 impl Redactor {
     /// Ids of the enabled value detectors (built-in, then custom), in priority order.
     pub fn detector_ids(&self) -> impl Iterator<Item = &str> {
-        self.rules.iter().map(|r| r.id.as_str())
+        self.rules
+            .iter()
+            .filter(|r| !matches!(r.matcher, text::Matcher::Pairs))
+            .map(|r| r.id.as_str())
     }
 
     /// Redacts `value` in place and reports what was replaced, in document order.

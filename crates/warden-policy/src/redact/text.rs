@@ -27,6 +27,8 @@ pub(super) enum Matcher {
     Card,
     /// Hand-written scanner (registry length, mod-97).
     Iban,
+    /// Key rules on `name=value` pairs inside strings (URI query parameters, env lines).
+    Pairs,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +126,11 @@ impl Redactor {
                 find_digit_secrets(bytes, self.card, self.iban, hits);
             }
         }
+        if let Some(rule) = self.pairs
+            && bytes.contains(&b'=')
+        {
+            self.find_pairs(s, rule, hits);
+        }
         if let Some(set) = &self.custom_set {
             for i in set.matches(s).iter() {
                 self.find_rule(self.custom[i], s, hits);
@@ -158,6 +165,37 @@ impl Redactor {
         bits
     }
 
+    /// The values of `name=value` pairs whose name a key rule matches: the name starts the
+    /// string or follows whitespace, a quote, `?`, `&`, `;` or `,` (`?api_key=…`,
+    /// `DB_PASSWORD=…`); the value runs to whitespace, a quote, `&`, `;`, `,`, `#`, `<` or `>`.
+    fn find_pairs(&self, s: &str, rule: usize, hits: &mut Vec<Hit>) {
+        let b = s.as_bytes();
+        let name_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-');
+        let mut from = 0;
+        while let Some(k) = b[from..].iter().position(|&c| c == b'=') {
+            let eq = from + k;
+            from = eq + 1;
+            let mut start = eq;
+            while start > 0 && name_byte(b[start - 1]) {
+                start -= 1;
+            }
+            if start == eq || (start > 0 && !b" \t\r\n\"'?&;,".contains(&b[start - 1])) {
+                continue;
+            }
+            let end = b[eq + 1..]
+                .iter()
+                .position(|c| b" \t\r\n\"'&;,#<>".contains(c))
+                .map_or(b.len(), |p| p + eq + 1);
+            if end > eq + 1 && self.key_rule(&s[start..eq]) {
+                hits.push(Hit {
+                    start: eq + 1,
+                    end,
+                    rule,
+                });
+            }
+        }
+    }
+
     fn find_rule(&self, rule: usize, s: &str, hits: &mut Vec<Hit>) {
         let mut push = |start: usize, end: usize| {
             if start < end {
@@ -165,7 +203,7 @@ impl Redactor {
             }
         };
         match &self.rules[rule].matcher {
-            Matcher::Card | Matcher::Iban => {}
+            Matcher::Card | Matcher::Iban | Matcher::Pairs => {}
             Matcher::Regex {
                 re,
                 group: None,

@@ -352,7 +352,7 @@ fn what_warden_cannot_parse_strictly_is_still_redacted_in_the_store() {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup","arguments":{"q":"x"}}}"#,
         // A duplicated member: serde_json keeps the last copy only.
         r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"lookup","arguments":{"api_key":"first-dup-secret","api_key":"second-dup-secret","note":"AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY","note":"fine"}}}"#,
-        r#"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"postgres://reader:uri-secret-pw@db/docs"}}"#,
+        r#"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"postgres://reader:uri-secret-pw@db/docs?sslmode=require&token=uri-query-secret"}}"#,
         r#"{"jsonrpc":"2.0","id":"req-AKIAIOSFODNN7EXAMPLE","method":"tools/call","params":{"name":"lookup","arguments":{"passphrase":"pass-phrase-secret","h":"Authorization: Basic dXNlcjpiYXNpYy1hdXRoLXNlY3JldA=="}}}"#,
     ];
     for l in lines {
@@ -376,6 +376,7 @@ fn what_warden_cannot_parse_strictly_is_still_redacted_in_the_store() {
         "second-dup-secret",
         "AIzaSyD-9tSrke72PouQMnMX",
         "uri-secret-pw",
+        "uri-query-secret",
         "AKIAIOSFODNN7EXAMPLE",
         "pass-phrase-secret",
         "dXNlcjpiYXNpYy1hdXRoLXNlY3JldA",

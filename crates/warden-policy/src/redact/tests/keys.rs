@@ -184,3 +184,45 @@ fn new_key_rules_match_whole_words_and_spare_innocent_keys() {
     );
     assert_eq!(found.len(), 3, "{found:?}");
 }
+
+#[test]
+fn key_rules_apply_to_name_value_pairs_inside_strings() {
+    let r = Redactor::default();
+    let cases = [
+        (
+            "https://h/x?page=2&access_token=abc.def&q=1",
+            "https://h/x?page=2&access_token=[REDACTED:key]&q=1",
+        ),
+        (
+            "DB_PASSWORD=hunter2 PORT=5432",
+            "DB_PASSWORD=[REDACTED:key] PORT=5432",
+        ),
+        (
+            "host=db user=app password=s3cr3t sslmode=require",
+            "host=db user=app password=[REDACTED:key] sslmode=require",
+        ),
+        (r#"curl "u?pin=1234""#, r#"curl "u?pin=[REDACTED:key]""#),
+        ("pin=9", "pin=[REDACTED:key]"),
+    ];
+    for (input, want) in cases {
+        let mut v = json!(input);
+        let found = r.redact(&mut v);
+        assert_eq!(v, json!(want), "{input}");
+        assert_eq!(found[0].rule, "key");
+        assert!(r.may_redact(serde_json::to_string(input).unwrap().as_bytes()));
+    }
+    // Names that are not key rules, or not at the start of a pair; empty values; a marker.
+    for clean in [
+        "max_tokens=100&author=jane&spinner=on",
+        "a==b",
+        "x_password_hint=",
+        "mytoken=abc",
+        "password=[REDACTED:key]",
+        "?progressToken=7",
+    ] {
+        let mut v = json!(clean);
+        assert!(r.redact(&mut v).is_empty(), "{clean} -> {v}");
+    }
+    // Not listed among the detectors, but blockable as `key`.
+    assert!(!r.detector_ids().any(|d| d == "key"));
+}

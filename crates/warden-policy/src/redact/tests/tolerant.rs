@@ -211,6 +211,12 @@ fn single_fields_are_redacted() {
     let (s, f) = r.redact_str("postgres://app:s3cret@db/prod");
     assert_eq!(s, "postgres://app:[REDACTED:uri_password]@db/prod");
     assert_eq!(f[0].rule, "uri_password");
+    let (s, f) = r.redact_str("https://api.example.com/v1?page=2&api_key=abc123&q=x;token=t");
+    assert_eq!(
+        s,
+        "https://api.example.com/v1?page=2&api_key=[REDACTED:key]&q=x;token=[REDACTED:key]"
+    );
+    assert_eq!((f[0].rule.as_str(), f[0].count), ("key", 2));
     let agent = format!("agent {AWS}");
     assert_eq!(r.redact_str(&agent).0, "agent [REDACTED:aws_access_key]");
     assert_eq!(r.redact_str("file:///home/me/notes.txt?rev=2").1, vec![]);
