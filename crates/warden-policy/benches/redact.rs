@@ -35,6 +35,15 @@ fn benches(c: &mut Criterion) {
     c.bench_function("may_redact_clean_result_6kb", |b| {
         b.iter(|| r.may_redact(&result))
     });
+    // The same without key rules: what key rules (on keys and on `name=value` pairs) cost.
+    let no_keys = Redactor::new(&warden_policy::redact::RedactConfig {
+        keys: Vec::new(),
+        ..Default::default()
+    })
+    .unwrap_or_default();
+    c.bench_function("may_redact_clean_result_6kb_without_key_rules", |b| {
+        b.iter(|| no_keys.may_redact(&result))
+    });
     let parsed: serde_json::Value = serde_json::from_slice(&result).unwrap_or_default();
     c.bench_function("redact_tree_clean_result_6kb", |b| {
         b.iter(|| r.redact(&mut parsed.clone()))

@@ -43,10 +43,11 @@
 //! - Not covered: key rules inside JSON text carried in a string (a tool result's `text` that
 //!   is itself JSON gets the detectors, not the key rules), and encoded (base64,
 //!   percent-encoded) secrets.
-//! - Key rules also apply to `name=value` pairs inside strings (URI query parameters, env and
-//!   DSN lines: `?access_token=…`, `DB_PASSWORD=…`, `password=…`): the name must start the
-//!   string or follow whitespace, a quote, `?`, `&`, `;` or `,`; the value (to whitespace, a
-//!   quote, `&`, `;`, `,`, `#`, `<` or `>`) becomes `[REDACTED:key]`, reported as rule `key`.
+//! - Key rules also apply to URI query parameters inside strings (`?access_token=…&pin=…`):
+//!   after a `?`, a name following `?`, `&` or `;`; the value (to whitespace, a quote, `&`,
+//!   `;`, `,`, `#`, `<` or `>`) becomes `[REDACTED:key]`, reported as rule `key`. Not to
+//!   `NAME=value` lines (env files, libpq keyword DSNs): those get the detectors only, so a
+//!   string with many `=` and no `?` (logs) costs no more than before.
 //!
 //! # False-positive decisions
 //! - `card_number`: 13–19 digits, either one unbroken run or groups of 3–6 digits separated

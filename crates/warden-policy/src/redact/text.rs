@@ -126,10 +126,12 @@ impl Redactor {
                 find_digit_secrets(bytes, self.card, self.iban, hits);
             }
         }
+        // Query parameters: only after a `?`, so text without one pays a memchr.
         if let Some(rule) = self.pairs
-            && bytes.contains(&b'=')
+            && let Some(q) = bytes.iter().position(|&c| c == b'?')
+            && bytes[q..].contains(&b'=')
         {
-            self.find_pairs(s, rule, hits);
+            self.find_pairs(s, q, rule, hits);
         }
         if let Some(set) = &self.custom_set {
             for i in set.matches(s).iter() {
@@ -165,13 +167,33 @@ impl Redactor {
         bits
     }
 
-    /// The values of `name=value` pairs whose name a key rule matches: the name starts the
-    /// string or follows whitespace, a quote, `?`, `&`, `;` or `,` (`?api_key=…`,
-    /// `DB_PASSWORD=…`); the value runs to whitespace, a quote, `&`, `;`, `,`, `#`, `<` or `>`.
-    fn find_pairs(&self, s: &str, rule: usize, hits: &mut Vec<Hit>) {
+    /// The values of URI query parameters (`?api_key=…&token=…`) whose name a key rule
+    /// matches, from the `?` at `from`: the name follows `?`, `&` or `;`; the value runs to
+    /// whitespace, a quote, `&`, `;`, `,`, `#`, `<` or `>`.
+    fn find_pairs(&self, s: &str, from: usize, rule: usize, hits: &mut Vec<Hit>) {
         let b = s.as_bytes();
         let name_byte = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-');
-        let mut from = 0;
+        let starts_pair = |c: u8| matches!(c, b'?' | b'&' | b';');
+        let ends_value = |c: u8| {
+            matches!(
+                c,
+                b' ' | b'\t'
+                    | b'\r'
+                    | b'\n'
+                    | b'"'
+                    | b'\''
+                    | b'&'
+                    | b';'
+                    | b','
+                    | b'#'
+                    | b'<'
+                    | b'>'
+            )
+        };
+        // Names repeat (`user=… user=…`): the last few answers are kept.
+        let mut recent: [(&str, bool); 4] = [("", false); 4];
+        let mut next = 0;
+        let mut from = from;
         while let Some(k) = b[from..].iter().position(|&c| c == b'=') {
             let eq = from + k;
             from = eq + 1;
@@ -179,14 +201,27 @@ impl Redactor {
             while start > 0 && name_byte(b[start - 1]) {
                 start -= 1;
             }
-            if start == eq || (start > 0 && !b" \t\r\n\"'?&;,".contains(&b[start - 1])) {
+            if start == eq || start == 0 || !starts_pair(b[start - 1]) {
+                continue;
+            }
+            let name = &s[start..eq];
+            let named = match recent.iter().find(|(n, _)| *n == name) {
+                Some(&(_, hit)) => hit,
+                None => {
+                    let hit = self.key_rule(name);
+                    recent[next] = (name, hit);
+                    next = (next + 1) % recent.len();
+                    hit
+                }
+            };
+            if !named {
                 continue;
             }
             let end = b[eq + 1..]
                 .iter()
-                .position(|c| b" \t\r\n\"'&;,#<>".contains(c))
+                .position(|&c| ends_value(c))
                 .map_or(b.len(), |p| p + eq + 1);
-            if end > eq + 1 && self.key_rule(&s[start..eq]) {
+            if end > eq + 1 {
                 hits.push(Hit {
                     start: eq + 1,
                     end,

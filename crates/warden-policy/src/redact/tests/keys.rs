@@ -186,23 +186,19 @@ fn new_key_rules_match_whole_words_and_spare_innocent_keys() {
 }
 
 #[test]
-fn key_rules_apply_to_name_value_pairs_inside_strings() {
+fn key_rules_apply_to_query_parameters_inside_strings() {
     let r = Redactor::default();
     let cases = [
         (
             "https://h/x?page=2&access_token=abc.def&q=1",
             "https://h/x?page=2&access_token=[REDACTED:key]&q=1",
         ),
-        (
-            "DB_PASSWORD=hunter2 PORT=5432",
-            "DB_PASSWORD=[REDACTED:key] PORT=5432",
-        ),
-        (
-            "host=db user=app password=s3cr3t sslmode=require",
-            "host=db user=app password=[REDACTED:key] sslmode=require",
-        ),
         (r#"curl "u?pin=1234""#, r#"curl "u?pin=[REDACTED:key]""#),
-        ("pin=9", "pin=[REDACTED:key]"),
+        ("?pin=9", "?pin=[REDACTED:key]"),
+        (
+            "file:///x?a=1;session_key=k1,then",
+            "file:///x?a=1;session_key=[REDACTED:key],then",
+        ),
     ];
     for (input, want) in cases {
         let mut v = json!(input);
@@ -213,11 +209,14 @@ fn key_rules_apply_to_name_value_pairs_inside_strings() {
     }
     // Names that are not key rules, or not at the start of a pair; empty values; a marker.
     for clean in [
-        "max_tokens=100&author=jane&spinner=on",
+        "?max_tokens=100&author=jane&spinner=on",
+        // Only query parameters: env and keyword lines are left to the detectors.
+        "DB_PASSWORD=hunter2 PORT=5432",
+        "request_id=7 user=jane token=abc",
         "a==b",
         "x_password_hint=",
-        "mytoken=abc",
-        "password=[REDACTED:key]",
+        "?mytoken=abc",
+        "?password=[REDACTED:key]",
         "?progressToken=7",
     ] {
         let mut v = json!(clean);
