@@ -5,7 +5,7 @@
 use regex::Regex;
 
 use super::detect::digits::find_digit_secrets;
-use super::detect::patterns::{EMAIL, quick_anchor};
+use super::detect::patterns::{EMAIL, QUERY, quick_anchor};
 use super::{MARKER_OPEN, Redactor};
 
 /// Shortest string any built-in detector can match (`a@b.co`).
@@ -107,18 +107,20 @@ impl Redactor {
 
     pub(super) fn find_hits(&self, s: &str, hits: &mut Vec<Hit>) {
         let bytes = s.as_bytes();
+        // A key-rule query parameter (`?pin=1`) is at least as long as the shortest match.
+        let mut query = false;
         if bytes.len() >= MIN_BUILTIN_LEN {
-            if !self.anchored.is_empty() {
-                let bits = if bytes.len() <= SHORT {
-                    quick_anchor(bytes)
-                } else {
-                    self.literal_bits(s)
-                };
-                if bits != 0 {
-                    for &(rule, bit) in &self.anchored {
-                        if bits & bit != 0 {
-                            self.find_rule(rule, s, hits);
-                        }
+            let bits = if bytes.len() <= SHORT {
+                quick_anchor(bytes)
+            } else {
+                let query = self.pairs.is_some() && bytes.contains(&b'?');
+                self.literal_bits(s) | if query { QUERY } else { 0 }
+            };
+            query = bits & QUERY != 0;
+            if bits & !QUERY != 0 {
+                for &(rule, bit) in &self.anchored {
+                    if bits & bit != 0 {
+                        self.find_rule(rule, s, hits);
                     }
                 }
             }
@@ -126,10 +128,11 @@ impl Redactor {
                 find_digit_secrets(bytes, self.card, self.iban, hits);
             }
         }
-        // Query parameters: only after a `?`, so text without one pays a memchr.
-        if let Some(rule) = self.pairs
-            && let Some(q) = bytes.iter().position(|&c| c == b'?')
-            && bytes[q..].contains(&b'=')
+        // Query parameters: only after a `?` (seen by the prefilter's pass).
+        if query
+            && let Some(rule) = self.pairs
+            && let Some(q) = s.find('?')
+            && s[q..].contains('=')
         {
             self.find_pairs(s, q, rule, hits);
         }
@@ -152,6 +155,10 @@ impl Redactor {
         let Some(anchor) = &self.anchor else {
             return bits;
         };
+        // Most text holds none of the literals: one pass to say so.
+        if !anchor.is_match(s) {
+            return bits;
+        }
         let all = self.literals.iter().fold(0, |all, (_, b)| all | b);
         let mut at = 0;
         while let Some(m) = anchor.find_at(s, at) {
@@ -194,7 +201,7 @@ impl Redactor {
         let mut recent: [(&str, bool); 4] = [("", false); 4];
         let mut next = 0;
         let mut from = from;
-        while let Some(k) = b[from..].iter().position(|&c| c == b'=') {
+        while let Some(k) = s[from..].find('=') {
             let eq = from + k;
             from = eq + 1;
             let mut start = eq;

@@ -31,6 +31,8 @@ const URI_PASSWORD: u32 = 1 << 11;
 pub(in crate::redact) const EMAIL: u32 = 1 << 12;
 const BASIC: u32 = 1 << 13;
 const BEARER: u32 = 1 << 14;
+/// Not a detector: a `?` was seen, so the string may hold query parameters for the key rules.
+pub(in crate::redact) const QUERY: u32 = 1 << 31;
 
 /// Built-in detectors in priority order: when matches overlap, the earlier rule names the
 /// merged span.
@@ -195,6 +197,7 @@ pub(in crate::redact) fn quick_anchor(b: &[u8]) -> u32 {
             b'x' => is(b"xox", SLACK),
             b's' => is(b"sk-", OPENAI | ANTHROPIC),
             b':' => is(b"://", URI_PASSWORD),
+            b'?' => QUERY,
             _ => 0,
         };
     }
