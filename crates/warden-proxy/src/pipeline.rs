@@ -15,7 +15,7 @@ use warden_audit::{AuditEvent, AuditHandle, Durability, Outcome, SessionContext,
 use warden_core::{
     Classification, Direction, Kind, Message, RequestId, Side, classify, parse_frame,
 };
-use warden_policy::redact::{Redaction, Redactor};
+use warden_policy::redact::{AuditCopy, Redaction, Redactor};
 use warden_policy::{Decision as Verdict, GOVERNED_METHODS, Per, PolicySet, Request};
 
 use crate::admit::Refusal;
@@ -200,19 +200,22 @@ impl Pipeline {
         self
     }
 
-    /// Redacts an event whose frame is not JSON: its text is scanned as one string.
+    /// Redacts an event whose frame could not be parsed: the tolerant text scan (every
+    /// detector and the key rules); never labelled `clean`.
     fn redact_text(&self, ev: &mut AuditEvent) {
+        self.redact_unparsed(ev, false);
+    }
+
+    /// `redact_text`, for a frame that is `truncated` (its last word is masked as well).
+    fn redact_unparsed(&self, ev: &mut AuditEvent, truncated: bool) {
         let Some(r) = &self.redactor else { return };
-        let mut v = serde_json::Value::String(String::from_utf8_lossy(&ev.frame).into_owned());
-        let found = r.redact(&mut v);
-        ev.dlp = Some(if found.is_empty() {
-            "clean"
-        } else {
-            "redacted"
-        });
-        if let (false, serde_json::Value::String(text)) = (found.is_empty(), v) {
-            ev.frame = Bytes::from(text.into_bytes());
-            ev.redactions = serde_json::to_value(&found).ok();
+        let copy = r.audit_copy_unparsed(&ev.frame, truncated);
+        ev.dlp = Some(copy.label());
+        if let Some(text) = copy.text() {
+            ev.frame = Bytes::copy_from_slice(text);
+        }
+        if !copy.found().is_empty() {
+            ev.redactions = serde_json::to_value(copy.found()).ok();
         }
     }
 
@@ -554,11 +557,11 @@ impl Pipeline {
         let copy_env = audit_copy
             .as_ref()
             .and_then(|c| c.as_ref())
-            .and_then(|(b, _)| parse_frame(b).ok().map(|e| (b, e)));
+            .and_then(|(b, _, _)| parse_frame(b).ok().map(|e| (b, e)));
         // A detected secret in a client request's arguments refuses the call when the redaction
         // rules say to block it (`block_on_detect`): the secret never reaches the server.
         let secret: Vec<String> = match (&audit_copy, &self.redactor, &parsed) {
-            (Some(Some((_, found))), Some(r), Ok(env))
+            (Some(Some((_, found, _))), Some(r), Ok(env))
                 if dir == Direction::C2S && carries_request =>
             {
                 if batch {
@@ -663,8 +666,16 @@ impl Pipeline {
                             if initialize || ctx.protocol.is_none() {
                                 ctx.protocol = c.protocol_version.clone().or(ctx.protocol);
                             }
-                            ctx.client_info = c.client_info.clone().or(ctx.client_info);
-                            ctx.server_info = c.server_info.clone().or(ctx.server_info);
+                            ctx.client_info = c
+                                .client_info
+                                .clone()
+                                .map(|i| self.scrub_implementation(i))
+                                .or(ctx.client_info);
+                            ctx.server_info = c
+                                .server_info
+                                .clone()
+                                .map(|i| self.scrub_implementation(i))
+                                .or(ctx.server_info);
                             if ctx != *st.ctx {
                                 st.ctx = Arc::new(ctx);
                             }
@@ -672,12 +683,12 @@ impl Pipeline {
                         let verdict = verdicts.get(i).and_then(Option::as_ref);
                         let mut ev = self.base(&st, ts_us, dir, msg.kind.as_str(), &frame);
                         ev.batch_index = (env.kind == Kind::Batch).then_some(i as u32);
-                        ev.method = msg.method.as_deref().map(str::to_owned);
-                        ev.rpc_id = msg.id.map(|r| r.get().to_owned());
+                        ev.method = msg.method.as_deref().map(|m| self.scrub(m));
+                        ev.rpc_id = msg.id.map(|r| self.scrub_id(r.get()));
                         ev.args = c.args.clone();
                         ev.body = c.body.clone();
                         ev.error_code = c.error_code;
-                        ev.target = c.target.clone();
+                        ev.target = c.target.as_deref().map(|t| self.scrub(t));
                         ev.policy = verdict.map(policy_record);
                         if let Some(policy) = ev.policy.as_mut() {
                             if let (Some(cs), Some(used)) = (charges.get(i), charged.get(i))
@@ -711,16 +722,19 @@ impl Pipeline {
                         if let Some(copy) = &audit_copy {
                             ev.dlp = Some(match copy {
                                 _ if !secret.is_empty() => "blocked",
-                                Some(_) => "redacted",
+                                Some((_, _, label)) => *label,
                                 None => "clean",
                             });
                         }
-                        if let (Some((bytes, env2)), Some(Some((_, found)))) =
-                            (&copy_env, &audit_copy)
-                        {
-                            // Spans (for payload and hashes) come from the redacted copy.
-                            let redacted = env2.messages.get(i).map(|m2| classify(bytes, m2, None));
-                            ev.frame = (*bytes).clone();
+                        if let Some(Some((bytes, found, _))) = &audit_copy {
+                            // Spans (for payload and hashes) come from the redacted copy; a copy
+                            // that no longer reads as a message keeps none (nothing of the
+                            // original frame is stored).
+                            let redacted = copy_env
+                                .as_ref()
+                                .and_then(|(_, env2)| env2.messages.get(i))
+                                .map(|m2| classify(bytes, m2, None));
+                            ev.frame = bytes.clone();
                             ev.args = redacted.as_ref().and_then(|r| r.args.clone());
                             ev.body = redacted.as_ref().and_then(|r| r.body.clone());
                             let prefix = if batch {
@@ -730,9 +744,15 @@ impl Pipeline {
                             };
                             let mine: Vec<&Redaction> = found
                                 .iter()
-                                .filter(|r| !batch || r.pointer.starts_with(&format!("{prefix}/")))
+                                .filter(|r| {
+                                    !batch
+                                        || r.pointer.is_empty()
+                                        || r.pointer.starts_with(&format!("{prefix}/"))
+                                })
                                 .collect();
-                            ev.redactions = serde_json::to_value(&mine).ok();
+                            ev.redactions = (!mine.is_empty())
+                                .then(|| serde_json::to_value(&mine).ok())
+                                .flatten();
                         }
                         // 4 correlate
                         match (msg.kind, id) {
@@ -853,9 +873,9 @@ impl Pipeline {
                                         "error",
                                         &Bytes::from(reply.clone()),
                                     );
-                                    out.method = msg.method.as_deref().map(str::to_owned);
-                                    out.rpc_id = msg.id.map(|r| r.get().to_owned());
-                                    out.target = c.target.clone();
+                                    out.method = msg.method.as_deref().map(|m| self.scrub(m));
+                                    out.rpc_id = msg.id.map(|r| self.scrub_id(r.get()));
+                                    out.target = c.target.as_deref().map(|t| self.scrub(t));
                                     out.outcome = Some(outcome);
                                     out.error_code = Some(code);
                                     out.detail = Some(match &approval {
@@ -912,8 +932,8 @@ impl Pipeline {
                                         }
                                     }
                                     ev.exchange = Some(closed.exchange);
-                                    ev.method = Some(closed.method);
-                                    ev.target = closed.target;
+                                    ev.method = Some(self.scrub(&closed.method));
+                                    ev.target = closed.target.as_deref().map(|t| self.scrub(t));
                                     ev.duration_us = Some(
                                         u64::try_from(closed.duration.as_micros())
                                             .unwrap_or(u64::MAX),
@@ -1029,7 +1049,7 @@ impl Pipeline {
         let mut ev = self.base(&st, now_us(), Direction::S2C, "error", &reply);
         let replaced = parse_frame(frame).ok();
         let original = replaced.as_ref().and_then(|e| e.first());
-        ev.rpc_id = original.and_then(|m| m.id).map(|r| r.get().to_owned());
+        ev.rpc_id = original.and_then(|m| m.id).map(|r| self.scrub_id(r.get()));
         ev.outcome = Some(Outcome::GatewayError);
         ev.error_code = Some(errors::AUDIT_STORE_UNAVAILABLE);
         ev.detail = Some(serde_json::json!({
@@ -1055,14 +1075,14 @@ impl Pipeline {
         let reply = Bytes::copy_from_slice(reply);
         let mut ev = self.base(&st, now_us(), Direction::S2C, "error", &reply);
         if let Some(id) = id {
-            ev.rpc_id = Some(match id {
+            ev.rpc_id = Some(self.scrub_id(&match id {
                 RequestId::Num(n) => n.clone(),
                 RequestId::Str(s) => serde_json::Value::from(s.as_str()).to_string(),
-            });
+            }));
             if let Some(closed) = st.correlator.response(warden_core::Side::Client, id) {
                 ev.exchange = Some(closed.exchange);
-                ev.method = Some(closed.method);
-                ev.target = closed.target;
+                ev.method = Some(self.scrub(&closed.method));
+                ev.target = closed.target.as_deref().map(|t| self.scrub(t));
                 ev.duration_us =
                     Some(u64::try_from(closed.duration.as_micros()).unwrap_or(u64::MAX));
             }
@@ -1152,7 +1172,7 @@ impl Pipeline {
             serde_json::json!({ "error": "frame longer than max_frame; streamed through unparsed", "max_frame": limit }),
         );
         drop(st);
-        self.redact_text(&mut ev);
+        self.redact_unparsed(&mut ev, true);
         self.audit.record(ev)
     }
 
@@ -1194,14 +1214,14 @@ impl Pipeline {
         let mut ev =
             AuditEvent::gateway(self.session.clone(), st.ctx.clone(), "exchange_abandoned");
         ev.exchange = Some(p.exchange);
-        ev.method = Some(p.method.clone());
-        ev.target = p.target.clone();
+        ev.method = Some(self.scrub(&p.method));
+        ev.target = p.target.as_deref().map(|t| self.scrub(t));
         ev.outcome = Some(Outcome::Abandoned);
         ev.duration_us = Some(u64::try_from(p.started.elapsed().as_micros()).unwrap_or(u64::MAX));
-        ev.rpc_id = Some(match &p.id {
+        ev.rpc_id = Some(self.scrub_id(&match &p.id {
             RequestId::Num(n) => n.clone(),
             RequestId::Str(s) => serde_json::Value::from(s.as_str()).to_string(),
-        });
+        }));
         ev.detail = Some(serde_json::json!({
             "reason": reason,
             "initiator": format!("{:?}", p.initiator).to_lowercase(),
@@ -1260,21 +1280,48 @@ fn policy_record(v: &Verdict) -> serde_json::Value {
 }
 
 /// The redacted audit copy of a frame body: `None` if nothing had to be redacted (the original
-/// bytes are stored), else the re-serialized copy and what was redacted.
-fn redacted_copy(r: &Redactor, body: &[u8]) -> Option<(Bytes, Vec<Redaction>)> {
+/// bytes are stored, `dlp: clean`), else the copy to store, what was redacted, and the `dlp`
+/// label. A body that is not one JSON tree by a strict reading (lone surrogate, duplicate
+/// member, deep nesting) is scanned as text, and never labelled `clean`.
+fn redacted_copy(r: &Redactor, body: &[u8]) -> Option<(Bytes, Vec<Redaction>, &'static str)> {
     // Most messages hold nothing to redact: decided on the bytes, without building a tree.
-    if !r.may_redact(body) {
+    let copy = r.audit_copy(body);
+    if copy == AuditCopy::Clean {
         return None;
     }
-    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let found = r.redact(&mut v);
-    if found.is_empty() {
-        return None;
+    let label = copy.label();
+    let bytes = Bytes::copy_from_slice(copy.text().unwrap_or(body));
+    let found = match copy {
+        AuditCopy::Clean => Vec::new(),
+        AuditCopy::Redacted { found, .. } | AuditCopy::Scanned { found, .. } => found,
+    };
+    Some((bytes, found, label))
+}
+
+impl Pipeline {
+    /// A field copied into records on its own (method, target, client name), redacted.
+    fn scrub(&self, s: &str) -> String {
+        match &self.redactor {
+            Some(r) => r.redact_str(s).0.into_owned(),
+            None => s.to_owned(),
+        }
     }
-    // A value that cannot be serialized cannot be stored either: store a marker instead.
-    let bytes =
-        serde_json::to_vec(&v).unwrap_or_else(|_| b"\"[REDACTED:unserializable]\"".to_vec());
-    Some((Bytes::from(bytes), found))
+
+    /// A request id (its JSON text) as records keep it, redacted.
+    fn scrub_id(&self, raw: &str) -> String {
+        match &self.redactor {
+            Some(r) => r.redact_json_text(raw).into_owned(),
+            None => raw.to_owned(),
+        }
+    }
+
+    /// A peer's `clientInfo` / `serverInfo`, which every record and security event copies.
+    fn scrub_implementation(&self, i: warden_core::Implementation) -> warden_core::Implementation {
+        warden_core::Implementation {
+            name: self.scrub(&i.name),
+            version: self.scrub(&i.version),
+        }
+    }
 }
 
 /// A rate limit that was full for a call.
@@ -1313,16 +1360,11 @@ struct BudgetHit {
 }
 
 /// A message with the wire rules' findings masked, and what was masked; `None` if nothing was.
+/// A result that is not one JSON tree by a strict reading (lone surrogate, duplicate member)
+/// is masked by the text scan, which keeps its structure and masks every copy of a member.
 fn mask(w: &Redactor, frame: &[u8]) -> Option<(Vec<u8>, Vec<Redaction>)> {
-    if !w.may_redact(frame) {
-        return None;
-    }
-    let mut v: serde_json::Value = serde_json::from_slice(frame).ok()?;
-    let found = w.redact(&mut v);
-    if found.is_empty() {
-        return None;
-    }
-    let mut bytes = serde_json::to_vec(&v).ok()?;
+    let copy = w.audit_copy(warden_core::envelope::trim_frame(frame));
+    let mut bytes = copy.text()?.to_vec();
     bytes.push(b'\n');
-    Some((bytes, found))
+    Some((bytes, copy.found().to_vec()))
 }

@@ -326,3 +326,150 @@ fn wire_masking_hides_fields_from_the_client_too() {
         "{masked:?}"
     );
 }
+
+/// The store files (database, WAL, journal) of `place`, by name.
+fn store_files(place: &Place) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(place.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("audit.db")
+        })
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+#[test]
+fn what_warden_cannot_parse_strictly_is_still_redacted_in_the_store() {
+    let place = Place::new();
+    // A server whose result cut an emoji in half (a lone surrogate): serde_json refuses it, so
+    // a tree walk alone would store the whole result in clear.
+    let result = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"half an emoji \ud83d then ghp_R3sultT0kenR3sultT0kenR3sultT0ken12345"}],"structuredContent":{"password":"result-pass-secret","dsn":"postgres://app:dsn-secret-pw@db/prod"}}}"#;
+    let script = format!(
+        r#"read a; printf '%s\n' '{{"jsonrpc":"2.0","id":0,"result":{{"protocolVersion":"2025-06-18","capabilities":{{}},"serverInfo":{{"name":"s","version":"1"}}}}}}'; read b; printf '%s\n' '{result}'; while read c; do :; done"#
+    );
+    let mut child = warden()
+        .args(place.run_args(&["--log-level", "detailed", "--shell"]))
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = [
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bot","version":"1.0 sk-ant-api03-ClientInfoSecretClientInfoSecret00"}}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup","arguments":{"q":"x"}}}"#,
+        // A duplicated member: serde_json keeps the last copy only.
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"lookup","arguments":{"api_key":"first-dup-secret","api_key":"second-dup-secret","note":"AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY","note":"fine"}}}"#,
+        r#"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"postgres://reader:uri-secret-pw@db/docs?sslmode=require&token=uri-query-secret"}}"#,
+        r#"{"jsonrpc":"2.0","id":"req-AKIAIOSFODNN7EXAMPLE","method":"tools/call","params":{"name":"lookup","arguments":{"passphrase":"pass-phrase-secret","h":"Authorization: Basic dXNlcjpiYXNpYy1hdXRoLXNlY3JldA=="}}}"#,
+    ];
+    for l in lines {
+        stdin.write_all(format!("{l}\n").as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let echoed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        echoed.contains("ghp_R3sult"),
+        "the wire is untouched: {echoed}"
+    );
+
+    let planted = [
+        "ghp_R3sultT0kenR3sultT0kenR3sultT0ken12345",
+        "result-pass-secret",
+        "dsn-secret-pw",
+        "sk-ant-api03-ClientInfoSecret",
+        "first-dup-secret",
+        "second-dup-secret",
+        "AIzaSyD-9tSrke72PouQMnMX",
+        "uri-secret-pw",
+        "uri-query-secret",
+        "AKIAIOSFODNN7EXAMPLE",
+        "pass-phrase-secret",
+        "dXNlcjpiYXNpYy1hdXRoLXNlY3JldA",
+    ];
+    let files = store_files(&place);
+    assert!(
+        files.iter().any(|(n, _)| n.ends_with("audit.db")),
+        "the database (and any WAL left) was read"
+    );
+    for secret in planted {
+        for (name, bytes) in &files {
+            assert!(!contains(bytes, secret), "{secret:?} found in {name}");
+        }
+    }
+    place.assert_verifies();
+    let leaves = place.leaves();
+    let result = leaves
+        .iter()
+        .find(|l| l["kind"] == "result" && l["rpc_id"] == 1)
+        .unwrap();
+    assert_eq!(result["dlp"], "redacted", "never clean: {result}");
+    assert!(
+        result["redactions"].to_string().contains("github_token"),
+        "{result}"
+    );
+    let dup = leaves
+        .iter()
+        .find(|l| l["rpc_id"] == 2 && l["dir"] == "c2s")
+        .unwrap();
+    assert_ne!(dup["dlp"], "clean", "{dup}");
+}
+
+#[test]
+fn block_on_detect_refuses_secrets_in_requests_warden_cannot_parse_strictly() {
+    let place = Place::new();
+    let rules = place.dir.path().join("redact.yaml");
+    std::fs::write(&rules, "block_on_detect: [key, aws_access_key]\n").unwrap();
+    let rules_arg = rules.display().to_string();
+    let mut child = warden()
+        .args(place.run_args(&["--redact-config", &rules_arg]))
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = concat!(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up","arguments":{"password":"dup-one","password":"dup-two"}}}"#,
+        "\n",
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"up","arguments":{"k":"AKIAIOSFODNN7EXAMPLE","odd":"\udc00"}}}"#,
+        "\n",
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"up","arguments":{"k":"ok"}}}"#,
+        "\n",
+    );
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for secret in ["dup-one", "dup-two", "AKIAIOSFODNN7EXAMPLE"] {
+        assert!(
+            !text.contains(secret),
+            "{secret} reached the server: {text}"
+        );
+    }
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for id in [1, 2] {
+        let reply = lines.iter().find(|l| l["id"] == id).unwrap();
+        assert!(reply["error"]["code"].is_i64(), "{reply}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["id"] == 3 && l.get("error").is_none()),
+        "a clean call still goes through: {text}"
+    );
+    for (name, bytes) in store_files(&place) {
+        for secret in ["dup-one", "dup-two", "AKIAIOSFODNN7EXAMPLE"] {
+            assert!(!contains(&bytes, secret), "{secret:?} found in {name}");
+        }
+    }
+}
