@@ -107,17 +107,7 @@ fn secrets_never_reach_the_store_exports_or_stderr() {
         ("the export".into(), std::fs::read(&export).unwrap()),
         ("search output".into(), search.stdout.clone()),
     ];
-    for entry in std::fs::read_dir(place.dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("audit.db")
-        {
-            places.push((path.display().to_string(), std::fs::read(&path).unwrap()));
-        }
-    }
+    places.extend(place.store_files());
     assert!(places.len() >= 4, "database and WAL files were read");
     for (grep, _) in &secrets {
         for (name, bytes) in &places {
@@ -251,16 +241,10 @@ fn block_on_detect_refuses_a_call_carrying_a_secret() {
         (blocked["dlp"].as_str(), blocked["outcome"].as_str()),
         (Some("blocked"), Some("denied"))
     );
-    let db: Vec<u8> = std::fs::read_dir(place.dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("audit.db")
-        })
-        .flat_map(|p| std::fs::read(p).unwrap())
+    let db: Vec<u8> = place
+        .store_files()
+        .into_iter()
+        .flat_map(|(_, bytes)| bytes)
         .collect();
     assert!(!contains(&db, "AKIAIOSFODNN7EXAMPLE"));
     let bad = place.dir.path().join("bad.yaml");
@@ -327,21 +311,6 @@ fn wire_masking_hides_fields_from_the_client_too() {
     );
 }
 
-/// The store files (database, WAL, journal) of `place`, by name.
-fn store_files(place: &Place) -> Vec<(String, Vec<u8>)> {
-    std::fs::read_dir(place.dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("audit.db")
-        })
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-        .collect()
-}
-
 #[test]
 fn what_warden_cannot_parse_strictly_is_still_redacted_in_the_store() {
     let place = Place::new();
@@ -393,7 +362,7 @@ fn what_warden_cannot_parse_strictly_is_still_redacted_in_the_store() {
         "pass-phrase-secret",
         "dXNlcjpiYXNpYy1hdXRoLXNlY3JldA",
     ];
-    let files = store_files(&place);
+    let files = place.store_files();
     assert!(
         files.iter().any(|(n, _)| n.ends_with("audit.db")),
         "the database (and any WAL left) was read"
@@ -414,10 +383,13 @@ fn what_warden_cannot_parse_strictly_is_still_redacted_in_the_store() {
         result["redactions"].to_string().contains("github_token"),
         "{result}"
     );
+    // The request with a duplicated member is refused (never forwarded), and its record, kept
+    // as text with no id read from it, is redacted all the same.
     let dup = leaves
         .iter()
-        .find(|l| l["rpc_id"] == 2 && l["dir"] == "c2s")
+        .find(|l| l["dir"] == "c2s" && l["outcome"] == "refused")
         .unwrap();
+    assert_eq!(dup["detail"]["reason"], "duplicate_member", "{dup}");
     assert_ne!(dup["dlp"], "clean", "{dup}");
 }
 
@@ -467,7 +439,7 @@ fn block_on_detect_refuses_secrets_in_requests_warden_cannot_parse_strictly() {
             .any(|l| l["id"] == 3 && l.get("error").is_none()),
         "a clean call still goes through: {text}"
     );
-    for (name, bytes) in store_files(&place) {
+    for (name, bytes) in place.store_files() {
         for secret in ["dup-one", "dup-two", "AKIAIOSFODNN7EXAMPLE"] {
             assert!(!contains(&bytes, secret), "{secret:?} found in {name}");
         }

@@ -57,6 +57,22 @@ pub(crate) struct Place {
 }
 
 impl Place {
+    /// The store's files (database, WAL, shared memory), each by path with its bytes: what a
+    /// test greps for a secret that must never be stored.
+    pub(crate) fn store_files(&self) -> Vec<(String, Vec<u8>)> {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("audit.db")
+            })
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect()
+    }
+
     pub(crate) fn new() -> Place {
         Place {
             dir: tempfile::tempdir().unwrap(),
