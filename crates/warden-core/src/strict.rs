@@ -102,8 +102,10 @@ impl fmt::Display for Violation {
                 "a carriage return at byte {at} is not part of a line break (some readers split the line there)"
             ),
             Violation::Syntax(e) => write!(f, "not strict JSON: {e}"),
-            Violation::DuplicateMember { name } => {
-                write!(f, "member {name:?} appears twice in one object")
+            // The name is the client's text (it could be a secret): it goes into no message
+            // or record, only into this value for callers that need it.
+            Violation::DuplicateMember { .. } => {
+                f.write_str("an object names the same member twice")
             }
             Violation::TooDeep => write!(f, "nested deeper than {MAX_DEPTH} levels"),
             Violation::UnsafeNumber => write!(

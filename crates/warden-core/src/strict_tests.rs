@@ -211,6 +211,14 @@ fn messages_the_sdks_reject_are_refused() {
 }
 
 #[test]
+fn no_message_repeats_the_clients_text() {
+    let v = check(br#"{"jsonrpc":"2.0","id":1,"method":"ping","sk-ant-api03-SECRET":1,"sk-ant-api03-SECRET":2}"#)
+        .unwrap_err();
+    assert!(matches!(&v, Violation::DuplicateMember { name } if name == "sk-ant-api03-SECRET"));
+    assert!(!v.to_string().contains("SECRET"), "{v}");
+}
+
+#[test]
 fn codes_follow_json_rpc() {
     assert_eq!(Violation::ByteOrderMark.code(), PARSE_ERROR);
     assert_eq!(Violation::Syntax(String::new()).code(), PARSE_ERROR);
