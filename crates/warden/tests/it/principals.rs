@@ -7,7 +7,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -143,21 +142,6 @@ fn another_principal_naming_a_session_gets_404_on_both_transports() {
         leaves.iter().all(|l| l["principal"] != "bob@example.com"),
         "bob reached a session"
     );
-}
-
-/// Makes the JWKS and tokens of `tests/peers/jwt_tokens.py` in `dir`.
-fn jwt_tokens(peers: &std::path::Path, dir: &std::path::Path) -> Value {
-    let made = Command::new(peers.join("venv/bin/python"))
-        .arg(repo_root().join("tests/peers/jwt_tokens.py"))
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    serde_json::from_slice(&std::fs::read(dir.join("tokens.json")).unwrap()).unwrap()
 }
 
 #[test]

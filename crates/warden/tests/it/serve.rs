@@ -520,18 +520,7 @@ fn jwt_bearer_tokens_are_checked_and_name_the_principal() {
     let Some(peers) = peers() else { return };
     let place = Place::new();
     let dir = place.dir.path();
-    let made = Command::new(peers.join("venv/bin/python"))
-        .arg(repo_root().join("tests/peers/jwt_tokens.py"))
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let tokens: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("tokens.json")).unwrap()).unwrap();
+    let tokens: Value = jwt_tokens(&peers, dir);
     let config = format!(
         "servers:\n  hr: {{ command: [\"{}\", \"demo-server\"] }}\nauth:\n  jwt: {{ issuer: \"https://idp.example.com\", audience: warden, jwks_file: \"{}\" }}\n",
         warden_bin().display(),
@@ -737,18 +726,7 @@ fn the_deprecated_http_sse_front_door_to_stdio_sse_and_streamable_servers() {
 /// A test CA, a server certificate for `mcp.test.internal` and 127.0.0.1, and a client
 /// certificate, by openssl.
 pub(crate) fn make_certs(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     let ec = [
         "-newkey",
         "ec",
@@ -971,13 +949,16 @@ fn config_check_names_problems_and_the_printed_default_passes_it() {
     let place = Place::new();
     let default = warden().args(["config", "print-default"]).output().unwrap();
     assert!(default.status.success());
+    let check = |path: &std::path::Path| {
+        warden()
+            .args(["config", "check", "--config"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
     let good = place.dir.path().join("default.yaml");
     std::fs::write(&good, &default.stdout).unwrap();
-    let ok = warden()
-        .args(["config", "check", "--config"])
-        .arg(&good)
-        .output()
-        .unwrap();
+    let ok = check(&good);
     assert!(
         ok.status.success(),
         "{}",
@@ -1000,11 +981,7 @@ fn config_check_names_problems_and_the_printed_default_passes_it() {
         .join("\n");
     let admin = place.dir.path().join("admin.yaml");
     std::fs::write(&admin, with_admin).unwrap();
-    let ok = warden()
-        .args(["config", "check", "--config"])
-        .arg(&admin)
-        .output()
-        .unwrap();
+    let ok = check(&admin);
     assert!(
         ok.status.success(),
         "{}",
@@ -1016,11 +993,7 @@ fn config_check_names_problems_and_the_printed_default_passes_it() {
         "servers:\n  a: { comand: [x] }\n  b: { url: ftp://x }\n",
     )
     .unwrap();
-    let out = warden()
-        .args(["config", "check", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = check(&bad);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -6,20 +6,6 @@ use std::process::{Command, Output};
 
 use crate::support::*;
 
-/// Runs openssl in `dir`, failing the test with its stderr if it fails.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A CA, then two client certificates signed by it: `v1.pem` with no extensions (X.509
 /// version 1) and `v3.pem` with `extendedKeyUsage=clientAuth`; keys `v1.key`, `v3.key`.
 fn make_client_certs(dir: &Path) {

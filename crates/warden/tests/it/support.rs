@@ -212,3 +212,32 @@ pub(crate) fn read_line_within(from: &mut BufReader<ChildStdout>, line: &mut Str
     }
     from.read_line(line).unwrap()
 }
+
+/// Runs openssl in `dir`, failing the test with its stderr if it fails.
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes the JWKS and tokens of `tests/peers/jwt_tokens.py` in `dir`; the tokens by name.
+pub(crate) fn jwt_tokens(peers: &Path, dir: &Path) -> serde_json::Value {
+    let made = Command::new(peers.join("venv/bin/python"))
+        .arg(repo_root().join("tests/peers/jwt_tokens.py"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(dir.join("tokens.json")).unwrap()).unwrap()
+}
