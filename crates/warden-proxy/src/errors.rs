@@ -160,3 +160,20 @@ pub fn refused(id: Option<&RawValue>, r: &crate::admit::Refusal) -> Vec<u8> {
         serde_json::json!({ "gateway": "warden", "reason": r.reason }),
     )
 }
+
+/// warden's answer to a held call that was not released to the server (denied, expired, the
+/// workflow gone): `reason` names why, `approval` the approval it waited for.
+pub fn held_refused(
+    id: Option<&RawValue>,
+    code: i64,
+    reason: &str,
+    message: &str,
+    approval: &str,
+) -> Vec<u8> {
+    line(
+        id,
+        code,
+        message,
+        serde_json::json!({ "gateway": "warden", "reason": reason, "approval": { "id": approval } }),
+    )
+}

@@ -145,14 +145,22 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
             let _copied = std::io::copy(&mut child_stderr, &mut err);
         })?;
 
-    let mut to_server = child_stdin;
+    // The server's stdin, shared with threads that wait for held calls; closed when the
+    // client→server pump ends (the guard in its `forward`).
+    let to_server = Arc::new(Mutex::new(Some(child_stdin)));
+    let holds = Holds {
+        pipeline: pipeline.clone(),
+        to_server: to_server.clone(),
+        to_client: our_stdout.clone(),
+    };
+    let input = ServerInput(to_server);
     let out = our_stdout.clone();
     spawn_pump(
         Direction::C2S,
         our_stdin,
         pipeline.clone(),
-        &cfg,
-        move |b| to_server.write_all(b),
+        PumpOpts::new(&cfg, Some(holds)),
+        move |b| input.write(b),
         move |b| write_shared(&out, b),
         tx.clone(),
     )?;
@@ -161,7 +169,7 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
         Direction::S2C,
         child_stdout,
         pipeline.clone(),
-        &cfg,
+        PumpOpts::new(&cfg, None),
         move |b| write_shared(&out, b),
         |_| Ok(()),
         tx.clone(),
@@ -344,24 +352,15 @@ fn spawn_pump<R: Read + Send + 'static>(
     dir: Direction,
     input: R,
     pipeline: Arc<Pipeline>,
-    cfg: &StdioConfig,
+    opts: PumpOpts,
     mut forward: impl FnMut(&[u8]) -> std::io::Result<()> + Send + 'static,
     answer: impl Fn(&[u8]) -> std::io::Result<()> + Send + 'static,
     tx: crossbeam_channel::Sender<Note>,
 ) -> std::io::Result<()> {
-    let (max_frame, on_store_error) = (cfg.max_frame, cfg.on_store_error);
     std::thread::Builder::new()
         .name(dir.as_str().into())
         .spawn(move || {
-            let result = pump(
-                input,
-                dir,
-                &pipeline,
-                max_frame,
-                on_store_error,
-                &mut forward,
-                &answer,
-            );
+            let result = pump(input, dir, &pipeline, &opts, &mut forward, &answer);
             drop(forward);
             let how =
                 match (dir, result) {
@@ -384,6 +383,24 @@ fn write_shared(out: &Mutex<File>, b: &[u8]) -> std::io::Result<()> {
     f.write_all(b)
 }
 
+/// How a pump frames and answers, beside its two ends.
+struct PumpOpts {
+    max_frame: usize,
+    on_store_error: OnStoreError,
+    /// Where held calls go once released (client frames only).
+    holds: Option<Holds>,
+}
+
+impl PumpOpts {
+    fn new(cfg: &StdioConfig, holds: Option<Holds>) -> PumpOpts {
+        PumpOpts {
+            max_frame: cfg.max_frame,
+            on_store_error: cfg.on_store_error,
+            holds,
+        }
+    }
+}
+
 /// Which end of a pump failed.
 enum Side {
     Input(String),
@@ -402,11 +419,12 @@ fn pump(
     mut input: impl Read,
     dir: Direction,
     pipeline: &Pipeline,
-    max_frame: usize,
-    on_store_error: OnStoreError,
+    opts: &PumpOpts,
     forward: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     answer: &dyn Fn(&[u8]) -> std::io::Result<()>,
 ) -> Result<(), Side> {
+    let (max_frame, on_store_error, holds) =
+        (opts.max_frame, opts.on_store_error, opts.holds.as_ref());
     let out = |e: std::io::Error| Side::Output(e.to_string());
     let gone = |e: warden_audit::writer::WriterGone| Side::Output(e.to_string());
     let mut scratch = vec![0u8; READ_CHUNK];
@@ -432,6 +450,7 @@ fn pump(
                     on_store_error,
                     forward,
                     answer,
+                    holds,
                 )?;
             }
             return Ok(());
@@ -486,11 +505,12 @@ fn pump(
                     on_store_error,
                     forward,
                     answer,
+                    holds,
                 )?;
             } else {
                 partial.extend_from_slice(line);
                 let frame = Bytes::from(std::mem::take(&mut partial));
-                handle(frame, dir, pipeline, on_store_error, forward, answer)?;
+                handle(frame, dir, pipeline, on_store_error, forward, answer, holds)?;
             }
         }
     }
@@ -503,6 +523,7 @@ fn handle(
     on_store_error: OnStoreError,
     forward: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     answer: &dyn Fn(&[u8]) -> std::io::Result<()>,
+    holds: Option<&Holds>,
 ) -> Result<(), Side> {
     let Decision { route, ack } = pipeline
         .on_frame(dir, frame.clone())
@@ -526,6 +547,73 @@ fn handle(
         Route::Replace(bytes) => forward(&bytes).map_err(|e| Side::Output(e.to_string())),
         Route::Answer(reply) => answer(&reply).map_err(|e| Side::Input(e.to_string())),
         Route::Drop => Ok(()),
+        Route::Hold(hold) => match holds {
+            Some(h) => h
+                .wait(*hold, frame)
+                .map_err(|e| Side::Output(e.to_string())),
+            // Only client requests are held; a server frame is never.
+            None => Err(Side::Output("a server frame cannot be held".into())),
+        },
+    }
+}
+
+/// The server's stdin as the client→server pump writes it; dropping this closes it (held
+/// calls released later find it closed).
+struct ServerInput(Arc<Mutex<Option<std::process::ChildStdin>>>);
+
+impl ServerInput {
+    fn write(&self, b: &[u8]) -> std::io::Result<()> {
+        write_server(&self.0, b)
+    }
+}
+
+impl Drop for ServerInput {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+}
+
+fn write_server(to: &Mutex<Option<std::process::ChildStdin>>, b: &[u8]) -> std::io::Result<()> {
+    let mut to = to.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match to.as_mut() {
+        Some(w) => w.write_all(b),
+        None => Err(std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            "the server's input is closed",
+        )),
+    }
+}
+
+/// Where held client calls go once released: each waits on a thread of its own, so the
+/// session's other traffic keeps flowing.
+#[derive(Clone)]
+struct Holds {
+    pipeline: Arc<Pipeline>,
+    to_server: Arc<Mutex<Option<std::process::ChildStdin>>>,
+    to_client: Arc<Mutex<File>>,
+}
+
+impl Holds {
+    fn wait(&self, hold: crate::pipeline::Hold, frame: Bytes) -> std::io::Result<()> {
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name("held-call".into())
+            .spawn(move || {
+                let (call, release) = hold.wait_blocking();
+                let sent = match me.pipeline.release(&call, &release) {
+                    Ok(Route::Answer(reply)) => write_shared(&me.to_client, &reply),
+                    Ok(_) => write_server(&me.to_server, &frame),
+                    Err(e) => Err(std::io::Error::other(e.to_string())),
+                };
+                // The session ends with this call still in flight, recorded as abandoned.
+                if let Err(e) = sent {
+                    tracing::warn!(approval = %call.approval, "held call released, not delivered: {e}");
+                }
+            })
+            .map(|_| ())
     }
 }
 

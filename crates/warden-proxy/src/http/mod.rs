@@ -579,11 +579,20 @@ pub async fn step_with(
             });
         }
     }
+    // A held call waits here (its own request task; the session goes on), then goes on as
+    // received or is answered, as its release says.
+    let route = match route {
+        Route::Hold(hold) => {
+            let (call, release) = hold.wait().await;
+            p.release(&call, &release)?
+        }
+        r => r,
+    };
     Ok(match route {
         Route::Forward => Step::Pass(frame),
         Route::Replace(b) => Step::Pass(Bytes::from(b)),
         Route::Answer(b) => Step::Answer(Bytes::from(b)),
-        Route::Drop => Step::Drop,
+        Route::Drop | Route::Hold(_) => Step::Drop,
     })
 }
 

@@ -1,0 +1,212 @@
+//! Stage 4, decide: whether a client frame's requests go on — policy on every governed call,
+//! the audit store's health, secrets in arguments, budgets, then rate limits — decided before
+//! anything moves. A frame goes on whole or not at all.
+
+use std::sync::Arc;
+
+use warden_audit::now_us;
+use warden_core::{Classification, Direction, Kind, Message};
+use warden_policy::{Decision as Verdict, GOVERNED_METHODS, Request};
+
+use super::copy::Copied;
+use super::counters::{BudgetCharge, BudgetHit, LimitHit};
+use super::parse::Parsed;
+use super::{Governance, OnStoreError, Pipeline};
+
+/// The decision on one frame.
+pub(super) struct Decided {
+    pub governance: Option<Arc<Governance>>,
+    /// Per message: the policy decision on a governed client request.
+    pub verdicts: Vec<Option<Verdict>>,
+    /// Why new requests are refused: the audit store is failing (and fails closed).
+    pub store_refusal: Option<String>,
+    /// The secrets found in arguments whose rules block the call.
+    pub secret: Vec<String>,
+    /// Per message: the budgets an allowed call is charged against, the first it does not fit
+    /// in, and what each was at after the charge (empty when the frame is refused).
+    pub charges: Vec<Vec<BudgetCharge>>,
+    pub over: Vec<Option<BudgetHit>>,
+    pub charged: Vec<Vec<u64>>,
+    /// Per message: a rate limit that was full.
+    pub limited: Vec<Option<LimitHit>>,
+    /// Some request is blocked by policy.
+    pub denied: bool,
+    /// The frame is answered by warden instead of forwarded.
+    pub refuse: bool,
+}
+
+impl Decided {
+    /// The policy decision on message `i`, if it is a governed request.
+    pub(super) fn verdict(&self, i: usize) -> Option<&Verdict> {
+        self.verdicts.get(i).and_then(Option::as_ref)
+    }
+}
+
+impl Pipeline {
+    /// Stage 4: decides a frame; counts the calls that go on against limits and budgets.
+    pub(super) fn decide(
+        &self,
+        dir: Direction,
+        frame: &[u8],
+        parsed: &Parsed<'_>,
+        classes: &[Classification],
+        copy: &Copied,
+    ) -> Decided {
+        let governance = self.governance();
+        let verdicts: Vec<Option<Verdict>> = match &governance {
+            Some(g) if dir == Direction::C2S => parsed
+                .messages()
+                .iter()
+                .zip(classes)
+                .map(|(m, c)| self.verdict(g, frame, m, c))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let denied = verdicts.iter().flatten().any(Verdict::blocks);
+        let requests = dir == Direction::C2S && parsed.carries_request();
+        let store_refusal = if requests { self.store_refusal() } else { None };
+        // A detected secret in a client request's arguments refuses the call when the redaction
+        // rules say to block it (`block_on_detect`): the secret never reaches the server.
+        let secret: Vec<String> = match (&self.redactor, copy) {
+            (Some(r), Copied::Redacted { found, .. }) if requests => {
+                if parsed.batch() {
+                    (0..parsed.messages().len())
+                        .flat_map(|i| r.blocking(found, &format!("/{i}/params")))
+                        .collect()
+                } else {
+                    r.blocking(found, "/params")
+                }
+            }
+            _ => Vec::new(),
+        };
+        // Budgets: whether each allowed call still fits (charged below, once nothing refuses it).
+        let charges: Vec<Vec<BudgetCharge>> = match &governance {
+            Some(g) => verdicts
+                .iter()
+                .zip(classes)
+                .map(|(v, c)| {
+                    v.as_ref()
+                        .map(|v| self.budget_charges(g, v, c))
+                        .unwrap_or_default()
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let over: Vec<Option<BudgetHit>> = charges.iter().map(|cs| self.over_budget(cs)).collect();
+        let over_budget = over.iter().flatten().any(|h| h.enforced);
+        // Rate limits count only calls that policy allows and that would be forwarded.
+        let limited: Vec<Option<LimitHit>> = match &governance {
+            Some(g) if store_refusal.is_none() && !denied && secret.is_empty() && !over_budget => {
+                verdicts
+                    .iter()
+                    .zip(classes)
+                    .map(|(v, c)| v.as_ref().and_then(|v| self.count_limits(g, v, c)))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        let rate_limited = limited.iter().flatten().any(|h| h.enforced);
+        let refuse =
+            store_refusal.is_some() || denied || !secret.is_empty() || over_budget || rate_limited;
+        // The calls that go through are charged to their budgets.
+        let charged = if refuse {
+            Vec::new()
+        } else {
+            self.charge(&charges)
+        };
+        Decided {
+            governance,
+            verdicts,
+            store_refusal,
+            secret,
+            charges,
+            over,
+            charged,
+            limited,
+            denied,
+            refuse,
+        }
+    }
+
+    /// The policy decision on one message, if it is a governed client request.
+    fn verdict(
+        &self,
+        g: &Governance,
+        frame: &[u8],
+        m: &Message<'_>,
+        c: &Classification,
+    ) -> Option<Verdict> {
+        // The client's name: from this message's metadata, else from the session's initialize.
+        let client = c
+            .client_info
+            .as_ref()
+            .map(|i| i.name.clone())
+            .or_else(|| self.context().client_info.as_ref().map(|i| i.name.clone()));
+        let method = m.method.as_deref().filter(|_| m.kind == Kind::Request)?;
+        if !GOVERNED_METHODS.contains(&method) {
+            return None;
+        }
+        // The argument tree is built only when some rule looks at arguments.
+        // Arguments that are there but cannot be read are never "no arguments": the call is
+        // refused (admission makes this unreachable for frames it passed; this is the backstop).
+        let args: Option<serde_json::Value> = match c.args.clone().and_then(|r| frame.get(r)) {
+            Some(b) if g.policy.needs_args() => match serde_json::from_slice(b) {
+                Ok(v) => Some(v),
+                Err(_) => return Some(unreadable_arguments(g)),
+            },
+            _ => None,
+        };
+        let req = Request {
+            server: &self.server,
+            method,
+            target: c.target.as_deref(),
+            arguments: args.as_ref(),
+            principal: g.principal.as_deref(),
+            roles: &g.roles,
+            client: client.as_deref(),
+            at: Some(warden_policy::Moment::from_unix(
+                now_us().div_euclid(1_000_000),
+            )),
+        };
+        // `resolve_symlinks` conditions see this host's file system (see `realpath`).
+        Some(
+            g.policy
+                .evaluate_resolving(&req, &crate::realpath::real_path),
+        )
+    }
+
+    /// `Some(reason)` when new requests must be refused because the store is failing.
+    fn store_refusal(&self) -> Option<String> {
+        let failure = self.audit.failure()?;
+        match self.on_store_error {
+            OnStoreError::FailClosed => Some(failure),
+            OnStoreError::FailOpen => {
+                if !self
+                    .warned_open
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::error!(
+                        "audit store failing, forwarding anyway because on_store_error is fail_open: {failure}"
+                    );
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The decision on a governed call whose arguments cannot be read: denied, by no rule.
+fn unreadable_arguments(g: &Governance) -> Verdict {
+    Verdict {
+        action: warden_policy::Action::Deny,
+        enforced: true,
+        rule: None,
+        message: Some(
+            "warden could not read the call's arguments, so no rule could be evaluated".into(),
+        ),
+        matched: Vec::new(),
+        policy: g.policy.hash.clone(),
+        limits: Vec::new(),
+        budgets: Vec::new(),
+    }
+}

@@ -1,0 +1,114 @@
+//! Stage 6, rewrite: what the receiver gets instead of the frame, for a single server result —
+//! a `tools/list` without the tools the principal may never call (`hide_denied_tools`), and
+//! values masked by the wire rules (`scan_response`, `mask_fields`).
+
+use warden_audit::now_us;
+use warden_core::{Direction, Kind};
+use warden_policy::Request;
+use warden_policy::redact::{Redaction, Redactor};
+
+use super::correlate::Link;
+use super::parse::Parsed;
+use super::{Governance, Pipeline};
+
+/// The frame as rewritten, and what was changed (for the record).
+#[derive(Default)]
+pub(super) struct Rewrite {
+    pub bytes: Option<Vec<u8>>,
+    pub hidden: Option<Vec<String>>,
+    pub masked: Option<Vec<Redaction>>,
+}
+
+impl Pipeline {
+    /// Stage 6 (pure). Batches are never rewritten.
+    pub(super) fn rewrite(
+        &self,
+        dir: Direction,
+        frame: &[u8],
+        parsed: &Parsed<'_>,
+        links: &[Link],
+        governance: Option<&Governance>,
+    ) -> Rewrite {
+        let mut out = Rewrite::default();
+        let (Some(msg), Some(link), false) =
+            (parsed.messages().first(), links.first(), parsed.batch())
+        else {
+            return out;
+        };
+        if msg.kind != Kind::Result {
+            return out;
+        }
+        if link
+            .closed
+            .as_ref()
+            .is_some_and(|c| c.method == "tools/list")
+            && let Some(g) = governance.filter(|g| g.policy.hide_denied_tools)
+        {
+            let client = link.ctx.client_info.as_ref().map(|i| i.name.as_str());
+            if let Some((bytes, hidden)) = self.hide_tools(g, frame, client) {
+                out.bytes = Some(bytes);
+                out.hidden = Some(hidden);
+            }
+        }
+        if dir == Direction::S2C
+            && let Some(w) = &self.wire
+            && let Some((bytes, masked)) = mask(w, out.bytes.as_deref().unwrap_or(frame))
+        {
+            out.bytes = Some(bytes);
+            out.masked = Some(masked);
+        }
+        out
+    }
+
+    /// The frame of a `tools/list` result without the tools the principal may never call,
+    /// and their names; `None` if nothing is hidden (the original bytes are forwarded).
+    fn hide_tools(
+        &self,
+        g: &Governance,
+        frame: &[u8],
+        client: Option<&str>,
+    ) -> Option<(Vec<u8>, Vec<String>)> {
+        let mut msg: serde_json::Value = serde_json::from_slice(frame).ok()?;
+        let tools = msg.get_mut("result")?.get_mut("tools")?.as_array_mut()?;
+        let at = Some(warden_policy::Moment::from_unix(
+            now_us().div_euclid(1_000_000),
+        ));
+        let mut hidden = Vec::new();
+        tools.retain(|t| {
+            let Some(name) = t.get("name").and_then(serde_json::Value::as_str) else {
+                return true;
+            };
+            let req = Request {
+                server: &self.server,
+                method: "tools/call",
+                target: Some(name),
+                arguments: None,
+                principal: g.principal.as_deref(),
+                roles: &g.roles,
+                client,
+                at,
+            };
+            let never = g.policy.never_callable(&req);
+            if never {
+                hidden.push(name.to_owned());
+            }
+            !never
+        });
+        if hidden.is_empty() {
+            return None;
+        }
+        let mut bytes = serde_json::to_vec(&msg).ok()?;
+        bytes.push(b'\n');
+        Some((bytes, hidden))
+    }
+}
+
+/// A message with the wire rules' findings masked, and what was masked; `None` if nothing was.
+/// A result that is not one JSON tree by a strict reading (lone surrogate, duplicate member)
+/// is masked by the text scan, which keeps its structure and masks every copy of a member.
+fn mask(w: &Redactor, frame: &[u8]) -> Option<(Vec<u8>, Vec<Redaction>)> {
+    let copy = w.audit_copy(warden_core::envelope::trim_frame(frame));
+    let mut bytes = copy.text()?.to_vec();
+    bytes.push(b'\n');
+    Some((bytes, copy.found().to_vec()))
+}
