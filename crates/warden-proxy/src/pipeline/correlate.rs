@@ -149,3 +149,73 @@ impl Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use warden_core::Direction;
+
+    use super::super::tests::{line, pipeline};
+
+    fn links(p: &super::Pipeline, dir: Direction, frame: &str, refuse: bool) -> Vec<super::Link> {
+        let frame = line(frame);
+        let parsed = p.parse(dir, &frame).ok().unwrap();
+        let c = p.classify(dir, &frame, &parsed);
+        p.correlate(dir, &frame, &parsed, &c, refuse).ok().unwrap()
+    }
+
+    #[test]
+    fn a_request_opens_its_exchange_and_only_its_response_closes_it() {
+        let p = pipeline();
+        let open = links(
+            &p,
+            Direction::C2S,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}}"#,
+            false,
+        );
+        let exchange = open[0].exchange.unwrap();
+        assert!(open[0].tool_class.is_some());
+        // The server's own request with the same id is another id space.
+        let theirs = links(
+            &p,
+            Direction::S2C,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+            false,
+        );
+        assert_ne!(theirs[0].exchange, Some(exchange));
+        let closed = links(
+            &p,
+            Direction::S2C,
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            false,
+        );
+        assert_eq!(closed[0].closed.as_ref().unwrap().method, "tools/call");
+        assert_eq!(closed[0].exchange, Some(exchange));
+        let again = links(
+            &p,
+            Direction::S2C,
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            false,
+        );
+        assert!(again[0].unsolicited && again[0].exchange.is_none());
+    }
+
+    #[test]
+    fn a_refused_request_opens_nothing_and_an_initialize_names_the_client() {
+        let p = pipeline();
+        let refused = links(
+            &p,
+            Direction::C2S,
+            r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"t"}}"#,
+            true,
+        );
+        assert!(refused[0].exchange.is_none() && refused[0].tool_class.is_some());
+        let init = links(
+            &p,
+            Direction::C2S,
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cli","version":"1"}}}"#,
+            false,
+        );
+        assert_eq!(init[0].ctx.client_info.as_ref().unwrap().name, "cli");
+        assert_eq!(init[0].ctx.protocol.as_deref(), Some("2025-06-18"));
+    }
+}

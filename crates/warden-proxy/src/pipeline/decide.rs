@@ -210,3 +210,71 @@ fn unreadable_arguments(g: &Governance) -> Verdict {
         budgets: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use warden_core::Direction;
+
+    use super::super::copy::Copied;
+    use super::super::tests::{governed, line};
+
+    const POLICY: &str = r#"
+default: allow
+policies:
+  - name: no-delete
+    tool_pattern: "srv:delete"
+    action: deny
+  - name: two-reads
+    tool_pattern: "srv:read"
+    action: allow
+    rate_limit: { limit: 2, window: 1m }
+"#;
+
+    fn call(id: u32, tool: &str) -> bytes::Bytes {
+        line(&format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{}}}}}}"#
+        ))
+    }
+
+    fn decide(p: &super::Pipeline, frame: &[u8]) -> super::Decided {
+        let parsed = p.parse(Direction::C2S, frame).ok().unwrap();
+        let c = p.classify(Direction::C2S, frame, &parsed);
+        p.decide(
+            Direction::C2S,
+            frame,
+            &parsed,
+            &c.classes,
+            &Copied::Unredacted,
+        )
+    }
+
+    #[test]
+    fn policy_decides_every_governed_call_and_a_denied_one_refuses_the_frame() {
+        let (p, _keep) = governed(POLICY);
+        let d = decide(&p, &call(1, "delete"));
+        assert!(d.refuse && d.denied);
+        assert_eq!(d.verdict(0).unwrap().rule.as_deref(), Some("no-delete"));
+        let d = decide(&p, &call(2, "other"));
+        assert!(!d.refuse);
+        // Not a governed method: no decision at all.
+        let d = decide(&p, &line(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#));
+        assert!(d.verdict(0).is_none() && !d.refuse);
+    }
+
+    #[test]
+    fn rate_limits_count_only_calls_that_go_on() {
+        let (p, _keep) = governed(POLICY);
+        // A batch with a denied call is refused whole, and counts nothing.
+        let batch = format!(
+            "[{},{}]",
+            String::from_utf8_lossy(&call(1, "read")).trim(),
+            String::from_utf8_lossy(&call(2, "delete")).trim()
+        );
+        assert!(decide(&p, &line(&batch)).refuse);
+        assert!(!decide(&p, &call(3, "read")).refuse);
+        assert!(!decide(&p, &call(4, "read")).refuse);
+        let d = decide(&p, &call(5, "read"));
+        assert!(d.refuse && !d.denied);
+        assert_eq!(d.limited[0].as_ref().unwrap().rule, "two-reads");
+    }
+}

@@ -60,3 +60,41 @@ impl Pipeline {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use warden_core::Direction;
+
+    use super::super::tests::{line, pipeline};
+
+    #[test]
+    fn a_client_frame_is_read_strictly_and_a_server_frame_as_sent() {
+        let p = pipeline();
+        let dup = line(r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{},"params":{}}"#);
+        let (_, why) = p.parse(Direction::C2S, &dup).err().unwrap();
+        assert_eq!(why.reason, "duplicate_member");
+        // Server frames are recorded as they are, not refused.
+        assert!(p.parse(Direction::S2C, &dup).is_ok());
+        let batch = line(
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"}]"#,
+        );
+        let parsed = p.parse(Direction::C2S, &batch).ok().unwrap();
+        assert!(parsed.batch() && parsed.carries_request());
+        assert_eq!(parsed.messages().len(), 2);
+    }
+
+    #[test]
+    fn a_request_id_in_flight_is_refused_until_answered() {
+        let p = pipeline();
+        let ping = line(r#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#);
+        p.on_frame(Direction::C2S, ping.clone()).unwrap();
+        let (_, why) = p.parse(Direction::C2S, &ping).err().unwrap();
+        assert_eq!(why.reason, "id_in_flight");
+        p.on_frame(
+            Direction::S2C,
+            line(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#),
+        )
+        .unwrap();
+        assert!(p.parse(Direction::C2S, &ping).is_ok());
+    }
+}

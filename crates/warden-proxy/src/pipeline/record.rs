@@ -311,3 +311,57 @@ fn policy_record(v: &Verdict, d: &Decided, i: usize) -> serde_json::Value {
     }
     policy
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use warden_audit::Outcome;
+    use warden_core::Direction;
+
+    use super::super::Route;
+    use super::super::tests::{Seen, governed, line, pipeline_on};
+
+    #[test]
+    fn a_refused_request_is_recorded_with_warden_s_answer() {
+        let (p, _keep) = governed("default: deny\npolicies: []\n");
+        let seen = Arc::new(Seen::default());
+        let p = p.with_observer(seen.clone());
+        let call = line(
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"x","arguments":{}}}"#,
+        );
+        let Route::Answer(reply) = p.on_frame(Direction::C2S, call).unwrap().route else {
+            panic!("not answered")
+        };
+        let records = seen.take();
+        assert_eq!(records.len(), 2);
+        assert_eq!(
+            (records[0].kind, records[0].outcome),
+            ("request", Some(Outcome::Denied))
+        );
+        assert_eq!(records[1].kind, "error");
+        assert_eq!(records[1].frame.as_ref(), &reply[..]);
+        assert_eq!(records[1].rpc_id.as_deref(), Some("4"));
+    }
+
+    #[test]
+    fn a_frame_that_does_not_parse_is_one_record_and_a_batch_one_per_message() {
+        let (p, _w, _d) = pipeline_on();
+        let seen = Arc::new(Seen::default());
+        let p = p.with_observer(seen.clone());
+        p.on_frame(Direction::S2C, line("{not json")).unwrap();
+        let records = seen.take();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].kind, "unparseable");
+        p.on_frame(
+            Direction::S2C,
+            line(r#"[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"b"}]"#),
+        )
+        .unwrap();
+        let records = seen.take();
+        assert_eq!(
+            records.iter().map(|r| r.batch_index).collect::<Vec<_>>(),
+            [Some(0), Some(1)]
+        );
+    }
+}

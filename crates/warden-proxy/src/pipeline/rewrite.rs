@@ -112,3 +112,52 @@ fn mask(w: &Redactor, frame: &[u8]) -> Option<(Vec<u8>, Vec<Redaction>)> {
     bytes.push(b'\n');
     Some((bytes, copy.found().to_vec()))
 }
+
+#[cfg(test)]
+mod tests {
+    use warden_core::Direction;
+
+    use super::super::Route;
+    use super::super::tests::{governed, line};
+
+    const POLICY: &str = r#"
+default: allow
+hide_denied_tools: true
+policies:
+  - name: no-delete
+    tool_pattern: "srv:delete"
+    action: deny
+"#;
+
+    #[test]
+    fn a_tools_list_result_loses_the_tools_that_can_never_be_called() {
+        let (p, _keep) = governed(POLICY);
+        p.on_frame(
+            Direction::C2S,
+            line(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+        )
+        .unwrap();
+        let list = line(
+            r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"read"},{"name":"delete"}]}}"#,
+        );
+        let Route::Replace(bytes) = p.on_frame(Direction::S2C, list.clone()).unwrap().route else {
+            panic!("the list was not rewritten")
+        };
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            v["result"]["tools"],
+            serde_json::json!([{ "name": "read" }])
+        );
+        // The same result in a batch is never rewritten.
+        p.on_frame(
+            Direction::C2S,
+            line(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#),
+        )
+        .unwrap();
+        let batch = line(r#"[{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"delete"}]}}]"#);
+        assert_eq!(
+            p.on_frame(Direction::S2C, batch).unwrap().route,
+            Route::Forward
+        );
+    }
+}

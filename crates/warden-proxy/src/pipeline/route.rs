@@ -97,3 +97,38 @@ impl Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use warden_core::Direction;
+
+    use super::super::tests::{governed, line, pipeline};
+    use super::Route;
+
+    #[test]
+    fn responses_to_nothing_are_dropped_and_a_refused_batch_is_answered_with_an_array() {
+        let p = pipeline();
+        let r = p
+            .on_frame(
+                Direction::S2C,
+                line(r#"{"jsonrpc":"2.0","id":5,"result":{}}"#),
+            )
+            .unwrap();
+        assert_eq!(r.route, Route::Drop);
+        let (p, _keep) = governed("default: deny\npolicies: []\n");
+        let batch = line(
+            r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}},{"jsonrpc":"2.0","id":2,"method":"ping"}]"#,
+        );
+        let Route::Answer(reply) = p.on_frame(Direction::C2S, batch).unwrap().route else {
+            panic!("not answered")
+        };
+        let v: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 2);
+        assert_eq!(v[1]["error"]["data"]["reason"], "batch_denied");
+        let ping = line(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#);
+        assert_eq!(
+            p.on_frame(Direction::C2S, ping).unwrap().route,
+            Route::Forward
+        );
+    }
+}

@@ -26,6 +26,25 @@ pub(super) fn pipeline_on() -> (Pipeline, Arc<AuditWriter>, tempfile::TempDir) {
     (p, writer, dir)
 }
 
+/// What must outlive a test's pipeline (its writer and store directory).
+pub(super) type Keep = (Arc<AuditWriter>, tempfile::TempDir);
+
+/// A pipeline governed by the policy `yaml`, for principal `alice`.
+pub(super) fn governed(yaml: &str) -> (Pipeline, Keep) {
+    let (p, w, d) = pipeline_on();
+    let p = p.with_governance(super::Governance {
+        policy: Arc::new(warden_policy::PolicySet::compile(yaml).unwrap()),
+        principal: Some("alice".into()),
+        roles: Vec::new(),
+    });
+    (p, (w, d))
+}
+
+/// `frame` as the bytes a transport reads.
+pub(super) fn line(frame: &str) -> bytes::Bytes {
+    bytes::Bytes::from(format!("{frame}\n"))
+}
+
 /// Every record the pipeline queues: (kind or event name, outcome, exchange, detail).
 #[derive(Default)]
 pub(super) struct Seen(std::sync::Mutex<Vec<warden_audit::AuditEvent>>);
@@ -59,7 +78,7 @@ mod holds {
     use warden_policy::PolicySet;
 
     use super::super::{Governance, HeldCall, Holder, Pipeline, Release, Route};
-    use super::{Seen, pipeline_on};
+    use super::{Keep, Seen, pipeline_on};
 
     const POLICY: &str = r#"
 default: allow
@@ -118,9 +137,6 @@ policies:
 
     /// A held call as the test holder hands it over, with its release.
     type Held = (HeldCall, oneshot::Sender<Release>);
-
-    /// What must outlive a test's pipeline (its writer and store directory).
-    type Keep = (Arc<warden_audit::writer::AuditWriter>, tempfile::TempDir);
 
     fn setup(holder: bool) -> (Transport, Arc<Seen>, Receiver<Held>, Keep) {
         let (p, writer, dir) = pipeline_on();
