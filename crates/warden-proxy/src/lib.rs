@@ -1,7 +1,7 @@
 //! warden-proxy: transports, sessions and the message pipeline.
 //!
 //! # Layout
-//! - [`pipeline`]: `Pipeline::on_frame`, the fixed step order every frame goes through.
+//! - [`pipeline`]: `Pipeline::on_frame`, the named stages every frame goes through, in order.
 //! - [`admit`]: the first stage for client frames: only what warden read strictly goes on.
 //! - [`correlate`]: requests matched to responses in both id spaces; cancellation, progress.
 //! - [`stdio`]: the `warden run` transport: child process, frame pumps, shutdown.
