@@ -147,6 +147,13 @@ pub struct AuditEvent {
     pub args: Option<Range<usize>>,
     /// Span of the payload (`params` / `result` / `error`) in `frame`.
     pub body: Option<Range<usize>>,
+    /// Whether `frame` was read strictly (`warden_core::strict`) as a whole by whoever made
+    /// the event: the pipeline for an admitted client frame, or the redactor for a copy it
+    /// wrote from a strictly readable tree. Then
+    /// every value span of it (`args`, `body`) is strict JSON too, and the sealer embeds the
+    /// payload as JSON without checking it again. `false` (the default): the sealer checks.
+    /// Set it only for those bytes: a frame replaced after it was read must clear it.
+    pub read_strictly: bool,
     /// Structured detail of gateway events (never message payloads).
     pub detail: Option<serde_json::Value>,
     /// The policy decision on a governed request (action, rule, matched rules, mode, policy hash).
@@ -188,6 +195,7 @@ impl AuditEvent {
             frame: Bytes::new(),
             args: None,
             body: None,
+            read_strictly: false,
             detail: None,
             policy: None,
             dlp: None,
@@ -440,9 +448,12 @@ impl Sealer {
             if bytes.len() <= self.max_payload {
                 // Embedded as JSON only when every reader reads it alike (no duplicate members,
                 // no lone surrogates, ...): a leaf must parse the same in any auditor's tools.
+                // Bytes read strictly already are not checked again; the lenient read below
+                // still guards the leaf against a span that is not one JSON value.
+                let strict = ev.read_strictly || warden_core::strict::check(bytes).is_ok();
                 if let Some(raw) = std::str::from_utf8(bytes)
                     .ok()
-                    .filter(|_| warden_core::strict::check(bytes).is_ok())
+                    .filter(|_| strict)
                     .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
                 {
                     return Payload::Json(raw);

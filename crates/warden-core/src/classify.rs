@@ -47,26 +47,28 @@ pub struct Classification {
     pub error_code: Option<i64>,
 }
 
-#[derive(Deserialize, Default)]
-struct ParamsView<'a> {
+/// The members of a message's `params` (or `result`) that classification reads, as raw JSON
+/// (`null` is `None`). Read by serde here, or captured by the one-pass reader (`crate::read`).
+#[derive(Deserialize, Default, Clone, Debug)]
+pub(crate) struct ParamsView<'a> {
     #[serde(default, borrow)]
-    name: Option<&'a RawValue>,
+    pub(crate) name: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    uri: Option<&'a RawValue>,
+    pub(crate) uri: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    arguments: Option<&'a RawValue>,
+    pub(crate) arguments: Option<&'a RawValue>,
     #[serde(default, borrow, rename = "_meta")]
-    meta: Option<&'a RawValue>,
+    pub(crate) meta: Option<&'a RawValue>,
     #[serde(default, borrow, rename = "requestId")]
-    request_id: Option<&'a RawValue>,
+    pub(crate) request_id: Option<&'a RawValue>,
     #[serde(default, borrow, rename = "progressToken")]
-    progress_token: Option<&'a RawValue>,
+    pub(crate) progress_token: Option<&'a RawValue>,
     #[serde(default, borrow, rename = "protocolVersion")]
-    protocol_version: Option<&'a RawValue>,
+    pub(crate) protocol_version: Option<&'a RawValue>,
     #[serde(default, borrow, rename = "clientInfo")]
-    client_info: Option<&'a RawValue>,
+    pub(crate) client_info: Option<&'a RawValue>,
     #[serde(default, borrow, rename = "serverInfo")]
-    server_info: Option<&'a RawValue>,
+    pub(crate) server_info: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize, Default)]
@@ -86,7 +88,7 @@ struct ErrorView {
     code: Option<i64>,
 }
 
-fn view<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> T {
+pub(crate) fn view<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> T {
     raw.filter(|r| r.get().starts_with('{'))
         .and_then(|r| serde_json::from_str(r.get()).ok())
         .unwrap_or_default()
@@ -103,12 +105,27 @@ fn implementation(raw: Option<&RawValue>) -> Option<Implementation> {
 /// Classifies one message of a frame. `answered` is the method of the request a response
 /// answers (from the correlator), so that `initialize` results can be read for server info.
 pub fn classify(frame: &[u8], msg: &Message<'_>, answered: Option<&str>) -> Classification {
+    let payload = match msg.kind {
+        Kind::Request | Kind::Notification => msg.params,
+        Kind::Result if matches!(answered, Some("initialize" | "server/discover")) => msg.result,
+        _ => None,
+    };
+    classify_with(frame, msg, view(payload), answered)
+}
+
+/// [`classify`] with the members of the message's `params` (requests, notifications) or
+/// `result` already read (`p`), so a large payload is not walked again.
+pub(crate) fn classify_with(
+    frame: &[u8],
+    msg: &Message<'_>,
+    p: ParamsView<'_>,
+    answered: Option<&str>,
+) -> Classification {
     let mut c = Classification::default();
     match msg.kind {
         Kind::Request | Kind::Notification => {
             c.body = msg.params.and_then(|p| span_in(frame, p));
             let method = msg.method.as_deref().unwrap_or_default();
-            let p: ParamsView<'_> = view(msg.params);
             let meta: MetaView<'_> = view(p.meta);
             c.target = match method {
                 "tools/call" | "prompts/get" => string(p.name),
@@ -137,7 +154,7 @@ pub fn classify(frame: &[u8], msg: &Message<'_>, answered: Option<&str>) -> Clas
         Kind::Result => {
             c.body = msg.result.and_then(|r| span_in(frame, r));
             if matches!(answered, Some("initialize" | "server/discover")) {
-                let r: ParamsView<'_> = view(msg.result);
+                let r = p;
                 let meta: MetaView<'_> = view(r.meta);
                 c.protocol_version =
                     string(r.protocol_version).or_else(|| string(meta.protocol_version));

@@ -91,20 +91,22 @@ impl Envelope<'_> {
     }
 }
 
-#[derive(Deserialize)]
-struct RawMessage<'a> {
+/// A message's top-level members as serde reads them (`null` is `None` except for `id` and
+/// `result`); the one-pass reader (`crate::read`) fills the same struct.
+#[derive(Deserialize, Default)]
+pub(crate) struct RawMessage<'a> {
     #[serde(default, borrow)]
-    jsonrpc: Option<&'a RawValue>,
+    pub(crate) jsonrpc: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "raw_keep_null")]
-    id: Option<&'a RawValue>,
+    pub(crate) id: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    method: Option<&'a RawValue>,
+    pub(crate) method: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    params: Option<&'a RawValue>,
+    pub(crate) params: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "raw_keep_null")]
-    result: Option<&'a RawValue>,
+    pub(crate) result: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    error: Option<&'a RawValue>,
+    pub(crate) error: Option<&'a RawValue>,
 }
 
 /// `Option<&RawValue>` maps JSON `null` to `None`; ids and results must keep it.
@@ -156,7 +158,7 @@ pub fn parse_frame(frame: &[u8]) -> Result<Envelope<'_>, ParseError> {
     })
 }
 
-fn invalid<'a>() -> Message<'a> {
+pub(crate) fn invalid<'a>() -> Message<'a> {
     Message {
         kind: Kind::Invalid,
         jsonrpc: None,
@@ -178,7 +180,7 @@ fn message_of(value: &RawValue) -> Message<'_> {
     message_from(raw)
 }
 
-fn message_from(raw: RawMessage<'_>) -> Message<'_> {
+pub(crate) fn message_from(raw: RawMessage<'_>) -> Message<'_> {
     let method = match raw.method {
         Some(m) => match serde_json::from_str::<Cow<'_, str>>(m.get()) {
             Ok(m) => Some(m),

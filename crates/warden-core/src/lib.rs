@@ -4,6 +4,7 @@
 //! - [`envelope`]: the lazy JSON-RPC envelope parsed from one frame's bytes (raw values, no tree).
 //! - [`classify`]: what a message is about (method, target, progress token, initialize info).
 //! - [`strict`]: the strict reading a client frame must pass to be forwarded (fail closed).
+//! - [`read`]: that reading and the envelope in one walk of the bytes ([`strict::read`]).
 //! - [`ids`]: request ids as correlation keys, in the two id spaces of a session.
 //! - [`token`]: bearer tokens: the `Bearer` scheme, the constant-time check of the admin and
 //!   metrics listeners, the minimum strength of a configured token.
@@ -15,6 +16,7 @@ pub mod classify;
 pub mod envelope;
 pub mod host;
 pub mod ids;
+pub mod read;
 pub mod strict;
 pub mod token;
 

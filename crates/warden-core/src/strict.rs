@@ -16,6 +16,9 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+pub use crate::read::{Read, read};
+
+use crate::classify::ParamsView;
 use crate::envelope::{Envelope, Kind, Message};
 
 /// The deepest nesting of arrays and objects warden reads in a client frame (the message itself
@@ -171,6 +174,51 @@ pub fn check_envelope(env: &Envelope<'_>) -> Result<(), Violation> {
 /// require (`tools/call` and `prompts/get`: a string `name`, `arguments` an object or absent;
 /// `resources/read`: a string `uri`).
 pub fn check_message(m: &Message<'_>) -> Result<(), Violation> {
+    let Some((member, what)) = check_shape(m)? else {
+        return Ok(());
+    };
+    let params: serde_json::Map<String, serde_json::Value> = m
+        .params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .ok_or(Violation::InvalidParams("params must be an object"))?;
+    if !params.get(member).is_some_and(serde_json::Value::is_string) {
+        return Err(Violation::InvalidParams(what));
+    }
+    match params.get("arguments") {
+        None | Some(serde_json::Value::Null | serde_json::Value::Object(_)) => Ok(()),
+        Some(_) => Err(Violation::InvalidParams(
+            "arguments must be an object when present",
+        )),
+    }
+}
+
+/// [`check_message`] for a message whose `params` members were read in the same pass
+/// (`p`, the one-pass reader's): the same verdicts on strictly valid JSON, without building
+/// a tree of the arguments.
+pub(crate) fn check_message_view(m: &Message<'_>, p: &ParamsView<'_>) -> Result<(), Violation> {
+    let Some((member, what)) = check_shape(m)? else {
+        return Ok(());
+    };
+    if !m.params.is_some_and(|p| p.get().starts_with('{')) {
+        return Err(Violation::InvalidParams("params must be an object"));
+    }
+    let named = if member == "name" { p.name } else { p.uri };
+    if !named.is_some_and(|n| n.get().starts_with('"')) {
+        return Err(Violation::InvalidParams(what));
+    }
+    // `null` arguments are `None` in the view, as they pass here.
+    match p.arguments {
+        None => Ok(()),
+        Some(a) if a.get().starts_with('{') => Ok(()),
+        Some(_) => Err(Violation::InvalidParams(
+            "arguments must be an object when present",
+        )),
+    }
+}
+
+/// The checks of [`check_message`] that need no params members; for a governed method, the
+/// member it names (and how to say it is missing).
+fn check_shape(m: &Message<'_>) -> Result<Option<(&'static str, &'static str)>, Violation> {
     if m.kind == Kind::Invalid {
         return Err(Violation::NotJsonRpc(
             "a message needs a string method, a result with an id, or an error",
@@ -194,28 +242,27 @@ pub fn check_message(m: &Message<'_>) -> Result<(), Violation> {
         ));
     }
     if m.kind != Kind::Request && m.kind != Kind::Notification {
-        return Ok(());
+        return Ok(None);
     }
-    let (member, what) = match m.method.as_deref() {
-        Some("tools/call" | "prompts/get") => ("name", "a string name"),
+    Ok(match m.method.as_deref() {
+        Some("tools/call" | "prompts/get") => Some(("name", "a string name")),
         Some("resources/read" | "resources/subscribe" | "resources/unsubscribe") => {
-            ("uri", "a string uri")
+            Some(("uri", "a string uri"))
         }
-        _ => return Ok(()),
+        _ => None,
+    })
+}
+
+/// Whether a number's text passes the strict reading on its own (read by serde_json with the
+/// same visitor as [`check`], so the one-pass reader's verdict on numbers is this one's).
+pub(crate) fn number_is_safe(text: &str) -> bool {
+    let found = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let seed = Strict {
+        depth: 1,
+        found: &found,
     };
-    let params: serde_json::Map<String, serde_json::Value> = m
-        .params
-        .and_then(|p| serde_json::from_str(p.get()).ok())
-        .ok_or(Violation::InvalidParams("params must be an object"))?;
-    if !params.get(member).is_some_and(serde_json::Value::is_string) {
-        return Err(Violation::InvalidParams(what));
-    }
-    match params.get("arguments") {
-        None | Some(serde_json::Value::Null | serde_json::Value::Object(_)) => Ok(()),
-        Some(_) => Err(Violation::InvalidParams(
-            "arguments must be an object when present",
-        )),
-    }
+    seed.deserialize(&mut de).and_then(|()| de.end()).is_ok() && found.into_inner().is_none()
 }
 
 /// True for the ids both SDKs read alike: strings, and integers in canonical decimal form. A

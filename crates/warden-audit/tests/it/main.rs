@@ -5,6 +5,7 @@ mod columns;
 mod daily;
 mod outcomes;
 mod proofs;
+mod strict_flag;
 mod tamper;
 
 use std::path::{Path, PathBuf};

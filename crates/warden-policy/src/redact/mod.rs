@@ -7,8 +7,8 @@
 //! `text` (the string engine: find, merge, replace, re-scan), `detect::{patterns, digits,
 //! iban}` (the value detector families), `walk` (the tree walker), `fast` (the byte-level
 //! fast path), `unique` (the strict parse: no duplicate member), `tolerant` (the scan of text
-//! that is not one JSON tree) and `copy` (the audit copy as the proxy stores it, and single
-//! fields).
+//! that is not one JSON tree), `copy` (the audit copy as the proxy stores it, and single
+//! fields) and `spans` (that copy with the spans a record needs in it).
 //!
 //! # What is redacted
 //! The redactor walks a parsed [`serde_json::Value`], so JSON escapes (`\u0041KIA…`) cannot hide
@@ -105,6 +105,7 @@ mod copy;
 mod detect;
 mod fast;
 mod keys;
+mod spans;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -119,6 +120,7 @@ use serde_json::Value;
 pub use config::{BUILTIN_DETECTORS, CustomRule, DEFAULT_KEYS, RedactConfig, RedactError};
 pub use copy::AuditCopy;
 use keys::KeyMatcher;
+pub use spans::{CopySpans, SpannedCopy};
 use text::Rule;
 
 /// The rule id reported, and written into the marker `[REDACTED:key]`, for key rules.
