@@ -35,11 +35,17 @@ impl Pipeline {
         } else {
             vec![None; msgs.len()]
         };
-        let classes = msgs
-            .iter()
-            .zip(&answers)
-            .map(|(m, a)| classify(frame, m, *a))
-            .collect();
+        // A strict reading kept what classification needs: nothing is walked again.
+        let classes = match parsed {
+            Parsed::Strict(r) => (0..msgs.len())
+                .map(|i| r.classify(i, answers[i]).unwrap_or_default())
+                .collect(),
+            Parsed::Lenient(_) => msgs
+                .iter()
+                .zip(&answers)
+                .map(|(m, a)| classify(frame, m, *a))
+                .collect(),
+        };
         Classified { classes, answers }
     }
 }

@@ -2,12 +2,9 @@
 //! replaced before anything is hashed, stored or exported (and what redaction found, which
 //! the decision reads: a secret in a call's arguments can refuse it).
 
-use std::ops::Range;
-
 use bytes::Bytes;
 use warden_audit::AuditEvent;
-use warden_core::{classify, parse_frame};
-use warden_policy::redact::{AuditCopy, Redaction};
+use warden_policy::redact::{AuditCopy, CopySpans, Redaction, SpannedCopy};
 
 use super::Pipeline;
 use super::parse::Parsed;
@@ -19,32 +16,30 @@ pub(super) enum Copied {
     Unredacted,
     /// Nothing to redact: the original bytes are stored, labelled `clean`.
     Clean,
-    /// The copy to store instead, what was replaced, its `dlp` label, and each message's
-    /// argument and body spans in the copy (none when the copy no longer reads as a message:
-    /// then nothing of the original frame is stored).
+    /// The copy to store instead, what was replaced, its `dlp` label, each message's argument
+    /// and body spans in the copy (none when the copy no longer reads as a message: then
+    /// nothing of the original frame is stored), and whether the copy reads strictly.
     Redacted {
         bytes: Bytes,
         found: Vec<Redaction>,
         label: &'static str,
-        spans: Vec<Spans>,
+        spans: Vec<CopySpans>,
+        strict: bool,
     },
 }
 
-/// A message's argument and body spans, in the redacted copy.
-#[derive(Default, Clone)]
-pub(super) struct Spans {
-    pub args: Option<Range<usize>>,
-    pub body: Option<Range<usize>>,
-}
-
 impl Pipeline {
-    /// Stage 3 (pure).
+    /// Stage 3 (pure). The redactor hands back the spans of its copy: nothing is parsed or
+    /// classified again, and a clean message is neither copied nor walked twice.
     pub(super) fn audit_copy(&self, parsed: &Parsed<'_>) -> Copied {
-        let (Ok(env), Some(r)) = (&parsed.env, &self.redactor) else {
+        let (Ok(env), Some(r)) = (parsed.env(), &self.redactor) else {
             return Copied::Unredacted;
         };
-        // Most messages hold nothing to redact: decided on the bytes, without building a tree.
-        let copy = r.audit_copy(env.body);
+        let SpannedCopy {
+            copy,
+            spans,
+            strict,
+        } = r.audit_copy_spanned(env.body);
         if copy == AuditCopy::Clean {
             return Copied::Clean;
         }
@@ -54,25 +49,12 @@ impl Pipeline {
             AuditCopy::Clean => Vec::new(),
             AuditCopy::Redacted { found, .. } | AuditCopy::Scanned { found, .. } => found,
         };
-        let spans = match parse_frame(&bytes) {
-            Ok(copy_env) => copy_env
-                .messages
-                .iter()
-                .map(|m| {
-                    let c = classify(&bytes, m, None);
-                    Spans {
-                        args: c.args,
-                        body: c.body,
-                    }
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        };
         Copied::Redacted {
             bytes,
             found,
             label,
             spans,
+            strict,
         }
     }
 

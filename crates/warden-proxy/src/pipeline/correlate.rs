@@ -47,7 +47,7 @@ impl Pipeline {
     ) -> Result<Vec<Link>, Refusal> {
         let mut st = self.state();
         if dir == Direction::C2S
-            && let Ok(env) = &parsed.env
+            && let Ok(env) = parsed.env()
             && crate::admit::reuses_id(env, |id| {
                 st.correlator.method_of(Side::Client, id).is_some()
             })

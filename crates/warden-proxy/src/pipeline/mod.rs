@@ -314,7 +314,10 @@ impl Pipeline {
         let refused = decided.refuse && held.is_none();
         let links = match self.correlate(dir, &frame, &parsed, &classified, refused) {
             Ok(links) => links,
-            Err(refusal) => return self.refuse(ts_us, &frame, &parsed.env, &refusal, hints),
+            Err(refusal) => {
+                let env = warden_core::parse_frame(&frame);
+                return self.refuse(ts_us, &frame, &env, &refusal, hints);
+            }
         };
         if let Some(h) = held.as_mut() {
             h.exchange = links.first().and_then(|l| l.exchange);

@@ -1,30 +1,49 @@
-//! Stage 1, parse: the frame read into its envelope; a client frame goes on only if warden
-//! read it strictly and completely and none of its requests reuses an id in flight (`admit`).
+//! Stage 1, parse: the frame read once into its envelope. A client frame is read strictly
+//! (`warden_core::read`: the strict rules and the envelope in one walk) and goes on only if it
+//! passes and none of its requests reuses an id in flight (`admit`); a server frame is read as
+//! sent.
 
+use warden_core::read::{Read, read};
 use warden_core::{Direction, Envelope, Kind, Message, ParseError, Side, parse_frame};
 
 use super::Pipeline;
 use crate::admit::Refusal;
 
-/// A frame as read: its envelope, or why it is not one.
-pub(super) struct Parsed<'f> {
-    pub env: Result<Envelope<'f>, ParseError>,
+/// A frame as read.
+pub(super) enum Parsed<'f> {
+    /// A client frame read strictly, with what classification needs of it.
+    Strict(Read<'f>),
+    /// A server frame (or a client's empty line), read as sent: its envelope, or why it is none.
+    Lenient(Result<Envelope<'f>, ParseError>),
 }
 
 impl<'f> Parsed<'f> {
+    /// The envelope, or why the frame is not one.
+    pub(super) fn env(&self) -> Result<&Envelope<'f>, &ParseError> {
+        match self {
+            Parsed::Strict(r) => Ok(&r.envelope),
+            Parsed::Lenient(env) => env.as_ref(),
+        }
+    }
+
     /// The messages of the frame (none if it did not parse).
     pub(super) fn messages(&self) -> &[Message<'f>] {
-        self.env.as_ref().map_or(&[], |e| &e.messages[..])
+        self.env().map_or(&[], |e| &e.messages[..])
     }
 
     /// A JSON-RPC batch (an array of messages).
     pub(super) fn batch(&self) -> bool {
-        self.env.as_ref().is_ok_and(|e| e.kind == Kind::Batch)
+        self.env().is_ok_and(|e| e.kind == Kind::Batch)
     }
 
     /// At least one of its messages is a request.
     pub(super) fn carries_request(&self) -> bool {
         self.messages().iter().any(|m| m.kind == Kind::Request)
+    }
+
+    /// Read by the strict reading (its bytes are strict JSON).
+    pub(super) fn strict(&self) -> bool {
+        matches!(self, Parsed::Strict(_))
     }
 }
 
@@ -39,28 +58,38 @@ impl Pipeline {
         dir: Direction,
         frame: &'f [u8],
     ) -> Result<Parsed<'f>, Refused<'f>> {
-        let env = parse_frame(frame);
-        if dir == Direction::C2S {
-            let refusal = crate::admit::violation(frame, &env)
-                .map(Refusal::from)
-                .or_else(|| self.reuses_id(&env).then(Refusal::id_in_flight));
-            if let Some(r) = refusal {
-                return Err((env, r));
-            }
+        if dir == Direction::S2C {
+            return Ok(Parsed::Lenient(parse_frame(frame)));
         }
-        Ok(Parsed { env })
+        let parsed = match read(frame) {
+            Ok(r) => Parsed::Strict(r),
+            Err(v) => {
+                // Refused, or an empty line (forwarded as it is): decided, with the answer's
+                // ids, on the lenient reading (rare, so read again). Anything else the strict
+                // reading did not pass is refused.
+                let env = parse_frame(frame);
+                match crate::admit::violation(frame, &env) {
+                    None if matches!(env, Err(ParseError::Empty)) => Parsed::Lenient(env),
+                    found => return Err((env, Refusal::from(found.unwrap_or(v)))),
+                }
+            }
+        };
+        if let Ok(env) = parsed.env()
+            && self.reuses_id(env)
+        {
+            return Err((parse_frame(frame), Refusal::id_in_flight()));
+        }
+        Ok(parsed)
     }
 
     /// True when a request of the frame reuses an id of this client still in flight.
-    fn reuses_id(&self, parsed: &Result<Envelope<'_>, ParseError>) -> bool {
-        let Ok(env) = parsed else { return false };
+    fn reuses_id(&self, env: &Envelope<'_>) -> bool {
         let st = self.state();
         crate::admit::reuses_id(env, |id| {
             st.correlator.method_of(Side::Client, id).is_some()
         })
     }
 }
-
 #[cfg(test)]
 mod tests {
     use warden_core::Direction;

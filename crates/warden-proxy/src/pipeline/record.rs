@@ -52,7 +52,7 @@ impl Pipeline {
             responds: false,
             unsolicited: 0,
         };
-        if let Err(e) = &s.parsed.env {
+        if let Err(e) = s.parsed.env() {
             if *e != warden_core::ParseError::Empty {
                 let mut ev = self.base(&self.context(), s.ts_us, s.dir, "unparseable", s.frame);
                 ev.detail = Some(serde_json::json!({ "error": e.to_string() }));
@@ -169,6 +169,8 @@ impl Pipeline {
         ev.error_code = c.error_code;
         ev.target = c.target.as_deref().map(|t| self.scrub(t));
         ev.policy = d.verdict(i).map(|v| policy_record(v, d, i));
+        // The sealer embeds payloads read strictly without checking them again.
+        ev.read_strictly = s.parsed.strict();
         match s.copy {
             Copied::Unredacted => {}
             Copied::Clean => {
@@ -183,6 +185,7 @@ impl Pipeline {
                 found,
                 label,
                 spans,
+                strict,
             } => {
                 ev.dlp = Some(if d.secret.is_empty() {
                     label
@@ -193,6 +196,7 @@ impl Pipeline {
                 // longer reads as a message keeps none (nothing of the original frame is stored).
                 let spans = spans.get(i).cloned().unwrap_or_default();
                 ev.frame = bytes.clone();
+                ev.read_strictly = *strict;
                 ev.args = spans.args;
                 ev.body = spans.body;
                 let batch = s.parsed.batch();
