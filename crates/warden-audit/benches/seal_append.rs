@@ -1,5 +1,7 @@
 //! Throughput of the audit write path: sealing (leaf JSON, keyed hashes, tree hashes) alone,
 //! and seal + append through the writer thread into a real SQLite file, per record.
+//! Group `seal_payload` (thread CPU time): sealing a request with a 60 KB argument, its payload
+//! checked by the sealer (`read_strictly: false`) or trusted as read strictly.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +12,9 @@ use warden_audit::record::Sealer;
 use warden_audit::tree::Frontier;
 use warden_audit::{AuditEvent, AuditWriter, Keys, SessionContext, Store, WriterConfig};
 use warden_core::Direction;
+
+#[path = "../../warden-core/benches/support/cpu_time.rs"]
+mod cpu_time;
 
 /// A typical tools/call request (about 200 bytes), classified as the proxy would.
 fn event(ctx: &Arc<SessionContext>) -> AuditEvent {
@@ -162,5 +167,49 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
+fn seal_payload(c: &mut Criterion<cpu_time::CpuTime>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = Keys::generate(&dir.path().join("keys"), "bench", false).expect("keys");
+    let frame = Bytes::from(format!(
+        r#"{{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{{"name":"write_file","arguments":{{"path":"/srv/out.txt","content":"{}"}}}}}}"#,
+        "lorem ipsum dolor sit amet, ".repeat(60_000 / 28)
+    ));
+    let read = warden_core::strict::read(&frame).expect("admitted");
+    let cl = read.classify(0, None).expect("one message");
+    let mut ev = AuditEvent::gateway(
+        "0199-bench-session".into(),
+        Arc::new(SessionContext::default()),
+        "x",
+    );
+    ev.event = None;
+    ev.kind = "request";
+    ev.direction = Some(Direction::C2S);
+    ev.args = cl.args;
+    ev.body = cl.body;
+    ev.size = frame.len() as u64;
+    ev.frame = frame.clone();
+    let sealer = Sealer {
+        log_id: "0199-bench-log".into(),
+        level: warden_audit::PayloadLevel::Standard,
+        max_payload: 64 * 1024,
+        hasher: keys.hasher.clone(),
+    };
+    let mut trusted = ev.clone();
+    trusted.read_strictly = true;
+    assert_eq!(sealer.seal(&ev, 0).leaf, sealer.seal(&trusted, 0).leaf);
+    let mut g = c.benchmark_group("seal_payload/60kb");
+    g.throughput(Throughput::Bytes(frame.len() as u64));
+    g.bench_function("checked", |b| b.iter(|| sealer.seal(&ev, 0).leaf.len()));
+    g.bench_function("read_strictly", |b| {
+        b.iter(|| sealer.seal(&trusted, 0).leaf.len())
+    });
+    g.finish();
+}
+
 criterion_group!(audit, benches);
-criterion_main!(audit);
+criterion_group! {
+    name = payload;
+    config = Criterion::default().with_measurement(cpu_time::CpuTime);
+    targets = seal_payload
+}
+criterion_main!(audit, payload);
