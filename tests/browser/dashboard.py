@@ -56,6 +56,12 @@ with sync_playwright() as pw:
         page.wait_for_selector("#records tbody tr.rec", timeout=15000)
         page.wait_for_function("document.getElementById('integrity').textContent.includes('verified')", timeout=15000)
         page.wait_for_function("document.getElementById('live-status').textContent === 'live tail: on'", timeout=15000)
+        # The statistics and security panels load in their own requests: wait until each has
+        # drawn (the cards start as '–', the lists empty), then check what they drew.
+        page.wait_for_function(
+            """() => document.getElementById('c-calls').textContent !== '–'
+                   && document.querySelectorAll('#top-tools li').length > 0
+                   && document.querySelectorAll('#security tr').length > 0""", timeout=15000)
         calls = page.text_content("#c-calls")
         if not calls or not calls.isdigit() or int(calls) == 0:
             problems.append(f"calls card shows {calls!r}")
