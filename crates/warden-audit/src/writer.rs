@@ -1,7 +1,8 @@
 //! The audit writer: one thread per process owns the store and its log's tree. It seals events
 //! in the order they were queued, commits them in batches (all that is queued, up to a cap, per
 //! transaction), signs a checkpoint every N records or T seconds and at close, and acknowledges
-//! commits to whoever waits for them (`durability: sync`).
+//! commits to whoever waits for them (`durability: sync`, group-committed: one commit covers
+//! every record queued while the previous one ran).
 //!
 //! When the store fails, sealed rows stay in memory and are retried in order; the failure is
 //! visible through `AuditHandle::failure` so the proxy can fail closed or say so loudly.
@@ -49,7 +50,8 @@ pub struct WriterConfig {
     pub queue: usize,
     /// In batch durability, how long the writer waits after a commit for more events before
     /// the next one. While it waits it is not parked on the queue, so senders never have to
-    /// wake it: one wake-up per batch instead of one per event.
+    /// wake it: one wake-up per batch instead of one per event. In sync durability, the
+    /// longest records nobody waits for wait for one somebody does, to share its commit.
     pub linger: Duration,
 }
 
@@ -446,6 +448,71 @@ impl State {
         }
     }
 
+    /// Takes one message; a `Close` is returned (nothing after it is taken).
+    fn take(&mut self, msg: Msg) -> Option<Box<AuditEvent>> {
+        match msg {
+            Msg::Event(ev, ack) => {
+                self.seal(&ev);
+                self.acks.extend(ack);
+                None
+            }
+            Msg::Flush(ack) => {
+                self.acks.push(ack);
+                None
+            }
+            Msg::Close(ev) => Some(ev),
+        }
+    }
+
+    /// Takes `first` and whatever else is queued, up to a batch.
+    fn drain(
+        &mut self,
+        first: Msg,
+        rx: &Receiver<Msg>,
+        taken: &mut usize,
+    ) -> Option<Box<AuditEvent>> {
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            if let Some(closing) = self.take(msg) {
+                return Some(closing);
+            }
+            *taken += 1;
+            next = if *taken < self.cfg.max_batch {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        None
+    }
+
+    /// Group commit (`durability: sync`): records nobody waits for (a request, a notification)
+    /// wait up to the linger for one somebody does (the response that closes the exchange), so
+    /// that one commit, one fsync, covers the whole exchange. A record somebody waits for is
+    /// committed at once, with everything queued while the previous commit ran.
+    fn should_group(&self, failing: bool, taken: usize) -> bool {
+        self.cfg.durability == Durability::Sync
+            && !failing
+            && self.acks.is_empty()
+            && !self.pending.is_empty()
+            && taken < self.cfg.max_batch
+    }
+
+    fn group(&mut self, rx: &Receiver<Msg>, taken: &mut usize) -> Option<Box<AuditEvent>> {
+        let deadline = Instant::now() + self.cfg.linger;
+        while self.acks.is_empty() && *taken < self.cfg.max_batch {
+            match rx.recv_deadline(deadline) {
+                Ok(msg) => {
+                    if let Some(closing) = self.drain(msg, rx, taken) {
+                        return Some(closing);
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        None
+    }
+
     fn run(mut self, rx: Receiver<Msg>) -> Summary {
         let retry = Duration::from_millis(500);
         let mut closing: Option<Box<AuditEvent>> = None;
@@ -471,26 +538,12 @@ impl State {
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             };
-            let mut next = first;
             let mut taken = 0;
-            while let Some(msg) = next {
-                match msg {
-                    Msg::Event(ev, ack) => {
-                        self.seal(&ev);
-                        self.acks.extend(ack);
-                    }
-                    Msg::Flush(ack) => self.acks.push(ack),
-                    Msg::Close(ev) => {
-                        closing = Some(ev);
-                        break;
-                    }
-                }
-                taken += 1;
-                next = if taken < self.cfg.max_batch {
-                    rx.try_recv().ok()
-                } else {
-                    None
-                };
+            if let Some(msg) = first {
+                closing = self.drain(msg, &rx, &mut taken);
+            }
+            if closing.is_none() && self.should_group(failing, taken) {
+                closing = self.group(&rx, &mut taken);
             }
             if closing.is_none() {
                 self.commit_and_ack(false);
@@ -501,14 +554,7 @@ impl State {
         }
         // Drain what is still queued, then close the log.
         while let Ok(msg) = rx.try_recv() {
-            match msg {
-                Msg::Event(ev, ack) => {
-                    self.seal(&ev);
-                    self.acks.extend(ack);
-                }
-                Msg::Flush(ack) => self.acks.push(ack),
-                Msg::Close(_) => {}
-            }
+            let _later_close = self.take(msg);
         }
         let closing = closing.unwrap_or_else(|| {
             Box::new(AuditEvent::gateway("".into(), Arc::default(), "log_closed"))

@@ -3,6 +3,7 @@
 
 mod columns;
 mod daily;
+mod group_commit;
 mod outcomes;
 mod proofs;
 mod strict_flag;
