@@ -130,6 +130,11 @@ impl Pipeline {
         }
     }
 
+    /// When responses may be forwarded relative to the commit of their records.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
     /// Shows every record to `o` just before it is queued (see `observer`).
     pub fn with_observer(mut self, o: Arc<dyn Observer>) -> Pipeline {
         self.observer = Some(o);

@@ -36,6 +36,42 @@ fn kill_9_in_sync_mode_loses_no_acknowledged_call() {
 }
 
 #[test]
+fn kill_9_in_sync_mode_loses_no_acknowledged_call_sent_many_at_a_time() {
+    // 60 calls in flight at once: their responses wait for their commits on warden's ordered
+    // releaser while it reads on (commits are grouped), and reach the client in the order the
+    // server wrote them, every one stored before the client sees it.
+    let place = Place::new();
+    let mut p = Proxied::start(&place, &["--durability", "sync"]);
+    p.calls(0);
+    let mut batch = String::new();
+    for i in 1..=60 {
+        batch.push_str(&format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"get_employee","arguments":{{"id":"E00{}"}}}}}}"#, 1 + i % 4));
+        batch.push('\n');
+    }
+    {
+        use std::io::Write;
+        let w = p.input.as_mut().unwrap();
+        w.write_all(batch.as_bytes()).unwrap();
+        w.flush().unwrap();
+    }
+    for i in 1..=60 {
+        let reply = p.recv();
+        assert!(
+            reply.contains(&format!(r#""id":{i},"#)),
+            "reply {i} in order: {reply}"
+        );
+    }
+    p.child.kill().unwrap();
+    p.child.wait().unwrap();
+    assert_eq!(
+        results(&place),
+        60,
+        "every acknowledged call is in the store"
+    );
+    place.assert_verifies();
+}
+
+#[test]
 fn kill_9_in_batch_mode_loses_only_the_last_commit_window() {
     // docs/durability.md: in batch mode a record is committed within one commit cycle of being
     // queued; kill -9 loses only what was not yet committed, and what survives is a gap-free prefix.

@@ -20,8 +20,14 @@ use serde_json::json;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use warden_core::Direction;
 
+use warden_audit::writer::Durability;
+
 use crate::pipeline::{Decision, OnStoreError, Pipeline, Route};
+
+mod deliver;
+
 use crate::policy_watch::PolicyWatch;
+use deliver::{Delivery, Ends, Releaser, deliver};
 
 /// How to run the server and frame its traffic.
 #[derive(Clone, Debug)]
@@ -345,22 +351,63 @@ fn wait_for(
     false
 }
 
+/// Writes a frame's bytes to one side.
+type Writes = dyn FnMut(&[u8]) -> std::io::Result<()> + Send;
+
 /// Starts the thread pumping `input` in direction `dir`. `forward` writes to the other side
 /// (dropped when the pump ends, which closes the server's stdin after client EOF); `answer`
-/// writes back to the sender. The thread reports how its pump ended on `tx`.
+/// writes back to the sender. The server's frames under sync durability go out through an
+/// ordered releaser (`deliver`), the rest inline. The thread reports how its pump ended on `tx`.
 fn spawn_pump<R: Read + Send + 'static>(
     dir: Direction,
     input: R,
     pipeline: Arc<Pipeline>,
     opts: PumpOpts,
-    mut forward: impl FnMut(&[u8]) -> std::io::Result<()> + Send + 'static,
-    answer: impl Fn(&[u8]) -> std::io::Result<()> + Send + 'static,
+    forward: impl FnMut(&[u8]) -> std::io::Result<()> + Send + 'static,
+    answer: impl Fn(&[u8]) -> std::io::Result<()> + Send + Sync + 'static,
     tx: crossbeam_channel::Sender<Note>,
 ) -> std::io::Result<()> {
+    let answer = Arc::new(answer);
+    let mut forward: Box<Writes> = Box::new(forward);
+    let mut releaser = if dir == Direction::S2C && pipeline.durability() == Durability::Sync {
+        let a = answer.clone();
+        let f = std::mem::replace(&mut forward, Box::new(|_: &[u8]| Ok(())));
+        Some(Releaser::start(
+            pipeline.clone(),
+            opts.on_store_error,
+            f,
+            move |b: &[u8]| a(b),
+        )?)
+    } else {
+        None
+    };
     std::thread::Builder::new()
         .name(dir.as_str().into())
         .spawn(move || {
-            let result = pump(input, dir, &pipeline, &opts, &mut forward, &answer);
+            let result = match releaser.as_mut() {
+                Some(r) => {
+                    let pumped = pump(input, dir, &pipeline, &opts, &mut |d| r.send(d), &*answer);
+                    let released = r.finish();
+                    pumped.and(released)
+                }
+                None => {
+                    let mut ends = Ends {
+                        pipeline: &pipeline,
+                        on_store_error: opts.on_store_error,
+                        forward: &mut forward,
+                        answer: &*answer,
+                        holds: opts.holds.as_ref(),
+                    };
+                    pump(
+                        input,
+                        dir,
+                        &pipeline,
+                        &opts,
+                        &mut |d| deliver(d, &mut ends),
+                        &*answer,
+                    )
+                }
+            };
             drop(forward);
             let how =
                 match (dir, result) {
@@ -402,7 +449,7 @@ impl PumpOpts {
 }
 
 /// Which end of a pump failed.
-enum Side {
+pub(super) enum Side {
     Input(String),
     Output(String),
 }
@@ -420,12 +467,10 @@ fn pump(
     dir: Direction,
     pipeline: &Pipeline,
     opts: &PumpOpts,
-    forward: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    out: &mut dyn FnMut(Delivery) -> Result<(), Side>,
     answer: &dyn Fn(&[u8]) -> std::io::Result<()>,
 ) -> Result<(), Side> {
-    let (max_frame, on_store_error, holds) =
-        (opts.max_frame, opts.on_store_error, opts.holds.as_ref());
-    let out = |e: std::io::Error| Side::Output(e.to_string());
+    let max_frame = opts.max_frame;
     let gone = |e: warden_audit::writer::WriterGone| Side::Output(e.to_string());
     let mut scratch = vec![0u8; READ_CHUNK];
     // The start of a frame whose end has not been read yet.
@@ -443,15 +488,7 @@ fn pump(
         };
         if n == 0 {
             if !partial.is_empty() {
-                handle(
-                    Bytes::from(partial),
-                    dir,
-                    pipeline,
-                    on_store_error,
-                    forward,
-                    answer,
-                    holds,
-                )?;
+                handle(Bytes::from(partial), dir, pipeline, out)?;
             }
             return Ok(());
         }
@@ -460,7 +497,7 @@ fn pump(
             let Some(pos) = memchr::memchr(b'\n', data) else {
                 if let Some(total) = streaming.as_mut() {
                     if !discard {
-                        forward(data).map_err(out)?;
+                        out(Delivery::raw(Bytes::copy_from_slice(data)))?;
                     }
                     *total += data.len() as u64;
                 } else {
@@ -476,10 +513,12 @@ fn pump(
                             answer(&reply).map_err(|e| Side::Input(e.to_string()))?;
                         } else {
                             pipeline.oversized(dir, prefix, max_frame).map_err(gone)?;
-                            forward(&partial).map_err(out)?;
                         }
                         streaming = Some(partial.len() as u64);
-                        partial = Vec::new();
+                        let start = Bytes::from(std::mem::take(&mut partial));
+                        if !discard {
+                            out(Delivery::raw(start))?;
+                        }
                     }
                 }
                 break;
@@ -488,7 +527,7 @@ fn pump(
             data = rest;
             if let Some(total) = streaming.take() {
                 if !discard {
-                    forward(line).map_err(out)?;
+                    out(Delivery::raw(Bytes::copy_from_slice(line)))?;
                 }
                 let size = total + line.len() as u64;
                 pipeline
@@ -498,63 +537,27 @@ fn pump(
                     )
                     .map_err(gone)?;
             } else if partial.is_empty() {
-                handle(
-                    Bytes::copy_from_slice(line),
-                    dir,
-                    pipeline,
-                    on_store_error,
-                    forward,
-                    answer,
-                    holds,
-                )?;
+                handle(Bytes::copy_from_slice(line), dir, pipeline, out)?;
             } else {
                 partial.extend_from_slice(line);
                 let frame = Bytes::from(std::mem::take(&mut partial));
-                handle(frame, dir, pipeline, on_store_error, forward, answer, holds)?;
+                handle(frame, dir, pipeline, out)?;
             }
         }
     }
 }
 
+/// Runs a frame through the pipeline and hands it, decided, to `out`.
 fn handle(
     frame: Bytes,
     dir: Direction,
     pipeline: &Pipeline,
-    on_store_error: OnStoreError,
-    forward: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
-    answer: &dyn Fn(&[u8]) -> std::io::Result<()>,
-    holds: Option<&Holds>,
+    out: &mut dyn FnMut(Delivery) -> Result<(), Side>,
 ) -> Result<(), Side> {
     let Decision { route, ack } = pipeline
         .on_frame(dir, frame.clone())
         .map_err(|e| Side::Output(e.to_string()))?;
-    if let Some(ack) = ack {
-        let committed = ack
-            .recv()
-            .unwrap_or_else(|_| Err("audit writer stopped".into()));
-        if let Err(reason) = committed
-            && on_store_error == OnStoreError::FailClosed
-        {
-            // durability: sync promises no response reaches the client unrecorded.
-            let reply = pipeline
-                .store_failed(&frame, &reason)
-                .map_err(|e| Side::Output(e.to_string()))?;
-            return forward(&reply).map_err(|e| Side::Output(e.to_string()));
-        }
-    }
-    match route {
-        Route::Forward => forward(&frame).map_err(|e| Side::Output(e.to_string())),
-        Route::Replace(bytes) => forward(&bytes).map_err(|e| Side::Output(e.to_string())),
-        Route::Answer(reply) => answer(&reply).map_err(|e| Side::Input(e.to_string())),
-        Route::Drop => Ok(()),
-        Route::Hold(hold) => match holds {
-            Some(h) => h
-                .wait(*hold, frame)
-                .map_err(|e| Side::Output(e.to_string())),
-            // Only client requests are held; a server frame is never.
-            None => Err(Side::Output("a server frame cannot be held".into())),
-        },
-    }
+    out(Delivery { frame, route, ack })
 }
 
 /// The server's stdin as the client→server pump writes it; dropping this closes it (held
@@ -590,14 +593,14 @@ fn write_server(to: &Mutex<Option<std::process::ChildStdin>>, b: &[u8]) -> std::
 /// Where held client calls go once released: each waits on a thread of its own, so the
 /// session's other traffic keeps flowing.
 #[derive(Clone)]
-struct Holds {
+pub(super) struct Holds {
     pipeline: Arc<Pipeline>,
     to_server: Arc<Mutex<Option<std::process::ChildStdin>>>,
     to_client: Arc<Mutex<File>>,
 }
 
 impl Holds {
-    fn wait(&self, hold: crate::pipeline::Hold, frame: Bytes) -> std::io::Result<()> {
+    pub(super) fn wait(&self, hold: crate::pipeline::Hold, frame: Bytes) -> std::io::Result<()> {
         let me = self.clone();
         std::thread::Builder::new()
             .name("held-call".into())
