@@ -14,56 +14,73 @@ Code of a stage inlined into a function outside it has no call edge; its lines a
 through callgrind's inlined-file markers (`fi=`/`fe=`) to the stage whose source files match.
 Stages may nest (the table's indentation): "of which" figures are parts of the line above.
 
-Usage: cg-stages.py [--top N] LO_CALLS LO_FILE HI_CALLS HI_FILE
+Usage: cg-stages.py [--top N | --without-sha] LO_CALLS LO_FILE HI_CALLS HI_FILE
+  --without-sha: print only the instructions per call without sha2's software rounds (a number)
 """
 
 import re
 import sys
 from collections import defaultdict
 
-# (label, depth, function-name pattern, source-path pattern for inlined lines or None).
-# Patterns are searched in demangled names (valgrind demangles Rust symbols).
+# (label, depth, kind, pattern, inlined-source pattern or None). Kinds: "in" = the inclusive
+# cost of the calls into functions whose (demangled) name matches, from outside them, plus
+# their source lines inlined elsewhere; "self" = the self cost of functions whose name
+# matches; "file" = the self cost of code whose source file matches.
 STAGES = [
-    ("pipeline: Pipeline::on_frame (all stages)", 0,
+    ("pipeline: Pipeline::on_frame (all stages)", 0, "in",
      r"warden_proxy::pipeline::Pipeline::on_frame", None),
-    ("parse (strict read, envelope)", 1,
+    ("parse (strict read, envelope)", 1, "in",
      r"warden_proxy::pipeline::parse::|warden_core::read::|warden_core::strict::|warden_core::envelope::",
      r"warden-proxy/src/pipeline/parse\.rs|warden-core/src/(read|strict|envelope)\.rs"),
-    ("classify", 1,
+    ("classify", 1, "in",
      r"warden_proxy::pipeline::classify::|warden_core::classify::",
      r"warden-proxy/src/pipeline/classify\.rs|warden-core/src/classify\.rs"),
-    ("audit copy / redaction", 1,
+    ("audit copy / redaction", 1, "in",
      r"warden_proxy::pipeline::copy::|warden_proxy::pipeline::scrub::|warden_policy::redact::",
      r"warden-proxy/src/pipeline/(copy|scrub)\.rs|warden-policy/src/redact/"),
-    ("decide (policy, health, secrets, budgets, limits)", 1,
+    ("decide (policy, health, secrets, budgets, limits)", 1, "in",
      r"warden_proxy::pipeline::decide::|warden_proxy::pipeline::counters::|warden_policy::eval::",
      r"warden-proxy/src/pipeline/(decide|counters)\.rs|warden-policy/src/eval\.rs"),
-    ("correlate", 1,
+    ("correlate", 1, "in",
      r"warden_proxy::pipeline::correlate::|warden_proxy::correlate::",
      r"warden-proxy/src/(pipeline/)?correlate\.rs"),
-    ("rewrite", 1, r"warden_proxy::pipeline::rewrite::", r"warden-proxy/src/pipeline/rewrite\.rs"),
-    ("record (build AuditEvents, queue them)", 1,
+    ("rewrite", 1, "in", r"warden_proxy::pipeline::rewrite::", r"warden-proxy/src/pipeline/rewrite\.rs"),
+    ("record (build AuditEvents, queue them)", 1, "in",
      r"warden_proxy::pipeline::record::|warden_audit::writer::AuditHandle::",
      r"warden-proxy/src/pipeline/record\.rs"),
-    ("route", 1, r"warden_proxy::pipeline::route::", r"warden-proxy/src/pipeline/route\.rs"),
-    ("pumps: stdio::pump (read, pipeline, write; all inclusive)", 0,
+    ("route", 1, "in", r"warden_proxy::pipeline::route::", r"warden-proxy/src/pipeline/route\.rs"),
+    ("pumps: stdio::pump (read, pipeline, write; all inclusive)", 0, "in",
      r"warden_proxy::stdio::pump", None),
-    ("audit writer thread: writer::State::run (all inclusive)", 0,
+    ("audit writer thread: writer::State::run (all inclusive)", 0, "in",
      r"warden_audit::writer::State::run", None),
-    ("sealing: State::seal", 1, r"warden_audit::writer::State::seal", None),
-    ("leaf: Sealer::seal (leaf JSON, keyed tags, hashes)", 2,
+    ("sealing: State::seal", 1, "in", r"warden_audit::writer::State::seal", None),
+    ("leaf: Sealer::seal (leaf JSON, keyed tags)", 2, "in",
      r"warden_audit::record::Sealer::seal", None),
-    ("leaf hashing (SHA-256 of leaves: tlog record_hash, sha2)", 3,
-     r"tlog_tiles::.*record_hash|sha2::", None),
-    ("Merkle frontier (tree::Frontier)", 2, r"warden_audit::tree::", r"warden-audit/src/tree\.rs"),
-    ("commit: State::commit", 1, r"warden_audit::writer::State::commit", None),
-    ("SQLite (store::Store::append and below)", 2, r"warden_audit::store::Store::append", None),
-    ("sqlite3 COMMIT's WAL write (sqlite3PagerCommitPhaseOne)", 3,
-     r"^sqlite3PagerCommitPhaseOne$", None),
-    ("signed checkpoints (State::cut_checkpoint)", 1, r"warden_audit::writer::State::cut_checkpoint", None),
-    ("WAL checkpoint thread (sqlite3_wal_checkpoint_v2)", 0, r"^sqlite3_wal_checkpoint_v2$", None),
-    ("all sqlite3 code (self, any thread)", 0, None, r"sqlite3\.c$"),
-    ("all malloc/free (self)", 0, None, r"^(malloc|free|realloc|calloc|_int_malloc|_int_free|_int_realloc|je_|_rjem_)"),
+    ("keyed tags of the payloads (KeyedHasher::tag, HMAC-SHA-256)", 3, "in",
+     r"warden_audit::keyed::KeyedHasher::tag", None),
+    ("leaf hashing (tlog record_hash, SHA-256)", 2, "in", r"tlog_tiles::tlog::record_hash", None),
+    ("Merkle frontier (tree::Frontier, node hashes)", 2, "in",
+     r"warden_audit::tree::", r"warden-audit/src/tree\.rs"),
+    ("commit: State::commit", 1, "in", r"warden_audit::writer::State::commit$", None),
+    ("SQLite (store::Store::append and below)", 2, "in", r"warden_audit::store::Store::append", None),
+    ("COMMIT's WAL write (sqlite3PagerCommitPhaseOne)", 3, "in",
+     r"sqlite3PagerCommitPhaseOne", None),
+    ("signed checkpoints (State::cut_checkpoint)", 1, "in",
+     r"warden_audit::writer::State::cut_checkpoint", None),
+    ("WAL checkpoint thread (store::Checkpointer)", 0, "in",
+     r"warden_audit::store::Checkpointer::start::\{\{closure\}\}", None),
+    ("across stages: SHA-256 compression (sha2, self)", 0, "self", r"^sha2::", None),
+    ("across stages: sqlite3 code (self, any thread)", 0, "file", r"sqlite3\.c$", None),
+    ("across stages: malloc/free (self)", 0, "self",
+     r"^(malloc|free|realloc|calloc|_int_malloc|_int_free|_int_realloc|je_|_rjem_)", None),
+]
+
+# Functions whose number of calls per proxied call is printed (name pattern, label).
+COUNTS = [
+    (r"warden_proxy::pipeline::Pipeline::on_frame_with", "frames through the pipeline"),
+    (r"warden_audit::record::Sealer::seal", "records sealed"),
+    (r"warden_audit::writer::State::commit$", "writer commits (batches)"),
+    (r"^sqlite3PagerSync$|^fdatasync$|^fsync$", "fsync/fdatasync calls"),
 ]
 
 
@@ -73,6 +90,7 @@ def parse(path):
     names = {"fn": {}, "fl": {}}  # compressed id -> name, per namespace (fi/fe share fl's)
     self_cost = defaultdict(int)
     edges = defaultdict(int)
+    edge_calls = defaultdict(int)
     file_self = defaultdict(int)  # (function, file) -> self cost
     total = 0
     fn = None
@@ -130,32 +148,42 @@ def parse(path):
                 name("fl", val)
             elif key == "calls":
                 pending_call = cfn
-    return self_cost, edges, file_self, total
+                edge_calls[(fn, cfn)] += int(val.split()[0])
+    return self_cost, edges, file_self, total, edge_calls
 
 
 def stage_costs(parsed):
-    self_cost, edges, file_self, total = parsed
+    self_cost, edges, file_self, total, _ = parsed
     out = []
-    for label, depth, fn_pat, file_pat in STAGES:
+    for label, depth, kind, pat, inl in STAGES:
+        rx = re.compile(pat)
         cost = 0
-        if fn_pat:
-            rx = re.compile(fn_pat)
+        if kind == "in":
             for (caller, callee), c in edges.items():
                 if callee and rx.search(callee) and not (caller and rx.search(caller)):
                     cost += c
-            if file_pat:
-                frx = re.compile(file_pat)
+            if inl:
+                frx = re.compile(inl)
                 for (func, fil), c in file_self.items():
                     if fil and frx.search(fil) and not (func and rx.search(func)):
                         cost += c
-        elif file_pat:
-            frx = re.compile(file_pat)
-            if "sqlite3" in file_pat:
-                cost = sum(c for (func, fil), c in file_self.items() if fil and frx.search(fil))
-            else:
-                cost = sum(c for func, c in self_cost.items() if func and frx.search(func))
+        elif kind == "self":
+            cost = sum(c for func, c in self_cost.items() if func and rx.search(func))
+        else:
+            cost = sum(c for (_, fil), c in file_self.items() if fil and rx.search(fil))
         out.append((label, depth, cost))
     return out, total
+
+
+def call_counts(parsed):
+    edge_calls = parsed[4]
+    out = []
+    for pat, label in COUNTS:
+        rx = re.compile(pat)
+        n = sum(c for (caller, callee), c in edge_calls.items()
+                if callee and rx.search(callee) and not (caller and rx.search(caller)))
+        out.append((label, n))
+    return out
 
 
 def top_functions(parsed_lo, parsed_hi, calls, n):
@@ -168,9 +196,13 @@ def top_functions(parsed_lo, parsed_hi, calls, n):
 
 def main(argv):
     top = 25
+    without_sha = False
     if len(argv) > 1 and argv[1] == "--top":
         top = int(argv[2])
         argv = argv[:1] + argv[3:]
+    elif len(argv) > 1 and argv[1] == "--without-sha":
+        without_sha = True
+        argv = argv[:1] + argv[2:]
     if len(argv) != 5:
         sys.exit(__doc__)
     lo_n, lo_file, hi_n, hi_file = int(argv[1]), argv[2], int(argv[3]), argv[4]
@@ -181,7 +213,18 @@ def main(argv):
     slo, tlo = stage_costs(plo)
     shi, thi = stage_costs(phi)
     per_call_total = (thi - tlo) / calls
-    print(f"instructions per call, whole process (all threads): {per_call_total:,.0f}")
+    sha = [(hi - lo) / calls for (l, _, lo), (_, _, hi) in zip(slo, shi) if l.startswith("across stages: SHA")][0]
+    if without_sha:
+        print(f"{per_call_total - sha:.0f}")
+        return
+    print(f"Instructions per call, whole process (all threads): **{per_call_total:,.0f}**; "
+          f"without the software SHA-256 compression: {per_call_total - sha:,.0f} "
+          "(valgrind cannot run SHA-NI, so sha2 falls back to its software rounds under callgrind; "
+          "natively they take a small fraction of these instructions).")
+    print()
+    print("Per proxied call: " + "; ".join(
+        f"{label} {(b - a) / calls:.2f}"
+        for (label, a), (_, b) in zip(call_counts(plo), call_counts(phi))) + ".")
     print()
     print("| stage (inclusive) | instructions per call | share of the process |")
     print("|---|---:|---:|")

@@ -191,7 +191,7 @@ fn judge(what: &str, cmp: Cmp, bound: f64, value: f64, unit: &str) -> (String, b
         Cmp::AtMost => ("≤", value <= bound),
         Cmp::AtLeast => ("≥", value >= bound),
     };
-    (format!("{what} {sym} {bound:.2}{unit}"), ok)
+    (format!("{what} {sym} {}{unit}", fmt(bound)), ok)
 }
 
 /// A figure derived within each repetition from several measurements.
