@@ -1,15 +1,19 @@
-//! `loadgen`: drives the echo server through three paths (direct, `relay`, `warden run`) and
-//! reports latency, throughput, the proxy's CPU time and memory. It owns the run plan: for
-//! each repetition, for each workload, the three paths back to back (each in a fresh
-//! process; warden with a fresh --db and --key-dir), ratios paired within the repetition;
-//! then one long soak through warden for RSS. Markdown on stdout, JSON to --json.
+//! `loadgen`: drives the echo server through four paths (direct, `relay`, `warden run`, and
+//! `warden run --durability sync`) and reports latency, throughput, the proxy's CPU time and
+//! memory. It owns the run plan: for each repetition, the machine's `fdatasync` floor, then
+//! for each workload the paths back to back (each in a fresh process; warden with a fresh
+//! --db and --key-dir), ratios paired within the repetition; then one long soak through
+//! warden for RSS. Markdown on stdout, JSON to --json. `loadgen drive` (see [`drive`]) only
+//! sends calls to a given command, for instruction counts under valgrind.
 //!
-//! Usage: loadgen [--quick] [--reps R] [--seq N] [--pipe N] [--window W] [--large N]
-//!                [--large-mb MB] [--soak N | --no-soak] [--paths direct,relay,warden]
+//! Usage: loadgen [--quick] [--reps R] [--seq N] [--pipe N] [--inflight W] [--large N]
+//!                [--large-mb MB[,MB...]] [--sync-seq N] [--sync-pipe N] [--fsyncs N]
+//!                [--soak N | --no-soak] [--paths direct,relay,warden,warden-sync]
 //!                [--workloads seq,pipe,large] [--server P] [--relay P] [--warden P]
-//!                [--warden-arg ARG]...
-//!                [--json FILE] [--timeout-s S]
+//!                [--warden-arg ARG]... [--json FILE] [--timeout-s S]
+//!        loadgen drive --calls N [--message-bytes B] [--json FILE] -- CMD ARGS...
 
+mod drive;
 mod report;
 mod target;
 mod workloads;
@@ -27,9 +31,14 @@ struct Config {
     reps: usize,
     seq: u64,
     pipe: u64,
-    window: usize,
-    large: u64,
-    large_bytes: usize,
+    inflight: usize,
+    /// Calls per large size; None: 128 MB per size, at least 16 calls.
+    large: Option<u64>,
+    large_mb: Vec<u64>,
+    /// Calls through warden-sync (each waits for an fsync, so fewer).
+    sync_seq: u64,
+    sync_pipe: u64,
+    fsyncs: u64,
     soak: u64,
     paths: Vec<PathKind>,
     workloads: Vec<String>,
@@ -40,9 +49,13 @@ struct Config {
 }
 
 /// The ~100-byte message of the small calls (plain ASCII, needs no escaping).
-const SMALL_MESSAGE: &str = "The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. 0123456789";
+pub(crate) const SMALL_MESSAGE: &str = "The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. 0123456789";
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("drive") {
+        drive::main(std::env::args().skip(2).collect());
+        return;
+    }
     let cfg = parse_args();
     // A hung path must not hang the benchmark forever.
     let timeout = cfg.timeout;
@@ -60,17 +73,34 @@ fn main() {
     }
     // The machine may be shared: note its load before and after, so a disturbed run shows.
     let load_before = loadavg();
-    let large_message: String = (0..cfg.large_bytes)
-        .map(|i| (b'a' + (i % 26) as u8) as char)
+    let large_messages: Vec<(u64, String)> = cfg
+        .large_mb
+        .iter()
+        .map(|&mb| (mb, message_of(mb as usize * 1_000_000)))
         .collect();
+    let metrics = report::metrics(cfg.inflight, &cfg.large_mb);
 
     let mut reps: Vec<Rep> = Vec::new();
     for r in 1..=cfg.reps {
         eprintln!("loadgen: repetition {r}/{}", cfg.reps);
-        let mut rep = Rep::new();
+        let mut rep = Rep::default();
+        if cfg.fsyncs > 0 {
+            let l = report::latency(&workloads::fdatasync(cfg.fsyncs));
+            eprintln!("  fdatasync p50 {:.1} µs  p99 {:.1} µs", l.p50, l.p99);
+            rep.machine.insert("fdatasync_p50_us".into(), l.p50);
+            rep.machine.insert("fdatasync_p99_us".into(), l.p99);
+        }
         for workload in &cfg.workloads {
+            if workload == "large" {
+                for (mb, message) in &large_messages {
+                    for &kind in &cfg.paths {
+                        run_large(&cfg, kind, *mb, message, &mut rep);
+                    }
+                }
+                continue;
+            }
             for &kind in &cfg.paths {
-                run_one(&cfg, workload, kind, &large_message, &mut rep);
+                run_one(&cfg, workload, kind, &mut rep);
             }
         }
         reps.push(rep);
@@ -84,14 +114,16 @@ fn main() {
 
     let load_after = loadavg();
     eprintln!("loadgen: load average before {load_before}, after {load_after}");
-    let table = report::markdown(&reps);
+    let table = report::markdown(&reps, &metrics);
     println!("{table}");
     if !soak.is_null() {
         println!("{}", soak_markdown(&soak));
     }
     let config = json!({
-        "reps": cfg.reps, "seq_calls": cfg.seq, "pipe_calls": cfg.pipe, "window": cfg.window,
-        "large_calls": cfg.large, "large_bytes": cfg.large_bytes, "soak_calls": cfg.soak,
+        "reps": cfg.reps, "seq_calls": cfg.seq, "pipe_calls": cfg.pipe, "inflight": cfg.inflight,
+        "large_calls": cfg.large_mb.iter().map(|&mb| json!({"mb": mb, "calls": large_calls(&cfg, mb)})).collect::<Vec<_>>(),
+        "sync_seq_calls": cfg.sync_seq, "sync_pipe_calls": cfg.sync_pipe, "fsyncs": cfg.fsyncs,
+        "soak_calls": cfg.soak,
         "warmup_calls": cfg.warmup, "small_message_bytes": SMALL_MESSAGE.len(),
         "paths": cfg.paths.iter().map(|p| p.name()).collect::<Vec<_>>(),
         "workloads": cfg.workloads,
@@ -99,7 +131,7 @@ fn main() {
         "mb": "10^6 bytes of echoed message payload, counted once per call",
         "loadavg_before": load_before, "loadavg_after": load_after,
     });
-    let doc = report::json(&reps, config, soak);
+    let doc = report::json(&reps, &metrics, config, soak);
     std::fs::write(
         &cfg.json_out,
         serde_json::to_string_pretty(&doc).expect("json") + "\n",
@@ -108,30 +140,43 @@ fn main() {
     eprintln!("loadgen: wrote {}", cfg.json_out.display());
 }
 
-/// One workload through one path in a fresh process; adds its numbers to `rep`.
-fn run_one(cfg: &Config, workload: &str, kind: PathKind, large_message: &str, rep: &mut Rep) {
-    let i = kind as usize;
-    let mut set = |key: &'static str, v: f64| rep.entry(key).or_insert([f64::NAN; 3])[i] = v;
+/// A message of `len` ASCII letters (needs no JSON escaping).
+pub(crate) fn message_of(len: usize) -> String {
+    (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect()
+}
+
+/// Calls per large size: `--large`, or 128 MB worth and at least 16.
+fn large_calls(cfg: &Config, mb: u64) -> u64 {
+    cfg.large.unwrap_or((128 / mb.max(1)).max(16))
+}
+
+/// Peak RSS in MB, or NaN.
+fn hwm_mb(m: Option<target::Mem>) -> f64 {
+    m.map_or(f64::NAN, |m| m.hwm_kb as f64 / 1024.0)
+}
+
+/// One small-call workload (seq or pipe) through one path in a fresh process; adds its
+/// numbers to `rep`. warden-sync makes `--sync-seq` / `--sync-pipe` calls.
+fn run_one(cfg: &Config, workload: &str, kind: PathKind, rep: &mut Rep) {
+    let sync = kind == PathKind::WardenSync;
     let mut t = Target::start(kind, &cfg.bins);
     match workload {
         "seq" => {
+            let n = if sync { cfg.sync_seq } else { cfg.seq };
             workloads::warm_up(&mut t, SMALL_MESSAGE, cfg.warmup);
             t.mark();
-            let lat = workloads::sequential(&mut t, cfg.seq, SMALL_MESSAGE, 1_000_000);
+            let lat = workloads::sequential(&mut t, n, SMALL_MESSAGE, 1_000_000);
             let f = t.finish();
             let l = report::latency(&lat);
-            set("seq_p50_us", l.p50);
-            set("seq_p99_us", l.p99);
-            set("seq_mean_us", l.mean);
+            rep.set("seq_p50_us", kind, l.p50);
+            rep.set("seq_p99_us", kind, l.p99);
+            rep.set("seq_mean_us", kind, l.mean);
             if kind != PathKind::Direct {
-                set("seq_cpu_us_per_call", f.proxy_cpu_s * 1e6 / cfg.seq as f64);
-                set(
-                    "seq_hwm_mb",
-                    f.proxy_mem.map_or(f64::NAN, |m| m.hwm_kb as f64 / 1024.0),
-                );
+                rep.set("seq_cpu_us_per_call", kind, f.proxy_cpu_s * 1e6 / n as f64);
+                rep.set("seq_hwm_mb", kind, hwm_mb(f.proxy_mem));
             }
             eprintln!(
-                "  seq   {:<6} p50 {:>8.1} µs  p99 {:>8.1} µs  mean {:>8.1} µs  cpu {:.2} s",
+                "  seq   {:<11} p50 {:>8.1} µs  p99 {:>8.1} µs  mean {:>8.1} µs  cpu {:.2} s",
                 kind.name(),
                 l.p50,
                 l.p99,
@@ -140,52 +185,19 @@ fn run_one(cfg: &Config, workload: &str, kind: PathKind, large_message: &str, re
             );
         }
         "pipe" => {
+            let n = if sync { cfg.sync_pipe } else { cfg.pipe };
             workloads::warm_up(&mut t, SMALL_MESSAGE, cfg.warmup);
             t.mark();
-            let elapsed =
-                workloads::pipelined(&mut t, cfg.pipe, cfg.window, SMALL_MESSAGE, 1_000_000);
+            let elapsed = workloads::pipelined(&mut t, n, cfg.inflight, SMALL_MESSAGE, 1_000_000);
             let f = t.finish();
-            let rate = cfg.pipe as f64 / elapsed.as_secs_f64();
-            set("pipe_calls_per_s", rate);
+            let rate = n as f64 / elapsed.as_secs_f64();
+            rep.set("pipe_calls_per_s", kind, rate);
             if kind != PathKind::Direct {
-                set(
-                    "pipe_cpu_us_per_call",
-                    f.proxy_cpu_s * 1e6 / cfg.pipe as f64,
-                );
-                set(
-                    "pipe_hwm_mb",
-                    f.proxy_mem.map_or(f64::NAN, |m| m.hwm_kb as f64 / 1024.0),
-                );
+                rep.set("pipe_cpu_us_per_call", kind, f.proxy_cpu_s * 1e6 / n as f64);
+                rep.set("pipe_hwm_mb", kind, hwm_mb(f.proxy_mem));
             }
             eprintln!(
-                "  pipe  {:<6} {:>10.0} calls/s  cpu {:.2} s",
-                kind.name(),
-                rate,
-                f.proxy_cpu_s
-            );
-        }
-        "large" => {
-            // One large call first, unmeasured, so the first timed call does not pay for
-            // growing buffers.
-            t.checked_call(1, large_message);
-            t.mark();
-            let elapsed = workloads::large(&mut t, cfg.large, large_message, 1_000_000);
-            let f = t.finish();
-            let mb = (cfg.large as f64 * large_message.len() as f64) / 1e6;
-            let rate = mb / elapsed.as_secs_f64();
-            set("large_mb_per_s", rate);
-            if kind != PathKind::Direct {
-                set(
-                    "large_cpu_ms_per_call",
-                    f.proxy_cpu_s * 1e3 / cfg.large as f64,
-                );
-                set(
-                    "large_hwm_mb",
-                    f.proxy_mem.map_or(f64::NAN, |m| m.hwm_kb as f64 / 1024.0),
-                );
-            }
-            eprintln!(
-                "  large {:<6} {:>10.1} MB/s  cpu {:.2} s",
+                "  pipe  {:<11} {:>10.0} calls/s  cpu {:.2} s",
                 kind.name(),
                 rate,
                 f.proxy_cpu_s
@@ -193,6 +205,38 @@ fn run_one(cfg: &Config, workload: &str, kind: PathKind, large_message: &str, re
         }
         other => panic!("unknown workload {other}"),
     }
+}
+
+/// Sequential echoes of one large `message` through one path (not warden-sync: the sync
+/// path is measured on small calls only).
+fn run_large(cfg: &Config, kind: PathKind, mb: u64, message: &str, rep: &mut Rep) {
+    if kind == PathKind::WardenSync {
+        return;
+    }
+    let n = large_calls(cfg, mb);
+    let mut t = Target::start(kind, &cfg.bins);
+    // One large call first, unmeasured, so the first timed call does not pay for growing
+    // buffers.
+    t.checked_call(1, message);
+    t.mark();
+    let elapsed = workloads::large(&mut t, n, message, 1_000_000);
+    let f = t.finish();
+    let rate = (n as f64 * message.len() as f64) / 1e6 / elapsed.as_secs_f64();
+    rep.set(&format!("large{mb}_mb_per_s"), kind, rate);
+    if kind != PathKind::Direct {
+        rep.set(
+            &format!("large{mb}_cpu_ms_per_call"),
+            kind,
+            f.proxy_cpu_s * 1e3 / n as f64,
+        );
+        rep.set(&format!("large{mb}_hwm_mb"), kind, hwm_mb(f.proxy_mem));
+    }
+    eprintln!(
+        "  large {:<11} {mb} MB {:>10.1} MB/s  cpu {:.2} s",
+        kind.name(),
+        rate,
+        f.proxy_cpu_s
+    );
 }
 
 /// The RSS soak through warden (and the relay, for reference): `cfg.soak` sequential small
@@ -307,9 +351,12 @@ fn parse_args() -> Config {
         reps: 5,
         seq: 20_000,
         pipe: 100_000,
-        window: 32,
-        large: 16,
-        large_bytes: 8_000_000,
+        inflight: 8,
+        large: None,
+        large_mb: vec![1, 8],
+        sync_seq: 3_000,
+        sync_pipe: 10_000,
+        fsyncs: 300,
         soak: 100_000,
         paths: PathKind::ALL.to_vec(),
         workloads: vec!["seq".into(), "pipe".into(), "large".into()],
@@ -338,27 +385,31 @@ fn parse_args() -> Config {
                 cfg.reps = 1;
                 cfg.seq = 1_000;
                 cfg.pipe = 5_000;
-                cfg.large = 2;
+                cfg.large = Some(2);
+                cfg.sync_seq = 300;
+                cfg.sync_pipe = 1_000;
+                cfg.fsyncs = 50;
                 cfg.soak = 10_000;
                 cfg.warmup = 100;
             }
             "--reps" => cfg.reps = int(val()) as usize,
             "--seq" => cfg.seq = int(val()),
             "--pipe" => cfg.pipe = int(val()),
-            "--window" => cfg.window = int(val()).max(1) as usize,
-            "--large" => cfg.large = int(val()),
-            "--large-mb" => cfg.large_bytes = (int(val()) * 1_000_000) as usize,
+            "--inflight" | "--window" => cfg.inflight = int(val()).max(1) as usize,
+            "--large" => cfg.large = Some(int(val()).max(1)),
+            "--large-mb" => cfg.large_mb = val().split(',').map(|s| int(s.into()).max(1)).collect(),
+            "--sync-seq" => cfg.sync_seq = int(val()).max(1),
+            "--sync-pipe" => cfg.sync_pipe = int(val()).max(1),
+            "--fsyncs" => cfg.fsyncs = int(val()),
             "--soak" => cfg.soak = int(val()),
             "--no-soak" => cfg.soak = 0,
             "--warmup" => cfg.warmup = int(val()).max(1),
             "--paths" => {
                 cfg.paths = val()
                     .split(',')
-                    .map(|p| match p {
-                        "direct" => PathKind::Direct,
-                        "relay" => PathKind::Relay,
-                        "warden" => PathKind::Warden,
-                        _ => usage(&format!("unknown path {p}")),
+                    .map(|p| {
+                        PathKind::from_name(p)
+                            .unwrap_or_else(|| usage(&format!("unknown path {p}")))
                     })
                     .collect()
             }
@@ -386,11 +437,15 @@ fn usage(err: &str) -> ! {
         eprintln!("loadgen: {err}");
     }
     eprintln!(
-        "usage: loadgen [--quick] [--reps R] [--seq N] [--pipe N] [--window W] [--large N] [--large-mb MB]\n\
-         \x20              [--soak N | --no-soak] [--warmup N] [--paths direct,relay,warden] [--workloads seq,pipe,large]\n\
+        "usage: loadgen [--quick] [--reps R] [--seq N] [--pipe N] [--inflight W] [--large N] [--large-mb MB[,MB...]]\n\
+         \x20              [--sync-seq N] [--sync-pipe N] [--fsyncs N] [--soak N | --no-soak] [--warmup N]\n\
+         \x20              [--paths direct,relay,warden,warden-sync] [--workloads seq,pipe,large]\n\
          \x20              [--server PATH] [--relay PATH] [--warden PATH] [--warden-arg ARG]... [--json FILE] [--timeout-s S]\n\
-         defaults: --reps 5 --seq 20000 --pipe 100000 --window 32 --large 16 --large-mb 8 --soak 100000;\n\
-         server and relay beside this binary; warden from $WARDEN_BIN or ../target/release/warden."
+         \x20      loadgen drive --calls N [--message-bytes B] [--json FILE] -- CMD ARGS...\n\
+         defaults: --reps 5 --seq 20000 --pipe 100000 --inflight 8 --large-mb 1,8 (--large: 128 MB per size, at least 16 calls)\n\
+         \x20         --sync-seq 3000 --sync-pipe 10000 --fsyncs 300 --soak 100000;\n\
+         server and relay beside this binary; warden from $WARDEN_BIN or ../target/release/warden;\n\
+         warden-sync is warden run --durability sync (small calls only)."
     );
     std::process::exit(2)
 }

@@ -1,4 +1,5 @@
-//! One benchmark target process: how each path (direct, relay, warden) is spawned, the MCP
+//! One benchmark target process: how each path (direct, relay, warden, warden with
+//! `--durability sync`, or any command for `loadgen drive`) is spawned, the MCP
 //! handshake, the request framing shared by the workloads, and the proxy process's CPU time
 //! and memory read from /proc (utime+stime from /proc/PID/stat, VmRSS/VmHWM from
 //! /proc/PID/status).
@@ -23,17 +24,34 @@ pub enum PathKind {
     Relay,
     /// loadgen → warden run → server.
     Warden,
+    /// loadgen → warden run --durability sync → server.
+    WardenSync,
 }
 
 impl PathKind {
-    pub const ALL: [PathKind; 3] = [PathKind::Direct, PathKind::Relay, PathKind::Warden];
+    pub const ALL: [PathKind; 4] = [
+        PathKind::Direct,
+        PathKind::Relay,
+        PathKind::Warden,
+        PathKind::WardenSync,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             PathKind::Direct => "direct",
             PathKind::Relay => "relay",
             PathKind::Warden => "warden",
+            PathKind::WardenSync => "warden-sync",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<PathKind> {
+        PathKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// warden, in either durability.
+    pub fn is_warden(self) -> bool {
+        matches!(self, PathKind::Warden | PathKind::WardenSync)
     }
 }
 
@@ -57,6 +75,8 @@ pub struct Finish {
     pub proxy_mem: Option<Mem>,
     /// Bytes of warden's audit store (db + WAL) at exit.
     pub store_bytes: Option<u64>,
+    /// Whether the process exited successfully.
+    pub exit_ok: bool,
 }
 
 /// A running target with its pipes.
@@ -75,32 +95,43 @@ impl Target {
     /// Starts the path, with its stderr going to a file in a fresh temp dir (which for warden
     /// also holds the fresh --db and --key-dir), and performs the MCP handshake.
     pub fn start(kind: PathKind, bins: &Bins) -> Target {
-        let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = std::env::temp_dir().join(format!("warden-bench-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp).expect("create temp dir");
+        let tmp = fresh_tmp();
         let server = bins.server.as_os_str();
-        let mut cmd = match kind {
+        let cmd = match kind {
             PathKind::Direct => Command::new(server),
             PathKind::Relay => {
                 let mut c = Command::new(&bins.relay);
                 c.arg("--").arg(server);
                 c
             }
-            PathKind::Warden => {
+            PathKind::Warden | PathKind::WardenSync => {
                 let mut c = Command::new(&bins.warden);
                 // Default flags otherwise: standard payload level, batch durability.
                 c.arg("run")
                     .arg("--db")
                     .arg(tmp.join("audit.db"))
                     .arg("--key-dir")
-                    .arg(tmp.join("keys"))
-                    .args(&bins.warden_args)
-                    .arg("--")
-                    .arg(server);
+                    .arg(tmp.join("keys"));
+                if kind == PathKind::WardenSync {
+                    c.arg("--durability").arg("sync");
+                }
+                c.args(&bins.warden_args).arg("--").arg(server);
                 c
             }
         };
+        Target::spawn(kind, cmd, tmp)
+    }
+
+    /// Starts any command that speaks MCP over stdio to the echo server (for `loadgen
+    /// drive`: e.g. warden or the relay under valgrind), treated as the direct path (no
+    /// proxy process is measured), and performs the handshake.
+    pub fn start_command(argv: &[String]) -> Target {
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        Target::spawn(PathKind::Direct, cmd, fresh_tmp())
+    }
+
+    fn spawn(kind: PathKind, mut cmd: Command, tmp: PathBuf) -> Target {
         let stderr = fs::File::create(tmp.join("stderr.log")).expect("stderr log");
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -228,7 +259,8 @@ impl Target {
             }
         }
         let status = child.wait().expect("wait");
-        let store_bytes = (kind == PathKind::Warden).then(|| store_size(&tmp));
+        let exit_ok = status.success();
+        let store_bytes = kind.is_warden().then(|| store_size(&tmp));
         if !status.success() {
             let log = fs::read_to_string(tmp.join("stderr.log")).unwrap_or_default();
             eprintln!("{} exited with {status}; stderr:\n{log}", kind.name());
@@ -238,8 +270,23 @@ impl Target {
             proxy_cpu_s,
             proxy_mem,
             store_bytes,
+            exit_ok,
         }
     }
+
+    /// Like `finish`, for a driven command: whether it exited successfully.
+    pub fn finish_status(self) -> bool {
+        self.finish().exit_ok
+    }
+}
+
+/// A fresh temp dir for one target (its stderr log; warden's store and keys).
+pub fn fresh_tmp() -> PathBuf {
+    let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = std::env::temp_dir().join(format!("warden-bench-{}-{n}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).expect("create temp dir");
+    tmp
 }
 
 /// Writes one `tools/call` of `echo` (not flushed). `message` must need no JSON escaping.

@@ -1,12 +1,14 @@
 //! The timed workloads, each run against one started `Target`: sequential small calls
-//! (per-call latency), pipelined small calls (a window of calls in flight, calls/s), large
-//! payloads (sequential 8 MB echoes, MB/s), and the long RSS soak through one process.
+//! (per-call latency), pipelined small calls (N calls in flight, calls/s), large payloads
+//! (sequential 1 MB / 8 MB echoes, MB/s), and the long RSS soak through one process; and the
+//! machine's `fdatasync` floor (no target: a file beside the audit stores).
 
-use std::io::Write;
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
 use std::sync::mpsc::{TryRecvError, sync_channel};
 use std::time::{Duration, Instant};
 
-use crate::target::{Mem, Target, check_answer, read_line, write_call};
+use crate::target::{Mem, Target, check_answer, fresh_tmp, read_line, write_call};
 
 /// Calls made before each timed phase (not measured) so caches, allocators and warden's
 /// writer are warm.
@@ -121,4 +123,35 @@ pub fn soak(
         }
     }
     (samples, start.elapsed())
+}
+
+/// The `fdatasync` floor: `n` times, overwrite one 4 KiB block of a preallocated 1 MiB file
+/// in a fresh directory where the audit stores are made (the temp dir) and `fdatasync` it
+/// (`File::sync_data`); returns each write + sync's latency.
+pub fn fdatasync(n: u64) -> Vec<Duration> {
+    let dir = fresh_tmp();
+    let path = dir.join("fdatasync-probe");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("probe file");
+    let block = [0x5au8; 4096];
+    for _ in 0..256 {
+        f.write_all(&block).expect("preallocate");
+    }
+    f.sync_all().expect("sync_all");
+    let mut lat = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        f.seek(SeekFrom::Start((i % 256) * 4096)).expect("seek");
+        let start = Instant::now();
+        f.write_all(&block).expect("write");
+        f.sync_data().expect("fdatasync");
+        lat.push(start.elapsed());
+    }
+    drop(f);
+    let _ = std::fs::remove_dir_all(&dir);
+    lat
 }
