@@ -16,6 +16,7 @@ use std::sync::Mutex;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use tlog_tiles::record_hash;
+use warden_core::Direction;
 
 use crate::checkpoint;
 use crate::keys::Keys;
@@ -245,6 +246,9 @@ struct State {
     /// Checkpoints signed while sealing, committed with the pending rows.
     pending_checkpoints: Vec<CheckpointRow>,
     acks: Vec<Sender<Ack>>,
+    /// Client requests in `pending` whose responses are not (yet) in it: under sync durability
+    /// a commit waits a little for them (they are usually on their way, see `group`).
+    open_requests: usize,
     last_checkpoint_size: u64,
     last_checkpoint_at: Instant,
     checkpoints: u64,
@@ -285,6 +289,7 @@ impl AuditWriter {
             pending: Vec::new(),
             pending_checkpoints: Vec::new(),
             acks: Vec::new(),
+            open_requests: 0,
             last_checkpoint_size: 0,
             last_checkpoint_at: Instant::now(),
             checkpoints: 0,
@@ -351,6 +356,13 @@ impl AuditWriter {
 
 impl State {
     fn seal(&mut self, ev: &AuditEvent) {
+        match (ev.direction, ev.kind) {
+            (Some(Direction::C2S), "request") => self.open_requests += 1,
+            (Some(Direction::S2C), "result" | "error") => {
+                self.open_requests = self.open_requests.saturating_sub(1);
+            }
+            _ => {}
+        }
         let seq = self.frontier.size();
         let sealed = self.sealer.seal(ev, seq);
         let hashes = self.frontier.append(record_hash(&sealed.leaf));
@@ -407,6 +419,7 @@ impl State {
             .fetch_add(self.pending.len() as u64, Ordering::Relaxed);
         self.pending.clear();
         self.pending_checkpoints.clear();
+        self.open_requests = 0;
         Ok(())
     }
 
@@ -489,18 +502,20 @@ impl State {
     /// Group commit (`durability: sync`): records nobody waits for (a request, a notification)
     /// wait up to the linger for one somebody does (the response that closes the exchange), so
     /// that one commit, one fsync, covers the whole exchange. A record somebody waits for is
-    /// committed at once, with everything queued while the previous commit ran.
+    /// committed with everything queued while the previous commit ran, and with the responses
+    /// to the other requests of the batch when they come within the linger: requests sent
+    /// together are answered together, and share one commit instead of two.
     fn should_group(&self, failing: bool, taken: usize) -> bool {
         self.cfg.durability == Durability::Sync
             && !failing
-            && self.acks.is_empty()
             && !self.pending.is_empty()
+            && (self.acks.is_empty() || self.open_requests > 0)
             && taken < self.cfg.max_batch
     }
 
     fn group(&mut self, rx: &Receiver<Msg>, taken: &mut usize) -> Option<Box<AuditEvent>> {
         let deadline = Instant::now() + self.cfg.linger;
-        while self.acks.is_empty() && *taken < self.cfg.max_batch {
+        while (self.acks.is_empty() || self.open_requests > 0) && *taken < self.cfg.max_batch {
             match rx.recv_deadline(deadline) {
                 Ok(msg) => {
                     if let Some(closing) = self.drain(msg, rx, taken) {

@@ -76,3 +76,29 @@ fn a_record_nobody_waits_for_is_committed_after_the_linger() {
     let summary = writer.close(AuditEvent::gateway("".into(), ctx, "log_closed"));
     assert_eq!(summary.records, 3);
 }
+
+#[test]
+fn requests_sent_together_share_one_commit_with_all_their_responses() {
+    // Four calls in flight: the first response does not commit alone while the other three
+    // requests of its batch wait for theirs (they come within the linger).
+    let (_dir, writer) = sync_writer(Duration::from_secs(30));
+    let h = writer.handle();
+    let ctx = Arc::new(SessionContext::default());
+    let before = h.stats();
+    for i in 0..4 {
+        h.record(message(2 * i, &ctx)).unwrap();
+    }
+    let mut acks = Vec::new();
+    for i in 0..4 {
+        // The server answers one after the other (not a wait for anything).
+        std::thread::sleep(Duration::from_millis(2));
+        acks.push(h.record_committed(message(2 * i + 1, &ctx)).unwrap());
+    }
+    for ack in acks {
+        ack.recv().unwrap().unwrap();
+    }
+    let after = h.stats();
+    assert_eq!(after.committed - before.committed, 8);
+    assert_eq!(after.batches - before.batches, 1, "{after:?}");
+    writer.close(AuditEvent::gateway("".into(), ctx, "log_closed"));
+}
