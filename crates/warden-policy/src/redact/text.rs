@@ -113,7 +113,7 @@ impl Redactor {
             let bits = if bytes.len() <= SHORT {
                 quick_anchor(bytes)
             } else {
-                let query = self.pairs.is_some() && bytes.contains(&b'?');
+                let query = self.pairs.is_some() && memchr::memchr(b'?', bytes).is_some();
                 self.literal_bits(s) | if query { QUERY } else { 0 }
             };
             query = bits & QUERY != 0;
@@ -147,7 +147,7 @@ impl Redactor {
     /// the SIMD literal set, searched again one byte after each match so that no literal is
     /// hidden by an overlapping one).
     pub(super) fn literal_bits(&self, s: &str) -> u32 {
-        let mut bits = if s.as_bytes().contains(&b'@') {
+        let mut bits = if memchr::memchr(b'@', s.as_bytes()).is_some() {
             EMAIL
         } else {
             0

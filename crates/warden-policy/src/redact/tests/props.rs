@@ -156,3 +156,38 @@ pub(super) fn json_doc() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    /// The block-wise digit search finds exactly the first digit a byte loop finds, wherever it
+    /// sits: before, inside or after a 32-byte block, in the remainder, or nowhere.
+    #[test]
+    fn first_digit_agrees_with_a_byte_loop(
+        text in proptest::collection::vec(prop_oneof![8 => b'a'..=b'z', 1 => b'/'..=b':', 1 => any::<u8>()], 0..200),
+        skip in 0usize..200,
+    ) {
+        let from = skip.min(text.len());
+        let b = &text[from..];
+        prop_assert_eq!(
+            crate::redact::detect::digits::first_digit(b),
+            b.iter().position(u8::is_ascii_digit)
+        );
+    }
+}
+
+#[test]
+fn first_digit_on_block_edges() {
+    use crate::redact::detect::digits::first_digit;
+    for len in [0usize, 1, 31, 32, 33, 63, 64, 65, 100] {
+        let none = vec![b'x'; len];
+        assert_eq!(first_digit(&none), None, "len {len}");
+        for at in 0..len {
+            let mut one = none.clone();
+            one[at] = b'7';
+            assert_eq!(first_digit(&one), Some(at), "len {len} at {at}");
+            // `/` and `:` sit on either side of the digits.
+            one[at] = if at % 2 == 0 { b'/' } else { b':' };
+            assert_eq!(first_digit(&one), None, "len {len} at {at}");
+        }
+    }
+}
