@@ -159,4 +159,38 @@ mod tests {
         assert_eq!(got, (0..200).collect::<Vec<_>>());
         cat.wait().await.unwrap();
     }
+
+    #[tokio::test]
+    async fn a_writer_dropped_mid_write_leaves_its_line_whole_for_the_next() {
+        // Nobody reads cat's output yet, so the pipes fill and a large line waits half written.
+        let mut cat = tokio::process::Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = Stdin::new(cat.stdin.take());
+        let big = format!("{}\n", "a".repeat(4 << 20));
+        {
+            let first = stdin.write(big.as_bytes());
+            futures::pin_mut!(first);
+            assert!(
+                futures::poll!(first.as_mut()).is_pending(),
+                "4 MiB cannot fit in the pipes"
+            );
+            // Its client went away: the write is dropped with part of the line written.
+        }
+        let mut out = cat.stdout.take().unwrap();
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            out.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        // The next writer finishes the first line, then writes its own.
+        stdin.write(b"next\n").await.unwrap();
+        stdin.close().await;
+        let all = String::from_utf8(reader.await.unwrap()).unwrap();
+        assert_eq!(all.len(), big.len() + 5);
+        assert!(all.starts_with(&big) && all.ends_with("next\n"));
+        cat.wait().await.unwrap();
+    }
 }
