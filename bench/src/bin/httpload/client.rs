@@ -55,6 +55,13 @@ impl Conn {
         })
     }
 
+    /// Another connection on `other`'s session (requests of one session in flight at once).
+    pub async fn join(ep: &Endpoint, other: &Conn) -> Result<Conn, Error> {
+        let mut c = Conn::connect(ep).await?;
+        c.session = other.session.clone();
+        Ok(c)
+    }
+
     /// Connects and opens the session: initialize, then notifications/initialized.
     pub async fn open(ep: &Endpoint) -> Result<Conn, Error> {
         let mut c = Conn::connect(ep).await?;

@@ -8,7 +8,9 @@
 //! Usage: httpload [--quick] [--reps R] [--seq N] [--sessions C] [--per-session N]
 //!                 [--large N] [--large-kb KB] [--many N] [--many-calls N]
 //!                 [--stdio-seq N] [--stdio-per-session N]
-//!                 [--paths direct,relay,warden,warden-stdio] [--workloads seq,tput,large,many]
+//!                 [--inflight-calls N]
+//!                 [--paths direct,relay,warden,warden-stdio]
+//!                 [--workloads seq,tput,large,many,inflight1,inflight8]
 //!                 [--client-threads T] [--http-server P] [--http-relay P] [--stdio-server P]
 //!                 [--warden P]
 //!                 [--warden-arg ARG]... [--json FILE] [--timeout-s S]
@@ -40,6 +42,8 @@ struct Config {
     many: usize,
     many_calls: u64,
     warmup: u64,
+    /// Calls of the in-flight workloads (one session, 1 or 8 calls in flight).
+    inflight_calls: u64,
     /// Smaller counts for warden-stdio, whose calls are slow (see BENCHMARKS.md).
     stdio_seq: u64,
     stdio_per_session: u64,
@@ -117,7 +121,7 @@ fn main() {
         "reps": cfg.reps, "seq_calls": cfg.seq, "sessions": cfg.sessions,
         "calls_per_session": cfg.per_session, "large_calls": cfg.large,
         "large_bytes": cfg.large_bytes, "many_sessions": cfg.many, "many_calls": cfg.many_calls,
-        "warmup_calls": cfg.warmup, "client_threads": cfg.client_threads,
+        "warmup_calls": cfg.warmup, "inflight_calls": cfg.inflight_calls, "client_threads": cfg.client_threads,
         "stdio_seq_calls": cfg.seq.min(cfg.stdio_seq),
         "stdio_calls_per_session": cfg.per_session.min(cfg.stdio_per_session),
         "stdio_warmup_calls": cfg.warmup.min(STDIO_WARMUP),
@@ -239,6 +243,49 @@ fn run_one(
                 f.proxy_cpu_s, f.server_cpu_s
             );
         }
+        "inflight1" | "inflight8" => {
+            let (inflight, keys) = if workload == "inflight1" {
+                (
+                    1,
+                    [
+                        "inflight1_calls_per_s",
+                        "proxy_cpu_us_inflight1",
+                        "server_cpu_us_inflight1",
+                        "proxy_hwm_mb_inflight1",
+                    ],
+                )
+            } else {
+                (
+                    8,
+                    [
+                        "inflight8_calls_per_s",
+                        "proxy_cpu_us_inflight8",
+                        "server_cpu_us_inflight8",
+                        "proxy_hwm_mb_inflight8",
+                    ],
+                )
+            };
+            let n = cfg.inflight_calls;
+            let r = workloads::in_flight(
+                &rts.many,
+                &ep,
+                n,
+                inflight,
+                warmup,
+                SMALL_MESSAGE,
+                &mut || run.mark(),
+            );
+            let f = run.finish();
+            let rate = n as f64 / r?.as_secs_f64();
+            set(keys[0], rate);
+            costs(&mut set, &f, n as f64, 1e6, [keys[1], keys[2], keys[3]]);
+            eprintln!(
+                "  {workload} {name:<12} {rate:>10.0} calls/s  proxy cpu {:.2} s ({:.1} µs/call)  server cpu {:.2} s",
+                f.proxy_cpu_s,
+                f.proxy_cpu_s * 1e6 / n as f64,
+                f.server_cpu_s
+            );
+        }
         "large" => {
             let r = workloads::large(&rts.one, &ep, cfg.large, large_message, &mut || run.mark());
             let f = run.finish();
@@ -327,6 +374,7 @@ fn parse_args() -> Config {
         many: 1_000,
         many_calls: 3,
         warmup: 200,
+        inflight_calls: 5_000,
         stdio_seq: 500,
         stdio_per_session: 100,
         client_threads: 2,
@@ -360,6 +408,7 @@ fn parse_args() -> Config {
                 cfg.large = 5;
                 cfg.many = 200;
                 cfg.warmup = 50;
+                cfg.inflight_calls = 1_000;
             }
             "--reps" => cfg.reps = int(val()) as usize,
             "--seq" => cfg.seq = int(val()),
@@ -369,6 +418,7 @@ fn parse_args() -> Config {
             "--large-kb" => cfg.large_bytes = (int(val()) * 1_000) as usize,
             "--many" => cfg.many = int(val()) as usize,
             "--many-calls" => cfg.many_calls = int(val()),
+            "--inflight-calls" => cfg.inflight_calls = int(val()).max(1),
             "--warmup" => cfg.warmup = int(val()).max(1),
             "--stdio-seq" => cfg.stdio_seq = int(val()),
             "--stdio-per-session" => cfg.stdio_per_session = int(val()),
@@ -394,7 +444,7 @@ fn parse_args() -> Config {
         }
     }
     for w in &cfg.workloads {
-        if !["seq", "tput", "large", "many"].contains(&w.as_str()) {
+        if !["seq", "tput", "large", "many", "inflight1", "inflight8"].contains(&w.as_str()) {
             usage(&format!("unknown workload {w}"));
         }
     }
@@ -409,11 +459,13 @@ fn usage(err: &str) -> ! {
         "usage: httpload [--quick] [--reps R] [--seq N] [--sessions C] [--per-session N] [--large N] [--large-kb KB]\n\
          \x20               [--many N] [--many-calls N] [--warmup N] [--client-threads T]\n\
          \x20               [--stdio-seq N] [--stdio-per-session N]\n\
-         \x20               [--paths direct,relay,warden,warden-stdio] [--workloads seq,tput,large,many]\n\
+         \x20               [--inflight-calls N] [--paths direct,relay,warden,warden-stdio]\n\
+         \x20               [--workloads seq,tput,large,many,inflight1,inflight8]\n\
          \x20               [--http-server PATH] [--http-relay PATH] [--stdio-server PATH] [--warden PATH] [--warden-arg ARG]...\n\
          \x20               [--json FILE] [--timeout-s S]\n\
          defaults: --reps 3 --seq 10000 --sessions 32 --per-session 1000 --large 50 --large-kb 1000 --many 1000\n\
          --many-calls 3 --warmup 200 --client-threads 2 --stdio-seq 500 --stdio-per-session 100\n\
+         --inflight-calls 5000 (inflight1/inflight8: one session, 1 or 8 calls in flight; not run by default)\n\
          (warden-stdio runs at most that many sequential calls / calls per session, and 20 warm-up calls); --quick: 1 rep, 1000 seq, 100 per session, 5 large, 200 sessions.\n\
          The echo servers and the relay are found beside this binary; warden at $WARDEN_BIN or ../target/release/warden.\n\
          --warden-arg passes one argument through to `warden serve` (repeat it)."

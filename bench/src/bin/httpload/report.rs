@@ -15,6 +15,10 @@ pub enum Goal {
     RatioAtLeast(f64),
     /// warden's value is 0 in every repetition.
     Zero,
+    /// Median over repetitions of warden-stdio/relay at least this.
+    StdioOverRelayAtLeast(f64),
+    /// Median over repetitions of warden-stdio/relay at most this.
+    StdioOverRelayAtMost(f64),
 }
 
 pub struct Metric {
@@ -109,6 +113,36 @@ pub const METRICS: &[Metric] = &[
         None,
     ),
     m("store_mb_tput", "audit store after throughput (MB)", None),
+    m(
+        "inflight1_calls_per_s",
+        "one session, 1 call in flight (calls/s)",
+        None,
+    ),
+    m(
+        "inflight8_calls_per_s",
+        "one session, 8 calls in flight (calls/s)",
+        Some(Goal::StdioOverRelayAtLeast(0.6)),
+    ),
+    m(
+        "proxy_cpu_us_inflight1",
+        "proxy CPU per call, 1 in flight (µs)",
+        None,
+    ),
+    m(
+        "proxy_cpu_us_inflight8",
+        "proxy CPU per call, 8 in flight (µs)",
+        Some(Goal::StdioOverRelayAtMost(2.5)),
+    ),
+    m(
+        "server_cpu_us_inflight8",
+        "server CPU per call, 8 in flight (µs)",
+        None,
+    ),
+    m(
+        "proxy_hwm_mb_inflight8",
+        "proxy peak RSS, 8 in flight (MB)",
+        None,
+    ),
 ];
 
 /// Values of one repetition: metric key → [direct, relay, warden, warden-stdio] (NaN where
@@ -129,6 +163,8 @@ struct Summary {
     over_relay: Vec<f64>,
     /// relay/direct per repetition.
     relay_over_direct: Vec<f64>,
+    /// warden-stdio/relay per repetition.
+    stdio_over_relay: Vec<f64>,
 }
 
 fn summarize(reps: &[Rep], key: &str) -> Summary {
@@ -139,6 +175,7 @@ fn summarize(reps: &[Rep], key: &str) -> Summary {
         ratios: pair(WARDEN, DIRECT),
         over_relay: pair(WARDEN, RELAY),
         relay_over_direct: pair(RELAY, DIRECT),
+        stdio_over_relay: pair(STDIO, RELAY),
     }
 }
 
@@ -155,6 +192,17 @@ fn verdict(m: &Metric, reps: &[Rep], s: &Summary) -> Option<(String, bool)> {
                 _ => ("≥", r >= b),
             };
             Some((format!("warden/direct {sym} {b:.2}×"), ok))
+        }
+        Goal::StdioOverRelayAtLeast(b) | Goal::StdioOverRelayAtMost(b) => {
+            let r = median(s.stdio_over_relay.iter().copied());
+            if !r.is_finite() {
+                return None;
+            }
+            let (sym, ok) = match m.goal? {
+                Goal::StdioOverRelayAtMost(_) => ("≤", r <= b),
+                _ => ("≥", r >= b),
+            };
+            Some((format!("warden-stdio/relay {sym} {b:.2}×"), ok))
         }
         Goal::Zero => {
             let vals: Vec<f64> = reps
@@ -201,11 +249,11 @@ fn fmt_ratio(values: &[f64]) -> String {
 /// The results table in markdown.
 pub fn markdown(reps: &[Rep]) -> String {
     let mut out = format!(
-        "Medians over {} repetition(s); ratios are computed within each repetition, then the median is taken (min–max in parentheses). relay is `http-relay`, a bare HTTP reverse proxy (the floor for any proxy in its own process); proxy CPU and RSS are the relay's or warden's. warden-stdio (stdio upstream) has no direct counterpart: absolute numbers only.\n\n",
+        "Medians over {} repetition(s); ratios are computed within each repetition, then the median is taken (min–max in parentheses). relay is `http-relay`, a bare HTTP reverse proxy (the floor for any proxy in its own process); proxy CPU and RSS are the relay's or warden's. warden-stdio (stdio upstream) has no direct counterpart: warden-stdio/relay compares it with the bare relay to the HTTP echo server.\n\n",
         reps.len()
     );
-    out.push_str("| metric | direct | relay | warden | warden/direct | warden/relay | relay/direct | warden-stdio | target | met? |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
+    out.push_str("| metric | direct | relay | warden | warden/direct | warden/relay | relay/direct | warden-stdio | warden-stdio/relay | target | met? |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
     for m in METRICS {
         let s = summarize(reps, m.key);
         if s.abs.iter().all(|x| !x.is_finite()) {
@@ -216,7 +264,7 @@ pub fn markdown(reps: &[Rep]) -> String {
             None => (String::new(), String::new()),
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             m.label,
             fmt(s.abs[DIRECT]),
             fmt(s.abs[RELAY]),
@@ -225,6 +273,7 @@ pub fn markdown(reps: &[Rep]) -> String {
             fmt_ratio(&s.over_relay),
             fmt_ratio(&s.relay_over_direct),
             fmt(s.abs[STDIO]),
+            fmt_ratio(&s.stdio_over_relay),
             target,
             met
         ));
@@ -253,6 +302,7 @@ pub fn json(reps: &[Rep], config: Value, errors: Value) -> Value {
                 "warden_over_direct": paired(&s.ratios),
                 "warden_over_relay": paired(&s.over_relay),
                 "relay_over_direct": paired(&s.relay_over_direct),
+                "warden_stdio_over_relay": paired(&s.stdio_over_relay),
                 "per_rep": per_rep,
                 "target": verdict.as_ref().map(|(t, _)| t.clone()),
                 "met": verdict.map(|(_, ok)| ok),

@@ -90,6 +90,60 @@ pub fn throughput(
     })
 }
 
+/// `n` calls on ONE session with `inflight` of them in flight at once (one connection per
+/// call in flight, all naming the same session; each connection makes its calls one after
+/// another, taking the next from a shared counter); the time from the start to the last answer.
+pub fn in_flight(
+    rt: &Runtime,
+    ep: &Endpoint,
+    n: u64,
+    inflight: usize,
+    warmup: u64,
+    message: &str,
+    mark: &mut dyn FnMut(),
+) -> Result<Duration, Error> {
+    rt.block_on(async {
+        let mut first = warm_session(ep, message, warmup).await?;
+        let mut conns = Vec::with_capacity(inflight);
+        for _ in 1..inflight {
+            let mut c = Conn::join(ep, &first).await?;
+            // Each connection warm (and its id space its own) before the clock starts.
+            c.call(500_000 + conns.len() as u64, message).await?;
+            conns.push(c);
+        }
+        let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let message: Arc<str> = message.into();
+        mark();
+        let start = Instant::now();
+        let mut tasks = Vec::with_capacity(inflight);
+        for mut c in conns {
+            let (next, message) = (next.clone(), message.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        return Ok::<(), Error>(());
+                    }
+                    c.call(1_000_000 + i, &message).await?;
+                }
+            }));
+        }
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= n {
+                break;
+            }
+            first.call(1_000_000 + i, &message).await?;
+        }
+        for t in tasks {
+            t.await.map_err(|e| format!("in-flight task: {e}"))??;
+        }
+        let elapsed = start.elapsed();
+        first.delete().await?;
+        Ok(elapsed)
+    })
+}
+
 /// `n` sequential echoes of the large `message` on one session; the elapsed time.
 pub fn large(
     rt: &Runtime,

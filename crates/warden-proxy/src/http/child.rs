@@ -2,7 +2,9 @@
 //! state is the session's), spawned on `initialize` (or per request for stateless 2026-07-28
 //! requests). Messages from the child go to the POST stream of the request they answer or
 //! belong to (by id or progress token), else the newest open POST stream, else the GET
-//! stream, else a bounded backlog the next GET stream receives first.
+//! stream, else a bounded backlog the next GET stream receives first. A session is pipelined:
+//! its requests share the child's stdin (`stdin`) and the stdout pump reads on while earlier
+//! responses wait for their commit.
 
 use std::collections::{HashMap, VecDeque};
 use std::process::Stdio;
@@ -16,16 +18,18 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, ChildStdout};
 use tokio::sync::mpsc;
 use warden_core::{Direction, Kind, RequestId};
 
-use super::{Call, Session, Step, Upstream, body_info, rpc_error_response, sse, step};
+use super::{Call, Pending, Session, Step, Upstream, body_info, rpc_error_response, sse, step};
 use crate::pipeline::Pipeline;
 
 mod resume;
+mod stdin;
 use resume::PostStream;
+use stdin::Stdin;
 
 /// Messages held for a GET stream that is not open yet: at most this many…
 const BACKLOG: usize = 1024;
@@ -34,6 +38,9 @@ const BACKLOG_BYTES: usize = 8 << 20;
 /// Events sent on GET streams kept for replay after `Last-Event-ID`, by count and bytes.
 const REPLAY: usize = 1024;
 const REPLAY_BYTES: usize = 8 << 20;
+/// Bytes of the child's messages read and decided on but not yet delivered (waiting for their
+/// commit, or for an earlier one's): past this the pump stops reading until they move on.
+const IN_FLIGHT_BYTES: usize = 16 << 20;
 
 /// One open POST stream, waiting for the responses to its requests.
 struct Waiter {
@@ -92,7 +99,7 @@ impl Routes {
 /// The child process of one session.
 pub struct ChildSession {
     pipeline: Arc<Pipeline>,
-    stdin: tokio::sync::Mutex<Option<ChildStdin>>,
+    stdin: Stdin,
     child: tokio::sync::Mutex<Option<Child>>,
     routes: parking_lot::Mutex<Routes>,
     /// Every message goes to the one stream (`routes.get`): the HTTP+SSE transport.
@@ -146,7 +153,7 @@ impl ChildSession {
         ));
         let s = Arc::new(ChildSession {
             pipeline,
-            stdin: tokio::sync::Mutex::new(stdin),
+            stdin: Stdin::new(stdin),
             child: tokio::sync::Mutex::new(Some(child)),
             legacy: all_to.is_some(),
             routes: parking_lot::Mutex::new(Routes {
@@ -174,8 +181,34 @@ impl ChildSession {
         Ok(s)
     }
 
-    /// Reads the child's stdout, one message per line, and routes each.
+    /// Reads the child's stdout, one message per line, and routes each. Two halves run
+    /// together: the reader runs the pipeline on each line as it comes (so the pipeline sees
+    /// the server's order) and queues what it decided; the releaser finishes each in that
+    /// order (with `durability: sync`, waits for its commit) and delivers it. The reader reads
+    /// on meanwhile, so responses in flight together share a commit; at most
+    /// `IN_FLIGHT_BYTES` wait, then the reader waits for the releaser.
     async fn pump(&self, out: ChildStdout, max: usize) {
+        let room = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT_BYTES));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let reader = self.read(out, max, tx, room);
+        let releaser = self.release(rx);
+        tokio::pin!(reader, releaser);
+        tokio::select! {
+            // The child's output ended: what was read is still delivered.
+            () = &mut reader => releaser.await,
+            // The audit writer stopped: nothing more moves.
+            () = &mut releaser => {}
+        }
+    }
+
+    /// The pump's reader: each line through the pipeline, queued for the releaser.
+    async fn read(
+        &self,
+        out: ChildStdout,
+        max: usize,
+        tx: mpsc::UnboundedSender<(Pending, tokio::sync::OwnedSemaphorePermit)>,
+        room: Arc<tokio::sync::Semaphore>,
+    ) {
         let mut r = BufReader::with_capacity(64 * 1024, out);
         let mut line = Vec::new();
         loop {
@@ -202,7 +235,28 @@ impl ChildSession {
             if warden_core::envelope::trim_frame(&frame).is_empty() {
                 continue;
             }
-            match step(&self.pipeline, Direction::S2C, frame, self.on_store_error).await {
+            let want = frame.len().clamp(1, IN_FLIGHT_BYTES) as u32;
+            let Ok(permit) = room.clone().acquire_many_owned(want).await else {
+                return;
+            };
+            let Ok(pending) = super::begin(&self.pipeline, Direction::S2C, frame, None) else {
+                return; // the audit writer stopped
+            };
+            if tx.send((pending, permit)).is_err() {
+                return; // the releaser stopped
+            }
+        }
+    }
+
+    /// The pump's releaser: the reader's messages, each once committed, in the order read.
+    async fn release(
+        &self,
+        mut rx: mpsc::UnboundedReceiver<(Pending, tokio::sync::OwnedSemaphorePermit)>,
+    ) {
+        while let Some((pending, permit)) = rx.recv().await {
+            let step = pending.finish(&self.pipeline, self.on_store_error).await;
+            drop(permit);
+            match step {
                 Ok(Step::Pass(bytes)) => self.route(bytes).await,
                 Ok(Step::Answer(reply)) => {
                     self.write(&reply).await.ok();
@@ -310,20 +364,10 @@ impl ChildSession {
         }
     }
 
-    /// Writes one message to the child as one line.
+    /// Writes one message to the child as one line (with the lines of other requests queued
+    /// meanwhile: see `stdin`).
     pub(super) async fn write(&self, msg: &[u8]) -> std::io::Result<()> {
-        let line = super::one_line(msg);
-        let mut stdin = self.stdin.lock().await;
-        match stdin.as_mut() {
-            Some(w) => {
-                w.write_all(&line).await?;
-                w.flush().await
-            }
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "session closed",
-            )),
-        }
+        self.stdin.write(&super::one_line(msg)).await
     }
 
     /// Ends the session: stdin closed, a grace period, then the process group is killed.
@@ -331,7 +375,7 @@ impl ChildSession {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        self.stdin.lock().await.take();
+        self.stdin.close().await;
         let mut exit = None;
         if let Some(mut child) = self.child.lock().await.take() {
             exit = match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {

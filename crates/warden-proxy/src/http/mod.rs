@@ -20,6 +20,8 @@ pub mod listen;
 pub mod remote;
 pub mod sse;
 pub mod stdio_front;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -561,39 +563,106 @@ pub async fn step_with(
     on_store_error: OnStoreError,
     traceparent: Option<&str>,
 ) -> Result<Step, WriterGone> {
+    begin(p, dir, frame, traceparent)?
+        .finish(p, on_store_error)
+        .await
+}
+
+/// The first half of [`step`]: runs the pipeline (its records are queued, write-ahead) and
+/// says where the message will go, without waiting for anything. A transport that must keep
+/// reading (the stdout pump of a stdio child) calls this per message, in order, and finishes
+/// the [`Pending`]s elsewhere, in the same order, so commits of messages in flight together
+/// are grouped by the writer.
+pub fn begin(
+    p: &Pipeline,
+    dir: Direction,
+    frame: Bytes,
+    traceparent: Option<&str>,
+) -> Result<Pending, WriterGone> {
     let hints = crate::observer::FrameHints { traceparent };
     let Decision { route, ack } = p.on_frame_with(dir, frame.clone(), hints)?;
-    if let Some(ack) = ack {
-        let committed = tokio::task::spawn_blocking(move || ack.recv())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_else(|| Err("audit writer stopped".into()));
-        if let Err(reason) = committed
-            && on_store_error == OnStoreError::FailClosed
-        {
-            let reply = p.store_failed(&frame, &reason)?;
-            return Ok(match dir {
-                Direction::C2S => Step::Answer(Bytes::from(reply)),
-                Direction::S2C => Step::Pass(Bytes::from(reply)),
-            });
-        }
-    }
-    // A held call waits here (its own request task; the session goes on), then goes on as
-    // received or is answered, as its release says.
-    let route = match route {
-        Route::Hold(hold) => {
-            let (call, release) = hold.wait().await;
-            p.release(&call, &release)?
-        }
-        r => r,
-    };
-    Ok(match route {
-        Route::Forward => Step::Pass(frame),
-        Route::Replace(b) => Step::Pass(Bytes::from(b)),
-        Route::Answer(b) => Step::Answer(Bytes::from(b)),
-        Route::Drop | Route::Hold(_) => Step::Drop,
+    Ok(Pending {
+        dir,
+        frame,
+        route,
+        ack,
     })
+}
+
+/// A message the pipeline has decided on, not moved yet: with `durability: sync` its commit
+/// may still be to come, and a held call still waits for its release.
+pub struct Pending {
+    dir: Direction,
+    frame: Bytes,
+    route: Route,
+    ack: Option<crossbeam_channel::Receiver<warden_audit::writer::Ack>>,
+}
+
+impl Pending {
+    /// The bytes of the message (for bounding how much waits).
+    pub fn len(&self) -> usize {
+        self.frame.len()
+    }
+
+    /// Whether the message is empty (it never is: the transports skip blank lines).
+    pub fn is_empty(&self) -> bool {
+        self.frame.is_empty()
+    }
+
+    /// Waits for the message's commit (if it has one to wait for) and its release (if held),
+    /// then says what to do with it.
+    pub async fn finish(
+        self,
+        p: &Pipeline,
+        on_store_error: OnStoreError,
+    ) -> Result<Step, WriterGone> {
+        let Pending {
+            dir,
+            frame,
+            route,
+            ack,
+        } = self;
+        if let Some(ack) = ack {
+            // Committed already (its group's commit came first): no thread hop.
+            let committed = match ack.try_recv() {
+                Ok(c) => c,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    Err("audit writer stopped".into())
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => {
+                    tokio::task::spawn_blocking(move || ack.recv())
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .unwrap_or_else(|| Err("audit writer stopped".into()))
+                }
+            };
+            if let Err(reason) = committed
+                && on_store_error == OnStoreError::FailClosed
+            {
+                let reply = p.store_failed(&frame, &reason)?;
+                return Ok(match dir {
+                    Direction::C2S => Step::Answer(Bytes::from(reply)),
+                    Direction::S2C => Step::Pass(Bytes::from(reply)),
+                });
+            }
+        }
+        // A held call waits here (its own request task; the session goes on), then goes on
+        // as received or is answered, as its release says.
+        let route = match route {
+            Route::Hold(hold) => {
+                let (call, release) = hold.wait().await;
+                p.release(&call, &release)?
+            }
+            r => r,
+        };
+        Ok(match route {
+            Route::Forward => Step::Pass(frame),
+            Route::Replace(b) => Step::Pass(Bytes::from(b)),
+            Route::Answer(b) => Step::Answer(Bytes::from(b)),
+            Route::Drop | Route::Hold(_) => Step::Drop,
+        })
+    }
 }
 
 /// The first request of a body: its raw id and whether it is `initialize`.

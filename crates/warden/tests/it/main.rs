@@ -13,6 +13,7 @@ mod listeners;
 mod observe;
 mod paths;
 mod peers;
+mod pipelining;
 mod policy;
 mod principals;
 mod protocol;

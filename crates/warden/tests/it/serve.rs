@@ -23,6 +23,11 @@ pub(crate) struct Served {
 
 impl Served {
     pub(crate) fn start(place: &Place, config: &str, extra: &[&str]) -> Served {
+        Served::start_on(place, &place.db(), config, extra)
+    }
+
+    /// `start` with the store at `db`.
+    pub(crate) fn start_on(place: &Place, db: &Path, config: &str, extra: &[&str]) -> Served {
         let cfg = place.dir.path().join("warden.yaml");
         std::fs::write(&cfg, config).unwrap();
         let listen: &[&str] = if extra.contains(&"--listen") {
@@ -36,7 +41,7 @@ impl Served {
             .arg(&cfg)
             .args(listen)
             .arg("--db")
-            .arg(place.db())
+            .arg(db)
             .arg("--key-dir")
             .arg(place.keys())
             .args(extra)

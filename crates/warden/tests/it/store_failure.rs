@@ -11,12 +11,12 @@ use serde_json::Value;
 use crate::support::*;
 
 /// A tiny tmpfs, unmounted on drop.
-struct TinyDisk {
-    path: PathBuf,
+pub(crate) struct TinyDisk {
+    pub(crate) path: PathBuf,
 }
 
 impl TinyDisk {
-    fn mount(dir: &Path, size: &str) -> Option<TinyDisk> {
+    pub(crate) fn mount(dir: &Path, size: &str) -> Option<TinyDisk> {
         if !nix::unistd::geteuid().is_root() {
             // Nothing a guarantee depends on may skip in CI.
             assert!(
@@ -38,7 +38,7 @@ impl TinyDisk {
         Some(TinyDisk { path })
     }
 
-    fn grow(&self, size: &str) {
+    pub(crate) fn grow(&self, size: &str) {
         let ok = Command::new("mount")
             .args(["-o", &format!("remount,size={size}")])
             .arg(&self.path)
@@ -173,7 +173,8 @@ fn assert_all_acknowledged(leaves: &[Value], answered: &[u64], refused: &[u64]) 
     }
 }
 
-fn verify_db(place: &Place, db: &Path) -> Vec<Value> {
+/// The store at `db` verified, and its leaves in order.
+pub(crate) fn verify_db(place: &Place, db: &Path) -> Vec<Value> {
     let v = warden()
         .args(["audit", "verify", "--db"])
         .arg(db)
