@@ -10,6 +10,9 @@
 //! no span is dropped (dropped spans would cost less than exported ones); the bench says so if
 //! any was. Both figures include making the two records (the same with and without a tracer):
 //! read the difference.
+//!
+//! Group `encode_thread_cpu`: the export thread's encoding alone, a batch of 512 spans as
+//! `Observability` makes them for a `tools/call`, per span.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::Arc;
@@ -21,6 +24,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use nix::time::{ClockId, clock_gettime};
 use warden_audit::{AuditEvent, Outcome, SessionContext};
 use warden_core::Direction;
+use warden_observe::otlp::Encoder;
+use warden_observe::span::{Kind, Span, SpanId, Status, TraceId, Value};
 use warden_observe::trace::{TraceConfig, TraceStats, Tracer};
 use warden_observe::{Observability, ObserveConfig};
 use warden_proxy::{FrameHints, Observer};
@@ -182,6 +187,52 @@ fn run<M: Measurement>(c: &mut Criterion<M>, group: &str) {
 
 fn thread_cpu(c: &mut Criterion<Cpu>) {
     run(c, "exchange_thread_cpu");
+    encode(c);
+}
+
+/// A span with the attributes `Observability` gives a `tools/call` exchange.
+fn call_span(session: &Arc<str>) -> Span {
+    let mut s = Span::new(TraceId::random(), SpanId::random(), Kind::Server, 16, 64);
+    s.parent = SpanId::from_hex("00f067aa0ba902b7").map(|p| (p, true));
+    s.start_ns = 1_764_000_000_000_000_000;
+    s.end_ns = s.start_ns + 1_500_000;
+    s.name = s.push_text(&["tools/call read_file"]);
+    let tool = s.push_text(&["read_file"]);
+    for (k, v) in [
+        ("mcp.method.name", Value::Static("tools/call")),
+        ("mcp.session.id", Value::Shared(session.clone())),
+        ("network.transport", Value::Static("pipe")),
+        ("warden.outcome", Value::Static("ok")),
+        ("warden.audit.record_id", Value::Uuid(uuid::Uuid::now_v7())),
+        (
+            "warden.audit.request_record_id",
+            Value::Uuid(uuid::Uuid::now_v7()),
+        ),
+        ("gen_ai.tool.name", tool),
+        ("gen_ai.operation.name", Value::Static("execute_tool")),
+    ] {
+        s.attribute(k, v);
+    }
+    for (k, t) in [
+        ("jsonrpc.request.id", "42"),
+        ("warden.server", "fs"),
+        ("mcp.protocol.version", "2025-06-18"),
+    ] {
+        let v = s.push_text(&[t]);
+        s.attribute(k, v);
+    }
+    s.status = Status::Unset;
+    s
+}
+
+fn encode(c: &mut Criterion<Cpu>) {
+    let session: Arc<str> = Arc::from(uuid::Uuid::now_v7().to_string());
+    let spans: Vec<Span> = (0..512).map(|_| call_span(&session)).collect();
+    let mut e = Encoder::new("warden", "0.1.0", "warden", "0.1.0");
+    let mut g = c.benchmark_group("encode_thread_cpu");
+    g.throughput(criterion::Throughput::Elements(512));
+    g.bench_function("batch_512", |b| b.iter(|| e.encode(&spans)));
+    g.finish();
 }
 
 fn process_cpu(c: &mut Criterion<Cpu>) {
