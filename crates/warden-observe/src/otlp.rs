@@ -29,8 +29,6 @@ pub struct Encoder {
     scope: Vec<u8>,
     /// The batch's `ScopeSpans.spans` fields.
     spans: Vec<u8>,
-    /// One span's message, before its length is known.
-    one: Vec<u8>,
 }
 
 impl Encoder {
@@ -52,7 +50,6 @@ impl Encoder {
             resource,
             scope,
             spans: Vec::new(),
-            one: Vec::new(),
         }
     }
 
@@ -60,10 +57,13 @@ impl Encoder {
     pub fn encode(&mut self, spans: &[Span]) -> Vec<u8> {
         self.spans.clear();
         for s in spans {
-            self.one.clear();
-            span(&mut self.one, s);
-            // ScopeSpans { spans = 2 }
-            bytes_field(&mut self.spans, 2, &self.one);
+            // ScopeSpans { spans = 2 }: the length first, so the span is written in place.
+            let len = span_len(s);
+            tag(&mut self.spans, 2, LEN);
+            varint(&mut self.spans, len as u64);
+            let at = self.spans.len();
+            span(&mut self.spans, s);
+            debug_assert_eq!(self.spans.len() - at, len, "span_len disagrees with span");
         }
         // ScopeSpans { scope = 1, spans = 2 }
         let scope_spans = self.scope.len() + self.spans.len();
@@ -80,6 +80,46 @@ impl Encoder {
         out.extend_from_slice(&self.spans);
         out
     }
+}
+
+/// The size of what [`span`] writes for `s`.
+fn span_len(s: &Span) -> usize {
+    let mut buf = [0; 40];
+    let name = s.render(&s.name, &mut buf).len();
+    let mut n = field_len(1, 16) + field_len(2, 8);
+    if s.parent.is_some() {
+        n += field_len(4, 8);
+    }
+    if name > 0 {
+        n += field_len(5, name);
+    }
+    n += 1 + varint_len(s.kind as u64);
+    n += [s.start_ns, s.end_ns].iter().filter(|t| **t != 0).count() * 9;
+    for (k, v) in s.attributes() {
+        n += field_len(9, key_value_len(k.len(), s.render(v, &mut buf).len()));
+    }
+    let (code, message) = status(s);
+    n += field_len(15, status_len(code, message));
+    n + 2 + 4
+}
+
+/// `Status`'s code and message.
+fn status(s: &Span) -> (u64, &'static str) {
+    match s.status {
+        Status::Unset => (0, ""),
+        Status::Ok => (1, ""),
+        Status::Error(m) => (2, m),
+    }
+}
+
+/// The size of a `Status { message = 2, code = 3 }`.
+fn status_len(code: u64, message: &str) -> usize {
+    let m = if message.is_empty() {
+        0
+    } else {
+        field_len(2, message.len())
+    };
+    m + if code == 0 { 0 } else { 1 + varint_len(code) }
 }
 
 /// `Span`'s fields, in field-number order.
@@ -108,18 +148,9 @@ fn span(out: &mut Vec<u8>, s: &Span) {
     }
     // dropped counts (10, 12, 14), events (11), links (13): none.
     // Status { message = 2, code = 3 }
-    let (code, message) = match s.status {
-        Status::Unset => (0, ""),
-        Status::Ok => (1, ""),
-        Status::Error(m) => (2, m),
-    };
-    let status_len = if message.is_empty() {
-        0
-    } else {
-        field_len(2, message.len())
-    } + if code == 0 { 0 } else { 2 };
+    let (code, message) = status(s);
     tag(out, 15, LEN);
-    varint(out, status_len as u64);
+    varint(out, status_len(code, message) as u64);
     if !message.is_empty() {
         string_field(out, 2, message);
     }
@@ -139,14 +170,17 @@ fn span(out: &mut Vec<u8>, s: &Span) {
 
 /// A `KeyValue { key = 1, value = 2: AnyValue { string_value = 1 } }` as field `field`.
 fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &str) {
-    let any = field_len(1, value.len());
-    let kv = field_len(1, key.len()) + field_len(2, any);
     tag(out, field, LEN);
-    varint(out, kv as u64);
+    varint(out, key_value_len(key.len(), value.len()) as u64);
     string_field(out, 1, key);
     tag(out, 2, LEN);
-    varint(out, any as u64);
+    varint(out, field_len(1, value.len()) as u64);
     string_field(out, 1, value);
+}
+
+/// The size of a string `KeyValue`'s message.
+fn key_value_len(key: usize, value: usize) -> usize {
+    field_len(1, key) + field_len(2, field_len(1, value))
 }
 
 fn string_field(out: &mut Vec<u8>, field: u32, s: &str) {
