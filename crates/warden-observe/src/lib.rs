@@ -5,6 +5,8 @@
 //! - [`metrics`]: the Prometheus registry (the guide's `mcp_*` names and `warden_*` health).
 //! - [`labels`]: bounded label values (tool names, principals, methods).
 //! - [`trace`]: OTLP/HTTP export on a thread of its own; W3C `traceparent` parsing.
+//! - [`span`]: the span of one exchange (`Span`) and the W3C ids, made without a tracing SDK.
+//! - [`otlp`]: the OTLP protobuf encoding of a batch of spans (`Encoder`).
 //! - [`events`]: the JSON security event stream.
 //! - [`anomaly`]: rolling baselines, spikes, denial bursts, error-rate jumps.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` (`routes`, `serve_on_thread`).
@@ -15,6 +17,8 @@ pub mod http;
 pub mod labels;
 pub mod metrics;
 pub mod observe;
+pub mod otlp;
+pub mod span;
 pub mod trace;
 
 pub use http::{Admin, Check, routes, serve_on_thread};

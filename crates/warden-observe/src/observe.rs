@@ -8,14 +8,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use memchr::memmem;
-use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
-};
-use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use parking_lot::Mutex;
 use warden_audit::{AuditEvent, Outcome};
 use warden_proxy::{FrameHints, Observer};
@@ -27,6 +22,7 @@ use crate::metrics::{
     CallLabels, ErrorLabels, EventLabels, KindLabels, LabelLabels, MessageLabels, Metrics,
     ResultLabels, ServerLabels, ToolServer, ToolUser, UserLabels, WriterSource,
 };
+use crate::span::{Kind, Span, SpanId, Status, TraceId, Value};
 use crate::trace::{Parent, TraceStats, Tracer, parse_traceparent};
 
 /// How observation is set up.
@@ -81,11 +77,10 @@ pub struct Observability {
     tools: Bounded,
     principals: Bounded,
     servers: Bounded,
-    tracer: Option<Mutex<Tracer>>,
+    tracer: Option<Tracer>,
     events: Option<Mutex<EventStream>>,
     detector: Option<Mutex<Detector>>,
     pending: Mutex<HashMap<uuid::Uuid, Pending>>,
-    scope: InstrumentationScope,
     /// Sessions started and not yet ended.
     live: AtomicI64,
 }
@@ -105,9 +100,6 @@ impl Observability {
             events: None,
             detector: cfg.anomaly.clone().map(|a| Mutex::new(Detector::new(a))),
             pending: Mutex::new(HashMap::new()),
-            scope: InstrumentationScope::builder("warden")
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .build(),
             live: AtomicI64::new(0),
             cfg,
         }
@@ -134,7 +126,7 @@ impl Observability {
     }
 
     pub fn with_tracer(mut self, t: Tracer) -> Observability {
-        self.tracer = Some(Mutex::new(t));
+        self.tracer = Some(t);
         self
     }
 
@@ -155,7 +147,7 @@ impl Observability {
     /// Exports queued spans and writes queued events (waiting at most `wait` for the collector).
     pub fn shutdown(&self, wait: Duration) {
         if let Some(t) = &self.tracer {
-            t.lock().shutdown(wait);
+            t.shutdown(wait);
         }
         if let Some(e) = &self.events {
             e.lock().close();
@@ -321,12 +313,9 @@ impl Observability {
             outcome.as_str()
         };
         if let Some(t) = &self.tracer
-            && t.lock()
-                .sampled(pending.as_ref().and_then(|p| p.parent.as_ref()))
+            && t.sampled(pending.as_ref().and_then(|p| p.parent.as_ref()))
         {
-            // Built outside the lock: the other direction's thread may be closing one too.
-            let span = self.span(ev, outcome, error, pending.as_ref());
-            t.lock().submit(span);
+            t.submit(self.span(ev, outcome, error, pending.as_ref()));
         }
         if ev.method.as_deref() != Some("tools/call") {
             return;
@@ -440,104 +429,101 @@ impl Observability {
         }
     }
 
-    /// The span of one exchange, ending now (or at the refused request).
+    /// The span of one exchange, ending at its closing record. Its strings are the static
+    /// ones, the shared session id, ids rendered at export, and one text buffer for the rest.
     fn span(
         &self,
         ev: &AuditEvent,
         outcome: Outcome,
         error: Option<&'static str>,
         pending: Option<&Pending>,
-    ) -> SpanData {
-        let end =
-            SystemTime::UNIX_EPOCH + Duration::from_micros(u64::try_from(ev.ts_us).unwrap_or(0));
-        let start = end
-            .checked_sub(Duration::from_micros(ev.duration_us.unwrap_or(0)))
-            .unwrap_or(end);
+    ) -> Span {
         let parent = pending.and_then(|p| p.parent);
-        let trace_id = parent.map_or_else(|| TraceId::from_bytes(rand::random()), |p| p.trace_id);
+        let trace_id = parent.map_or_else(TraceId::random, |p| p.trace_id);
         let method = ev.method.as_deref().unwrap_or("unknown");
-        let name = match &ev.target {
-            Some(t) => format!("{method} {}", clip(t)),
-            None => method.to_owned(),
+        let known = match method_label(Some(method)) {
+            "other" | "none" => None,
+            known => Some(known),
         };
-        // Known methods are static strings and the session id is shared: no copies.
-        let method_value: opentelemetry::Value = match method_label(Some(method)) {
-            "other" | "none" => shared(method),
-            known => known.into(),
+        let target = ev.target.as_deref().map(clip);
+        let rpc_id = ev.rpc_id.as_deref().map(|id| id.trim_matches('"'));
+        let server = ev.context.server_name.as_deref();
+        let protocol = ev.context.protocol.as_deref();
+        let text = [Some(method), target, target, rpc_id, server, protocol]
+            .iter()
+            .map(|t| t.map_or(0, str::len) + 1)
+            .sum();
+        let mut s = Span::new(trace_id, SpanId::random(), Kind::Server, 16, text);
+        s.parent = parent.map(|p| (p.span_id, true));
+        s.end_ns = u64::try_from(ev.ts_us).unwrap_or(0).saturating_mul(1000);
+        s.start_ns = s
+            .end_ns
+            .checked_sub(ev.duration_us.unwrap_or(0).saturating_mul(1000))
+            .unwrap_or(s.end_ns);
+        // The name is `method target`; the target attribute is the tail of the same text.
+        let method_value = match known {
+            Some(m) => Value::Static(m),
+            None => s.push_text(&[method]),
         };
-        let mut attrs = Vec::with_capacity(14);
-        attrs.extend([
-            KeyValue::new("mcp.method.name", method_value),
-            KeyValue::new("mcp.session.id", ev.session.clone()),
-            KeyValue::new("network.transport", self.cfg.transport),
-            KeyValue::new("warden.outcome", outcome.as_str()),
-            KeyValue::new("warden.audit.record_id", shared(&ev.id.to_string())),
-        ]);
+        let target_value = match target {
+            Some(t) => {
+                let name = s.push_text(&[method, " ", t]);
+                let tail = match &name {
+                    Value::Text(r) => Value::Text(r.end - t.len() as u32..r.end),
+                    _ => Value::Static(""),
+                };
+                s.name = name;
+                Some(tail)
+            }
+            None => {
+                s.name = method_value.clone();
+                None
+            }
+        };
+        s.attribute("mcp.method.name", method_value);
+        s.attribute("mcp.session.id", Value::Shared(ev.session.clone()));
+        s.attribute("network.transport", Value::Static(self.cfg.transport));
+        s.attribute("warden.outcome", Value::Static(outcome.as_str()));
+        s.attribute("warden.audit.record_id", Value::Uuid(ev.id));
         if let Some(p) = pending.filter(|p| p.record_id != ev.id) {
-            attrs.push(KeyValue::new(
-                "warden.audit.request_record_id",
-                shared(&p.record_id.to_string()),
-            ));
+            s.attribute("warden.audit.request_record_id", Value::Uuid(p.record_id));
         }
-        if let Some(t) = &ev.target {
+        if let Some(v) = target_value {
             let key = match method {
                 "tools/call" => "gen_ai.tool.name",
                 "prompts/get" => "gen_ai.prompt.name",
                 m if m.starts_with("resources/") => "mcp.resource.uri",
                 _ => "warden.target",
             };
-            attrs.push(KeyValue::new(key, shared(clip(t))));
+            s.attribute(key, v);
         }
         if method == "tools/call" {
-            attrs.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
+            s.attribute("gen_ai.operation.name", Value::Static("execute_tool"));
         }
-        if let Some(id) = &ev.rpc_id {
-            attrs.push(KeyValue::new(
-                "jsonrpc.request.id",
-                shared(id.trim_matches('"')),
-            ));
+        if let Some(id) = rpc_id {
+            let v = s.push_text(&[id]);
+            s.attribute("jsonrpc.request.id", v);
         }
-        if let Some(server) = &ev.context.server_name {
-            attrs.push(KeyValue::new("warden.server", shared(server)));
+        if let Some(server) = server {
+            let v = s.push_text(&[server]);
+            s.attribute("warden.server", v);
         }
-        if let Some(v) = &ev.context.protocol {
-            attrs.push(KeyValue::new("mcp.protocol.version", shared(v)));
+        if let Some(p) = protocol {
+            let v = s.push_text(&[p]);
+            s.attribute("mcp.protocol.version", v);
         }
         if let Some(code) = ev.error_code {
-            attrs.push(KeyValue::new(
-                "rpc.response.status_code",
-                shared(&code.to_string()),
-            ));
+            s.attribute("rpc.response.status_code", Value::Decimal(code));
         }
-        let status = match (outcome, error) {
+        s.status = match (outcome, error) {
             (Outcome::Ok, None) => Status::Unset,
             (o, e) => {
                 let t = e.unwrap_or(o.as_str());
-                attrs.push(KeyValue::new("error.type", t));
-                Status::error(t)
+                s.attribute("error.type", Value::Static(t));
+                Status::Error(t)
             }
         };
-        SpanData {
-            span_context: SpanContext::new(
-                trace_id,
-                SpanId::from_bytes(rand::random()),
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::default(),
-            ),
-            parent_span_id: parent.map_or(SpanId::INVALID, |p| p.span_id),
-            parent_span_is_remote: parent.is_some(),
-            span_kind: SpanKind::Server,
-            name: Cow::Owned(name),
-            start_time: start,
-            end_time: end,
-            attributes: attrs,
-            dropped_attributes_count: 0,
-            events: SpanEvents::default(),
-            links: SpanLinks::default(),
-            status,
-            instrumentation_scope: self.scope.clone(),
-        }
+        s
     }
 
     fn gateway_event(&self, ev: &AuditEvent) {
@@ -665,12 +651,6 @@ fn error_type(o: Outcome, code: Option<i64>) -> Option<&'static str> {
 /// Searchers built once (building one per message shows in profiles).
 static TRACEPARENT: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b"traceparent"));
-
-/// A span attribute value shared by reference count: copying a batch for a retry then copies
-/// no strings.
-fn shared(s: &str) -> opentelemetry::Value {
-    opentelemetry::Value::String(Arc::<str>::from(s).into())
-}
 
 /// A target cut to a sane length for span names and attributes.
 fn clip(s: &str) -> &str {

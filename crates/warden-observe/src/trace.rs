@@ -1,24 +1,19 @@
-//! OTLP/HTTP trace export. Spans are built on the data path (no I/O there) and handed to a
-//! bounded queue; a thread of its own batches them, converts and encodes each batch once with
-//! the official OTLP definitions (`opentelemetry-proto`: the same conversion the
-//! `opentelemetry-otlp` exporter runs) and posts it as protobuf over HTTP, retrying the same
-//! bytes with exponential backoff. When the queue is full a span is dropped and counted:
-//! traffic never waits for the collector, and an endpoint that is down costs nothing but
-//! dropped spans.
+//! OTLP/HTTP trace export. Spans ([`Span`]) are built on the data path (no I/O there) and
+//! handed to a bounded queue; a thread of its own batches them, encodes each batch once as OTLP
+//! protobuf ([`crate::otlp::Encoder`]) and posts it over HTTP, retrying the same bytes with
+//! exponential backoff. When the queue is full a span is dropped and counted: traffic never
+//! waits for the collector, and an endpoint that is down costs nothing but dropped spans. Also
+//! the W3C `traceparent` reading.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
-use opentelemetry::trace::{SpanId, TraceId};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::SpanData;
 use prometheus_client::metrics::counter::Counter;
-use prost::Message;
+
+use crate::otlp::Encoder;
+use crate::span::{Span, SpanId, TraceId};
 
 /// Where and how spans are exported.
 #[derive(Clone, Debug)]
@@ -97,12 +92,14 @@ pub enum TraceError {
     Start(String),
 }
 
-/// The exporter: a queue and the thread that drains it.
+/// The exporter: a queue and the thread that drains it. Shared by the threads that trace
+/// (every method takes `&self`).
 pub struct Tracer {
-    tx: Option<Sender<SpanData>>,
+    tx: Sender<Span>,
     stats: TraceStats,
     done: Receiver<()>,
-    /// Tells the export thread to stop waiting for a full batch.
+    /// Set by `shutdown`: new spans are no longer queued, and the export thread exports what
+    /// is queued (one try each) and ends.
     closing: Arc<AtomicBool>,
     sample_ratio: f64,
 }
@@ -116,7 +113,7 @@ impl Tracer {
             return Err(TraceError::Ratio(cfg.sample_ratio));
         }
         let sample_ratio = cfg.sample_ratio;
-        let (tx, rx) = bounded::<SpanData>(cfg.queue.max(1));
+        let (tx, rx) = bounded::<Span>(cfg.queue.max(1));
         let (done_tx, done) = bounded::<()>(1);
         let (ready_tx, ready) = bounded::<Result<(), String>>(1);
         let st = stats.clone();
@@ -127,7 +124,7 @@ impl Tracer {
             .spawn(move || {
                 // The blocking HTTP client is built on this thread: it must not live inside an
                 // async runtime.
-                let exporter = match build(&cfg) {
+                let mut exporter = match build(&cfg) {
                     Ok(e) => {
                         let _sent = ready_tx.send(Ok(()));
                         e
@@ -137,7 +134,7 @@ impl Tracer {
                         return;
                     }
                 };
-                export_loop(&cfg, &exporter, &rx, &st, &closed);
+                export_loop(&cfg, &mut exporter, &rx, &st, &closed);
                 let _sent = done_tx.send(());
             })
             .map_err(|e| TraceError::Start(e.to_string()))?;
@@ -147,7 +144,7 @@ impl Tracer {
             Err(_) => return Err(TraceError::Start("exporter thread ended".into())),
         }
         Ok(Tracer {
-            tx: Some(tx),
+            tx,
             stats,
             done,
             closing,
@@ -155,10 +152,13 @@ impl Tracer {
         })
     }
 
-    /// Queues a finished span; never blocks (a full queue drops it, counted).
-    pub fn submit(&self, span: SpanData) {
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(span) {
+    /// Queues a finished span; never blocks (a full queue drops it, counted). After
+    /// `shutdown` it does nothing.
+    pub fn submit(&self, span: Span) {
+        if self.closing.load(Ordering::Relaxed) {
+            return;
+        }
+        match self.tx.try_send(span) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.dropped.inc();
@@ -179,8 +179,7 @@ impl Tracer {
     }
 
     /// Exports what is queued (one try each), waiting at most `wait`.
-    pub fn shutdown(&mut self, wait: Duration) {
-        self.tx = None;
+    pub fn shutdown(&self, wait: Duration) {
         self.closing.store(true, Ordering::Release);
         let _done = self.done.recv_timeout(wait);
     }
@@ -188,7 +187,6 @@ impl Tracer {
 
 impl Drop for Tracer {
     fn drop(&mut self) {
-        self.tx = None;
         self.closing.store(true, Ordering::Release);
     }
 }
@@ -198,16 +196,13 @@ struct Exporter {
     client: reqwest::blocking::Client,
     url: String,
     headers: reqwest::header::HeaderMap,
-    resource: ResourceAttributesWithSchema,
+    encoder: Encoder,
 }
 
 impl Exporter {
-    /// One OTLP request body for a batch (the spans are moved, not copied).
-    fn encode(&self, spans: Vec<SpanData>) -> bytes::Bytes {
-        let resource_spans = group_spans_by_resource_and_scope(spans, &self.resource);
-        ExportTraceServiceRequest { resource_spans }
-            .encode_to_vec()
-            .into()
+    /// One OTLP request body for a batch.
+    fn encode(&mut self, spans: &[Span]) -> bytes::Bytes {
+        self.encoder.encode(spans).into()
     }
 
     /// Posts one encoded batch; any answer but 2xx is a failure.
@@ -255,18 +250,12 @@ fn build(cfg: &TraceConfig) -> Result<Exporter, String> {
         }
     }
     let client = client.build().map_err(|e| e.to_string())?;
-    let resource = Resource::builder_empty()
-        .with_service_name(cfg.service_name.clone())
-        .with_attribute(opentelemetry::KeyValue::new(
-            "service.version",
-            env!("CARGO_PKG_VERSION"),
-        ))
-        .build();
+    let version = env!("CARGO_PKG_VERSION");
     Ok(Exporter {
         client,
         url: cfg.traces_url(),
         headers,
-        resource: (&resource).into(),
+        encoder: Encoder::new(&cfg.service_name, version, "warden", version),
     })
 }
 
@@ -276,13 +265,13 @@ const TICK: Duration = Duration::from_millis(20);
 
 fn export_loop(
     cfg: &TraceConfig,
-    exporter: &Exporter,
-    rx: &Receiver<SpanData>,
+    exporter: &mut Exporter,
+    rx: &Receiver<Span>,
     st: &TraceStats,
     closing: &AtomicBool,
 ) {
-    let mut open = true;
-    while open {
+    let mut batch = Vec::with_capacity(cfg.batch.min(rx.capacity().unwrap_or(0)));
+    loop {
         // Wait for a full batch, the flush interval, or the end.
         let since = Instant::now();
         while rx.len() < cfg.batch
@@ -291,25 +280,30 @@ fn export_loop(
         {
             std::thread::sleep(TICK);
         }
-        let mut batch = Vec::with_capacity(cfg.batch.min(rx.len()));
+        let closed = closing.load(Ordering::Acquire);
+        batch.clear();
+        let mut gone = false;
         while batch.len() < cfg.batch {
             match rx.try_recv() {
                 Ok(s) => batch.push(s),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
-                    open = false;
+                    gone = true;
                     break;
                 }
             }
         }
         if batch.is_empty() {
+            if closed || gone {
+                return;
+            }
             continue;
         }
         // While closing, one try: shutdown must not hang on a collector that is down.
-        let retries = if open { cfg.retries } else { 0 };
+        let retries = if closed || gone { 0 } else { cfg.retries };
         let n = batch.len() as u64;
         // Encoded once; a retry sends the same bytes.
-        let body = exporter.encode(batch);
+        let body = exporter.encode(&batch);
         let mut backoff = cfg.backoff;
         let mut attempt = 0;
         loop {
@@ -357,11 +351,8 @@ pub fn parse_traceparent(s: &str) -> Option<Parent> {
     if version == "00" && parts.next().is_some() {
         return None;
     }
-    let trace_id = TraceId::from_hex(trace).ok()?;
-    let span_id = SpanId::from_hex(span).ok()?;
-    if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
-        return None;
-    }
+    let trace_id = TraceId::from_hex(trace)?;
+    let span_id = SpanId::from_hex(span)?;
     let flags = u8::from_str_radix(flags, 16).ok()?;
     Some(Parent {
         trace_id,
@@ -408,7 +399,7 @@ mod tests {
 
     #[test]
     fn sampling_follows_the_parent_else_the_ratio() {
-        let mut t = Tracer::start(
+        let t = Tracer::start(
             TraceConfig {
                 endpoint: "http://127.0.0.1:9".into(),
                 sample_ratio: 0.0,
