@@ -323,7 +323,13 @@ impl Running {
             if kind != PathKind::Relay {
                 let log = tmp.join(kind.log_name());
                 if !status.success() {
-                    let text = fs::read_to_string(&log).unwrap_or_default();
+                    // Without mcp-proxy's audit records (one per request).
+                    let text: String = fs::read_to_string(&log)
+                        .unwrap_or_default()
+                        .lines()
+                        .filter(|l| !is_audit_line(l))
+                        .map(|l| format!("{l}\n"))
+                        .collect();
                     eprintln!(
                         "httpload: {} exited with {status}; its stderr:\n{text}",
                         kind.name()
