@@ -1,5 +1,6 @@
 //! A process's CPU time (utime+stime from /proc/PID/stat), its memory (VmRSS/VmHWM from
-//! /proc/PID/status), and the size of warden's audit store on disk.
+//! /proc/PID/status), its children (/proc/PID/task/TID/children), and the size of warden's
+//! audit store on disk.
 
 use std::fs;
 use std::path::Path;
@@ -43,6 +44,26 @@ pub fn cpu(pid: u32) -> Option<Cpu> {
 /// (utime+stime in clock ticks, process state) from /proc/PID/stat.
 pub fn cpu_ticks(pid: u32) -> Option<(u64, char)> {
     cpu(pid).map(|c| (c.own, c.state))
+}
+
+/// The pids of a process's live children (from each of its threads' `children` file); empty
+/// once it is gone.
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = tasks
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
 /// USER_HZ; 100 on every Linux this runs on (sysconf would need libc).

@@ -22,6 +22,9 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     /// E.g. `/mcp` or `/mcp/echo`.
     pub path: String,
+    /// The echo tool's name there: `echo`, or `echo/echo` behind mcp-proxy (which prefixes
+    /// each backend's tools with its name). Needs no JSON escaping.
+    pub tool: String,
 }
 
 /// A failed request, described for the report.
@@ -32,6 +35,7 @@ pub struct Conn {
     sender: SendRequest<Full<Bytes>>,
     host: HeaderValue,
     path: String,
+    tool: String,
     session: Option<HeaderValue>,
 }
 
@@ -51,6 +55,7 @@ impl Conn {
             sender,
             host: HeaderValue::from_str(&ep.addr.to_string()).expect("address is ASCII"),
             path: ep.path.clone(),
+            tool: ep.tool.clone(),
             session: None,
         })
     }
@@ -165,7 +170,11 @@ impl Conn {
             ))
             .await?;
         let v: Value = serde_json::from_slice(&list).map_err(|e| format!("tools/list: {e}"))?;
-        if v["result"]["tools"][0]["name"] != "echo" {
+        // The echo server has one tool; mcp-proxy lists its own `proxy/` tools beside it.
+        let listed = v["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == self.tool.as_str()));
+        if !listed {
             return Err(format!("bad tools/list answer: {v}"));
         }
         let ping = self
@@ -182,13 +191,13 @@ impl Conn {
 
     /// One echo call, checked cheaply (see [`check_answer`]).
     pub async fn call(&mut self, id: u64, message: &str) -> Result<(), Error> {
-        let answer = self.request(call_body(id, message)).await?;
+        let answer = self.request(call_body(&self.tool, id, message)).await?;
         check_answer(&answer, id, message)
     }
 
     /// One echo call, checked in full (parsed, text compared).
     pub async fn checked_call(&mut self, id: u64, message: &str) -> Result<(), Error> {
-        let answer = self.request(call_body(id, message)).await?;
+        let answer = self.request(call_body(&self.tool, id, message)).await?;
         let v: Value = serde_json::from_slice(&answer).map_err(|e| format!("echo answer: {e}"))?;
         if v["id"] != id || v["result"]["content"][0]["text"].as_str() != Some(message) {
             return Err(format!("echo mismatch for id {id}: {}", snippet(&answer)));
@@ -206,14 +215,14 @@ impl Conn {
     }
 }
 
-/// A `tools/call` of `echo`. `message` must need no JSON escaping.
-fn call_body(id: u64, message: &str) -> Bytes {
+/// A `tools/call` of the echo `tool`. `tool` and `message` must need no JSON escaping.
+fn call_body(tool: &str, id: u64, message: &str) -> Bytes {
     let mut b = Vec::with_capacity(message.len() + 128);
     b.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     b.extend_from_slice(id.to_string().as_bytes());
-    b.extend_from_slice(
-        br#","method":"tools/call","params":{"name":"echo","arguments":{"message":""#,
-    );
+    b.extend_from_slice(br#","method":"tools/call","params":{"name":""#);
+    b.extend_from_slice(tool.as_bytes());
+    b.extend_from_slice(br#"","arguments":{"message":""#);
     b.extend_from_slice(message.as_bytes());
     b.extend_from_slice(br#""}}}"#);
     Bytes::from(b)

@@ -1,18 +1,19 @@
 //! `httpload`: the Streamable HTTP benchmark. The same workloads against the HTTP echo server
 //! directly, behind `http-relay` (the bare proxy, the floor) and behind `warden serve` (and,
-//! for absolute numbers, `warden serve` with the stdio echo server as upstream). For each
-//! repetition, for each workload, the paths run back to back, each in fresh processes (warden
-//! with a fresh --db and --key-dir); warden/direct and warden/relay are paired within the
-//! repetition. Markdown on stdout, JSON to --json.
+//! for absolute numbers, `warden serve` with the stdio echo server as upstream, and mcp-proxy
+//! 0.6.0 with its audit log on in front of the same stdio server, when it is installed). For
+//! each repetition, for each workload, the paths run back to back, each in fresh processes
+//! (warden with a fresh --db and --key-dir); warden/direct, warden/relay and
+//! warden-stdio/mcp-proxy are paired within the repetition. Markdown on stdout, JSON to --json.
 //!
 //! Usage: httpload [--quick] [--reps R] [--seq N] [--sessions C] [--per-session N]
 //!                 [--large N] [--large-kb KB] [--many N] [--many-calls N]
 //!                 [--stdio-seq N] [--stdio-per-session N]
 //!                 [--inflight-calls N]
-//!                 [--paths direct,relay,warden,warden-stdio]
+//!                 [--paths direct,relay,warden,warden-stdio,mcp-proxy]
 //!                 [--workloads seq,tput,large,many,inflight1,inflight8]
 //!                 [--client-threads T] [--http-server P] [--http-relay P] [--stdio-server P]
-//!                 [--warden P]
+//!                 [--warden P] [--mcp-proxy P]
 //!                 [--warden-arg ARG]... [--json FILE] [--timeout-s S]
 
 mod client;
@@ -44,7 +45,8 @@ struct Config {
     warmup: u64,
     /// Calls of the in-flight workloads (one session, 1 or 8 calls in flight).
     inflight_calls: u64,
-    /// Smaller counts for warden-stdio, whose calls are slow (see BENCHMARKS.md).
+    /// Smaller counts for the stdio paths (warden-stdio, mcp-proxy), whose calls are slow
+    /// (see BENCHMARKS.md).
     stdio_seq: u64,
     stdio_per_session: u64,
     client_threads: usize,
@@ -58,7 +60,7 @@ struct Config {
 /// The ~100-byte message of the small calls (plain ASCII, needs no escaping).
 const SMALL_MESSAGE: &str = "The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. 0123456789";
 
-/// Warm-up calls on the warden-stdio path at most.
+/// Warm-up calls on the stdio paths (warden-stdio, mcp-proxy) at most.
 const STDIO_WARMUP: u64 = 20;
 
 /// The client's two runtimes: one thread for the one-session workloads, several for the
@@ -69,7 +71,23 @@ struct Runtimes {
 }
 
 fn main() {
-    let cfg = parse_args();
+    let mut cfg = parse_args();
+    if cfg.paths.contains(&PathKind::McpProxy) {
+        match &cfg.bins.mcp_proxy {
+            Some(p) if p.exists() => {}
+            other => {
+                let why = other.as_ref().map_or(
+                    "no binary given (--mcp-proxy PATH or $MCP_PROXY_BIN)".to_string(),
+                    |p| format!("{} does not exist", p.display()),
+                );
+                eprintln!(
+                    "httpload: skipping the mcp-proxy path: {why}; install it with \
+                     `cargo install mcp-proxy --version 0.6.0 --locked --root DIR` (bench/README.md)"
+                );
+                cfg.paths.retain(|&k| k != PathKind::McpProxy);
+            }
+        }
+    }
     let timeout = cfg.timeout;
     std::thread::spawn(move || {
         std::thread::sleep(timeout);
@@ -130,6 +148,7 @@ fn main() {
         "workloads": cfg.workloads,
         "warden": cfg.bins.warden, "warden_args": cfg.bins.warden_args,
         "http_server": cfg.bins.http_server, "http_relay": cfg.bins.http_relay, "stdio_server": cfg.bins.stdio_server,
+        "mcp_proxy": cfg.paths.contains(&PathKind::McpProxy).then_some(&cfg.bins.mcp_proxy),
         "mb": "10^6 bytes of echoed message payload, counted once per call",
         "loadavg_before": load_before, "loadavg_after": load_after,
     });
@@ -163,6 +182,19 @@ fn costs(
     );
 }
 
+/// A finished path, unless it is mcp-proxy and its log holds no audit record (then its
+/// figures would not be those of a gateway with its audit log on).
+fn audited(f: Finish) -> Result<Finish, String> {
+    match f.audit_records {
+        Some(0) => Err("mcp-proxy wrote no audit record to its log".into()),
+        Some(n) => {
+            eprintln!("  (mcp-proxy wrote {n} audit records)");
+            Ok(f)
+        }
+        None => Ok(f),
+    }
+}
+
 /// One workload through one path in fresh processes; adds its numbers to `rep`.
 fn run_one(
     cfg: &Config,
@@ -173,11 +205,11 @@ fn run_one(
     rep: &mut Rep,
 ) -> Result<(), String> {
     let i = kind as usize;
-    let mut set = |key: &'static str, v: f64| rep.entry(key).or_insert([f64::NAN; 4])[i] = v;
+    let mut set = |key: &'static str, v: f64| rep.entry(key).or_insert([f64::NAN; 5])[i] = v;
     let mut run = Running::start(kind, &cfg.bins);
     let ep = run.endpoint.clone();
     let name = kind.name();
-    let (seq, per_session, warmup) = if kind == PathKind::WardenStdio {
+    let (seq, per_session, warmup) = if kind.is_stdio() {
         (
             cfg.seq.min(cfg.stdio_seq),
             cfg.per_session.min(cfg.stdio_per_session),
@@ -191,7 +223,7 @@ fn run_one(
             let lat = workloads::sequential(&rts.one, &ep, seq, warmup, SMALL_MESSAGE, &mut || {
                 run.mark()
             });
-            let f = run.finish();
+            let f = audited(run.finish())?;
             let lat = lat?;
             let l = latency(&lat);
             set("seq_p50_us", l.p50);
@@ -219,7 +251,7 @@ fn run_one(
                 SMALL_MESSAGE,
                 &mut || run.mark(),
             );
-            let f = run.finish();
+            let f = audited(run.finish())?;
             let calls = cfg.sessions as f64 * per_session as f64;
             let rate = calls / r?.as_secs_f64();
             set("tput_calls_per_s", rate);
@@ -275,7 +307,7 @@ fn run_one(
                 SMALL_MESSAGE,
                 &mut || run.mark(),
             );
-            let f = run.finish();
+            let f = audited(run.finish())?;
             let rate = n as f64 / r?.as_secs_f64();
             set(keys[0], rate);
             costs(&mut set, &f, n as f64, 1e6, [keys[1], keys[2], keys[3]]);
@@ -288,7 +320,7 @@ fn run_one(
         }
         "large" => {
             let r = workloads::large(&rts.one, &ep, cfg.large, large_message, &mut || run.mark());
-            let f = run.finish();
+            let f = audited(run.finish())?;
             let mb = cfg.large as f64 * large_message.len() as f64 / 1e6;
             let rate = mb / r?.as_secs_f64();
             set("large_mb_per_s", rate);
@@ -313,7 +345,7 @@ fn run_one(
                 SMALL_MESSAGE,
                 &mut || run.mark(),
             );
-            let f = run.finish();
+            let f = audited(run.finish())?;
             let mut ms: Vec<f64> = m
                 .session_times
                 .iter()
@@ -386,6 +418,7 @@ fn parse_args() -> Config {
             stdio_server: exe_dir.join("mcp-echo-server"),
             warden: default_warden,
             warden_args: Vec::new(),
+            mcp_proxy: std::env::var_os("MCP_PROXY_BIN").map(PathBuf::from),
         },
         json_out: PathBuf::from("httpload-results.json"),
         timeout: Duration::from_secs(3600),
@@ -437,6 +470,7 @@ fn parse_args() -> Config {
             "--stdio-server" => cfg.bins.stdio_server = val().into(),
             "--warden" => cfg.bins.warden = val().into(),
             "--warden-arg" => cfg.bins.warden_args.push(val()),
+            "--mcp-proxy" => cfg.bins.mcp_proxy = Some(val().into()),
             "--json" => cfg.json_out = val().into(),
             "--timeout-s" => cfg.timeout = Duration::from_secs(int(val())),
             "-h" | "--help" => usage(""),
@@ -459,16 +493,19 @@ fn usage(err: &str) -> ! {
         "usage: httpload [--quick] [--reps R] [--seq N] [--sessions C] [--per-session N] [--large N] [--large-kb KB]\n\
          \x20               [--many N] [--many-calls N] [--warmup N] [--client-threads T]\n\
          \x20               [--stdio-seq N] [--stdio-per-session N]\n\
-         \x20               [--inflight-calls N] [--paths direct,relay,warden,warden-stdio]\n\
+         \x20               [--inflight-calls N] [--paths direct,relay,warden,warden-stdio,mcp-proxy]\n\
          \x20               [--workloads seq,tput,large,many,inflight1,inflight8]\n\
          \x20               [--http-server PATH] [--http-relay PATH] [--stdio-server PATH] [--warden PATH] [--warden-arg ARG]...\n\
+         \x20               [--mcp-proxy PATH]\n\
          \x20               [--json FILE] [--timeout-s S]\n\
          defaults: --reps 3 --seq 10000 --sessions 32 --per-session 1000 --large 50 --large-kb 1000 --many 1000\n\
          --many-calls 3 --warmup 200 --client-threads 2 --stdio-seq 500 --stdio-per-session 100\n\
          --inflight-calls 5000 (inflight1/inflight8: one session, 1 or 8 calls in flight; not run by default)\n\
          (warden-stdio runs at most that many sequential calls / calls per session, and 20 warm-up calls); --quick: 1 rep, 1000 seq, 100 per session, 5 large, 200 sessions.\n\
          The echo servers and the relay are found beside this binary; warden at $WARDEN_BIN or ../target/release/warden.\n\
-         --warden-arg passes one argument through to `warden serve` (repeat it)."
+         --warden-arg passes one argument through to `warden serve` (repeat it).\n\
+         mcp-proxy (0.6.0, audit log on, in front of the stdio echo server; the same counts as warden-stdio) runs\n\
+         when --mcp-proxy PATH or $MCP_PROXY_BIN names it, and is skipped with a message otherwise."
     );
     std::process::exit(2)
 }

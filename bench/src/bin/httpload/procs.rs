@@ -1,8 +1,10 @@
 //! The processes behind one path: the HTTP echo server alone (direct), the same server behind
-//! `http-relay` (the bare proxy) or behind `warden serve` (an HTTP upstream), or `warden serve`
-//! running the stdio echo server per session. Each is started fresh (warden with its own
-//! config, --db and --key-dir in a temp dir), its address read from its stderr, and at the end
-//! its CPU time (from a mark set after the warm-up) and peak RSS are read from /proc.
+//! `http-relay` (the bare proxy) or behind `warden serve` (an HTTP upstream), `warden serve`
+//! running the stdio echo server per session, or mcp-proxy (a third-party Rust MCP gateway,
+//! audit log on) in front of one stdio echo server. Each is started fresh (warden with its own
+//! config, --db and --key-dir in a temp dir; mcp-proxy with its own config and log there), its
+//! address read from its stderr (mcp-proxy: its first successful connect), and at the end its
+//! CPU time (from a mark set after the warm-up) and peak RSS are read from /proc.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -17,7 +19,7 @@ use warden_bench::procfs::{self, clock_ticks};
 
 use crate::client::Endpoint;
 
-/// The four ways a client reaches an echo server.
+/// The five ways a client reaches an echo server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PathKind {
     /// httpload → mcp-http-echo-server.
@@ -28,14 +30,17 @@ pub enum PathKind {
     Warden,
     /// httpload → warden serve → mcp-echo-server (stdio, one child per session).
     WardenStdio,
+    /// httpload → mcp-proxy → mcp-echo-server (stdio, one child shared by all sessions).
+    McpProxy,
 }
 
 impl PathKind {
-    pub const ALL: [PathKind; 4] = [
+    pub const ALL: [PathKind; 5] = [
         PathKind::Direct,
         PathKind::Relay,
         PathKind::Warden,
         PathKind::WardenStdio,
+        PathKind::McpProxy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +49,22 @@ impl PathKind {
             PathKind::Relay => "relay",
             PathKind::Warden => "warden",
             PathKind::WardenStdio => "warden-stdio",
+            PathKind::McpProxy => "mcp-proxy",
+        }
+    }
+
+    /// The paths whose upstream is the stdio echo server (slower calls; fewer of them).
+    pub fn is_stdio(self) -> bool {
+        matches!(self, PathKind::WardenStdio | PathKind::McpProxy)
+    }
+
+    /// The file the proxy's stderr goes to, in the run's temp dir (mcp-proxy's holds its audit
+    /// log).
+    fn log_name(self) -> &'static str {
+        match self {
+            PathKind::Relay => "relay.log",
+            PathKind::McpProxy => "mcp-proxy.log",
+            _ => "warden.log",
         }
     }
 
@@ -60,6 +81,8 @@ pub struct Bins {
     pub stdio_server: PathBuf,
     pub warden: PathBuf,
     pub warden_args: Vec<String>,
+    /// mcp-proxy 0.6.0 (`cargo install mcp-proxy --version 0.6.0 --locked`), if any.
+    pub mcp_proxy: Option<PathBuf>,
 }
 
 /// What a finished path leaves behind (NaN / None where a process is absent).
@@ -69,13 +92,16 @@ pub struct Finish {
     /// seconds.
     pub proxy_cpu_s: f64,
     /// The HTTP echo server's CPU from the mark; for warden-stdio, the CPU of the stdio
-    /// children warden reaped after the mark.
+    /// children warden reaped after the mark; for mcp-proxy, its stdio child's CPU from the
+    /// mark to just before the proxy is stopped.
     pub server_cpu_s: f64,
     /// The proxy's VmHWM before it was stopped, in KiB.
     pub proxy_hwm_kb: Option<u64>,
     pub server_hwm_kb: Option<u64>,
-    /// Bytes of warden's audit store after it exited.
+    /// Bytes of warden's audit store after it exited (mcp-proxy: of its log, the audit log).
     pub store_bytes: Option<u64>,
+    /// mcp-proxy: the audit records (lines of target `mcp::audit`) in its log.
+    pub audit_records: Option<u64>,
 }
 
 /// One started process and its CPU mark.
@@ -95,8 +121,10 @@ pub struct Running {
     pub kind: PathKind,
     pub endpoint: Endpoint,
     server: Option<Proc>,
-    /// warden or the relay.
+    /// warden, the relay or mcp-proxy.
     proxy: Option<Proc>,
+    /// mcp-proxy's stdio children (the echo server) and their CPU at the mark.
+    upstreams: Vec<(u32, procfs::Cpu)>,
     tmp: PathBuf,
 }
 
@@ -114,7 +142,7 @@ impl Running {
         let tmp = std::env::temp_dir().join(format!("httpload-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp).expect("create temp dir");
-        let server = (kind != PathKind::WardenStdio).then(|| {
+        let server = (!kind.is_stdio()).then(|| {
             let mut c = Command::new(&bins.http_server);
             c.args(["--listen", "127.0.0.1:0"]);
             spawn_listening(
@@ -131,6 +159,7 @@ impl Running {
                     Endpoint {
                         addr: *addr,
                         path: "/mcp".into(),
+                        tool: "echo".into(),
                     },
                 )
             }
@@ -149,6 +178,7 @@ impl Running {
                     Endpoint {
                         addr,
                         path: "/mcp".into(),
+                        tool: "echo".into(),
                     },
                 )
             }
@@ -183,6 +213,19 @@ impl Running {
                     Endpoint {
                         addr,
                         path: "/mcp/echo".into(),
+                        tool: "echo".into(),
+                    },
+                )
+            }
+            PathKind::McpProxy => {
+                let bin = bins.mcp_proxy.as_ref().expect("mcp-proxy binary (checked)");
+                let (child, addr) = spawn_mcp_proxy(bin, &bins.stdio_server, &tmp);
+                (
+                    Some(child),
+                    Endpoint {
+                        addr,
+                        path: "/".into(),
+                        tool: "echo/echo".into(),
                     },
                 )
             }
@@ -196,6 +239,7 @@ impl Running {
             endpoint,
             server: server.map(|(c, _)| proc(c)),
             proxy: proxy.map(proc),
+            upstreams: Vec::new(),
             tmp,
         }
     }
@@ -204,6 +248,12 @@ impl Running {
     pub fn mark(&mut self) {
         for p in [&mut self.server, &mut self.proxy].into_iter().flatten() {
             p.mark = procfs::cpu(p.pid()).unwrap_or(ZERO_CPU);
+        }
+        if let (PathKind::McpProxy, Some(p)) = (self.kind, &self.proxy) {
+            self.upstreams = procfs::children(p.pid())
+                .into_iter()
+                .filter_map(|c| Some((c, procfs::cpu(c)?)))
+                .collect();
         }
     }
 
@@ -215,6 +265,7 @@ impl Running {
             kind,
             server,
             proxy,
+            upstreams,
             tmp,
             ..
         } = self;
@@ -224,10 +275,23 @@ impl Running {
             proxy_hwm_kb: None,
             server_hwm_kb: None,
             store_bytes: None,
+            audit_records: None,
         };
         if let Some(mut w) = proxy {
             let pid = w.pid();
             f.proxy_hwm_kb = procfs::mem(pid).map(|m| m.hwm_kb);
+            if kind == PathKind::McpProxy {
+                // Its stdio child lives as long as it does: read the child's CPU before the
+                // proxy is stopped (after the mark; NaN if the child was not found then).
+                let ticks: Option<u64> = upstreams
+                    .iter()
+                    .map(|(c, mark)| Some(procfs::cpu(*c)?.own.saturating_sub(mark.own)))
+                    .sum();
+                f.server_cpu_s = match ticks {
+                    Some(t) if !upstreams.is_empty() => t as f64 / clock_ticks(),
+                    _ => f64::NAN,
+                };
+            }
             let _ = Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
                 .status();
@@ -257,11 +321,28 @@ impl Running {
             let status = w.child.wait().expect("wait for the proxy");
             // The relay has no shutdown of its own: SIGTERM ends it, so its status says so.
             if kind != PathKind::Relay {
+                let log = tmp.join(kind.log_name());
                 if !status.success() {
-                    let log = fs::read_to_string(tmp.join("warden.log")).unwrap_or_default();
-                    eprintln!("httpload: warden exited with {status}; its stderr:\n{log}");
+                    // Without mcp-proxy's audit records (one per request).
+                    let text: String = fs::read_to_string(&log)
+                        .unwrap_or_default()
+                        .lines()
+                        .filter(|l| !is_audit_line(l))
+                        .map(|l| format!("{l}\n"))
+                        .collect();
+                    eprintln!(
+                        "httpload: {} exited with {status}; its stderr:\n{text}",
+                        kind.name()
+                    );
                 }
-                f.store_bytes = Some(procfs::store_size(&tmp));
+                if kind == PathKind::McpProxy {
+                    let text = fs::read_to_string(&log).unwrap_or_default();
+                    f.store_bytes = Some(text.len() as u64);
+                    f.audit_records =
+                        Some(text.lines().filter(|l| is_audit_line(l)).count() as u64);
+                } else {
+                    f.store_bytes = Some(procfs::store_size(&tmp));
+                }
             }
         }
         if let Some(mut s) = server {
@@ -318,4 +399,76 @@ fn spawn_listening(mut cmd: Command, prefix: &'static str, log: &Path) -> (Child
         .parse()
         .unwrap_or_else(|_| panic!("not an address: {addr}"));
     (child, addr)
+}
+
+/// mcp-proxy's configuration: one stdio backend `echo` (its tool is exposed as `echo/echo`),
+/// the audit log on. `audit = true` alone adds the audit layer, whose records (target
+/// `mcp::audit`) mcp-proxy 0.6.0's own log filter (`tower_mcp=LEVEL,mcp_proxy=LEVEL`) then
+/// drops; `log_level` is spliced into that filter, so naming the target there is what makes
+/// the records be written (JSON lines on stderr, as its docs advise for audit).
+fn mcp_proxy_config(port: u16, stdio_server: &Path) -> String {
+    format!(
+        "[proxy]\n\
+         name = \"httpload\"\n\
+         [proxy.listen]\n\
+         host = \"127.0.0.1\"\n\
+         port = {port}\n\
+         \n\
+         [[backends]]\n\
+         name = \"echo\"\n\
+         transport = \"stdio\"\n\
+         command = {:?}\n\
+         \n\
+         [observability]\n\
+         audit = true\n\
+         log_level = \"info,mcp::audit=info\"\n\
+         json_logs = true\n",
+        stdio_server.display().to_string()
+    )
+}
+
+/// Whether a line of mcp-proxy's JSON log is an audit record.
+fn is_audit_line(line: &str) -> bool {
+    line.contains(r#""target":"mcp::audit""#)
+}
+
+/// Starts mcp-proxy on a free loopback port with its stderr (its log, audit records included)
+/// in `tmp/mcp-proxy.log`, and waits for its first successful connect. (It logs "Proxy ready"
+/// before it binds, and prints the configured port, so its log cannot tell when it listens.)
+fn spawn_mcp_proxy(bin: &Path, stdio_server: &Path, tmp: &Path) -> (Child, SocketAddr) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let config = tmp.join("proxy.toml");
+    fs::write(&config, mcp_proxy_config(port, stdio_server)).expect("write mcp-proxy config");
+    let log = tmp.join(PathKind::McpProxy.log_name());
+    let mut child = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .current_dir(tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).expect("log file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return (child, addr);
+        }
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            panic!(
+                "mcp-proxy did not listen on {addr} ({}); its stderr:\n{text}",
+                exited.map_or("30 s passed".to_string(), |s| format!("exited with {s}"))
+            );
+        }
+        // A refused connect answers at once: pause between tries rather than spin.
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
