@@ -7,6 +7,7 @@
 //! - [`keys`]: checkpoint signing key, verifier key, hash key.
 //! - [`checkpoint`]: C2SP signed-note checkpoints.
 //! - [`store`]: SQLite schema, append, scans and queries.
+//! - `wal`: the WAL checkpointer thread, which keeps the WAL from growing under steady writes.
 //! - [`columns`]: the query columns copied out of each leaf, and the check that they still agree.
 //! - [`writer`]: the single writer thread and the `AuditHandle` everyone else holds.
 //! - [`verify`]: per-log verification naming the first problem.
@@ -35,6 +36,7 @@ pub mod status;
 pub mod store;
 pub mod tree;
 pub mod verify;
+mod wal;
 pub mod writer;
 
 pub use keys::Keys;

@@ -306,7 +306,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", if sync { "FULL" } else { "NORMAL" })
             .map_err(sql)?;
         // WAL checkpoints (which sync the database file) run on their own thread and
-        // connection (`Checkpointer`), never in the middle of the writer's commits.
+        // connection (`wal::Checkpointer`), never in the middle of the writer's commits.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(sql)?;
         // A multi-row INSERT keeps a statement journal (to undo the statement alone if a row
@@ -314,6 +314,14 @@ impl Store {
         // quarter of the writer's time went there. In memory it costs a copy.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(sql)?;
+        // When the WAL starts over (after a checkpoint the writer can restart it), a file that
+        // grew past this is cut back to it (see `wal::Checkpointer`).
+        conn.pragma_update(
+            None,
+            "journal_size_limit",
+            crate::wal::WAL_LIMIT_BYTES as i64,
+        )
+        .map_err(sql)?;
         retry_busy(|| conn.execute_batch(SCHEMA)).map_err(sql)?;
         let store = Store {
             conn,
@@ -612,54 +620,6 @@ impl Store {
                 r.get(0)
             })
             .map_err(self.err())
-    }
-}
-
-/// Copies the WAL back into the database file from its own connection, so the writer's
-/// commits never wait for that (the writer's connection has auto-checkpointing off).
-pub struct Checkpointer {
-    stop: crossbeam_channel::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Checkpointer {
-    /// Starts checkpointing `path` every `every` (passive: never blocks readers or the writer).
-    pub fn start(path: &Path, every: Duration) -> Result<Checkpointer, StoreError> {
-        let sql = |source| StoreError::Sqlite {
-            path: path.to_owned(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(Duration::from_secs(1)).map_err(sql)?;
-        let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("wal-checkpoint".into())
-            .spawn(move || {
-                let checkpoint = |mode: &str| {
-                    if let Err(e) =
-                        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
-                    {
-                        tracing::debug!("WAL checkpoint ({mode}) did not complete: {e}");
-                    }
-                };
-                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(every)
-                {
-                    checkpoint("PASSIVE");
-                }
-                checkpoint("TRUNCATE");
-            })
-            .map_err(|e| StoreError::Dir {
-                path: path.to_owned(),
-                source: e,
-            })?;
-        Ok(Checkpointer { stop, thread })
-    }
-
-    /// Runs a last checkpoint and stops.
-    pub fn stop(self) {
-        let _sent = self.stop.send(());
-        let _joined = self.thread.join();
     }
 }
 

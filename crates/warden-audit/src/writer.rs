@@ -232,7 +232,7 @@ impl AuditHandle {
 pub struct AuditWriter {
     handle: AuditHandle,
     thread: JoinHandle<Summary>,
-    checkpointer: crate::store::Checkpointer,
+    checkpointer: crate::wal::Checkpointer,
 }
 
 struct State {
@@ -253,6 +253,8 @@ struct State {
     last_checkpoint_at: Instant,
     checkpoints: u64,
     health: Arc<Health>,
+    /// Turns with the WAL checkpointer's restarts (`wal`).
+    gate: Arc<crate::wal::Gate>,
 }
 
 impl AuditWriter {
@@ -271,8 +273,13 @@ impl AuditWriter {
             checkpoint_every: cfg.checkpoint_every,
         };
         store.register_log(&info)?;
-        let checkpointer =
-            crate::store::Checkpointer::start(store.path(), Duration::from_millis(500))?;
+        let gate = Arc::new(crate::wal::Gate::default());
+        let checkpointer = crate::wal::Checkpointer::start(
+            store.path(),
+            Duration::from_millis(500),
+            crate::wal::WAL_LIMIT_BYTES,
+            gate.clone(),
+        )?;
         let health = Arc::new(Health::default());
         let sealer = Sealer {
             log_id: log_id.clone(),
@@ -294,6 +301,7 @@ impl AuditWriter {
             last_checkpoint_at: Instant::now(),
             checkpoints: 0,
             health: health.clone(),
+            gate,
             cfg: cfg.clone(),
         };
         let mut opened =
@@ -409,7 +417,10 @@ impl State {
             return Ok(());
         }
         let started = Instant::now();
-        if let Err(e) = self.store.append(&self.pending, &self.pending_checkpoints) {
+        let turn = self.gate.commit();
+        let appended = self.store.append(&self.pending, &self.pending_checkpoints);
+        drop(turn);
+        if let Err(e) = appended {
             self.health.store_errors.fetch_add(1, Ordering::Relaxed);
             return Err(e);
         }
