@@ -209,7 +209,7 @@ fn seal_payload(c: &mut Criterion<cpu_time::CpuTime>) {
 criterion_group!(audit, benches);
 criterion_group! {
     name = payload;
-    config = Criterion::default().with_measurement(cpu_time::CpuTime);
+    config = Criterion::default().with_measurement(cpu_time::THREAD);
     targets = seal_payload
 }
 criterion_main!(audit, payload);

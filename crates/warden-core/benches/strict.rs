@@ -107,7 +107,7 @@ fn parse_once(c: &mut Criterion<cpu_time::CpuTime>) {
 criterion_group!(strict_reading, benches);
 criterion_group! {
     name = one_pass_reading;
-    config = Criterion::default().with_measurement(cpu_time::CpuTime);
+    config = Criterion::default().with_measurement(cpu_time::THREAD);
     targets = parse_once
 }
 criterion_main!(strict_reading, one_pass_reading);

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::measurement::Measurement;
 use criterion::{Criterion, criterion_group, criterion_main};
-use nix::time::{ClockId, clock_gettime};
+use nix::time::ClockId;
 use warden_audit::{AuditEvent, Outcome, SessionContext};
 use warden_core::Direction;
 use warden_observe::otlp::Encoder;
@@ -30,38 +30,9 @@ use warden_observe::trace::{TraceConfig, TraceStats, Tracer};
 use warden_observe::{Observability, ObserveConfig};
 use warden_proxy::{FrameHints, Observer};
 
-/// CPU time of one clock, formatted as criterion's wall time is (nanoseconds).
-struct Cpu(ClockId);
-
-fn now_ns(clock: ClockId) -> u64 {
-    clock_gettime(clock)
-        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
-        .unwrap_or(0)
-}
-
-impl Measurement for Cpu {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        now_ns(self.0)
-    }
-    fn end(&self, start: u64) -> u64 {
-        now_ns(self.0).saturating_sub(start)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        static WALL: WallTime = WallTime;
-        WALL.formatter()
-    }
-}
+#[path = "../../warden-core/benches/support/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::CpuTime;
 
 /// An OTLP/HTTP endpoint that reads each request whole and answers 200 with no body.
 fn sink() -> String {
@@ -185,7 +156,7 @@ fn run<M: Measurement>(c: &mut Criterion<M>, group: &str) {
     );
 }
 
-fn thread_cpu(c: &mut Criterion<Cpu>) {
+fn thread_cpu(c: &mut Criterion<CpuTime>) {
     run(c, "exchange_thread_cpu");
     encode(c);
 }
@@ -225,7 +196,7 @@ fn call_span(session: &Arc<str>) -> Span {
     s
 }
 
-fn encode(c: &mut Criterion<Cpu>) {
+fn encode(c: &mut Criterion<CpuTime>) {
     let session: Arc<str> = Arc::from(uuid::Uuid::now_v7().to_string());
     let spans: Vec<Span> = (0..512).map(|_| call_span(&session)).collect();
     let mut e = Encoder::new("warden", "0.1.0", "warden", "0.1.0");
@@ -235,18 +206,18 @@ fn encode(c: &mut Criterion<Cpu>) {
     g.finish();
 }
 
-fn process_cpu(c: &mut Criterion<Cpu>) {
+fn process_cpu(c: &mut Criterion<CpuTime>) {
     run(c, "exchange_process_cpu");
 }
 
 criterion_group! {
     name = data_path;
-    config = Criterion::default().with_measurement(Cpu(ClockId::CLOCK_THREAD_CPUTIME_ID));
+    config = Criterion::default().with_measurement(cpu_time::THREAD);
     targets = thread_cpu
 }
 criterion_group! {
     name = whole_process;
-    config = Criterion::default().with_measurement(Cpu(ClockId::CLOCK_PROCESS_CPUTIME_ID));
+    config = Criterion::default().with_measurement(CpuTime(ClockId::CLOCK_PROCESS_CPUTIME_ID));
     targets = process_cpu
 }
 criterion_main!(data_path, whole_process);

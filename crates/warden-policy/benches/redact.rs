@@ -131,7 +131,7 @@ fn copy_spans(c: &mut Criterion<cpu_time::CpuTime>) {
 criterion_group!(redact_benches, benches);
 criterion_group! {
     name = copy_span_benches;
-    config = Criterion::default().with_measurement(cpu_time::CpuTime);
+    config = Criterion::default().with_measurement(cpu_time::THREAD);
     targets = copy_spans
 }
 criterion_main!(redact_benches, copy_span_benches);

@@ -1,15 +1,19 @@
-//! A criterion measurement of the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), so
-//! time the thread spends preempted on this shared machine is not counted. Formatted as
-//! criterion's wall time is (nanoseconds).
+//! A criterion measurement of CPU time: the benchmark thread's ([`THREAD`],
+//! `CLOCK_THREAD_CPUTIME_ID`) or another clock's, such as the whole process's, so time spent
+//! preempted on this shared machine is not counted. Formatted as criterion's wall time is
+//! (nanoseconds).
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use nix::time::{ClockId, clock_gettime};
 
-/// The calling thread's CPU time.
-pub(crate) struct CpuTime;
+/// CPU time of one clock.
+pub(crate) struct CpuTime(pub(crate) ClockId);
 
-fn now_ns() -> u64 {
-    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+/// The calling thread's CPU time.
+pub(crate) const THREAD: CpuTime = CpuTime(ClockId::CLOCK_THREAD_CPUTIME_ID);
+
+fn now_ns(clock: ClockId) -> u64 {
+    clock_gettime(clock)
         .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
         .unwrap_or(0)
 }
@@ -18,10 +22,10 @@ impl Measurement for CpuTime {
     type Intermediate = u64;
     type Value = u64;
     fn start(&self) -> u64 {
-        now_ns()
+        now_ns(self.0)
     }
     fn end(&self, start: u64) -> u64 {
-        now_ns().saturating_sub(start)
+        now_ns(self.0).saturating_sub(start)
     }
     fn add(&self, a: &u64, b: &u64) -> u64 {
         a + b
