@@ -1,6 +1,7 @@
 //! warden-audit: the tamper-evident audit log.
 //!
 //! # Layout
+//! - [`approvals`]: calls waiting for a human: pending, decided, used (`ApprovalStore`).
 //! - [`record`]: `AuditEvent` (what the proxy hands over) and the sealed leaf (what is hashed and stored).
 //! - [`keyed`]: keyed hashes of arguments and results.
 //! - [`tree`]: the RFC 6962 Merkle tree's right edge (`Frontier`), O(log n) memory.
@@ -22,6 +23,7 @@
 //! re-serialized; verification reads leaves, stored hashes and checkpoints, and checks the
 //! query columns against the leaves.
 
+pub mod approvals;
 pub mod checkpoint;
 pub mod columns;
 pub mod daily;

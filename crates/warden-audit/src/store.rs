@@ -156,7 +156,7 @@ fn bind_rows(st: &mut rusqlite::CachedStatement<'_>, rows: &[Row]) -> rusqlite::
 }
 
 /// Runs `f` again while SQLite answers BUSY or LOCKED (jittered back-off, for at most 10 s).
-fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+pub(crate) fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut pause = 5u64;
     loop {

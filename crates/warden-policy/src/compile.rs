@@ -7,6 +7,7 @@ use globset::Glob;
 use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
 
+use crate::approval::ApprovalSpec;
 use crate::condition::{Cond, Condition, condition};
 use crate::model::{RawFile, RawPolicy};
 
@@ -14,7 +15,7 @@ use crate::model::{RawFile, RawPolicy};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
     Allow,
-    /// Needs a human's approval (held; denied until the approvals workflow exists).
+    /// Needs a human's approval: held until approved, denied, or expired (`approval`).
     Approve,
     Deny,
 }
@@ -96,29 +97,50 @@ pub struct RateLimit {
 
 /// Reads `30s`, `1m`, `2h`, `1d` (or a number of seconds).
 fn window_ms(v: &Value) -> Result<u64, String> {
+    duration_ms(v, "window")
+}
+
+/// Reads a duration named `what`: `500ms`, `30s`, `1m`, `2h`, `1d` (or a number of seconds).
+pub(crate) fn duration_ms(v: &Value, what: &str) -> Result<u64, String> {
+    let like = || format!("{what} is like 30s, 1m, 1h or 1d");
     if let Some(n) = v.as_u64() {
-        return Ok(n * 1000);
+        if n == 0 {
+            return Err(format!("a {what} of zero length"));
+        }
+        return n.checked_mul(1000).ok_or_else(like);
     }
-    let s = v
-        .as_str()
-        .ok_or("`window` is like 30s, 1m, 1h or 1d")?
-        .trim();
+    let s = v.as_str().ok_or_else(like)?.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("window {s:?} is like 30s, 1m, 1h or 1d"))?;
+        .map_err(|_| format!("{what} {s:?}: {}", like()))?;
     let ms = match unit {
         "ms" => 1,
         "s" | "" => 1000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("window {s:?} is like 30s, 1m, 1h or 1d")),
+        _ => return Err(format!("{what} {s:?}: {}", like())),
     };
     if n == 0 {
-        return Err("a window of zero length".into());
+        return Err(format!("a {what} of zero length"));
     }
-    Ok(n * ms)
+    n.checked_mul(ms).ok_or_else(like)
+}
+
+/// Writes a duration the way `duration_ms` reads it (the largest whole unit).
+pub(crate) fn show_ms(ms: u64) -> String {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
 }
 
 /// At most `units` per fixed window of `window_ms` (aligned to the Unix epoch, so a `1d`
@@ -216,8 +238,10 @@ pub struct Rule {
     pub mode: Mode,
     /// Line of the rule in its file (for explanations).
     pub line: u64,
-    /// Who may approve (kept for the approvals workflow; seed files name them).
+    /// Who may approve: principals by name, or `role:NAME`.
     pub approvers: Vec<String>,
+    /// How approval works for this rule (set on every `approve` rule, defaults if unwritten).
+    pub approval: Option<ApprovalSpec>,
     /// A rate limit on the calls this rule applies to.
     pub rate_limit: Option<RateLimit>,
     /// A budget on the calls this rule applies to.
@@ -559,6 +583,28 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
         ));
         ok = false;
     }
+    let approval = match (&p.approval, action) {
+        (None, Some(Action::Approve)) => Some(ApprovalSpec::default()),
+        (None, _) => None,
+        (Some(a), Some(Action::Approve)) => match crate::approval::approval(&a.value) {
+            Ok(spec) => Some(spec),
+            Err(msgs) => {
+                for m in msgs {
+                    problems.push(at(&a.referenced, format!("policy {name:?}: {m}")));
+                }
+                ok = false;
+                None
+            }
+        },
+        (Some(a), _) => {
+            problems.push(at(
+                &a.referenced,
+                format!("policy {name:?}: `approval` applies to rules whose action is approve"),
+            ));
+            ok = false;
+            None
+        }
+    };
     Some(Rule {
         name: name.clone(),
         qualified: matcher.and(Some(pattern.contains(':')))?,
@@ -571,6 +617,7 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
         mode,
         line: here.line(),
         approvers: p.approvers.clone(),
+        approval,
         rate_limit: limit,
         budget,
         limiter_only,

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`model`](crate::model): the policy file as written (YAML), with source locations.
+//! - [`approval`]: an `approve` rule's approval block (timeout, hold, grant, channels).
 //! - [`compile`]: `PolicySet::compile`: globs, regexes and paths built; every problem reported.
 //! - `condition`: each condition kind as written, compiled.
 //! - [`eval`]: `PolicySet::evaluate`: deny-overrides decisions, and `explain` traces.
@@ -11,6 +12,7 @@
 //!   the real paths a caller-supplied resolver finds (symlinks).
 //! - [`redact`]: secret and personal-data detectors and the redacted audit copy.
 
+pub mod approval;
 pub mod compile;
 mod condition;
 pub mod eval;
@@ -19,5 +21,6 @@ pub mod path;
 pub mod path_cond;
 pub mod redact;
 
+pub use approval::{ApprovalSpec, Channel, Grant, Webhook};
 pub use compile::{Action, Budget, Mode, Per, PolicyErrors, PolicySet, Problem, RateLimit};
 pub use eval::{BudgetRef, Decision, GOVERNED_METHODS, Limit, Moment, Request, Trace};

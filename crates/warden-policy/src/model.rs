@@ -38,6 +38,8 @@ pub(crate) struct RawPolicy {
     pub(crate) budget: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     pub(crate) approvers: Vec<String>,
+    /// How approval works (`approve` rules only): timeout, hold, grant, channels.
+    pub(crate) approval: Option<Spanned<serde_json::Value>>,
     /// Sets `resolve_symlinks` on every path condition of the rule.
     pub(crate) resolve_symlinks: Option<bool>,
 }
