@@ -16,6 +16,51 @@ pub const RATE_LIMITED: i64 = -32013;
 pub const SECRET_DETECTED: i64 = -32014;
 /// A budget of a policy rule is spent for the current window.
 pub const BUDGET_EXCEEDED: i64 = -32015;
+/// The approval a held call waited for was denied (or cancelled).
+pub const APPROVAL_DENIED: i64 = -32016;
+/// The approval a held call waited for expired before anyone decided.
+pub const APPROVAL_EXPIRED: i64 = -32017;
+
+/// The `_meta` key under which warden describes the approval in a pending tool result.
+pub const APPROVAL_META_KEY: &str = "dev.warden/approval";
+
+/// A held call not decided within its hold: a tool result (`isError: true`) the model can act
+/// on, with the approval in `_meta`. Calling the same tool with the same arguments again
+/// attaches to the same approval.
+pub fn approval_pending(
+    id: Option<&RawValue>,
+    a: &warden_audit::approvals::Approval,
+    dashboard: Option<&str>,
+) -> Vec<u8> {
+    let who = if a.approvers.is_empty() {
+        "an operator".to_owned()
+    } else {
+        a.approvers.join(", ")
+    };
+    let rule = a.rule.as_deref().unwrap_or("the policy");
+    let tool = a.tool.as_deref().unwrap_or(&a.method);
+    let secs = (a.expires_us - warden_audit::now_us()).max(0) / 1_000_000;
+    let text = format!(
+        "warden: approval `{}` is pending with {who} (policy rule '{rule}'): {tool} was not run. \
+         Call it again with the same arguments once it is approved; the approval expires in {secs} s.",
+        a.id
+    );
+    let link = dashboard.map(|d| format!("{}/#approvals/{}", d.trim_end_matches('/'), a.id));
+    let result = serde_json::json!({
+        "content": [{ "type": "text", "text": text }],
+        "isError": true,
+        "_meta": { APPROVAL_META_KEY: {
+            "id": a.id,
+            "status": "pending",
+            "approvers": a.approvers,
+            "rule": a.rule,
+            "expires_us": a.expires_us,
+            "dashboard": link,
+        }},
+    });
+    let id = id.map_or("null", RawValue::get);
+    format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{result}}}\n").into_bytes()
+}
 
 /// A call over a budget: `used` of `limit` units spent in the window that resets at `resets_at_ms`.
 pub fn budget_exceeded(

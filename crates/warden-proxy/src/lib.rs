@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`pipeline`]: `Pipeline::on_frame`, the named stages every frame goes through, in order.
+//! - [`approvals`]: the desk that holds calls for approval and releases them as decided.
 //! - [`admit`]: the first stage for client frames: only what warden read strictly goes on.
 //! - [`correlate`]: requests matched to responses in both id spaces; cancellation, progress.
 //! - [`stdio`]: the `warden run` transport: child process, frame pumps, shutdown.
@@ -15,6 +16,7 @@
 //! - [`realpath`]: real paths on this host, for policies that resolve symlinks.
 
 pub mod admit;
+pub mod approvals;
 pub mod budgets;
 pub mod correlate;
 pub mod errors;

@@ -21,3 +21,27 @@ pub trait Observer: Send + Sync {
         hints: FrameHints<'_>,
     ) -> Vec<(&'static str, serde_json::Value)>;
 }
+
+/// Shows `events` to `o` and appends the gateway events it asks for, in the session and
+/// context of the first event (or `session` and `ctx` when there is none).
+pub fn observed(
+    o: &dyn Observer,
+    events: &mut Vec<AuditEvent>,
+    hints: FrameHints<'_>,
+    session: &std::sync::Arc<str>,
+    ctx: impl FnOnce() -> std::sync::Arc<warden_audit::SessionContext>,
+) {
+    let extra = o.observe(events, hints);
+    if extra.is_empty() {
+        return;
+    }
+    let (session, ctx) = match events.first() {
+        Some(e) => (e.session.clone(), e.context.clone()),
+        None => (session.clone(), ctx()),
+    };
+    for (name, detail) in extra {
+        let mut ev = AuditEvent::gateway(session.clone(), ctx.clone(), name);
+        ev.detail = Some(detail);
+        events.push(ev);
+    }
+}

@@ -64,6 +64,9 @@ pub(crate) enum Cmd {
     /// Human-readable evidence from the audit store.
     #[command(subcommand)]
     Report(ReportCmd),
+    /// Decide the calls a policy holds for human approval: list, show, approve, deny.
+    #[command(subcommand)]
+    Approvals(ApprovalsCmd),
     /// The sample HR MCP server used by `warden demo` (speaks MCP on stdio).
     #[command(hide = true)]
     DemoServer,
@@ -625,4 +628,62 @@ pub(crate) enum ConfigCmd {
     /// Print a config file with every option and its default.
     #[command(after_help = "Example:\n  warden config print-default > warden.yaml")]
     PrintDefault,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ApprovalsCmd {
+    /// List approvals: pending ones (soonest to expire first) unless told otherwise.
+    #[command(
+        after_help = "Example:\n  warden approvals list\n  warden approvals list --all --format json"
+    )]
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only approvals in this state: pending, approved, denied, expired, cancelled.
+        #[arg(long, value_name = "STATE")]
+        status: Option<String>,
+        /// Every approval, decided ones included (most recent first, after the pending ones).
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show one approval: what is asked (the arguments as stored, redacted), by whom, until when.
+    #[command(after_help = "Example:\n  warden approvals show 019a...")]
+    Show {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Approve a pending approval: the held call goes on (exit 1 if it was already decided or expired).
+    #[command(
+        after_help = "Example:\n  warden approvals approve 019a... --reason \"checked the path\""
+    )]
+    Approve(DecideArgs),
+    /// Deny a pending approval: the held call is refused (exit 1 if it was already decided or expired).
+    #[command(
+        after_help = "Example:\n  warden approvals deny 019a... --reason \"not in production\""
+    )]
+    Deny(DecideArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct DecideArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    #[command(flatten)]
+    pub(crate) keys: KeyArgs,
+    /// The approval's id (`warden approvals list`).
+    pub(crate) id: String,
+    /// Why: recorded with the decision.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: Option<String>,
+    /// Who decides (default: the local user).
+    #[arg(long = "as", value_name = "NAME")]
+    pub(crate) by: Option<String>,
+    /// Name of this warden instance (the decision's log origin and key name).
+    #[arg(long, default_value = "warden", env = "WARDEN_INSTANCE")]
+    pub(crate) instance: String,
 }

@@ -1,5 +1,6 @@
 //! One module per command family.
 
+pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod daily;
 pub(crate) mod dashboard;

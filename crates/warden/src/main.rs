@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         cli::Cmd::Demo(args) => commands::demo::demo(args),
         cli::Cmd::Dashboard(args) => commands::dashboard::dashboard(args),
         cli::Cmd::Report(cmd) => commands::report::report(cmd),
+        cli::Cmd::Approvals(cmd) => commands::approvals::approvals(cmd),
         cli::Cmd::DemoServer => commands::demo_server::serve(),
     };
     match result {

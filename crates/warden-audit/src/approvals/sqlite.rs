@@ -300,6 +300,19 @@ impl ApprovalStore for SqliteApprovals {
 
     fn expire_due(&self, now_us: i64) -> Result<Vec<Approval>, String> {
         let conn = self.conn();
+        // A read first: an UPDATE takes the write lock even when it matches nothing, and
+        // every process sweeps.
+        let due: Option<i64> = conn
+            .query_row(
+                "SELECT 1 FROM approvals WHERE status = 'pending' AND expires_us <= ?1 LIMIT 1",
+                [now_us],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut st = conn
             .prepare_cached(&format!(
                 "UPDATE approvals SET status = 'expired', decided_us = ?1, channel = 'timeout', \

@@ -45,7 +45,7 @@ use crate::correlate::{Correlator, Pending};
 use crate::observer::{FrameHints, Observer};
 use crate::tools::ToolClassifier;
 
-pub use hold::{HeldCall, Hold, Holder, Release};
+pub use hold::{Admit, Ask, HeldCall, Hold, Holder, Release, progress_every};
 pub use route::{Decision, Route};
 
 /// What to do when the audit store fails.
@@ -143,18 +143,8 @@ impl Pipeline {
 
     /// Shows `events` to the observer and appends the gateway events it asks for.
     fn observed(&self, events: &mut Vec<AuditEvent>, hints: FrameHints<'_>) {
-        let Some(o) = &self.observer else { return };
-        let extra = o.observe(events, hints);
-        if extra.is_empty() {
-            return;
-        }
-        let ctx = events
-            .first()
-            .map_or_else(|| self.context(), |e| e.context.clone());
-        for (name, detail) in extra {
-            let mut ev = AuditEvent::gateway(self.session.clone(), ctx.clone(), name);
-            ev.detail = Some(detail);
-            events.push(ev);
+        if let Some(o) = &self.observer {
+            crate::observer::observed(&**o, events, hints, &self.session, || self.context());
         }
     }
 
@@ -314,9 +304,14 @@ impl Pipeline {
         };
         let classified = self.classify(dir, &frame, &parsed);
         let copy = self.audit_copy(&parsed);
-        let decided = self.decide(dir, &frame, &parsed, &classified.classes, &copy);
-        let mut held = self.plan_hold(dir, &parsed, &classified.classes, &decided);
-        let refused = decided.refuse && held.is_none();
+        let mut decided = self.decide(dir, &frame, &parsed, &classified.classes, &copy);
+        let mut plan = self.plan_hold(dir, &frame, &parsed, &classified.classes, &copy, &decided);
+        if plan.granted() {
+            // An approval covers the call and was used for it: it goes on as allowed.
+            decided.refuse = false;
+            decided.denied = false;
+        }
+        let refused = decided.refuse && plan.held().is_none();
         let links = match self.correlate(dir, &frame, &parsed, &classified, refused) {
             Ok(links) => links,
             Err(refusal) => {
@@ -324,9 +319,7 @@ impl Pipeline {
                 return self.refuse(ts_us, &frame, &env, &refusal, hints);
             }
         };
-        if let Some(h) = held.as_mut() {
-            h.exchange = links.first().and_then(|l| l.exchange);
-        }
+        plan.set_exchange(links.first().and_then(|l| l.exchange));
         let rewrite = self.rewrite(dir, &frame, &parsed, &links, decided.governance.as_deref());
         let mut records = self.records(record::Staged {
             ts_us,
@@ -338,11 +331,12 @@ impl Pipeline {
             decided: &decided,
             links,
             rewrite: &rewrite,
-            held: held.as_ref(),
+            held: plan.held(),
         });
+        records.events.extend(plan.records(&self.session));
         let wait = self.durability == Durability::Sync && dir == Direction::S2C && records.responds;
         let ack = self.enqueue(std::mem::take(&mut records.events), wait, hints)?;
-        let route = self.route(&parsed, &decided, records, rewrite, held);
+        let route = self.route(&parsed, &decided, records, rewrite, plan.into_held());
         Ok(Decision { route, ack })
     }
 

@@ -602,10 +602,20 @@ pub(super) struct Holds {
 impl Holds {
     pub(super) fn wait(&self, hold: crate::pipeline::Hold, frame: Bytes) -> std::io::Result<()> {
         let me = self.clone();
+        let call_for_ticks = hold.call.clone();
         std::thread::Builder::new()
             .name("held-call".into())
             .spawn(move || {
-                let (call, release) = hold.wait_blocking();
+                let pipeline = me.pipeline.clone();
+                let client = me.to_client.clone();
+                let (call, release) =
+                    hold.wait_ticking(crate::pipeline::progress_every(call_for_ticks.hold_ms), |n| {
+                        if let Ok(Some(note)) = pipeline.progress(&call_for_ticks, n)
+                            && let Err(e) = write_shared(&client, &note)
+                        {
+                            tracing::debug!("progress not delivered: {e}");
+                        }
+                    });
                 let sent = match me.pipeline.release(&call, &release) {
                     Ok(Route::Answer(reply)) => write_shared(&me.to_client, &reply),
                     Ok(_) => write_server(&me.to_server, &frame),

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use warden_audit::approvals::SqliteApprovals;
 use warden_audit::{AuditWriter, Durability, Keys, PayloadLevel, Store, WriterConfig};
 use warden_policy::PolicySet;
 use warden_policy::redact::{RedactConfig, Redactor};
+use warden_proxy::approvals::{Desk, Recorder};
 use warden_proxy::budgets::BudgetBook;
 use warden_proxy::limits::RateLimiter;
 use warden_proxy::{Governance, OnStoreError, Pipeline};
@@ -32,6 +34,8 @@ pub(crate) struct Recording {
     budgets: Arc<BudgetBook>,
     /// Metrics, traces and security events, when asked for.
     pub(crate) observe: Option<super::observe::Running>,
+    /// Holds calls sent for approval and releases them as they are decided.
+    pub(crate) desk: Arc<Desk>,
 }
 
 impl Recording {
@@ -115,6 +119,7 @@ impl Recording {
             }
         }
         let params_hasher = keys.hasher.clone();
+        let action_hasher = keys.hasher.clone();
         let writer = AuditWriter::start(store, keys, cfg)?;
         // Tool names an operator wrote (tool lists, exact policy patterns) are labels from the
         // start, so a call made before any `tools/list` is not `other`.
@@ -133,7 +138,9 @@ impl Recording {
             always_observe,
             params_hasher,
         )?;
+        let desk = start_desk(&db, &writer, observe.as_ref(), action_hasher)?;
         Ok(Recording {
+            desk,
             observe,
             db,
             writer,
@@ -209,8 +216,39 @@ impl Recording {
         if let Some(o) = &self.observe {
             p = p.with_observer(o.observer.clone());
         }
-        p.with_tool_lists(self.sensitive_tools.clone(), self.write_tools.clone())
+        p.with_holder(self.desk.clone())
+            .with_tool_lists(self.sensitive_tools.clone(), self.write_tools.clone())
     }
+}
+
+/// The approvals desk of this process, on the store's approvals; what it records outside a
+/// call (expiries) goes through the observer like every record.
+fn start_desk(
+    db: &std::path::Path,
+    writer: &AuditWriter,
+    observe: Option<&super::observe::Running>,
+    hasher: warden_audit::keyed::KeyedHasher,
+) -> anyhow::Result<Arc<Desk>> {
+    let approvals = SqliteApprovals::open(db).map_err(anyhow::Error::msg)?;
+    let handle = writer.handle();
+    let log_id = handle.log_id().to_owned();
+    let observer = observe.map(|o| o.observer.clone());
+    let none: Arc<str> = "".into();
+    let record: Recorder = Arc::new(move |ev| {
+        let mut events = vec![ev];
+        if let Some(o) = &observer {
+            warden_proxy::observer::observed(&**o, &mut events, Default::default(), &none, || {
+                Arc::default()
+            });
+        }
+        for ev in events {
+            if let Err(e) = handle.record(ev) {
+                tracing::error!("approvals: cannot record: {e}");
+            }
+        }
+    });
+    Desk::start(Arc::new(approvals), hasher, record, Some(log_id), None)
+        .context("starting the approvals desk")
 }
 
 /// The usage of the policy's budgets in their current windows, from the store.

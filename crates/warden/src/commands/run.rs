@@ -12,7 +12,7 @@ use crate::cli::RunArgs;
 
 /// The local user's name: `$USER`, else `$LOGNAME`, else the OS account of our real uid
 /// (a service or `env -i` often has neither variable).
-fn local_user() -> Option<String> {
+pub(crate) fn local_user() -> Option<String> {
     ["USER", "LOGNAME"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())

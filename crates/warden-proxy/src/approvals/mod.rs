@@ -1,0 +1,326 @@
+//! The approvals desk: the [`Holder`] that governs calls a policy sends for approval. It
+//! admits each call against the approvals store (a new approval, the same call's pending one,
+//! or an approval that covers it), watches the held calls' approvals, and releases each held
+//! call as its approval is decided: forwarded when approved (the grant used atomically, the
+//! action hash checked again), refused when denied or expired, or answered "pending" when its
+//! hold runs out first. Decisions come from any process that shares the store (the CLI, the
+//! admin API); the desk sees them within a poll (250 ms).
+
+pub mod action;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use warden_audit::AuditEvent;
+use warden_audit::approvals::{
+    Admission, Approval, ApprovalStore, GrantKind, NewApproval, Status, records,
+};
+use warden_audit::keyed::KeyedHasher;
+use warden_audit::now_us;
+use warden_policy::Grant;
+
+use crate::errors;
+use crate::pipeline::{Admit, Ask, HeldCall, Holder, Release};
+
+/// How often the desk looks at the store for decisions and expiries.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Writes a record the desk makes outside any call (an expiry).
+pub type Recorder = Arc<dyn Fn(AuditEvent) + Send + Sync>;
+
+/// A held call waiting on its approval.
+struct Waiter {
+    approval: String,
+    action_hash: String,
+    session: String,
+    hold_until: Instant,
+    tx: oneshot::Sender<Release>,
+}
+
+struct Shared {
+    store: Arc<dyn ApprovalStore>,
+    waiters: Mutex<Vec<Waiter>>,
+    record: Recorder,
+    dashboard: Option<String>,
+}
+
+/// See the module documentation.
+pub struct Desk {
+    shared: Arc<Shared>,
+    hasher: KeyedHasher,
+    log_id: Option<String>,
+}
+
+impl Desk {
+    /// Starts the desk's watcher thread (it ends when the desk is dropped). `log_id` names the
+    /// log of this process on the approvals it opens; `dashboard` is the base URL of a
+    /// dashboard, linked from pending answers.
+    pub fn start(
+        store: Arc<dyn ApprovalStore>,
+        hasher: KeyedHasher,
+        record: Recorder,
+        log_id: Option<String>,
+        dashboard: Option<String>,
+    ) -> std::io::Result<Arc<Desk>> {
+        let shared = Arc::new(Shared {
+            store,
+            waiters: Mutex::new(Vec::new()),
+            record,
+            dashboard,
+        });
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("approvals".into())
+            .spawn(move || watch(&weak))?;
+        Ok(Arc::new(Desk {
+            shared,
+            hasher,
+            log_id,
+        }))
+    }
+
+    /// The store the desk works on.
+    pub fn store(&self) -> &Arc<dyn ApprovalStore> {
+        &self.shared.store
+    }
+}
+
+fn refuse(code: i64, reason: &str, message: String) -> Release {
+    Release::Refuse {
+        code,
+        reason: reason.into(),
+        message,
+    }
+}
+
+fn grant(g: Grant) -> GrantKind {
+    match g {
+        Grant::Once => GrantKind::Once,
+        Grant::Session => GrantKind::Session,
+        Grant::Ttl { ms } => GrantKind::Ttl { ms },
+    }
+}
+
+impl Holder for Desk {
+    fn admit(&self, call: &mut HeldCall, ask: &Ask<'_>) -> Admit {
+        let tool = call.target.clone().unwrap_or_else(|| call.method.clone());
+        let Some(hash) = action::action_hash(&self.hasher, &call.server, &tool, ask.arguments)
+        else {
+            return Admit::Refuse(refuse(
+                errors::APPROVAL_REQUIRED,
+                "approval_unhashable",
+                "warden: the call's arguments could not be read for its approval".into(),
+            ));
+        };
+        call.action_hash = Some(hash.clone());
+        let spec = ask.spec.clone().unwrap_or_default();
+        call.hold_ms = spec.hold_ms.min(spec.timeout_ms);
+        let new = NewApproval {
+            id: call.approval.clone(),
+            action_hash: hash,
+            server: call.server.clone(),
+            method: call.method.clone(),
+            tool: call.target.clone(),
+            principal: call.principal.clone(),
+            agent: ask.agent.clone(),
+            session: call.session.clone(),
+            rule: call.rule.clone(),
+            policy: ask.policy.clone(),
+            approvers: call.approvers.clone(),
+            grant: grant(spec.grant),
+            self_approval: spec.self_approval,
+            arguments: ask
+                .stored_arguments
+                .and_then(|b| serde_json::from_slice(b).ok()),
+            timeout_ms: spec.timeout_ms,
+            log_id: self.log_id.clone(),
+            request_record: None,
+        };
+        match self.shared.store.admit(new, now_us()) {
+            Ok(Admission::Fresh(a)) => {
+                call.approval = a.id.clone();
+                Admit::Hold {
+                    fresh: Some(Box::new(a)),
+                }
+            }
+            Ok(Admission::Attached(a)) => {
+                call.approval = a.id;
+                Admit::Hold { fresh: None }
+            }
+            Ok(Admission::Granted(a)) => {
+                call.approval = a.id.clone();
+                Admit::Granted(Box::new(a))
+            }
+            Err(e) => Admit::Refuse(refuse(
+                errors::APPROVAL_REQUIRED,
+                "approval_store_unavailable",
+                format!("warden: the call needs approval and the approvals store failed: {e}"),
+            )),
+        }
+    }
+
+    fn hold(&self, call: &HeldCall) -> oneshot::Receiver<Release> {
+        let (tx, rx) = oneshot::channel();
+        let Some(action_hash) = call.action_hash.clone() else {
+            // Not admitted by this desk: nothing can approve it.
+            // The receiver is returned below: it cannot be gone yet.
+            let _sent = tx.send(refuse(
+                errors::APPROVAL_REQUIRED,
+                "approval_required",
+                "warden: this call needs approval and was not admitted for one".into(),
+            ));
+            return rx;
+        };
+        let w = Waiter {
+            approval: call.approval.clone(),
+            action_hash,
+            session: call.session.clone(),
+            hold_until: Instant::now() + Duration::from_millis(call.hold_ms),
+            tx,
+        };
+        lock(&self.shared.waiters).push(w);
+        rx
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The watcher: expiries, then each held call's approval, every `POLL`.
+fn watch(weak: &Weak<Shared>) {
+    for round in 0u64.. {
+        std::thread::sleep(POLL);
+        let Some(shared) = weak.upgrade() else { return };
+        // Expiries every second (every round while calls are held, so none outlives its hold).
+        if round % 4 == 0 || !lock(&shared.waiters).is_empty() {
+            shared.expire();
+        }
+        shared.release_decided();
+    }
+}
+
+impl Shared {
+    /// Marks approvals past their expiry as expired (whichever process marks one records it).
+    fn expire(&self) {
+        match self.store.expire_due(now_us()) {
+            Ok(expired) => {
+                for a in expired {
+                    (self.record)(records::decided(&a));
+                }
+            }
+            Err(e) => tracing::warn!("approvals: cannot expire due approvals: {e}"),
+        }
+    }
+
+    /// Releases the held calls whose approval was decided or whose hold ran out.
+    fn release_decided(&self) {
+        let waiters = std::mem::take(&mut *lock(&self.waiters));
+        if waiters.is_empty() {
+            return;
+        }
+        let mut seen: HashMap<String, Option<Approval>> = HashMap::new();
+        let mut keep = Vec::new();
+        for w in waiters {
+            if w.tx.is_closed() {
+                continue; // the session went away; the approval stays for a retry
+            }
+            let a = seen
+                .entry(w.approval.clone())
+                .or_insert_with(|| match self.store.get(&w.approval) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(approval = %w.approval, "approvals: cannot read: {e}");
+                        None
+                    }
+                })
+                .clone();
+            match self.release(&w, a) {
+                Some(r) => {
+                    // A held call whose session ended meanwhile has no one to tell.
+                    let _gone = w.tx.send(r);
+                }
+                None => keep.push(w),
+            }
+        }
+        lock(&self.waiters).extend(keep);
+    }
+
+    /// How `w` ends given its approval as stored, or `None` while it keeps waiting.
+    fn release(&self, w: &Waiter, a: Option<Approval>) -> Option<Release> {
+        let Some(a) = a else {
+            return Some(refuse(
+                errors::APPROVAL_REQUIRED,
+                "approval_missing",
+                format!(
+                    "warden: approval {} is not in the approvals store",
+                    w.approval
+                ),
+            ));
+        };
+        let by = a.decided_by.as_deref().unwrap_or("warden");
+        let why = a
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        Some(match a.status {
+            Status::Pending if Instant::now() < w.hold_until => return None,
+            Status::Pending => Release::Pending {
+                approval: Box::new(a),
+                dashboard: self.dashboard.clone(),
+            },
+            Status::Approved => {
+                match self
+                    .store
+                    .consume(&a.id, &w.action_hash, &w.session, now_us())
+                {
+                    Ok(true) => {
+                        let mut a = a;
+                        a.uses += 1;
+                        Release::Approved(Box::new(a))
+                    }
+                    Ok(false) => refuse(
+                        errors::APPROVAL_REQUIRED,
+                        "approval_used",
+                        format!(
+                            "warden: approval {} was already used by another call (grant {}); call again to ask for a new one",
+                            a.id, a.grant
+                        ),
+                    ),
+                    Err(e) => refuse(
+                        errors::APPROVAL_REQUIRED,
+                        "approval_store_unavailable",
+                        format!("warden: approval {} could not be used: {e}", a.id),
+                    ),
+                }
+            }
+            Status::Denied => refuse(
+                errors::APPROVAL_DENIED,
+                "approval_denied",
+                format!(
+                    "warden: approval {} was denied by {by}{why}; the call was not forwarded",
+                    a.id
+                ),
+            ),
+            Status::Cancelled => refuse(
+                errors::APPROVAL_DENIED,
+                "approval_cancelled",
+                format!(
+                    "warden: approval {} was cancelled{why}; the call was not forwarded",
+                    a.id
+                ),
+            ),
+            Status::Expired => refuse(
+                errors::APPROVAL_EXPIRED,
+                "approval_expired",
+                format!(
+                    "warden: approval {} expired before anyone decided; the call was not forwarded",
+                    a.id
+                ),
+            ),
+        })
+    }
+}
