@@ -448,3 +448,13 @@ fn a_bad_url_is_refused_without_being_recorded() {
     assert_eq!(detail["webhook"]["error"], "bad_url");
     assert_no_secrets("the record", &detail.to_string());
 }
+
+#[test]
+fn the_signature_matches_the_documented_recipe() {
+    // Python's hmac and `openssl dgst -sha256 -hmac` give this for the same input
+    // (docs/approvals-webhook.md).
+    assert_eq!(
+        signature(b"whsec-test", 1_764_755_000, br#"{"id":"apr_1"}"#),
+        "v1=96985a884b614e5870323678285d739b70f8ea1b58e38e4007bc9c82050ef121"
+    );
+}
