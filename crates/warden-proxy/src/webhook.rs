@@ -161,7 +161,11 @@ impl WebhookSender {
         }
         let delivery = Delivery {
             client: self.client.clone(),
-            retry: self.retry.clone(),
+            retry: Retry {
+                // At least the one attempt that is recorded.
+                attempts: self.retry.attempts.max(1),
+                ..self.retry.clone()
+            },
             body: Bytes::from(body(a, dashboard).to_string()),
             url,
             origin,

@@ -303,6 +303,17 @@ async fn a_400_is_a_permanent_failure_tried_once() {
     let records = all(rx).await;
     hit(&mut r).await;
     assert_eq!(r.count.load(Ordering::SeqCst), 1);
+    // No attempts configured still makes the one attempt.
+    let (record, rx) = recorder();
+    sender(fast(0), None).send(
+        &tokio::runtime::Handle::current(),
+        &hook(&r.base, None),
+        &approval(Duration::from_secs(60)),
+        None,
+        record,
+    );
+    assert_eq!(all(rx).await.len(), 1);
+    assert_eq!(r.count.load(Ordering::SeqCst), 2);
     assert_eq!(records.len(), 1, "{records:?}");
     let w = &records[0]["webhook"];
     assert_eq!(w["status"], 400);
