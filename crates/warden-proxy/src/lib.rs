@@ -14,6 +14,7 @@
 //! - [`budgets`]: per-window budgets, seeded from the audit store.
 //! - [`tools`]: read / write / sensitive classification of tools.
 //! - [`realpath`]: real paths on this host, for policies that resolve symlinks.
+//! - [`webhook`]: the approvals' webhook channel (signed notices, retried in the background).
 
 pub mod admit;
 pub mod approvals;
@@ -28,6 +29,7 @@ pub mod policy_watch;
 pub mod realpath;
 pub mod stdio;
 pub mod tools;
+pub mod webhook;
 
 pub use observer::{FrameHints, Observer};
 pub use pipeline::{Governance, OnStoreError, Pipeline};
