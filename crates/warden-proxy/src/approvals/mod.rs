@@ -19,7 +19,7 @@ use warden_audit::approvals::{
 };
 use warden_audit::keyed::KeyedHasher;
 use warden_audit::now_us;
-use warden_policy::Grant;
+use warden_policy::{Channel, Grant};
 
 use crate::errors;
 use crate::pipeline::{Admit, Ask, HeldCall, Holder, Release};
@@ -44,6 +44,8 @@ struct Shared {
     waiters: Mutex<Vec<Waiter>>,
     record: Recorder,
     dashboard: Option<String>,
+    /// Webhook deliveries still retrying, by approval: stopped once it is decided.
+    deliveries: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
 
 /// See the module documentation.
@@ -51,6 +53,8 @@ pub struct Desk {
     shared: Arc<Shared>,
     hasher: KeyedHasher,
     log_id: Option<String>,
+    /// New approvals whose rule has a webhook, until their call is held (then it is sent).
+    to_notify: Mutex<HashMap<String, (warden_policy::Webhook, Approval)>>,
 }
 
 impl Desk {
@@ -69,6 +73,7 @@ impl Desk {
             waiters: Mutex::new(Vec::new()),
             record,
             dashboard,
+            deliveries: Mutex::default(),
         });
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
@@ -78,7 +83,31 @@ impl Desk {
             shared,
             hasher,
             log_id,
+            to_notify: Mutex::default(),
         }))
+    }
+
+    /// Posts the notice of a new approval to its rule's webhook (on a runtime of the desk's
+    /// own: `warden run` has none), recording each attempt in the approval's session.
+    fn notify(&self, hook: &warden_policy::Webhook, a: &Approval) {
+        let Some((rt, sender)) = webhook_runtime() else {
+            return;
+        };
+        let record = self.shared.record.clone();
+        let (session, server) = (a.session.clone(), a.server.clone());
+        let on_attempt: crate::webhook::Record = Arc::new(move |name, detail| {
+            let ctx = warden_audit::SessionContext {
+                server_name: Some(server.clone()),
+                ..warden_audit::SessionContext::default()
+            };
+            let mut ev = AuditEvent::gateway(session.as_str().into(), Arc::new(ctx), name);
+            ev.detail = Some(detail);
+            record(ev);
+        });
+        let dashboard = self.shared.dashboard.as_deref();
+        if let Some(h) = sender.send(rt.handle(), hook, a, dashboard, on_attempt) {
+            lock(&self.shared.deliveries).insert(a.id.clone(), h);
+        }
     }
 
     /// The store the desk works on.
@@ -141,6 +170,12 @@ impl Holder for Desk {
         match self.shared.store.admit(new, now_us()) {
             Ok(Admission::Fresh(a)) => {
                 call.approval = a.id.clone();
+                if let Some(hook) = spec
+                    .webhook
+                    .filter(|_| spec.channels.contains(&Channel::Webhook))
+                {
+                    lock(&self.to_notify).insert(a.id.clone(), (hook, a.clone()));
+                }
                 Admit::Hold {
                     fresh: Some(Box::new(a)),
                 }
@@ -181,8 +216,37 @@ impl Holder for Desk {
             tx,
         };
         lock(&self.shared.waiters).push(w);
+        // The approval's record is queued with the call's: now the channels may be contacted.
+        let fresh = lock(&self.to_notify).remove(&call.approval);
+        if let Some((hook, a)) = fresh {
+            self.notify(&hook, &a);
+        }
         rx
     }
+}
+
+/// The runtime webhook deliveries run on (started on first use, kept for the process), and
+/// the sender; `None` (said once) if either cannot be made.
+fn webhook_runtime() -> Option<&'static (tokio::runtime::Runtime, crate::webhook::WebhookSender)> {
+    static RT: std::sync::OnceLock<
+        Option<(tokio::runtime::Runtime, crate::webhook::WebhookSender)>,
+    > = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("approval-webhook")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string());
+        match rt.and_then(|rt| Ok((rt, crate::webhook::WebhookSender::new()?))) {
+            Ok(pair) => Some(pair),
+            Err(e) => {
+                tracing::error!("approvals: webhooks cannot be sent: {e}");
+                None
+            }
+        }
+    })
+    .as_ref()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -266,6 +330,11 @@ impl Shared {
             .as_deref()
             .map(|r| format!(": {r}"))
             .unwrap_or_default();
+        if a.status != Status::Pending
+            && let Some(h) = lock(&self.deliveries).remove(&a.id)
+        {
+            h.abort();
+        }
         Some(match a.status {
             Status::Pending if Instant::now() < w.hold_until => return None,
             Status::Pending => Release::Pending {

@@ -87,6 +87,8 @@ pub struct HeldCall {
     pub hold_ms: u64,
     /// The request's `_meta.progressToken` (JSON text), for progress while it is held.
     pub progress_token: Option<String>,
+    /// The channels the rule reaches approvers through (`queue`, `elicitation`, `webhook`).
+    pub channels: Vec<&'static str>,
 }
 
 /// How a held call ends.
@@ -293,6 +295,10 @@ impl Pipeline {
                 .as_ref()
                 .map_or(warden_policy::approval::DEFAULT_HOLD_MS, |s| s.hold_ms),
             progress_token: c.and_then(|c| c.progress_token.as_ref()).map(id_json),
+            channels: spec.as_ref().map_or_else(
+                || vec!["queue"],
+                |s| s.channels.iter().map(|c| c.as_str()).collect(),
+            ),
         };
         let args = c.and_then(|c| c.args.clone()).and_then(|r| frame.get(r));
         let ask = Ask {

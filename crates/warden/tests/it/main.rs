@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns panic on failure by design
 
 mod admin;
+mod approvals;
 mod audit_readers;
 mod browser;
 mod conformance;

@@ -1,0 +1,266 @@
+//! Human approval end to end: the real server-filesystem's `write_file` behind an approval
+//! rule through `warden run`, driven by the official Python SDK, decided by another process
+//! (`warden approvals`), and the request, decision and execution records linked in a log
+//! that verifies.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::mpsc;
+
+use serde_json::Value;
+
+use crate::peers::by;
+use crate::support::*;
+
+const HOOK_SECRET: &str = "whsec-test-7f3a9c";
+const URL_TOKEN: &str = "T0KEN-in-url-path";
+
+/// What a scenario leaves: the client's report, the store's records, the allowed directory.
+struct Run {
+    steps: Value,
+    leaves: Vec<Value>,
+    place: Place,
+}
+
+fn scenario(name: &str, approval: &str, env: &[(&str, &str)]) -> Option<Run> {
+    let peers = peers()?;
+    let place = Place::new();
+    let files = place.dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let policy = place.dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "default: allow\npolicies:\n  - name: approve-writes\n    tool_pattern: \"filesystem:write_file\"\n    action: approve\n    approvers: [\"role:security\"]\n    approval: {approval}\n"
+        ),
+    )
+    .unwrap();
+    let result = place.dir.path().join("result.json");
+    let out = Command::new(peers.join("venv/bin/python"))
+        .arg(repo_root().join("tests/peers/approval_client.py"))
+        .args(["--out".as_ref(), result.as_os_str()])
+        .args(["--dir".as_ref(), files.as_os_str()])
+        .args(["--scenario", name])
+        .args(["--warden".as_ref(), warden_bin().as_os_str()])
+        .args(["--db".as_ref(), place.db().as_os_str()])
+        .args(["--key-dir".as_ref(), place.keys().as_os_str()])
+        .arg("--")
+        .arg(warden_bin())
+        .args(place.run_args(&[
+            "--server-name",
+            "filesystem",
+            "--policy",
+            policy.to_str().unwrap(),
+        ]))
+        .arg("node")
+        .arg(peers.join("node/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"))
+        .arg(&files)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&std::fs::read(&result).unwrap_or_default())
+        .unwrap_or_else(|_| panic!("no report: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        report["ok"],
+        true,
+        "{name}: {report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    place.assert_verifies();
+    Some(Run {
+        steps: report["steps"][name].clone(),
+        leaves: place.leaves(),
+        place,
+    })
+}
+
+fn events<'a>(leaves: &'a [Value], name: &str, approval: &str) -> Vec<&'a Value> {
+    by(leaves, |l| {
+        l["event"] == name && l["detail"]["approval"]["id"] == approval
+    })
+}
+
+/// Server results of `write_file`: calls that really ran (warden's pending answers are
+/// results too, from the gateway).
+fn writes_run(leaves: &[Value]) -> usize {
+    by(leaves, |l| {
+        l["dir"] == "s2c"
+            && l["kind"] == "result"
+            && l["target"] == "write_file"
+            && l["detail"]["origin"] != "gateway"
+    })
+    .len()
+}
+
+/// The request, decision and forwarded records of `approval`, and their links.
+fn linked(leaves: &[Value], approval: &str, status: &str) {
+    let requested = events(leaves, "approval_requested", approval);
+    assert_eq!(requested.len(), 1, "one approval_requested for {approval}");
+    let r = requested[0];
+    assert!(
+        r["detail"]["approval"]["action_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("hmac-sha256:")
+    );
+    assert_eq!(r["detail"]["approval"]["rule"], "approve-writes");
+    assert_eq!(r["detail"]["approval"]["approvers"][0], "role:security");
+    // The held request record names the approval and shares the exchange.
+    let held = by(leaves, |l| {
+        l["kind"] == "request" && l["exchange"] == r["exchange"]
+    });
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["detail"]["approval"]["id"], approval);
+    let decided = events(leaves, "approval_decided", approval);
+    assert_eq!(decided.len(), 1, "one decision for {approval}");
+    let d = &decided[0]["detail"]["approval"];
+    assert_eq!(d["status"], status);
+    assert_eq!(d["action_hash"], r["detail"]["approval"]["action_hash"]);
+    if status != "expired" {
+        assert_eq!(d["by"], "security-officer");
+        assert_eq!(d["channel"], "cli");
+        // The CLI decided in a log of its own.
+        assert_ne!(decided[0]["log"], r["log"]);
+    }
+}
+
+#[test]
+fn approved_while_held_runs_once_and_a_webhook_is_signed() {
+    let hook = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/services/{URL_TOKEN}", hook.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = hook.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            headers.push(line.trim().to_ascii_lowercase());
+        }
+        let len: usize = headers
+            .iter()
+            .find_map(|h| h.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+        tx.send((headers, body)).unwrap();
+    });
+    let approval = format!(
+        "{{ timeout: 5m, hold: 50s, grant: once, webhook: {{ url: \"{url}\", secret_env: WARDEN_TEST_HOOK_SECRET }} }}"
+    );
+    let Some(run) = scenario(
+        "approve",
+        &approval,
+        &[("WARDEN_TEST_HOOK_SECRET", HOOK_SECRET)],
+    ) else {
+        return;
+    };
+    let id = run.steps["approval"].as_str().unwrap();
+    assert_eq!(run.steps["second_decision_exit"], 1);
+    assert!(
+        run.steps["second_decision_err"]
+            .as_str()
+            .unwrap()
+            .contains("already approved")
+    );
+    linked(&run.leaves, id, "approved");
+    assert_eq!(events(&run.leaves, "approval_forwarded", id).len(), 1);
+    assert_eq!(writes_run(&run.leaves), 1, "the file is written once");
+
+    let (headers, body) = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find_map(|h| h.strip_prefix(&format!("{name}:")))
+            .map(|v| v.trim().to_owned())
+            .unwrap()
+    };
+    let ts: i64 = header("x-warden-timestamp").parse().unwrap();
+    assert_eq!(
+        header("x-warden-signature"),
+        warden_proxy::webhook::signature(HOOK_SECRET.as_bytes(), ts, &body)
+    );
+    let text = String::from_utf8(body).unwrap();
+    let notice: Value = serde_json::from_str(&text).unwrap();
+    assert!(notice["text"].as_str().unwrap().contains(id), "{notice:#}");
+    for secret in [HOOK_SECRET, URL_TOKEN] {
+        assert!(!text.contains(secret), "{secret} in the webhook body");
+        for (path, bytes) in run.place.store_files() {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} stored in {path}"
+            );
+        }
+    }
+    let delivered = by(&run.leaves, |l| l["event"] == "approval_webhook");
+    assert!(!delivered.is_empty(), "webhook attempts are recorded");
+}
+
+#[test]
+fn denied_while_held_is_refused_and_nothing_is_written() {
+    let Some(run) = scenario("deny", "{ timeout: 5m }", &[]) else {
+        return;
+    };
+    let id = run.steps["approval"].as_str().unwrap();
+    assert_eq!(run.steps["error"]["data"]["reason"], "approval_denied");
+    linked(&run.leaves, id, "denied");
+    assert!(events(&run.leaves, "approval_forwarded", id).is_empty());
+    assert_eq!(writes_run(&run.leaves), 0);
+}
+
+#[test]
+fn nobody_deciding_expires_the_approval_and_refuses_the_call() {
+    let Some(run) = scenario("expire", "{ timeout: 2s }", &[]) else {
+        return;
+    };
+    let id = run.steps["error"]["data"]["approval"]["id"]
+        .as_str()
+        .unwrap();
+    linked(&run.leaves, id, "expired");
+    assert_eq!(writes_run(&run.leaves), 0);
+}
+
+#[test]
+fn a_pending_answer_then_approval_lets_the_retry_run_exactly_once() {
+    let Some(run) = scenario("hold", "{ hold: 3s, grant: once }", &[]) else {
+        return;
+    };
+    let id = run.steps["approval"].as_str().unwrap();
+    linked(&run.leaves, id, "approved");
+    assert!(
+        run.steps["progress_notifications"].as_u64().unwrap() >= 1,
+        "progress while held: {:#}",
+        run.steps
+    );
+    let progress = by(&run.leaves, |l| {
+        l["method"] == "notifications/progress" && l["dir"] == "s2c"
+    });
+    assert!(
+        !progress.is_empty(),
+        "warden's progress notifications are recorded"
+    );
+    // The retry ran under the approval (once); the third call asked anew.
+    assert_eq!(events(&run.leaves, "approval_forwarded", id).len(), 1);
+    assert_eq!(writes_run(&run.leaves), 1);
+    let third = run.steps["third"]["meta"]["id"].as_str().unwrap();
+    assert_ne!(third, id);
+    assert_eq!(events(&run.leaves, "approval_requested", third).len(), 1);
+}
+
+#[test]
+fn a_session_grant_lets_the_sessions_identical_calls_through() {
+    let Some(run) = scenario("session", "{ hold: 1s, grant: session }", &[]) else {
+        return;
+    };
+    let id = run.steps["approval"].as_str().unwrap();
+    linked(&run.leaves, id, "approved");
+    assert_eq!(events(&run.leaves, "approval_forwarded", id).len(), 2);
+    assert_eq!(writes_run(&run.leaves), 2);
+}
