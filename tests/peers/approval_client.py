@@ -13,6 +13,9 @@ rule asks for approval. Scenarios:
   hold     the hold runs out: a pending tool result (isError, the approval in _meta); the
            CLI approves; the same call again runs once; once more needs a new approval
   session  `grant: session`: after one approval the session's identical calls go through
+  elicit-accept   the client declares elicitation; warden asks it; it approves: the call runs
+  elicit-decline  the same, and the human declines: the call is refused
+  no-elicit       the client does not declare elicitation: it is never asked (pending answer)
 Each step is bounded; decisions are made only once the approval is listed as pending
 (the client waits for that, polling the CLI). Exit 0 iff every step is ok.
 """
@@ -85,11 +88,21 @@ async def run(args, rec: Recorder) -> None:
     t = args.step_timeout
     progress: list[float] = []
 
+    asked: list[dict[str, Any]] = []
+
+    async def elicitation_callback(context, params) -> types.ElicitResult:
+        asked.append({"message": params.message, "schema": params.requested_schema})
+        if args.scenario == "elicit-accept":
+            return types.ElicitResult(action="accept", content={"decision": "approve", "reason": "looks fine"})
+        return types.ElicitResult(action="decline")
+
+    elicits = args.scenario in ("elicit-accept", "elicit-decline")
     params = StdioServerParameters(command=args.command[0], args=args.command[1:], env=child_env())
     async with stdio_client(params) as (read, write):
         async with ClientSession(
             read,
             write,
+            elicitation_callback=elicitation_callback if elicits else None,
             client_info=types.Implementation(name="warden-approval-client", version="0.1.0"),
         ) as session:
             await rec.step("initialize", lambda: _init(session), t)
@@ -200,6 +213,28 @@ async def run(args, rec: Recorder) -> None:
 
                 await rec.step(args.scenario, pending_then_approved, t)
 
+            elif args.scenario in ("elicit-accept", "elicit-decline", "no-elicit"):
+
+                async def elicited() -> dict[str, Any]:
+                    out: dict[str, Any] = {}
+                    try:
+                        res = await call("asked.txt", "asked the human\n")
+                        out["result"] = {"is_error": bool(res.is_error), "text": text_of(res)[:300], "meta": approval_of(res)}
+                    except McpError as e:
+                        out["error"] = {"code": e.error.code, "message": e.error.message, "data": e.error.data}
+                    out["asked"] = asked
+                    out["on_disk"] = on_disk("asked.txt")
+                    if args.scenario == "elicit-accept":
+                        ok = len(asked) == 1 and out.get("result", {}).get("is_error") is False and out["on_disk"] is not None
+                    elif args.scenario == "elicit-decline":
+                        ok = len(asked) == 1 and out.get("error", {}).get("code") == -32016 and out["on_disk"] is None
+                    else:
+                        meta = out.get("result", {}).get("meta") or {}
+                        ok = not asked and meta.get("status") == "pending" and out["on_disk"] is None
+                    return {"ok": ok, **out}
+
+                await rec.step(args.scenario, elicited, t)
+
             async def still_flowing() -> dict[str, Any]:
                 res = await session.call_tool("list_directory", {"path": str(allowed)})
                 return {"ok": not res.is_error}
@@ -216,7 +251,7 @@ async def _init(session: ClientSession) -> dict[str, Any]:
 def main() -> int:
     def extra(parser) -> None:
         parser.add_argument("--dir", required=True)
-        parser.add_argument("--scenario", required=True, choices=["approve", "deny", "expire", "hold", "session"])
+        parser.add_argument("--scenario", required=True, choices=["approve", "deny", "expire", "hold", "session", "elicit-accept", "elicit-decline", "no-elicit"])
         parser.add_argument("--warden", required=True)
         parser.add_argument("--db", required=True)
         parser.add_argument("--key-dir", required=True)

@@ -46,7 +46,9 @@ impl Grant {
 pub enum Channel {
     /// The approvals queue: the CLI, the admin API and the dashboard (always on).
     Queue,
-    /// `elicitation/create` to the requesting client, when it may approve and can be asked.
+    /// `elicitation/create` to the requesting client. It asks the requester, so it is used only
+    /// when the rule allows self-approval and names the requester among its approvers, and the
+    /// client declared the capability; otherwise the other channels still work.
     Elicitation,
     /// A signed POST to the rule's webhook.
     Webhook,

@@ -223,6 +223,19 @@ impl Holder for Desk {
         }
         rx
     }
+
+    fn decide(
+        &self,
+        approval: &str,
+        approve: bool,
+        who: &warden_audit::approvals::Decider,
+        reason: Option<&str>,
+    ) -> Result<Approval, String> {
+        self.shared
+            .store
+            .decide(approval, approve, who, reason, now_us())
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// The runtime webhook deliveries run on (started on first use, kept for the process), and

@@ -37,6 +37,17 @@ pub trait Holder: Send + Sync {
     /// Returns where the call's release will come from, after its records are queued; must
     /// not block. A dropped sender releases the call as refused (`hold_abandoned`).
     fn hold(&self, call: &HeldCall) -> oneshot::Receiver<Release>;
+    /// Decides an approval on behalf of `who` (an answer to warden's elicitation).
+    fn decide(
+        &self,
+        approval: &str,
+        approve: bool,
+        who: &warden_audit::approvals::Decider,
+        reason: Option<&str>,
+    ) -> Result<Approval, String> {
+        let _ = (approval, approve, who, reason);
+        Err("this holder takes no decisions".into())
+    }
 }
 
 /// What a holder is told about a call it admits, beyond the `HeldCall`.
@@ -89,6 +100,9 @@ pub struct HeldCall {
     pub progress_token: Option<String>,
     /// The channels the rule reaches approvers through (`queue`, `elicitation`, `webhook`).
     pub channels: Vec<&'static str>,
+    /// Ask the client to decide (a new approval the requester may decide, on a client that
+    /// can be asked): the transport sends `Hold::elicit` before it waits.
+    pub elicit: bool,
 }
 
 /// How a held call ends.
@@ -117,6 +131,8 @@ pub enum Release {
 pub struct Hold {
     pub call: HeldCall,
     rx: oneshot::Receiver<Release>,
+    /// warden's `elicitation/create` to send the client first (recorded already).
+    pub elicit: Option<Vec<u8>>,
 }
 
 impl PartialEq for Hold {
@@ -151,7 +167,7 @@ impl Hold {
             Ok(rt) => rt,
             Err(_) => return self.wait_blocking(),
         };
-        let Hold { call, mut rx } = self;
+        let Hold { call, mut rx, .. } = self;
         let release = rt.block_on(async {
             let mut n = 0u32;
             loop {
@@ -299,6 +315,7 @@ impl Pipeline {
                 || vec!["queue"],
                 |s| s.channels.iter().map(|c| c.as_str()).collect(),
             ),
+            elicit: false,
         };
         let args = c.and_then(|c| c.args.clone()).and_then(|r| frame.get(r));
         let ask = Ask {
@@ -315,7 +332,10 @@ impl Pipeline {
             spec,
         };
         match holder.admit(&mut call, &ask) {
-            Admit::Hold { fresh } => Plan::Hold(call, fresh),
+            Admit::Hold { fresh } => {
+                call.elicit = fresh.is_some() && self.may_elicit(ask.spec.as_ref(), &call);
+                Plan::Hold(call, fresh)
+            }
             Admit::Granted(a) => Plan::Granted(call, a),
             Admit::Refuse(r) => {
                 tracing::error!(approval = %call.approval, "the call cannot be held for approval, refused: {r:?}");
@@ -329,7 +349,14 @@ impl Pipeline {
         match &self.holder {
             Some(h) => {
                 let rx = h.hold(&call);
-                Route::Hold(Box::new(Hold { call, rx }))
+                let elicit = if call.elicit {
+                    self.elicitation(&call)
+                        .inspect_err(|e| tracing::warn!("elicitation not recorded, not sent: {e}"))
+                        .ok()
+                } else {
+                    None
+                };
+                Route::Hold(Box::new(Hold { call, rx, elicit }))
             }
             None => unreachable_hold(&call),
         }

@@ -21,6 +21,7 @@ mod copy;
 mod correlate;
 mod counters;
 mod decide;
+mod elicit;
 mod hold;
 mod parse;
 mod record;
@@ -96,6 +97,12 @@ pub struct Pipeline {
     observer: Option<Arc<dyn Observer>>,
     /// Releases calls held for approval (`with_holder`); without one they are refused.
     holder: Option<Arc<dyn Holder>>,
+    /// The transport can send warden's own requests to the client (`elicit`)…
+    elicit_transport: AtomicBool,
+    /// …and the client declared the elicitation capability.
+    client_elicits: AtomicBool,
+    /// warden's elicitations waiting for the client's answer.
+    asked: Mutex<elicit::AskedMap>,
 }
 
 impl Pipeline {
@@ -127,6 +134,9 @@ impl Pipeline {
             warned_open: AtomicBool::new(false),
             observer: None,
             holder: None,
+            elicit_transport: AtomicBool::new(false),
+            client_elicits: AtomicBool::new(false),
+            asked: Mutex::default(),
         }
     }
 
@@ -302,6 +312,10 @@ impl Pipeline {
             Ok(p) => p,
             Err((env, refusal)) => return self.refuse(ts_us, &frame, &env, &refusal, hints),
         };
+        self.note_capabilities(dir, &parsed);
+        if let Some(answered) = self.elicit_answer(dir, &frame, &parsed) {
+            return answered;
+        }
         let classified = self.classify(dir, &frame, &parsed);
         let copy = self.audit_copy(&parsed);
         let mut decided = self.decide(dir, &frame, &parsed, &classified.classes, &copy);

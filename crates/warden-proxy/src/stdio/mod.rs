@@ -99,6 +99,8 @@ pub fn exit_code(status: ExitStatus) -> i32 {
 
 /// Runs the server behind the pipeline until it exits; returns its exit status.
 pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunError> {
+    // warden's own requests (approval elicitations) can reach the client on this transport.
+    pipeline.enable_client_elicitation();
     let (program, args) = cfg.command.split_first().ok_or(RunError::NoCommand)?;
     let mut cmd = if cfg.shell {
         let mut c = Command::new("/bin/sh");
@@ -603,6 +605,9 @@ impl Holds {
     pub(super) fn wait(&self, hold: crate::pipeline::Hold, frame: Bytes) -> std::io::Result<()> {
         let me = self.clone();
         let call_for_ticks = hold.call.clone();
+        if let Some(ask) = &hold.elicit {
+            write_shared(&self.to_client, ask)?;
+        }
         std::thread::Builder::new()
             .name("held-call".into())
             .spawn(move || {

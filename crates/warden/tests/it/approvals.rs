@@ -24,6 +24,17 @@ struct Run {
 }
 
 fn scenario(name: &str, approval: &str, env: &[(&str, &str)]) -> Option<Run> {
+    scenario_as(name, "role:security", approval, env, "someone")
+}
+
+/// A scenario whose rule names `approvers`, with `principal` as the local session's caller.
+fn scenario_as(
+    name: &str,
+    approvers: &str,
+    approval: &str,
+    env: &[(&str, &str)],
+    principal: &str,
+) -> Option<Run> {
     let peers = peers()?;
     let place = Place::new();
     let files = place.dir.path().join("files");
@@ -32,7 +43,7 @@ fn scenario(name: &str, approval: &str, env: &[(&str, &str)]) -> Option<Run> {
     std::fs::write(
         &policy,
         format!(
-            "default: allow\npolicies:\n  - name: approve-writes\n    tool_pattern: \"filesystem:write_file\"\n    action: approve\n    approvers: [\"role:security\"]\n    approval: {approval}\n"
+            "default: allow\npolicies:\n  - name: approve-writes\n    tool_pattern: \"filesystem:write_file\"\n    action: approve\n    approvers: [\"{approvers}\"]\n    approval: {approval}\n"
         ),
     )
     .unwrap();
@@ -52,6 +63,8 @@ fn scenario(name: &str, approval: &str, env: &[(&str, &str)]) -> Option<Run> {
             "filesystem",
             "--policy",
             policy.to_str().unwrap(),
+            "--principal",
+            principal,
         ]))
         .arg("node")
         .arg(peers.join("node/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"))
@@ -105,7 +118,7 @@ fn linked(leaves: &[Value], approval: &str, status: &str) {
             .starts_with("hmac-sha256:")
     );
     assert_eq!(r["detail"]["approval"]["rule"], "approve-writes");
-    assert_eq!(r["detail"]["approval"]["approvers"][0], "role:security");
+    assert!(r["detail"]["approval"]["approvers"][0].is_string());
     // The held request record names the approval and shares the exchange.
     let held = by(leaves, |l| {
         l["kind"] == "request" && l["exchange"] == r["exchange"]
@@ -263,4 +276,74 @@ fn a_session_grant_lets_the_sessions_identical_calls_through() {
     linked(&run.leaves, id, "approved");
     assert_eq!(events(&run.leaves, "approval_forwarded", id).len(), 2);
     assert_eq!(writes_run(&run.leaves), 2);
+}
+
+const ASK_ALICE: &str = "{ hold: 20s, self_approval: true, channels: [queue, elicitation] }";
+
+/// warden's elicitations to the client, and the client's answers to them.
+fn elicitations(leaves: &[Value]) -> (Vec<&Value>, Vec<&Value>) {
+    let asked = by(leaves, |l| {
+        l["method"] == "elicitation/create" && l["dir"] == "s2c" && l["kind"] == "request"
+    });
+    let answers = by(leaves, |l| {
+        l["method"] == "elicitation/create" && l["dir"] == "c2s"
+    });
+    (asked, answers)
+}
+
+#[test]
+fn the_requester_approving_at_its_client_lets_the_call_run() {
+    let Some(run) = scenario_as("elicit-accept", "alice", ASK_ALICE, &[], "alice") else {
+        return;
+    };
+    let (asked, answers) = elicitations(&run.leaves);
+    assert_eq!((asked.len(), answers.len()), (1, 1));
+    let id = asked[0]["detail"]["approval"]["id"].as_str().unwrap();
+    assert!(
+        asked[0]["rpc_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("warden-approval-")
+    );
+    assert_eq!(answers[0]["exchange"], asked[0]["exchange"]);
+    let decided = events(&run.leaves, "approval_decided", id);
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0]["detail"]["approval"]["channel"], "elicitation");
+    assert_eq!(decided[0]["detail"]["approval"]["by"], "alice");
+    assert_eq!(events(&run.leaves, "approval_forwarded", id).len(), 1);
+    assert_eq!(writes_run(&run.leaves), 1);
+    // The answer was warden's: the server never saw an elicitation result.
+    assert!(by(&run.leaves, |l| l["detail"]["unsolicited"] == true).is_empty());
+}
+
+#[test]
+fn the_requester_declining_at_its_client_denies_the_call() {
+    let Some(run) = scenario_as("elicit-decline", "alice", ASK_ALICE, &[], "alice") else {
+        return;
+    };
+    let (asked, _) = elicitations(&run.leaves);
+    let id = asked[0]["detail"]["approval"]["id"].as_str().unwrap();
+    let decided = events(&run.leaves, "approval_decided", id);
+    assert_eq!(decided[0]["detail"]["approval"]["status"], "denied");
+    assert_eq!(writes_run(&run.leaves), 0);
+}
+
+#[test]
+fn a_client_without_the_capability_is_never_asked() {
+    let approval = "{ hold: 1s, self_approval: true, channels: [queue, elicitation] }";
+    let Some(run) = scenario_as("no-elicit", "alice", approval, &[], "alice") else {
+        return;
+    };
+    assert_eq!(elicitations(&run.leaves).0.len(), 0);
+    assert_eq!(writes_run(&run.leaves), 0);
+}
+
+#[test]
+fn a_requester_who_may_not_approve_is_never_asked() {
+    // self_approval is false: the requester cannot decide, so the client is not asked.
+    let approval = "{ hold: 1s, channels: [queue, elicitation] }";
+    let Some(run) = scenario_as("no-elicit", "alice", approval, &[], "alice") else {
+        return;
+    };
+    assert_eq!(elicitations(&run.leaves).0.len(), 0);
 }
