@@ -226,8 +226,8 @@ impl Pipeline {
     ) {
         let refused = self.refused(s.decided, i, msg, c.target.as_deref());
         ev.outcome = Some(refused.outcome);
-        // The hold: the call is recorded as pending approval, and (with no approval workflow
-        // yet) resolved as denied by the answer below.
+        // A call that needs approval but is not held (inside a batch, or with no approval
+        // workflow): recorded as pending approval, resolved as denied by the answer below.
         let approval = (refused.outcome == Outcome::ApprovalRequired).then(|| {
             let id = uuid::Uuid::now_v7().to_string();
             let approvers = self.approvers(s.decided, i);
@@ -254,7 +254,13 @@ impl Pipeline {
             Some(id) => serde_json::json!({
                 "origin": "gateway",
                 "reason": refused.reason,
-                "approval": { "id": id, "status": "denied", "why": "no approval workflow is configured" },
+                "approval": { "id": id, "status": "denied", "why": if self.holder.is_some() && s.parsed.batch() {
+                    "a call that needs approval is not held inside a batch (nothing of the batch was forwarded); send it on its own"
+                } else if self.holder.is_some() {
+                    "the call could not be held for approval"
+                } else {
+                    "no approval workflow is configured"
+                } },
             }),
             None => serde_json::json!({ "origin": "gateway", "reason": refused.reason }),
         });

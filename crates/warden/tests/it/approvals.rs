@@ -118,7 +118,7 @@ fn linked(leaves: &[Value], approval: &str, status: &str) {
             .starts_with("hmac-sha256:")
     );
     assert!(r["detail"]["approval"]["rule"].is_string());
-    assert!(r["detail"]["approval"]["approvers"][0].is_string());
+    assert!(r["detail"]["approval"]["approvers"].is_array());
     // The held request record names the approval and shares the exchange.
     let held = by(leaves, |l| {
         l["kind"] == "request" && l["exchange"] == r["exchange"]
@@ -502,4 +502,111 @@ fn serve_holds_a_stateless_2026_call_until_the_cli_denies_it() {
         .is_empty()
     );
     place.assert_verifies();
+}
+
+#[test]
+fn a_pending_approval_survives_a_restart_and_the_retry_runs_once() {
+    let place = Place::new();
+    let policy = place.dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "default: allow\npolicies:\n  - name: pay-needs-approval\n    tool_pattern: \"hr:get_pay_info\"\n    action: approve\n    approval: { hold: 1s }\n",
+    )
+    .unwrap();
+    let args = ["--server-name", "hr", "--policy", policy.to_str().unwrap()];
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"restart-test","version":"1"}}}"#;
+    let call = |id: u32| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"get_pay_info","arguments":{{"id":"E001"}}}}}}"#
+        )
+    };
+    let mut first = Proxied::start(&place, &args);
+    first.send(init);
+    first.recv();
+    first.send(&call(1));
+    let pending: Value = serde_json::from_str(&first.recv()).unwrap();
+    assert_eq!(pending["result"]["isError"], true, "{pending}");
+    let id = pending["result"]["_meta"]["dev.warden/approval"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(first.input.take());
+    assert!(first.child.wait().unwrap().success());
+
+    let out = cli_decide(&place, "approve", &id);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut second = Proxied::start(&place, &args);
+    second.send(init);
+    second.recv();
+    second.send(&call(1));
+    let ran: Value = serde_json::from_str(&second.recv()).unwrap();
+    assert!(ran["result"]["isError"] != true, "{ran}");
+    assert!(
+        ran["result"]["_meta"].get("dev.warden/approval").is_none(),
+        "{ran}"
+    );
+    // Once: the next identical call asks anew.
+    second.send(&call(2));
+    let again: Value = serde_json::from_str(&second.recv()).unwrap();
+    let next = again["result"]["_meta"]["dev.warden/approval"]["id"]
+        .as_str()
+        .unwrap();
+    assert_ne!(next, id);
+    drop(second.input.take());
+    assert!(second.child.wait().unwrap().success());
+    let leaves = place.leaves();
+    linked(&leaves, &id, "approved");
+    let fwd = events(&leaves, "approval_forwarded", &id);
+    assert_eq!(fwd.len(), 1);
+    let asked = events(&leaves, "approval_requested", &id);
+    assert_ne!(
+        fwd[0]["log"], asked[0]["log"],
+        "asked before the restart, used after it"
+    );
+    place.assert_verifies();
+}
+
+#[test]
+fn a_batch_with_a_call_that_needs_approval_is_refused_whole() {
+    let place = Place::new();
+    let policy = place.dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "default: allow\npolicies:\n  - name: pay-needs-approval\n    tool_pattern: \"hr:get_pay_info\"\n    action: approve\n",
+    )
+    .unwrap();
+    let mut p = Proxied::start(
+        &place,
+        &["--server-name", "hr", "--policy", policy.to_str().unwrap()],
+    );
+    p.send(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"batch-test","version":"1"}}}"#);
+    p.recv();
+    p.send(r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_pay_info","arguments":{"id":"E001"}}},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_employee","arguments":{"id":"E001"}}}]"#);
+    let reply: Value = serde_json::from_str(&p.recv()).unwrap();
+    let answers = reply.as_array().unwrap();
+    assert_eq!(answers.len(), 2, "{reply}");
+    assert_eq!(answers[0]["error"]["data"]["reason"], "approval_required");
+    assert_eq!(answers[1]["error"]["data"]["reason"], "batch_denied");
+    drop(p.input.take());
+    assert!(p.child.wait().unwrap().success());
+    let leaves = place.leaves();
+    // Nothing of the batch reached the server, and no approval was opened for it.
+    assert!(
+        by(&leaves, |l| l["dir"] == "s2c"
+            && l["kind"] == "result"
+            && l["method"] == "tools/call"
+            && l["detail"]["origin"] != "gateway")
+        .is_empty()
+    );
+    assert!(by(&leaves, |l| l["event"] == "approval_requested").is_empty());
+    let n: i64 = place
+        .conn()
+        .query_row("SELECT count(*) FROM approvals", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
 }
