@@ -7,6 +7,8 @@
 //! admin API); the desk sees them within a poll (250 ms).
 
 pub mod action;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};

@@ -535,12 +535,12 @@ fn a_budget_survives_a_restart_and_is_reported() {
 }
 
 #[test]
-fn a_call_needing_approval_is_held_recorded_as_pending_and_denied_for_now() {
+fn a_call_needing_approval_is_held_recorded_as_pending_and_answered_pending_after_its_hold() {
     let place = Place::new();
     let policy = place.dir.path().join("approve.yaml");
     std::fs::write(
         &policy,
-        "policies:\n  - name: require-approval-for-time-off\n    tool_pattern: \"hr:submit_time_off\"\n    action: APPROVAL\n    approvers: [\"admin@company.com\"]\n",
+        "policies:\n  - name: require-approval-for-time-off\n    tool_pattern: \"hr:submit_time_off\"\n    action: APPROVAL\n    approvers: [\"admin@company.com\"]\n    approval: { hold: 1s }\n",
     )
     .unwrap();
     let policy_arg = policy.display().to_string();
@@ -548,12 +548,15 @@ fn a_call_needing_approval_is_held_recorded_as_pending_and_denied_for_now() {
     p.calls(0);
     p.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"submit_time_off","arguments":{"id":"E003","from":"2026-12-21","to":"2026-12-24"}}}"#);
     let reply: Value = serde_json::from_str(&p.recv()).unwrap();
-    assert_eq!(reply["error"]["code"], -32012);
+    assert_eq!(reply["result"]["isError"], true, "{reply}");
+    let approval = &reply["result"]["_meta"]["dev.warden/approval"];
+    assert_eq!(approval["status"], "pending");
+    assert_eq!(approval["approvers"], json!(["admin@company.com"]));
     assert!(
-        reply["error"]["message"]
+        reply["result"]["content"][0]["text"]
             .as_str()
             .unwrap()
-            .contains("approval required"),
+            .contains("Call it again with the same arguments"),
         "{reply}"
     );
     drop(p.input.take());
@@ -569,23 +572,24 @@ fn a_call_needing_approval_is_held_recorded_as_pending_and_denied_for_now() {
         "a held call keeps its class: {held}"
     );
     assert_eq!(held["detail"]["approval"]["status"], "pending");
+    assert_eq!(held["detail"]["approval"]["id"], approval["id"]);
     assert_eq!(
         held["detail"]["approval"]["approvers"],
         json!(["admin@company.com"])
     );
     let answer = leaves
         .iter()
-        .find(|l| l["rpc_id"] == 1 && l["kind"] == "error")
+        .find(|l| l["rpc_id"] == 1 && l["kind"] == "result")
         .unwrap();
-    assert_eq!(answer["detail"]["approval"]["status"], "denied");
     assert_eq!(
-        answer["detail"]["approval"]["id"],
-        held["detail"]["approval"]["id"]
+        answer["detail"]["origin"], "gateway",
+        "warden answered: {answer}"
     );
+    assert_eq!(answer["detail"]["approval"]["status"], "pending");
+    assert_eq!(answer["detail"]["approval"]["id"], approval["id"]);
+    assert_eq!(answer["exchange"], held["exchange"]);
     assert!(
-        !leaves
-            .iter()
-            .any(|l| l["rpc_id"] == 1 && l["kind"] == "result"),
+        !leaves.iter().any(|l| l["event"] == "approval_forwarded"),
         "nothing reached the server"
     );
 }
