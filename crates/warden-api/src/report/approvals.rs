@@ -1,8 +1,9 @@
 //! The report's approvals section, from the approval records in scope (`approval_requested`,
-//! `approval_decided`, `approval_forwarded`; see `warden_audit::approvals::records`): how many
-//! were asked and how each ended, and one row per approval: what was asked, by whom, under
-//! which rule, who decided, through which channel, why, after how long, and how many calls it
-//! let through.
+//! `approval_decided`, `approval_forwarded`; see `warden_audit::approvals::records`) and the
+//! `hold_released` events of held calls answered instead of forwarded: how many were asked
+//! and how each ended, and one row per approval: what was asked, by whom, under which rule,
+//! who decided, through which channel, why, after how long, how many calls it let through and
+//! how many held calls were answered without being forwarded.
 
 use std::collections::{HashMap, HashSet};
 
@@ -36,6 +37,9 @@ pub struct ApprovalEntry {
     pub waited_ms: Option<u64>,
     /// Calls this approval let through (`approval_forwarded` records).
     pub forwarded: u64,
+    /// Held calls on this approval answered instead of forwarded (`hold_released`, refused):
+    /// denied, expired, or still pending when the hold ran out.
+    pub held_answered: u64,
     /// The approval's records (request, decision, forwards).
     pub records: Vec<String>,
 }
@@ -74,10 +78,14 @@ fn text(a: &Value, key: &str) -> Option<String> {
 impl Approvals {
     /// Takes in an approval record (`event` and its `detail`); anything else is ignored.
     pub(super) fn add(&mut self, r: &warden_audit::RecordRow, event: &str, detail: &Value) {
-        if !matches!(
-            event,
-            "approval_requested" | "approval_decided" | "approval_forwarded"
-        ) {
+        let answered =
+            event == "hold_released" && detail.get("forwarded") == Some(&Value::Bool(false));
+        if !answered
+            && !matches!(
+                event,
+                "approval_requested" | "approval_decided" | "approval_forwarded"
+            )
+        {
             return;
         }
         let Some(a) = detail.get("approval") else {
@@ -147,9 +155,14 @@ impl Approvals {
                     e.waited_ms = a.get("waited_ms").and_then(Value::as_u64);
                 }
             }
-            _ => {
+            "approval_forwarded" => {
                 if let Some(e) = row {
                     e.forwarded += 1;
+                }
+            }
+            _ => {
+                if let Some(e) = row {
+                    e.held_answered += 1;
                 }
             }
         }

@@ -474,6 +474,7 @@ fn approvals(o: &mut String, a: &super::approvals::ApprovalsSection) {
             "waited",
             "reason",
             "calls let through",
+            "held calls answered",
             "approval",
         ],
     );
@@ -501,11 +502,12 @@ fn approvals(o: &mut String, a: &super::approvals::ApprovalsSection) {
                 e.waited_ms.map(wait).unwrap_or_default(),
                 esc(&opt(&e.reason)),
                 e.forwarded.to_string(),
+                e.held_answered.to_string(),
                 format!("<code>{}</code>", esc(&e.id)),
             ],
         );
     }
-    t.end("no approvals", 11, a.approvals.len());
+    t.end("no approvals", 12, a.approvals.len());
     o.push_str("</section>");
 }
 

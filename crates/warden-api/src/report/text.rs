@@ -82,7 +82,7 @@ fn entity_rows(r: &Report) -> impl Iterator<Item = Vec<String>> + '_ {
 }
 
 /// An approval's row, the same in both tables: id, requested, tool, asked by, rule, status,
-/// decided by, roles, channel, waited ms, reason, calls let through.
+/// decided by, roles, channel, waited ms, reason, calls let through, held calls answered.
 fn approval_cells(e: &ApprovalEntry) -> Vec<String> {
     vec![
         e.id.clone(),
@@ -97,10 +97,11 @@ fn approval_cells(e: &ApprovalEntry) -> Vec<String> {
         opt(&e.waited_ms),
         opt(&e.reason),
         e.forwarded.to_string(),
+        e.held_answered.to_string(),
     ]
 }
 
-const APPROVAL_HEADER: [&str; 12] = [
+const APPROVAL_HEADER: [&str; 13] = [
     "approval",
     "requested",
     "tool",
@@ -113,6 +114,7 @@ const APPROVAL_HEADER: [&str; 12] = [
     "waited_ms",
     "reason",
     "calls_let_through",
+    "held_calls_answered",
 ];
 
 /// A policy decision's row: action, rule, requests.

@@ -103,6 +103,20 @@ fn who_approved_what_how_long_it_waited_and_what_expired() {
     .unwrap();
     h.record(decided(&decide(&a3, Status::Expired, "warden", 300, None)))
         .unwrap();
+    // The pipeline's release of held calls: a1's forwarded, a2's answered (denied).
+    for (id, forwarded) in [("a1", true), ("a2", false)] {
+        let mut ev = AuditEvent::gateway(
+            "s1".into(),
+            Arc::new(SessionContext::default()),
+            "hold_released",
+        );
+        ev.method = Some("tools/call".into());
+        ev.detail = Some(serde_json::json!({
+            "approval": {"id": id, "status": if forwarded { "released" } else { "refused" }},
+            "forwarded": forwarded, "reason": if forwarded { None } else { Some("denied") },
+        }));
+        h.record(ev).unwrap();
+    }
     writer.close(AuditEvent::gateway(
         "".into(),
         Arc::new(SessionContext::default()),
@@ -135,7 +149,9 @@ fn who_approved_what_how_long_it_waited_and_what_expired() {
     assert_eq!(e.channel.as_deref(), Some("dashboard"));
     assert_eq!(e.waited_ms, Some(42_000));
     assert_eq!(e.forwarded, 1);
+    assert_eq!(e.held_answered, 0, "its held call was forwarded");
     assert_eq!(e.records.len(), 3, "request, decision, forward");
+    assert_eq!(a.approvals[1].held_answered, 1);
     assert_eq!(a.approvals[2].status, "expired");
     assert_eq!(a.approvals[2].principal.as_deref(), Some("dave"));
     assert_eq!(a.approvals[3].status, "pending");
