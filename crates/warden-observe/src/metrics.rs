@@ -258,6 +258,8 @@ impl Metrics {
         }
         for outcome in OUTCOMES {
             m.approvals.get_or_create_owned(&OutcomeLabels { outcome });
+            m.approval_wait
+                .get_or_create_owned(&OutcomeLabels { outcome });
         }
         Metrics { registry: r, ..m }
     }
@@ -374,9 +376,15 @@ mod tests {
             "warden_audit_records_enqueued_total 0",
             "warden_audit_batch_duration_seconds_count 0",
             "warden_audit_writer_lag_records 0",
+            // Approvals: the outcomes at 0, waits too (dashboards name them before any
+            // approval), nothing pending and no next expiry.
+            "mcp_approvals_total{outcome=\"expired\"} 0",
+            "mcp_approval_wait_seconds_count{outcome=\"approved\"} 0",
+            "mcp_approvals_pending 0",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }
+        assert!(!text.contains("mcp_approval_next_expiry_seconds"));
         assert!(text.ends_with("# EOF\n"));
     }
 }
