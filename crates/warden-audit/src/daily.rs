@@ -7,10 +7,15 @@
 //!
 //! A tool call is counted once, on the record that closes it: the response (which carries the
 //! duration), the request warden refused (denied, rate limited, over budget, held for
-//! approval), or the `exchange_abandoned` event.
+//! approval), or the `exchange_abandoned` event. Approvals (asked, decided, expired) are a
+//! section of their own, from the approval records ([`approvals`]).
+
+pub mod approvals;
 
 use rusqlite::params;
 use serde::Serialize;
+
+pub use approvals::{ApprovalRow, Approvals};
 
 use crate::query::{status_outcomes, status_sql};
 use crate::store::{Store, StoreError};
@@ -107,6 +112,7 @@ pub struct Daily {
     pub security_events: SecurityEvents,
     pub top_tools: Vec<Count>,
     pub top_principals: Vec<Count>,
+    pub approvals: Approvals,
     pub thresholds: Thresholds,
     pub alerts: Vec<Alert>,
 }
@@ -262,7 +268,20 @@ pub fn daily(
         avg_latency_ms: avg_us.filter(|_| n_timed > 0).map(|a| a / 1000.0),
         p95_latency_ms: p95_us.map(|p| p as f64 / 1000.0),
     };
-    let alerts = alerts(&stats, &security, &thresholds);
+    let approvals = approvals::approvals(store, since_us, until_us)?;
+    let mut alerts = alerts(&stats, &security, &thresholds);
+    if approvals.expired > 0 {
+        alerts.push(Alert {
+            severity: "warning",
+            kind: "approval_expired",
+            message: format!(
+                "{} approvals expired undecided (their calls were denied)",
+                approvals.expired
+            ),
+            value: approvals.expired as f64,
+            threshold: 0.0,
+        });
+    }
     Ok(Daily {
         since_us,
         until_us,
@@ -271,6 +290,7 @@ pub fn daily(
         security_events: security,
         top_tools: top("target")?,
         top_principals: top("principal")?,
+        approvals,
         thresholds,
         alerts,
     })

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`observe`]: `Observability`, the pipeline's observer: metrics, spans, events, anomalies.
 //! - [`metrics`]: the Prometheus registry (the guide's `mcp_*` names and `warden_*` health).
+//! - [`approvals`]: approval decisions, waits, pending approvals and their next expiry.
 //! - [`labels`]: bounded label values (tool names, principals, methods).
 //! - [`trace`]: OTLP/HTTP export on a thread of its own; W3C `traceparent` parsing.
 //! - [`span`]: the span of one exchange (`Span`) and the W3C ids, made without a tracing SDK.
@@ -12,6 +13,7 @@
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` (`routes`, `serve_on_thread`).
 
 pub mod anomaly;
+pub mod approvals;
 pub mod events;
 pub mod http;
 pub mod labels;

@@ -14,6 +14,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use warden_audit::writer::{BATCH_BUCKETS, WriterStats};
 
+use crate::approvals::{OUTCOMES, OutcomeLabels, PendingApprovals, PendingCollector, WAIT_BUCKETS};
+
 /// The content type of `/metrics`.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -92,6 +94,10 @@ fn duration_histogram() -> Histogram {
     Histogram::new(DURATION_BUCKETS)
 }
 
+fn wait_histogram() -> Histogram {
+    Histogram::new(WAIT_BUCKETS)
+}
+
 /// Every metric warden exports, and the registry that encodes them.
 pub struct Metrics {
     registry: Registry,
@@ -110,6 +116,10 @@ pub struct Metrics {
     pub security_events_dropped: Counter,
     pub spans: Family<ResultLabels, Counter>,
     pub label_overflow: Family<LabelLabels, Counter>,
+    pub approvals: Family<OutcomeLabels, Counter>,
+    pub approval_wait: HistogramFamily<OutcomeLabels>,
+    /// Read when scraped (`mcp_approvals_pending`, `mcp_approval_next_expiry_seconds`).
+    pub approvals_pending: Arc<PendingApprovals>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -141,6 +151,9 @@ impl Metrics {
             security_events_dropped: Counter::default(),
             spans: Family::default(),
             label_overflow: Family::default(),
+            approvals: Family::default(),
+            approval_wait: Family::new_with_constructor(wait_histogram),
+            approvals_pending: Arc::default(),
             registry: Registry::default(),
         };
         r.register(
@@ -218,6 +231,17 @@ impl Metrics {
             "Label values reported as `other` because their set was full or they were unfit",
             m.label_overflow.clone(),
         );
+        r.register(
+            "mcp_approvals",
+            "Approvals decided, by outcome (approved, denied, expired, cancelled)",
+            m.approvals.clone(),
+        );
+        r.register(
+            "mcp_approval_wait_seconds",
+            "Time from an approval's request to its decision, by outcome",
+            m.approval_wait.clone(),
+        );
+        r.register_collector(Box::new(PendingCollector(m.approvals_pending.clone())));
         if let Some(w) = writer {
             r.register_collector(Box::new(WriterCollector(w)));
         }
@@ -231,6 +255,11 @@ impl Metrics {
         }
         for kind in crate::anomaly::KINDS {
             m.anomalies.get_or_create_owned(&KindLabels { kind });
+        }
+        for outcome in OUTCOMES {
+            m.approvals.get_or_create_owned(&OutcomeLabels { outcome });
+            m.approval_wait
+                .get_or_create_owned(&OutcomeLabels { outcome });
         }
         Metrics { registry: r, ..m }
     }
@@ -347,9 +376,15 @@ mod tests {
             "warden_audit_records_enqueued_total 0",
             "warden_audit_batch_duration_seconds_count 0",
             "warden_audit_writer_lag_records 0",
+            // Approvals: the outcomes at 0, waits too (dashboards name them before any
+            // approval), nothing pending and no next expiry.
+            "mcp_approvals_total{outcome=\"expired\"} 0",
+            "mcp_approval_wait_seconds_count{outcome=\"approved\"} 0",
+            "mcp_approvals_pending 0",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }
+        assert!(!text.contains("mcp_approval_next_expiry_seconds"));
         assert!(text.ends_with("# EOF\n"));
     }
 }

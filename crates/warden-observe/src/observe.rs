@@ -16,6 +16,7 @@ use warden_audit::{AuditEvent, Outcome};
 use warden_proxy::{FrameHints, Observer};
 
 use crate::anomaly::{Anomaly, AnomalyConfig, Detector};
+use crate::approvals;
 use crate::events::{self, EventStream};
 use crate::labels::{Bounded, method_label};
 use crate::metrics::{
@@ -558,6 +559,14 @@ impl Observability {
                     .policy_reloads
                     .get_or_create(&ResultLabels { result: "failed" })
                     .inc();
+            }
+            Some("approval_requested" | "approval_decided" | "approval_forwarded") => {
+                approvals::count(&self.metrics, ev);
+                if self.events.is_some()
+                    && let Some((name, v)) = approvals::security_event(ev)
+                {
+                    self.emit(name, &v);
+                }
             }
             _ => {}
         }

@@ -105,7 +105,7 @@ pub fn render(r: &Report) -> String {
          <p id=\"verdict\" class=\"verdict {vclass}\">Integrity: {verdict}</p></header>\
          <nav><a href=\"#summary\">Summary</a><a href=\"#sessions\">Sessions</a><a href=\"#tools\">Tools</a>\
          <a href=\"#data-access\">Data access</a><a href=\"#policy\">Policy &amp; redactions</a>\
-         <a href=\"#failures\">Failures</a><a href=\"#integrity\">Integrity</a><a href=\"#timeline\">Timeline</a></nav><main>",
+         <a href=\"#approvals\">Approvals</a><a href=\"#failures\">Failures</a><a href=\"#integrity\">Integrity</a><a href=\"#timeline\">Timeline</a></nav><main>",
         title = esc(&r.title),
         gen = esc(&r.generated),
         scope = {
@@ -297,6 +297,8 @@ pub fn render(r: &Report) -> String {
     t.end("nothing was redacted", 4, r.policy.redactions.len());
     o.push_str("</section>");
 
+    approvals(&mut o, &r.approvals);
+
     // Failures.
     let _w = write!(
         o,
@@ -430,4 +432,91 @@ pub fn render(r: &Report) -> String {
         script_json(&json!({ "t0_ms": t0 / 1000, "sessions": sessions, "rows": rows }))
     );
     o
+}
+
+/// The approvals: counts, then one row per approval (what, who asked, how it ended, who
+/// decided, after how long).
+fn approvals(o: &mut String, a: &super::approvals::ApprovalsSection) {
+    o.push_str("<section id=\"approvals\"><h2>Approvals</h2><div class=\"cards\">");
+    for (label, value, class) in [
+        ("requested", a.requested, ""),
+        ("approved", a.approved, "o-ok"),
+        ("denied", a.denied, "o-blocked"),
+        ("expired", a.expired, "o-err"),
+        ("cancelled", a.cancelled, ""),
+        ("pending", a.pending, ""),
+    ] {
+        let _w = write!(
+            o,
+            "<div class=\"card {class}\"><div class=\"num\">{value}</div><div class=\"label\">{label}</div></div>"
+        );
+    }
+    o.push_str("</div>");
+    if a.total > a.approvals.len() as u64 {
+        let _w = write!(
+            o,
+            "<p class=\"muted\">The first {} of {} approvals are listed.</p>",
+            a.approvals.len(),
+            a.total
+        );
+    }
+    let mut t = Table::new(
+        o,
+        "approvals-table",
+        &[
+            "requested",
+            "tool",
+            "asked by",
+            "rule",
+            "outcome",
+            "decided by",
+            "channel",
+            "waited",
+            "reason",
+            "calls let through",
+            "held calls answered",
+            "approval",
+        ],
+    );
+    for e in &a.approvals {
+        let kind = match e.status.as_str() {
+            "approved" => "ok",
+            "expired" => "err",
+            "pending" | "cancelled" => "",
+            _ => "blocked",
+        };
+        let by = match (&e.decided_by, e.decided_roles.is_empty()) {
+            (Some(b), false) => format!("{} ({})", esc(b), esc(&e.decided_roles.join(", "))),
+            (b, _) => esc(&opt(b)),
+        };
+        t.row(
+            &format!("approval a-{}", e.status),
+            &[
+                esc(&opt(&e.requested)),
+                format!("<code>{}</code>", esc(&opt(&e.tool))),
+                esc(&opt(&e.principal)),
+                esc(&opt(&e.rule)),
+                format!("<span class=\"badge o-{kind}\">{}</span>", esc(&e.status)),
+                by,
+                esc(&opt(&e.channel)),
+                e.waited_ms.map(wait).unwrap_or_default(),
+                esc(&opt(&e.reason)),
+                e.forwarded.to_string(),
+                e.held_answered.to_string(),
+                format!("<code>{}</code>", esc(&e.id)),
+            ],
+        );
+    }
+    t.end("no approvals", 12, a.approvals.len());
+    o.push_str("</section>");
+}
+
+/// A wait as people read it: `42 s`, `3 min 5 s`, `1 h 2 min`.
+pub fn wait(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
 }

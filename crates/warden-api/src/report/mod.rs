@@ -3,9 +3,11 @@
 //!
 //! Sections: summary, sessions, tools classified read / write / sensitive, the data-access
 //! map (which ids, paths, URIs and e-mail addresses each tool's arguments named), policy
-//! decisions and redactions, failures, the timeline (one entry per exchange, with its
+//! decisions and redactions, approvals (asked, decided, by whom, after how long; see
+//! [`approvals`]), failures, the timeline (one entry per exchange, with its
 //! arguments and result as stored), and the integrity verdict of the logs involved.
 
+pub mod approvals;
 mod entities;
 pub mod html;
 pub mod text;
@@ -195,6 +197,7 @@ pub struct Report {
     pub tools: Vec<ToolRow>,
     pub data_access: Vec<ToolAccess>,
     pub policy: PolicySection,
+    pub approvals: approvals::ApprovalsSection,
     pub failures: Vec<Failure>,
     pub failures_total: u64,
     pub integrity: Integrity,
@@ -220,6 +223,7 @@ struct Leaf {
     tool_class_source: Option<String>,
     rpc_id: Option<Box<serde_json::value::RawValue>>,
     client: Option<Client>,
+    detail: Option<Value>,
 }
 
 #[derive(serde::Deserialize)]
@@ -260,6 +264,7 @@ struct Builder {
     decisions: BTreeMap<(String, Option<String>), u64>,
     policy: PolicySection,
     redactions: BTreeMap<String, (u64, u64, BTreeMap<String, ()>)>,
+    approvals: approvals::Approvals,
     failures: Vec<Failure>,
     failures_total: u64,
     timeline: Vec<Entry>,
@@ -295,6 +300,9 @@ impl Builder {
             .or(leaf.client.as_ref().and_then(|c| c.name.clone()))
         {
             self.agents.insert(v, ());
+        }
+        if let (Some(event), Some(detail)) = (&leaf.event, &leaf.detail) {
+            self.approvals.add(&r, event, detail);
         }
         let payload = leaf.payload.as_ref().map(|p| {
             let t = p.get();
@@ -493,11 +501,13 @@ impl Builder {
                     .insert((r.session.clone(), id.get().to_owned()), i);
             }
         }
-        let what = r
-            .method
-            .clone()
-            .or(leaf.event.clone())
-            .unwrap_or_else(|| r.kind.clone());
+        // A gateway event is named by itself, even when it is about a call (an approval's).
+        let what = if r.kind == "event" {
+            leaf.event.clone().or(r.method.clone())
+        } else {
+            r.method.clone().or(leaf.event.clone())
+        }
+        .unwrap_or_else(|| r.kind.clone());
         let (args, result) = if r.kind == "result" || r.kind == "error" {
             (None, payload.as_deref().map(cap))
         } else {
@@ -650,6 +660,7 @@ pub fn build(
         tools,
         data_access,
         policy,
+        approvals: b.approvals.finish(),
         failures: b.failures,
         failures_total: b.failures_total,
         integrity,

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::approvals::ApprovalEntry;
 use super::{Report, RuleCount, ToolRow};
 
 pub fn json(r: &Report) -> String {
@@ -80,6 +81,42 @@ fn entity_rows(r: &Report) -> impl Iterator<Item = Vec<String>> + '_ {
     })
 }
 
+/// An approval's row, the same in both tables: id, requested, tool, asked by, rule, status,
+/// decided by, roles, channel, waited ms, reason, calls let through, held calls answered.
+fn approval_cells(e: &ApprovalEntry) -> Vec<String> {
+    vec![
+        e.id.clone(),
+        opt(&e.requested),
+        opt(&e.tool),
+        opt(&e.principal),
+        opt(&e.rule),
+        e.status.clone(),
+        opt(&e.decided_by),
+        e.decided_roles.join(" "),
+        opt(&e.channel),
+        opt(&e.waited_ms),
+        opt(&e.reason),
+        e.forwarded.to_string(),
+        e.held_answered.to_string(),
+    ]
+}
+
+const APPROVAL_HEADER: [&str; 13] = [
+    "approval",
+    "requested",
+    "tool",
+    "asked_by",
+    "rule",
+    "status",
+    "decided_by",
+    "roles",
+    "channel",
+    "waited_ms",
+    "reason",
+    "calls_let_through",
+    "held_calls_answered",
+];
+
 /// A policy decision's row: action, rule, requests.
 fn decision_cells(d: &RuleCount) -> Vec<String> {
     vec![d.action.clone(), opt(&d.rule), d.count.to_string()]
@@ -121,6 +158,11 @@ pub fn csv(r: &Report) -> String {
         ("denied", s.denied.to_string()),
         ("rate_limited", s.rate_limited.to_string()),
         ("approvals_pending", s.approvals_pending.to_string()),
+        ("approvals_requested", r.approvals.requested.to_string()),
+        ("approvals_approved", r.approvals.approved.to_string()),
+        ("approvals_denied", r.approvals.denied.to_string()),
+        ("approvals_expired", r.approvals.expired.to_string()),
+        ("approvals_cancelled", r.approvals.cancelled.to_string()),
         ("redacted_records", s.redacted_records.to_string()),
         ("first", opt(&s.first)),
         ("last", opt(&s.last)),
@@ -208,6 +250,10 @@ pub fn csv(r: &Report) -> String {
             x.records.to_string(),
             x.tools.join(" "),
         ]);
+    }
+    c.table(&APPROVAL_HEADER);
+    for e in &r.approvals.approvals {
+        c.row(std::iter::once("approval".to_owned()).chain(approval_cells(e)));
     }
     c.table(&[
         "time",
@@ -446,6 +492,35 @@ pub fn markdown(r: &Report) -> String {
                 x.tools.join(", "),
             ]
         }),
+    );
+    let a = &r.approvals;
+    let _w = writeln!(o, "## Approvals\n");
+    md_table(
+        &mut o,
+        &[
+            "requested",
+            "approved",
+            "denied",
+            "expired",
+            "cancelled",
+            "pending",
+        ],
+        [[
+            a.requested,
+            a.approved,
+            a.denied,
+            a.expired,
+            a.cancelled,
+            a.pending,
+        ]
+        .iter()
+        .map(u64::to_string)
+        .collect()],
+    );
+    md_table(
+        &mut o,
+        &APPROVAL_HEADER,
+        a.approvals.iter().map(approval_cells),
     );
     let _w = writeln!(o, "## Failures ({})\n", r.failures_total);
     md_table(
