@@ -111,11 +111,20 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 {
                     eprintln!("warden: admin on http://{at}/");
                 }
+                // Approvals are decided here by the gateway's own principals (its API keys
+                // and JWTs), and each decision is recorded in this process's log.
+                let principals = warden_proxy::http::auth::Authenticator::new(&gw.cfg.auth)
+                    .await
+                    .context("the admin listener's approvers")?;
                 let state = warden_api::ApiState::new(warden_api::ApiOptions {
                     db: rec.db.clone(),
                     token: acfg.token.clone(),
                     trusted_keys: None,
                     hosts: acfg.host_rules(at),
+                    decisions: Some(warden_api::Decisions {
+                        principals: Arc::new(principals),
+                        recorder: rec.writer.handle(),
+                    }),
                 });
                 // The query API and dashboard, with /metrics /healthz /readyz beside them.
                 let mut router = warden_api::router(state);
