@@ -116,3 +116,83 @@ fn the_demo_report_opens_offline_with_every_section_and_expands() {
         ],
     );
 }
+
+#[test]
+fn the_dashboard_approvals_queue_shows_a_pending_call_and_approves_it_as_the_key_holder() {
+    use warden_audit::approvals::{ApprovalStore, GrantKind, NewApproval, SqliteApprovals, Status};
+
+    let Some((python, chromium)) = browser() else {
+        return;
+    };
+    let place = Place::new();
+    let (alice, sam) = ("k-alice-approvals-01234", "k-sam-approvals-56789");
+    let config = format!(
+        "servers:\n  hr: {{ command: [\"{}\", \"demo-server\"] }}\nauth:\n  api_keys:\n    - {{ key_sha256: \"{}\", principal: \"alice@example.com\" }}\n    - {{ key_sha256: \"{}\", principal: \"sam@example.com\", roles: [security] }}\n",
+        warden_bin().display(),
+        crate::serve::sha256_hex(alice),
+        crate::serve::sha256_hex(sam)
+    );
+    let served = crate::serve::Served::start(&place, &config, &["--admin-listen", "127.0.0.1:0"]);
+    let admin = served.admin.clone().unwrap();
+    // A call of alice's waiting for someone with role `security`, as the proxy admits it.
+    let approvals = SqliteApprovals::open(&place.db()).unwrap();
+    approvals
+        .admit(
+            NewApproval {
+                id: "appr-browser-1".into(),
+                action_hash: "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c0b2d4f6e8a1c3e5b7d9f1a3c5e7b9d1f"
+                    .into(),
+                server: "hr".into(),
+                method: "tools/call".into(),
+                tool: Some("submit_time_off".into()),
+                principal: Some("alice@example.com".into()),
+                agent: Some("claude-code/2.1".into()),
+                session: "browser-session".into(),
+                rule: Some("approve-time-off".into()),
+                policy: None,
+                approvers: vec!["role:security".into()],
+                grant: GrantKind::Once,
+                self_approval: false,
+                arguments: Some(serde_json::json!({"id": "E004", "note": "[REDACTED]"})),
+                timeout_ms: 600_000,
+                log_id: None,
+                request_record: None,
+            },
+            warden_audit::now_us(),
+        )
+        .unwrap();
+    run_script(
+        &python,
+        "approvals.py",
+        &[
+            format!("http://{admin}/"),
+            artifacts().display().to_string(),
+            chromium.display().to_string(),
+            "appr-browser-1".into(),
+            sam.into(),
+            "sam@example.com".into(),
+        ],
+    );
+    let a = approvals.get("appr-browser-1").unwrap().unwrap();
+    assert_eq!(a.status, Status::Approved);
+    assert_eq!(a.decided_by.as_deref(), Some("sam@example.com"));
+    assert_eq!(a.decided_roles, ["security"]);
+    assert_eq!(a.channel.as_deref(), Some("dashboard"));
+    assert_eq!(a.reason.as_deref(), Some("checked with HR"));
+    served.stop();
+    // serve's own log holds the decision, and still verifies.
+    let by: Vec<String> = rusqlite::Connection::open(place.db())
+        .unwrap()
+        .prepare(
+            "SELECT principal FROM records WHERE session = 'browser-session' \
+             AND json_extract(CAST(leaf AS TEXT), '$.event') = 'approval_decided'",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(by, ["sam@example.com"]);
+    let v = place.verify();
+    assert!(v.status.success(), "{v:?}");
+}
