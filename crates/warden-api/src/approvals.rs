@@ -10,7 +10,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
-use warden_audit::approvals::{Approval, ApprovalFilter, ApprovalStore, Decider, Status, records};
+use warden_audit::approvals::{Approval, ApprovalFilter, Decider, Status, records};
 use warden_audit::now_us;
 
 use crate::approvers::{read_only, refused};
@@ -65,7 +65,8 @@ pub(crate) struct ApprovalsPage {
     approvals: Vec<ApprovalView>,
     /// The server's clock, so a page counts time left without trusting its own.
     now_us: i64,
-    /// Whether this admin plane decides approvals (`warden serve`) or only shows them.
+    /// Whether this admin plane decides approvals (`warden serve` with principals) or only
+    /// shows them.
     can_decide: bool,
 }
 
@@ -109,7 +110,7 @@ pub(crate) async fn list(
             .map(|a| ApprovalView::new(a, now))
             .collect(),
         now_us: now,
-        can_decide: state.decisions().is_some(),
+        can_decide: state.decisions().is_some_and(|d| d.principals.enabled()),
     }))
 }
 
@@ -217,8 +218,8 @@ async fn decide(
                 .map_err(refused)
         })
         .await?;
-    // The decision stands once stored (the held call acts on it); a record that could not
-    // be written is the writer's failure, which it reports and `/readyz` shows.
+    // The decision stands once stored (the held call acts on it); a record that cannot be
+    // written is the writer's failure, which it reports and `/readyz` shows.
     if let Err(e) = decisions.record(&decided).await {
         tracing::error!(approval = %decided.id, "cannot record the approval decision: {e}");
     }

@@ -1,7 +1,7 @@
 //! Who decides an approval through the admin plane: the caller's principal and roles come
 //! from the gateway's own credentials (its API keys and JWTs, `warden_proxy`'s
 //! `Authenticator`), never from the admin token, which only opens the admin plane. And where
-//! the decision is recorded: the process's audit writer.
+//! the decision is recorded: the process's log, as its approvals desk records.
 //!
 //! The credential travels in `X-API-Key`; when the listener has no admin token, an
 //! `Authorization: Bearer` credential is read too. Without [`Decisions`] (the standalone
@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode, header};
-use warden_audit::AuditHandle;
 use warden_audit::approvals::{Approval, DecideError, records};
+use warden_proxy::approvals::Recorder;
 use warden_proxy::http::auth::{AuthError, Authenticator};
 
 use crate::ApiError;
@@ -21,14 +21,14 @@ use crate::ApiError;
 pub struct Decisions {
     /// The gateway's authenticator: a key's (or token's) principal and roles decide.
     pub principals: Arc<Authenticator>,
-    /// Where each `approval_decided` record goes.
-    pub recorder: AuditHandle,
+    /// Where each `approval_decided` record goes (queued: the writer never drops one).
+    pub record: Recorder,
 }
 
 impl std::fmt::Debug for Decisions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Decisions")
-            .field("log_id", &self.recorder.log_id())
+            .field("principals", &self.principals.enabled())
             .finish_non_exhaustive()
     }
 }
@@ -84,16 +84,13 @@ impl Decisions {
         }
     }
 
-    /// Writes `a`'s `approval_decided` record and waits until it is committed.
+    /// Queues `a`'s `approval_decided` record (on the blocking pool: a full queue blocks).
     pub async fn record(&self, a: &Approval) -> Result<(), String> {
         let ev = records::decided(a);
-        let recorder = self.recorder.clone();
-        tokio::task::spawn_blocking(move || {
-            let ack = recorder.record_committed(ev).map_err(|e| e.to_string())?;
-            ack.recv().map_err(|e| e.to_string())?
-        })
-        .await
-        .map_err(|e| e.to_string())?
+        let record = self.record.clone();
+        tokio::task::spawn_blocking(move || record(ev))
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use parking_lot::Mutex;
 use warden_audit::Store;
-use warden_audit::approvals::SqliteApprovals;
+use warden_audit::approvals::{ApprovalStore, SqliteApprovals};
 pub use warden_core::host::HostRules;
 
 pub use approvers::Decisions;
@@ -52,13 +52,14 @@ struct Inner {
     verify: tokio::sync::Mutex<Option<routes::VerifyCache>>,
     /// Trusted verifier keys for `/verify` (none: each log's registered key).
     trusted: Option<Vec<String>>,
-    /// The approvals table, opened on first use (the store may not exist before).
-    approvals: Mutex<Option<Arc<SqliteApprovals>>>,
+    /// The approvals: given, or the store's table opened on first use (the store may not
+    /// exist before).
+    approvals: Mutex<Option<Arc<dyn ApprovalStore>>>,
     decisions: Option<Decisions>,
 }
 
 /// What an [`ApiState`] is made from.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ApiOptions {
     /// The audit store (SQLite) to read.
     pub db: PathBuf,
@@ -68,9 +69,25 @@ pub struct ApiOptions {
     pub trusted_keys: Option<Vec<String>>,
     /// The `Host` and `Origin` values every route accepts (the default: loopback names only).
     pub hosts: HostRules,
+    /// The approvals store (`warden serve`: its desk's). None: the store's table, opened
+    /// on first use.
+    pub approvals: Option<Arc<dyn ApprovalStore>>,
     /// Approvers and a recorder: approvals can be decided here (`warden serve`). Without,
     /// they are only shown (`warden dashboard`).
     pub decisions: Option<Decisions>,
+}
+
+impl std::fmt::Debug for ApiOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiOptions")
+            .field("db", &self.db)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("trusted_keys", &self.trusted_keys)
+            .field("hosts", &self.hosts)
+            .field("approvals", &self.approvals.as_ref().map(|_| "given"))
+            .field("decisions", &self.decisions)
+            .finish()
+    }
 }
 
 impl ApiState {
@@ -83,7 +100,7 @@ impl ApiState {
                 pool: Mutex::new(Vec::new()),
                 verify: tokio::sync::Mutex::new(None),
                 trusted: opts.trusted_keys,
-                approvals: Mutex::new(None),
+                approvals: Mutex::new(opts.approvals),
                 decisions: opts.decisions,
             }),
         }
@@ -108,7 +125,7 @@ impl ApiState {
     /// Runs `f` on the approvals table on the blocking pool.
     pub(crate) async fn approvals<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&SqliteApprovals) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&dyn ApprovalStore) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
@@ -121,14 +138,14 @@ impl ApiState {
                             warden_audit::StoreError::Missing(state.inner.db.clone()).into()
                         );
                     }
-                    let s = Arc::new(
+                    let s: Arc<dyn ApprovalStore> = Arc::new(
                         SqliteApprovals::open(&state.inner.db)
                             .map_err(|e| ApiError::internal("opening the approvals", &e))?,
                     );
                     state.inner.approvals.lock().get_or_insert(s).clone()
                 }
             };
-            f(&store)
+            f(&*store)
         })
         .await
         .map_err(|e| ApiError::internal("an approvals request", &e))?

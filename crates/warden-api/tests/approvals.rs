@@ -24,7 +24,14 @@ struct Env {
     _dir: tempfile::TempDir,
     app: Router,
     approvals: SqliteApprovals,
-    _writer: Option<AuditWriter>,
+    writer: AuditWriter,
+}
+
+impl Env {
+    /// Waits until every record queued so far is committed.
+    fn flush(&self) {
+        self.writer.handle().flush().unwrap();
+    }
 }
 
 fn key(principal: &str, roles: &[&str]) -> ApiKey {
@@ -75,9 +82,10 @@ async fn env_with(token: Option<&str>, decide: bool, with_keys: bool) -> Env {
         AuthConfig::default()
     };
     let principals = Arc::new(Authenticator::new(&auth).await.unwrap());
+    let handle = writer.handle();
     let decisions = decide.then(|| Decisions {
         principals,
-        recorder: writer.handle(),
+        record: Arc::new(move |ev| handle.record(ev).unwrap()),
     });
     let state = ApiState::new(ApiOptions {
         db: db.clone(),
@@ -88,7 +96,7 @@ async fn env_with(token: Option<&str>, decide: bool, with_keys: bool) -> Env {
     Env {
         app: warden_api::router(state),
         approvals: SqliteApprovals::open(&db).unwrap(),
-        _writer: Some(writer),
+        writer,
         _dir: dir,
     }
 }
@@ -216,6 +224,7 @@ async fn the_requester_and_non_approvers_are_refused_and_an_approver_by_role_dec
     assert_eq!(stored.reason.as_deref(), Some("looks fine"));
 
     // The decision is in the log, through the API that reads it.
+    env.flush();
     let (st, page) = call(&env.app, "GET", "/api/v1/records?session=s1", &[], None).await;
     assert_eq!(st, StatusCode::OK, "{page}");
     let recs = page["records"].as_array().unwrap();
@@ -376,6 +385,7 @@ async fn two_racing_approvals_give_one_success_and_one_already_decided() {
         );
     }
     // One decision record per approval, for the winner only.
+    env.flush();
     let (_, page) = call(
         &env.app,
         "GET",
@@ -512,6 +522,8 @@ async fn a_plane_without_decisions_or_principals_shows_approvals_and_refuses_dec
     // A gateway without `auth:` authenticates nobody: nobody can decide through the API.
     let env = env_with(None, true, false).await;
     ask(&env, "ap1", "h1", now_us(), 60_000);
+    let (_, page) = call(&env.app, "GET", "/api/v1/approvals", &[], None).await;
+    assert_eq!(page["can_decide"], false);
     let (st, body) = decide(&env, "ap1", "approve", "bob", json!({})).await;
     assert_eq!(
         (st, code(&body)),
