@@ -1,18 +1,19 @@
 """Drives the dashboard's approvals queue in real headless Chromium (Debian's, through
-Playwright), against `warden serve`'s admin listener: a pending approval appears with what is
-asked (tool, redacted arguments, action hash, who asks, rule, time left); approving without a
-key is refused with the server's reason; with the approver's key and a reason, approve is
-clicked and the approval moves to the decided list, by that principal. The caller then checks
-the store. Exit status 0 means every check passed; a failure says which and why.
+Playwright), against `warden serve`'s admin listener while a client's call is held: the
+pending approval appears with what is asked (tool, arguments as stored, redacted; action hash,
+who asks, rule, time left); approving without a key is refused with the server's reason; with
+the approver's key and a reason, approve is clicked and the approval moves to the decided
+list, by that principal. The caller then checks the client's answer, the store and the log.
+Exit status 0 means every check passed; a failure says which and why.
 
-Usage: approvals.py URL ARTIFACTS_DIR CHROMIUM APPROVAL_ID APPROVER_KEY APPROVER
+Usage: approvals.py URL ARTIFACTS_DIR CHROMIUM APPROVER_KEY APPROVER
 """
 import sys
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-url, artifacts, chromium, approval, key, approver = sys.argv[1:7]
+url, artifacts, chromium, key, approver = sys.argv[1:6]
 out = Path(artifacts)
 out.mkdir(parents=True, exist_ok=True)
 problems = []
@@ -36,16 +37,21 @@ with sync_playwright() as pw:
         if not page.is_visible("#pending-count"):
             problems.append("the pending count is not shown")
         page.click("#tab-approvals")
+        page.wait_for_selector("#approvals-pending tr[data-approval]", timeout=15000)
+        approval = page.get_attribute("#approvals-pending tr[data-approval]", "data-approval")
         row = f'#approvals-pending tr[data-approval="{approval}"]'
-        page.wait_for_selector(row, timeout=15000)
         text = page.text_content(row)
-        for want in ["hr:submit_time_off", "alice@example.com", "claude-code", "approve-time-off",
-                     "[REDACTED]", "E004"]:
+        for want in ["hr:submit_time_off", "alice@example.com", "approve-time-off", "E004",
+                     "2026-12-24", "[REDACTED"]:
             if want not in text:
                 problems.append(f"pending row lacks {want!r}: {text!r}")
+        if "hunter2" in page.content():
+            problems.append("a secret argument reached the page unredacted")
         full_hash = page.get_attribute(f"{row} td.hash", "title")
-        if not full_hash or not page.text_content(f"{row} td.hash").startswith(full_hash[:16]):
-            problems.append(f"action hash not shown: {full_hash!r}")
+        shown = page.text_content(f"{row} td.hash").rstrip("…")
+        if not full_hash or not full_hash.startswith("hmac-sha256:") or len(shown) < 20 \
+                or not full_hash.startswith(shown):
+            problems.append(f"action hash not shown: {shown!r} of {full_hash!r}")
         # Time left counts down from about 10 minutes.
         page.wait_for_function(
             f"""() => /min/.test(document.querySelector('{row} td.left').textContent)""", timeout=5000)

@@ -320,7 +320,8 @@
     var args = el("td");
     args.appendChild(el("pre", a.arguments == null ? "" : JSON.stringify(a.arguments, null, 2), "args"));
     tr.appendChild(args);
-    var hash = td(tr, a.action_hash.slice(0, 16) + "…", "mono hash");
+    // The scheme (`hmac-sha256:`) and the first 12 digits; the whole hash in the tooltip.
+    var hash = td(tr, a.action_hash.slice(0, a.action_hash.indexOf(":") + 13) + "…", "mono hash");
     hash.title = a.action_hash;
     td(tr, who(a), "who");
     td(tr, a.rule || "", "rule");

@@ -118,49 +118,60 @@ fn the_demo_report_opens_offline_with_every_section_and_expands() {
 }
 
 #[test]
-fn the_dashboard_approvals_queue_shows_a_pending_call_and_approves_it_as_the_key_holder() {
-    use warden_audit::approvals::{ApprovalStore, GrantKind, NewApproval, SqliteApprovals, Status};
+fn the_dashboard_approvals_queue_approves_a_held_serve_call_as_the_key_holder() {
+    use crate::serve::{Served, post_to, session_id, sha256_hex};
+    use warden_audit::approvals::{ApprovalFilter, ApprovalStore, SqliteApprovals, Status};
 
     let Some((python, chromium)) = browser() else {
         return;
     };
     let place = Place::new();
     let (alice, sam) = ("k-alice-approvals-01234", "k-sam-approvals-56789");
+    let policy = place.dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "default: allow\npolicies:\n  - name: approve-time-off\n    tool_pattern: \"hr:submit_time_off\"\n    action: approve\n    approvers: [\"role:security\"]\n    approval: { timeout: 10m, hold: 50s }\n",
+    )
+    .unwrap();
     let config = format!(
         "servers:\n  hr: {{ command: [\"{}\", \"demo-server\"] }}\nauth:\n  api_keys:\n    - {{ key_sha256: \"{}\", principal: \"alice@example.com\" }}\n    - {{ key_sha256: \"{}\", principal: \"sam@example.com\", roles: [security] }}\n",
         warden_bin().display(),
-        crate::serve::sha256_hex(alice),
-        crate::serve::sha256_hex(sam)
+        sha256_hex(alice),
+        sha256_hex(sam)
     );
-    let served = crate::serve::Served::start(&place, &config, &["--admin-listen", "127.0.0.1:0"]);
+    let served = Served::start(
+        &place,
+        &config,
+        &[
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
     let admin = served.admin.clone().unwrap();
-    // A call of alice's waiting for someone with role `security`, as the proxy admits it.
-    let approvals = SqliteApprovals::open(&place.db()).unwrap();
-    approvals
-        .admit(
-            NewApproval {
-                id: "appr-browser-1".into(),
-                action_hash: "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c0b2d4f6e8a1c3e5b7d9f1a3c5e7b9d1f"
-                    .into(),
-                server: "hr".into(),
-                method: "tools/call".into(),
-                tool: Some("submit_time_off".into()),
-                principal: Some("alice@example.com".into()),
-                agent: Some("claude-code/2.1".into()),
-                session: "browser-session".into(),
-                rule: Some("approve-time-off".into()),
-                policy: None,
-                approvers: vec!["role:security".into()],
-                grant: GrantKind::Once,
-                self_approval: false,
-                arguments: Some(serde_json::json!({"id": "E004", "note": "[REDACTED]"})),
-                timeout_ms: 600_000,
-                log_id: None,
-                request_record: None,
-            },
-            warden_audit::now_us(),
+    // alice's client asks to submit time off; warden holds the call for approval.
+    let addr = served.addr.clone();
+    let held = std::thread::spawn(move || {
+        let auth = format!("Authorization: Bearer {alice}\r\n");
+        let (status, head, _) = post_to(&addr, "/mcp/hr", &auth, crate::serve::INIT);
+        assert_eq!(status, 200, "{head}");
+        let sid = session_id(&head);
+        let headers = format!("{auth}Mcp-Session-Id: {sid}\r\n");
+        let (status, _, _) = post_to(
+            &addr,
+            "/mcp/hr",
+            &headers,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        );
+        assert_eq!(status, 202);
+        post_to(
+            &addr,
+            "/mcp/hr",
+            &headers,
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"submit_time_off","arguments":{"id":"E004","from":"2026-12-24","to":"2026-12-31","password":"hunter2-in-the-args"}}}"#,
         )
-        .unwrap();
+    });
     run_script(
         &python,
         "approvals.py",
@@ -168,31 +179,41 @@ fn the_dashboard_approvals_queue_shows_a_pending_call_and_approves_it_as_the_key
             format!("http://{admin}/"),
             artifacts().display().to_string(),
             chromium.display().to_string(),
-            "appr-browser-1".into(),
             sam.into(),
             "sam@example.com".into(),
         ],
     );
-    let a = approvals.get("appr-browser-1").unwrap().unwrap();
+    // The held call completes with the server's real answer.
+    let (status, _, body) = held.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("TO-") && body.contains("submitted"), "{body}");
+    assert!(!body.contains("isError\":true"), "{body}");
+    let approvals = SqliteApprovals::open(&place.db()).unwrap();
+    let all = approvals.list(&ApprovalFilter::default()).unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    let a = &all[0];
     assert_eq!(a.status, Status::Approved);
+    assert_eq!(a.principal.as_deref(), Some("alice@example.com"));
     assert_eq!(a.decided_by.as_deref(), Some("sam@example.com"));
     assert_eq!(a.decided_roles, ["security"]);
     assert_eq!(a.channel.as_deref(), Some("dashboard"));
     assert_eq!(a.reason.as_deref(), Some("checked with HR"));
+    assert_eq!(a.uses, 1);
     served.stop();
-    // serve's own log holds the decision, and still verifies.
-    let by: Vec<String> = rusqlite::Connection::open(place.db())
-        .unwrap()
-        .prepare(
-            "SELECT principal FROM records WHERE session = 'browser-session' \
-             AND json_extract(CAST(leaf AS TEXT), '$.event') = 'approval_decided'",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(by, ["sam@example.com"]);
-    let v = place.verify();
-    assert!(v.status.success(), "{v:?}");
+    // serve's log holds the request, the dashboard's decision and the forwarded call, and
+    // still verifies.
+    let leaves = place.leaves();
+    let named = |event: &str| {
+        leaves
+            .iter()
+            .filter(|l| l["event"] == event && l["detail"]["approval"]["id"] == a.id.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(named("approval_requested").len(), 1);
+    let decided = named("approval_decided");
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0]["detail"]["approval"]["by"], "sam@example.com");
+    assert_eq!(decided[0]["detail"]["approval"]["channel"], "dashboard");
+    assert_eq!(named("approval_forwarded").len(), 1);
+    place.assert_verifies();
 }
