@@ -1,5 +1,6 @@
 //! warden-api: the admin plane over an audit store. A REST API under `/api/v1` (records,
-//! sessions, statistics, integrity, a live tail over SSE), its OpenAPI document, the
+//! sessions, statistics, integrity, a live tail over SSE, the approvals queue and its
+//! decisions), its OpenAPI document, the
 //! dashboard (static files embedded in the binary that use only that API), and the
 //! self-contained report (`report`).
 //!
