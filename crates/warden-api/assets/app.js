@@ -266,6 +266,149 @@
     });
   }
 
+  // The approvals queue: pending calls (soonest to expire first) with approve and deny, and
+  // decided ones below. Decisions go to the API with the approver's own gateway key in
+  // X-API-Key (the admin token, if any, stays in Authorization): the key names who decides.
+  var approverKey = sessionStorage.getItem("warden-approver-key") || "";
+  var approvalsFetched = 0;
+  var pendingShown = [];
+  function dur(msecs) {
+    if (msecs == null) return "";
+    var s = Math.max(0, Math.round(msecs / 1000));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+  }
+  function who(a) { return (a.principal || "anonymous") + (a.agent ? " (" + a.agent + ")" : ""); }
+  function approvalsMsg(text, bad) {
+    var m = $("approvals-msg");
+    m.hidden = !text;
+    m.textContent = text || "";
+    m.className = "msg" + (bad ? " bad" : "");
+  }
+  function showApprover() {
+    $("approver-status").textContent = approverKey ? "key set for this tab" : "no key set: decisions will be refused";
+  }
+  $("approver-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    approverKey = $("approver-key").value;
+    $("approver-key").value = "";
+    sessionStorage.setItem("warden-approver-key", approverKey);
+    showApprover();
+  });
+  function decideApproval(id, verb, reason) {
+    var h = Object.assign({ "Content-Type": "application/json" }, headers());
+    if (approverKey) h["X-API-Key"] = approverKey;
+    var body = { via: "dashboard" };
+    if (reason) body.reason = reason;
+    return fetch(API + "/approvals/" + encodeURIComponent(id) + "/" + verb, {
+      method: "POST", headers: h, body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().then(function (b) {
+        if (!r.ok) throw new Error(b && b.error ? b.error.message : r.statusText);
+        return b;
+      });
+    }).then(function (a) {
+      approvalsMsg("approval " + a.id + " " + a.status + " by " + a.decided_by, false);
+      return loadApprovals();
+    }, function (e) { approvalsMsg(e.message, true); });
+  }
+  function pendingRow(a, canDecide) {
+    var tr = el("tr");
+    tr.dataset.approval = a.id;
+    td(tr, (a.server ? a.server + ":" : "") + (a.tool || a.method), "mono tool");
+    var args = el("td");
+    args.appendChild(el("pre", a.arguments == null ? "" : JSON.stringify(a.arguments, null, 2), "args"));
+    tr.appendChild(args);
+    // The scheme (`hmac-sha256:`) and the first 12 digits; the whole hash in the tooltip.
+    var hash = td(tr, a.action_hash.slice(0, a.action_hash.indexOf(":") + 13) + "…", "mono hash");
+    hash.title = a.action_hash;
+    td(tr, who(a), "who");
+    td(tr, a.rule || "", "rule");
+    var left = td(tr, "", "left");
+    left.dataset.left = a.expires_in_ms;
+    var cell = el("td", null, "decide");
+    if (canDecide) {
+      var reason = el("input", null, "reason");
+      reason.placeholder = "reason (needed to deny)";
+      cell.appendChild(reason);
+      var ok = el("button", "Approve", "approve");
+      var no = el("button", "Deny", "deny");
+      ok.type = no.type = "button";
+      ok.addEventListener("click", function () { decideApproval(a.id, "approve", reason.value.trim()); });
+      no.addEventListener("click", function () { decideApproval(a.id, "deny", reason.value.trim()); });
+      cell.appendChild(ok);
+      cell.appendChild(document.createTextNode(" "));
+      cell.appendChild(no);
+    } else {
+      cell.appendChild(el("span", "read-only here: warden approvals approve|deny " + a.id, "muted"));
+    }
+    tr.appendChild(cell);
+    return tr;
+  }
+  function decidedRow(a) {
+    var tr = el("tr");
+    tr.dataset.approval = a.id;
+    td(tr, shortTime(a.decided), "mono");
+    td(tr, (a.server ? a.server + ":" : "") + (a.tool || a.method), "mono");
+    badge(tr, a.status, "s-" + a.status);
+    td(tr, (a.decided_by || "") + (a.decided_roles && a.decided_roles.length ? " [" + a.decided_roles.join(", ") + "]" : ""), "by");
+    td(tr, a.channel || "");
+    td(tr, a.reason || "");
+    td(tr, who(a));
+    td(tr, dur(a.waited_ms));
+    return tr;
+  }
+  function tickApprovals() {
+    var since = Date.now() - approvalsFetched;
+    document.querySelectorAll("#approvals-pending td.left").forEach(function (c) {
+      var left = Number(c.dataset.left) - since;
+      c.textContent = left > 0 ? dur(left) : "expired";
+      c.classList.toggle("soon", left < 60000);
+    });
+  }
+  function loadApprovals() {
+    return get("/approvals", { limit: 200 }).then(function (p) {
+      approvalsFetched = Date.now();
+      var pending = p.approvals.filter(function (a) { return a.status === "pending"; });
+      var decided = p.approvals.filter(function (a) { return a.status !== "pending"; });
+      var count = $("pending-count");
+      count.hidden = pending.length === 0;
+      count.textContent = pending.length;
+      $("approver-form").hidden = !p.can_decide;
+      // Rows with a reason being typed are kept as they are when the queue is unchanged.
+      var ids = pending.map(function (a) { return a.id; }).join(",");
+      var body = document.querySelector("#approvals-pending tbody");
+      if (ids !== pendingShown.join(",") || !body.querySelector("input.reason:focus")) {
+        var typed = {};
+        body.querySelectorAll("tr").forEach(function (tr) {
+          var r = tr.querySelector("input.reason");
+          if (r && r.value) typed[tr.dataset.approval] = r.value;
+        });
+        body.textContent = "";
+        pending.forEach(function (a) {
+          var tr = pendingRow(a, p.can_decide);
+          var r = tr.querySelector("input.reason");
+          if (r && typed[a.id]) r.value = typed[a.id];
+          body.appendChild(tr);
+        });
+        if (!pending.length) { var tr = el("tr"); td(tr, "no calls are waiting for approval", "muted"); body.appendChild(tr); }
+        pendingShown = pending.map(function (a) { return a.id; });
+      } else {
+        pending.forEach(function (a) {
+          var c = body.querySelector('tr[data-approval="' + CSS.escape(a.id) + '"] td.left');
+          if (c) c.dataset.left = a.expires_in_ms;
+        });
+      }
+      var dbody = document.querySelector("#approvals-decided tbody");
+      dbody.textContent = "";
+      decided.forEach(function (a) { dbody.appendChild(decidedRow(a)); });
+      tickApprovals();
+    });
+  }
+  showApprover();
+  setInterval(tickApprovals, 1000);
+
   function readFilters() {
     var f = {};
     new FormData($("filters")).forEach(function (v, k) { if (v) f[k] = String(v).trim(); });
@@ -286,14 +429,16 @@
   $("more-sessions").addEventListener("click", function () { loadSessions(false); });
   $("more-session-records").addEventListener("click", function () { openSession(currentSession, true); });
   function tab(name) {
-    $("tab-records").classList.toggle("active", name === "records");
-    $("tab-sessions").classList.toggle("active", name === "sessions");
-    $("records-view").hidden = name !== "records";
-    $("sessions-view").hidden = name !== "sessions";
+    ["records", "sessions", "approvals"].forEach(function (t) {
+      $("tab-" + t).classList.toggle("active", name === t);
+      $(t + "-view").hidden = name !== t;
+    });
     if (name === "sessions") loadSessions(true);
+    if (name === "approvals") loadApprovals().catch(function (e) { approvalsMsg(e.message, true); });
   }
   $("tab-records").addEventListener("click", function () { tab("records"); });
   $("tab-sessions").addEventListener("click", function () { tab("sessions"); });
+  $("tab-approvals").addEventListener("click", function () { tab("approvals"); });
 
   function refresh() {
     loadStats().catch(function () {});
@@ -301,8 +446,11 @@
     loadSecurity().catch(function () {});
     loadIntegrity().catch(function () {});
   }
+  // The queue is checked more often than the statistics: a held call is waiting on it.
+  setInterval(function () { loadApprovals().catch(function () {}); }, 3000);
   function start() {
     refresh();
+    loadApprovals().catch(function () {});
     loadRecords(true).then(follow, function () {});
   }
   start();

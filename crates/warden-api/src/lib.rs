@@ -1,16 +1,21 @@
 //! warden-api: the admin plane over an audit store. A REST API under `/api/v1` (records,
-//! sessions, statistics, integrity, a live tail over SSE), its OpenAPI document, the
+//! sessions, statistics, integrity, a live tail over SSE, the approvals queue and its
+//! decisions), its OpenAPI document, the
 //! dashboard (static files embedded in the binary that use only that API), and the
 //! self-contained report (`report`).
 //!
 //! # Layout
 //! - [`routes`]: the handlers; every store read runs in `spawn_blocking` on a read-only
 //!   connection (`Store::open_read`), never on a writer's.
+//! - [`approvals`]: the approvals queue and its decisions (the one write the API makes, in
+//!   the approvals table, and its `approval_decided` record); [`approvers`]: who decides.
 //! - [`stream`]: the live tail. [`assets`]: the dashboard files. [`auth`]: the `Host` and
 //!   `Origin` check on every route (DNS rebinding), the bearer token on the API.
 //! - [`params`], [`views`], [`error`]: what requests and answers look like.
 //! - [`report`]: the report model and its HTML, JSON, CSV and Markdown forms.
 
+pub mod approvals;
+pub mod approvers;
 pub mod assets;
 pub mod auth;
 pub mod error;
@@ -27,8 +32,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use parking_lot::Mutex;
 use warden_audit::Store;
+use warden_audit::approvals::{ApprovalStore, SqliteApprovals};
 pub use warden_core::host::HostRules;
 
+pub use approvers::Decisions;
 pub use error::ApiError;
 
 /// What the admin plane serves from: the store, and who may ask.
@@ -46,10 +53,14 @@ struct Inner {
     verify: tokio::sync::Mutex<Option<routes::VerifyCache>>,
     /// Trusted verifier keys for `/verify` (none: each log's registered key).
     trusted: Option<Vec<String>>,
+    /// The approvals: given, or the store's table opened on first use (the store may not
+    /// exist before).
+    approvals: Mutex<Option<Arc<dyn ApprovalStore>>>,
+    decisions: Option<Decisions>,
 }
 
 /// What an [`ApiState`] is made from.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ApiOptions {
     /// The audit store (SQLite) to read.
     pub db: PathBuf,
@@ -59,6 +70,25 @@ pub struct ApiOptions {
     pub trusted_keys: Option<Vec<String>>,
     /// The `Host` and `Origin` values every route accepts (the default: loopback names only).
     pub hosts: HostRules,
+    /// The approvals store (`warden serve`: its desk's). None: the store's table, opened
+    /// on first use.
+    pub approvals: Option<Arc<dyn ApprovalStore>>,
+    /// Approvers and a recorder: approvals can be decided here (`warden serve`). Without,
+    /// they are only shown (`warden dashboard`).
+    pub decisions: Option<Decisions>,
+}
+
+impl std::fmt::Debug for ApiOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiOptions")
+            .field("db", &self.db)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("trusted_keys", &self.trusted_keys)
+            .field("hosts", &self.hosts)
+            .field("approvals", &self.approvals.as_ref().map(|_| "given"))
+            .field("decisions", &self.decisions)
+            .finish()
+    }
 }
 
 impl ApiState {
@@ -71,6 +101,8 @@ impl ApiState {
                 pool: Mutex::new(Vec::new()),
                 verify: tokio::sync::Mutex::new(None),
                 trusted: opts.trusted_keys,
+                approvals: Mutex::new(opts.approvals),
+                decisions: opts.decisions,
             }),
         }
     }
@@ -85,6 +117,39 @@ impl ApiState {
 
     pub(crate) fn hosts(&self) -> &HostRules {
         &self.inner.hosts
+    }
+
+    pub(crate) fn decisions(&self) -> Option<&Decisions> {
+        self.inner.decisions.as_ref()
+    }
+
+    /// Runs `f` on the approvals table on the blocking pool.
+    pub(crate) async fn approvals<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn ApprovalStore) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let open = state.inner.approvals.lock().clone();
+            let store = match open {
+                Some(s) => s,
+                None => {
+                    if !state.inner.db.exists() {
+                        return Err(
+                            warden_audit::StoreError::Missing(state.inner.db.clone()).into()
+                        );
+                    }
+                    let s: Arc<dyn ApprovalStore> = Arc::new(
+                        SqliteApprovals::open(&state.inner.db)
+                            .map_err(|e| ApiError::internal("opening the approvals", &e))?,
+                    );
+                    state.inner.approvals.lock().get_or_insert(s).clone()
+                }
+            };
+            f(&*store)
+        })
+        .await
+        .map_err(|e| ApiError::internal("an approvals request", &e))?
     }
 
     /// Runs `f` on a read-only connection on the blocking pool.

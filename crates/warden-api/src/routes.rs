@@ -9,7 +9,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use warden_audit::export::verify_store;
@@ -18,7 +18,7 @@ use warden_audit::query::{LogHead, Order, SessionSummary, Stats};
 
 use crate::params::{Filters, parse_age, parse_time};
 use crate::views::{RecordDetail, RecordView, time};
-use crate::{ApiError, ApiState, assets, auth, stream};
+use crate::{ApiError, ApiState, approvals, assets, auth, stream};
 
 pub(crate) fn router(state: ApiState) -> Router {
     let api = Router::new()
@@ -28,6 +28,10 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/sessions/{id}", get(session))
         .route("/stats", get(stats))
         .route("/verify", get(verify))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{id}", get(approvals::show))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/deny", post(approvals::deny))
         .route("/stream", get(stream::stream))
         .route("/openapi.json", get(assets::openapi))
         .fallback(|| async { ApiError::not_found("no such API route") })
@@ -35,7 +39,9 @@ pub(crate) fn router(state: ApiState) -> Router {
             ApiError {
                 status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
                 code: "method_not_allowed",
-                message: "the admin API is read-only: use GET".into(),
+                message: "this route does not answer this method: only approvals are decided \
+                          (POST), everything else is read (GET)"
+                    .into(),
             }
         })
         .layer(from_fn_with_state(state.clone(), auth::require_token))

@@ -51,6 +51,10 @@ pub(crate) fn dashboard(args: DashboardArgs) -> anyhow::Result<ExitCode> {
             token: args.token,
             trusted_keys,
             hosts: cfg.host_rules(addr),
+            // No principals and no log writer here: approvals are shown, and decided on
+            // `warden serve`'s admin listener or with `warden approvals`.
+            approvals: None,
+            decisions: None,
         });
         let shutdown = super::serve::shutdown_signal()?;
         {

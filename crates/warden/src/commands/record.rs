@@ -156,6 +156,11 @@ impl Recording {
         })
     }
 
+    /// How the admin API records the decisions it makes: as the desk records its own.
+    pub(crate) fn approvals_recorder(&self) -> Recorder {
+        approvals_recorder(&self.writer, self.observe.as_ref())
+    }
+
     /// Closes the log with `closing` as its last record; an error if any record was lost.
     pub(crate) fn finish(self, closing: warden_audit::AuditEvent) -> anyhow::Result<()> {
         let summary = self.writer.close(closing);
@@ -230,11 +235,19 @@ fn start_desk(
     hasher: warden_audit::keyed::KeyedHasher,
 ) -> anyhow::Result<Arc<Desk>> {
     let approvals = SqliteApprovals::open(db).map_err(anyhow::Error::msg)?;
+    let log_id = writer.handle().log_id().to_owned();
+    let record = approvals_recorder(writer, observe);
+    Desk::start(Arc::new(approvals), hasher, record, Some(log_id), None)
+        .context("starting the approvals desk")
+}
+
+/// Writes an approvals record made outside a call (an expiry, a decision through the admin
+/// API) to this process's log, through the observer like every record.
+fn approvals_recorder(writer: &AuditWriter, observe: Option<&super::observe::Running>) -> Recorder {
     let handle = writer.handle();
-    let log_id = handle.log_id().to_owned();
     let observer = observe.map(|o| o.observer.clone());
     let none: Arc<str> = "".into();
-    let record: Recorder = Arc::new(move |ev| {
+    Arc::new(move |ev| {
         let mut events = vec![ev];
         if let Some(o) = &observer {
             warden_proxy::observer::observed(&**o, &mut events, Default::default(), &none, || {
@@ -246,9 +259,7 @@ fn start_desk(
                 tracing::error!("approvals: cannot record: {e}");
             }
         }
-    });
-    Desk::start(Arc::new(approvals), hasher, record, Some(log_id), None)
-        .context("starting the approvals desk")
+    })
 }
 
 /// The usage of the policy's budgets in their current windows, from the store.

@@ -111,11 +111,22 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 {
                     eprintln!("warden: admin on http://{at}/");
                 }
+                // Approvals are decided here, on the desk's own store, by the gateway's own
+                // principals (its API keys and JWTs); each decision is recorded in this
+                // process's log as the desk records its own.
+                let principals = warden_proxy::http::auth::Authenticator::new(&gw.cfg.auth)
+                    .await
+                    .context("the admin listener's approvers")?;
                 let state = warden_api::ApiState::new(warden_api::ApiOptions {
                     db: rec.db.clone(),
                     token: acfg.token.clone(),
                     trusted_keys: None,
                     hosts: acfg.host_rules(at),
+                    approvals: Some(rec.desk.store().clone()),
+                    decisions: Some(warden_api::Decisions {
+                        principals: Arc::new(principals),
+                        record: rec.approvals_recorder(),
+                    }),
                 });
                 // The query API and dashboard, with /metrics /healthz /readyz beside them.
                 let mut router = warden_api::router(state);

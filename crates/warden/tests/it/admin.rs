@@ -732,6 +732,19 @@ fn errors_are_json_with_a_stable_shape_and_no_internals() {
     s.read_to_string(&mut raw).unwrap();
     assert!(raw.starts_with("HTTP/1.1 405"), "{raw}");
     assert!(raw.contains(r#""code":"method_not_allowed""#), "{raw}");
+    // `warden dashboard` shows approvals but does not decide them: it says where to.
+    let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
+    write!(
+        s,
+        "POST /api/v1/approvals/x/approve HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        d.addr
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 405"), "{raw}");
+    assert!(raw.contains(r#""code":"read_only""#), "{raw}");
+    assert!(raw.contains("warden approvals approve"), "{raw}");
     // A missing store is a clear error before listening.
     let out = warden()
         .args(["dashboard", "--listen", "127.0.0.1:0", "--db"])
@@ -771,12 +784,19 @@ fn the_openapi_document_is_served_and_names_every_route() {
         "/verify",
         "/stream",
         "/openapi.json",
+        "/approvals",
+        "/approvals/{id}",
     ];
+    // Decisions (POST; `warden dashboard` shows approvals but does not decide them).
+    let decisions = ["/approvals/{id}/approve", "/approvals/{id}/deny"];
     let mut a = paths.clone();
     a.sort();
-    let mut b = routes.to_vec();
+    let mut b = [&routes[..], &decisions[..]].concat();
     b.sort();
     assert_eq!(a, b);
+    for r in decisions {
+        assert!(served["paths"][r]["post"].is_object(), "{r}");
+    }
     // Every documented route answers (not the API's 404).
     for r in routes {
         let path = format!("/api/v1{}", r.replace("{id}", "x"));

@@ -116,3 +116,104 @@ fn the_demo_report_opens_offline_with_every_section_and_expands() {
         ],
     );
 }
+
+#[test]
+fn the_dashboard_approvals_queue_approves_a_held_serve_call_as_the_key_holder() {
+    use crate::serve::{Served, post_to, session_id, sha256_hex};
+    use warden_audit::approvals::{ApprovalFilter, ApprovalStore, SqliteApprovals, Status};
+
+    let Some((python, chromium)) = browser() else {
+        return;
+    };
+    let place = Place::new();
+    let (alice, sam) = ("k-alice-approvals-01234", "k-sam-approvals-56789");
+    let policy = place.dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "default: allow\npolicies:\n  - name: approve-time-off\n    tool_pattern: \"hr:submit_time_off\"\n    action: approve\n    approvers: [\"role:security\"]\n    approval: { timeout: 10m, hold: 50s }\n",
+    )
+    .unwrap();
+    let config = format!(
+        "servers:\n  hr: {{ command: [\"{}\", \"demo-server\"] }}\nauth:\n  api_keys:\n    - {{ key_sha256: \"{}\", principal: \"alice@example.com\" }}\n    - {{ key_sha256: \"{}\", principal: \"sam@example.com\", roles: [security] }}\n",
+        warden_bin().display(),
+        sha256_hex(alice),
+        sha256_hex(sam)
+    );
+    let served = Served::start(
+        &place,
+        &config,
+        &[
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    let admin = served.admin.clone().unwrap();
+    // alice's client asks to submit time off; warden holds the call for approval.
+    let addr = served.addr.clone();
+    let held = std::thread::spawn(move || {
+        let auth = format!("Authorization: Bearer {alice}\r\n");
+        let (status, head, _) = post_to(&addr, "/mcp/hr", &auth, crate::serve::INIT);
+        assert_eq!(status, 200, "{head}");
+        let sid = session_id(&head);
+        let headers = format!("{auth}Mcp-Session-Id: {sid}\r\n");
+        let (status, _, _) = post_to(
+            &addr,
+            "/mcp/hr",
+            &headers,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        );
+        assert_eq!(status, 202);
+        post_to(
+            &addr,
+            "/mcp/hr",
+            &headers,
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"submit_time_off","arguments":{"id":"E004","from":"2026-12-24","to":"2026-12-31","password":"hunter2-in-the-args"}}}"#,
+        )
+    });
+    run_script(
+        &python,
+        "approvals.py",
+        &[
+            format!("http://{admin}/"),
+            artifacts().display().to_string(),
+            chromium.display().to_string(),
+            sam.into(),
+            "sam@example.com".into(),
+        ],
+    );
+    // The held call completes with the server's real answer.
+    let (status, _, body) = held.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("TO-") && body.contains("submitted"), "{body}");
+    assert!(!body.contains("isError\":true"), "{body}");
+    let approvals = SqliteApprovals::open(&place.db()).unwrap();
+    let all = approvals.list(&ApprovalFilter::default()).unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    let a = &all[0];
+    assert_eq!(a.status, Status::Approved);
+    assert_eq!(a.principal.as_deref(), Some("alice@example.com"));
+    assert_eq!(a.decided_by.as_deref(), Some("sam@example.com"));
+    assert_eq!(a.decided_roles, ["security"]);
+    assert_eq!(a.channel.as_deref(), Some("dashboard"));
+    assert_eq!(a.reason.as_deref(), Some("checked with HR"));
+    assert_eq!(a.uses, 1);
+    served.stop();
+    // serve's log holds the request, the dashboard's decision and the forwarded call, and
+    // still verifies.
+    let leaves = place.leaves();
+    let named = |event: &str| {
+        leaves
+            .iter()
+            .filter(|l| l["event"] == event && l["detail"]["approval"]["id"] == a.id.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(named("approval_requested").len(), 1);
+    let decided = named("approval_decided");
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0]["detail"]["approval"]["by"], "sam@example.com");
+    assert_eq!(decided[0]["detail"]["approval"]["channel"], "dashboard");
+    assert_eq!(named("approval_forwarded").len(), 1);
+    place.assert_verifies();
+}
