@@ -106,6 +106,44 @@ fn text(r: &Daily) -> String {
                 )?;
             }
         }
+        let a = &r.approvals;
+        if a.requested + a.approved + a.denied + a.expired + a.cancelled > 0 {
+            writeln!(o)?;
+            writeln!(
+                o,
+                "Approvals: {} requested, {} approved, {} denied, {} expired, {} cancelled",
+                a.requested, a.approved, a.denied, a.expired, a.cancelled
+            )?;
+            if let (Some(avg), Some(max)) = (a.avg_wait_ms, a.max_wait_ms) {
+                writeln!(
+                    o,
+                    "  Wait for a decision: {:.1} s average, {:.1} s longest",
+                    avg / 1000.0,
+                    max as f64 / 1000.0
+                )?;
+            }
+            let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+            for x in &a.decisions {
+                writeln!(
+                    o,
+                    "  {} {} by {} via {} (asked by {}, waited {:.1} s)",
+                    or(&x.tool),
+                    x.status,
+                    or(&x.decided_by),
+                    or(&x.channel),
+                    or(&x.principal),
+                    x.waited_ms.unwrap_or(0) as f64 / 1000.0
+                )?;
+            }
+            for x in &a.expired_approvals {
+                writeln!(
+                    o,
+                    "  {} expired undecided (asked by {})",
+                    or(&x.tool),
+                    or(&x.principal)
+                )?;
+            }
+        }
         writeln!(o)?;
         if r.alerts.is_empty() {
             writeln!(o, "No alerts")?;
