@@ -449,6 +449,8 @@
   // The queue is checked more often than the statistics: a held call is waiting on it.
   setInterval(function () { loadApprovals().catch(function () {}); }, 3000);
   function start() {
+    // Pending answers and webhook notices link `#approvals/<id>`: open the queue.
+    if (location.hash.indexOf("#approvals") === 0) tab("approvals");
     refresh();
     loadApprovals().catch(function () {});
     loadRecords(true).then(follow, function () {});

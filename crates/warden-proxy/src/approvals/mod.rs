@@ -45,7 +45,7 @@ struct Shared {
     store: Arc<dyn ApprovalStore>,
     waiters: Mutex<Vec<Waiter>>,
     record: Recorder,
-    dashboard: Option<String>,
+    dashboard: Mutex<Option<String>>,
     /// Webhook deliveries still retrying, by approval: stopped once it is decided.
     deliveries: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
@@ -74,7 +74,7 @@ impl Desk {
             store,
             waiters: Mutex::new(Vec::new()),
             record,
-            dashboard,
+            dashboard: Mutex::new(dashboard),
             deliveries: Mutex::default(),
         });
         let weak = Arc::downgrade(&shared);
@@ -106,10 +106,15 @@ impl Desk {
             ev.detail = Some(detail);
             record(ev);
         });
-        let dashboard = self.shared.dashboard.as_deref();
-        if let Some(h) = sender.send(rt.handle(), hook, a, dashboard, on_attempt) {
+        let dashboard = lock(&self.shared.dashboard).clone();
+        if let Some(h) = sender.send(rt.handle(), hook, a, dashboard.as_deref(), on_attempt) {
             lock(&self.shared.deliveries).insert(a.id.clone(), h);
         }
+    }
+
+    /// Links pending answers and webhook notices to the dashboard at `url` (its base URL).
+    pub fn set_dashboard(&self, url: Option<String>) {
+        *lock(&self.shared.dashboard) = url;
     }
 
     /// The store the desk works on.
@@ -354,7 +359,7 @@ impl Shared {
             Status::Pending if Instant::now() < w.hold_until => return None,
             Status::Pending => Release::Pending {
                 approval: Box::new(a),
-                dashboard: self.dashboard.clone(),
+                dashboard: lock(&self.dashboard).clone(),
             },
             Status::Approved => {
                 match self

@@ -111,6 +111,8 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 {
                     eprintln!("warden: admin on http://{at}/");
                 }
+                // Pending answers and webhook notices link the approvals queue here.
+                rec.desk.set_dashboard(Some(format!("http://{at}")));
                 // Approvals are decided here, on the desk's own store, by the gateway's own
                 // principals (its API keys and JWTs); each decision is recorded in this
                 // process's log as the desk records its own.
