@@ -25,6 +25,20 @@ policies:
     tool_pattern: "srv:send"
     action: approve
     approval: { hold: 200ms, grant: session }
+  - name: approve-pays
+    tool_pattern: "srv:pay"
+    action: approve
+    approval: { hold: 200ms, grant: session }
+  - name: two-pays-a-minute
+    tool_pattern: "srv:pay"
+    rate_limit: { limit: 2, window: 1m, per: principal }
+  - name: approve-exports
+    tool_pattern: "srv:export"
+    action: approve
+    approval: { hold: 200ms, grant: session }
+  - name: one-export-a-day
+    tool_pattern: "srv:export"
+    budget: { calls: 1, window: 1d, per: principal }
 "#;
 
 struct Bench {
@@ -195,4 +209,48 @@ fn a_session_grant_stays_in_its_session() {
         asked
     );
     assert_eq!(b.store.get(&asked).unwrap().unwrap().uses, 3);
+}
+
+/// The JSON-RPC error reason of an answer.
+fn reason(r: &Route) -> String {
+    let Route::Answer(b) = r else {
+        panic!("not answered: {r:?}")
+    };
+    let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+    v["error"]["data"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn an_approval_never_lets_a_call_past_a_full_rate_limit() {
+    let b = bench();
+    let p = b.session("alice");
+    // Asking counts: two asks fill the limit of two a minute.
+    let asked = pending_id(&send(&p, call(1, "pay", r#"{"to":"x"}"#)));
+    b.approve_pending();
+    assert_eq!(send(&p, call(2, "pay", r#"{"to":"x"}"#)), Route::Forward);
+    let third = send(&p, call(3, "pay", r#"{"to":"x"}"#));
+    assert_eq!(reason(&third), "rate_limited", "{third:?}");
+    assert_eq!(
+        b.store.get(&asked).unwrap().unwrap().uses,
+        1,
+        "the refused call used nothing"
+    );
+}
+
+#[test]
+fn a_call_let_through_by_an_approval_is_charged_to_its_budget() {
+    let b = bench();
+    let p = b.session("alice");
+    pending_id(&send(&p, call(1, "export", r#"{"q":"all"}"#)));
+    b.approve_pending();
+    assert_eq!(
+        send(&p, call(2, "export", r#"{"q":"all"}"#)),
+        Route::Forward
+    );
+    // The session grant would let it through again; the budget of one a day does not.
+    let again = send(&p, call(3, "export", r#"{"q":"all"}"#));
+    assert_eq!(reason(&again), "budget_exceeded", "{again:?}");
 }

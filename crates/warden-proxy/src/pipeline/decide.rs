@@ -94,9 +94,23 @@ impl Pipeline {
         };
         let over: Vec<Option<BudgetHit>> = charges.iter().map(|cs| self.over_budget(cs)).collect();
         let over_budget = over.iter().flatten().any(|h| h.enforced);
+        // A single call that only needs approval may go on once approved: with an approvals
+        // workflow it counts against rate limits when it is asked (each ask and each retry),
+        // so that an approval never lets a call past a full limit.
+        let approval_only = self.holder.is_some()
+            && !parsed.batch()
+            && verdicts
+                .iter()
+                .flatten()
+                .all(|v| !v.blocks() || v.action == warden_policy::Action::Approve);
         // Rate limits count only calls that policy allows and that would be forwarded.
         let limited: Vec<Option<LimitHit>> = match &governance {
-            Some(g) if store_refusal.is_none() && !denied && secret.is_empty() && !over_budget => {
+            Some(g)
+                if store_refusal.is_none()
+                    && (!denied || approval_only)
+                    && secret.is_empty()
+                    && !over_budget =>
+            {
                 verdicts
                     .iter()
                     .zip(classes)

@@ -103,6 +103,8 @@ pub struct HeldCall {
     /// Ask the client to decide (a new approval the requester may decide, on a client that
     /// can be asked): the transport sends `Hold::elicit` before it waits.
     pub elicit: bool,
+    /// The budgets the call is charged to if it goes on (when its approval releases it).
+    pub budget: Vec<crate::budgets::Charge>,
 }
 
 /// How a held call ends.
@@ -316,6 +318,11 @@ impl Pipeline {
                 |s| s.channels.iter().map(|c| c.as_str()).collect(),
             ),
             elicit: false,
+            budget: d
+                .charges
+                .first()
+                .map(|cs| cs.iter().map(|b| b.charge.clone()).collect())
+                .unwrap_or_default(),
         };
         let args = c.and_then(|c| c.args.clone()).and_then(|r| frame.get(r));
         let ask = Ask {
@@ -389,6 +396,8 @@ impl Pipeline {
                 Ok(Route::Forward)
             }
             Release::Approved(a) => {
+                // The call goes on now: it is charged to its budgets as an allowed call is.
+                self.budgets.charge(&call.budget);
                 let fwd = approval_records::forwarded(
                     a,
                     &self.session,

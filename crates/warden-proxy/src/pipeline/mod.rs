@@ -321,9 +321,11 @@ impl Pipeline {
         let mut decided = self.decide(dir, &frame, &parsed, &classified.classes, &copy);
         let mut plan = self.plan_hold(dir, &frame, &parsed, &classified.classes, &copy, &decided);
         if plan.granted() {
-            // An approval covers the call and was used for it: it goes on as allowed.
+            // An approval covers the call and was used for it: it goes on as allowed, charged
+            // to its budgets (its rate limits were counted when it was decided).
             decided.refuse = false;
             decided.denied = false;
+            decided.charged = self.charge(&decided.charges);
         }
         let refused = decided.refuse && plan.held().is_none();
         let links = match self.correlate(dir, &frame, &parsed, &classified, refused) {

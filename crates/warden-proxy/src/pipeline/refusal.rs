@@ -1,6 +1,6 @@
 //! Why warden answers a client request instead of forwarding it, in the order the reasons are
-//! given (store failing, policy, budget, secret, rate limit, then the rest of a refused batch),
-//! and the error it answers with.
+//! given (store failing, a policy denial, budget, secret, rate limit, a policy approval, then the
+//! rest of a refused batch), and the error it answers with.
 
 use warden_audit::Outcome;
 use warden_core::Message;
@@ -41,7 +41,7 @@ impl Pipeline {
                 Outcome::GatewayError,
             );
         }
-        if let Some(v) = d.verdict(i).filter(|v| v.blocks()) {
+        let policy = |v: &warden_policy::Decision| {
             let what = format!(
                 "{}:{}",
                 self.server,
@@ -53,7 +53,13 @@ impl Pipeline {
             } else {
                 Outcome::Denied
             };
-            return r(reply, reason, code, outcome);
+            r(reply, reason, code, outcome)
+        };
+        let blocking = d.verdict(i).filter(|v| v.blocks());
+        // A denial is the first reason; a call that needs approval and is also over a budget,
+        // carrying a secret or rate limited is told that first (no approval would help).
+        if let Some(v) = blocking.filter(|v| v.action != warden_policy::Action::Approve) {
+            return policy(v);
         }
         if let Some(h) = d
             .over
@@ -88,6 +94,9 @@ impl Pipeline {
                 errors::RATE_LIMITED,
                 Outcome::RateLimited,
             );
+        }
+        if let Some(v) = blocking {
+            return policy(v);
         }
         if d.denied {
             return r(
