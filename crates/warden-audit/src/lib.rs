@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`approvals`]: calls waiting for a human: pending, decided, used (`ApprovalStore`).
+//! - [`catalog`]: the tool catalog: pinned definitions, quarantine of changes (`CatalogStore`).
 //! - [`record`]: `AuditEvent` (what the proxy hands over) and the sealed leaf (what is hashed and stored).
 //! - [`keyed`]: keyed hashes of arguments and results.
 //! - [`tree`]: the RFC 6962 Merkle tree's right edge (`Frontier`), O(log n) memory.
@@ -24,6 +25,7 @@
 //! query columns against the leaves.
 
 pub mod approvals;
+pub mod catalog;
 pub mod checkpoint;
 pub mod columns;
 pub mod daily;
