@@ -21,6 +21,42 @@ pub const APPROVAL_DENIED: i64 = -32016;
 /// The approval a held call waited for expired before anyone decided.
 pub const APPROVAL_EXPIRED: i64 = -32017;
 
+/// The tool catalog does not approve the called tool (new, changed since approved, or rejected).
+pub const TOOL_NOT_APPROVED: i64 = -32018;
+
+/// The answer to a call of a tool the catalog blocks, and its reason.
+pub fn tool_blocked(
+    id: Option<&RawValue>,
+    server: &str,
+    b: &crate::catalog::Blocked,
+) -> (Vec<u8>, &'static str) {
+    use warden_audit::catalog::State;
+    let (reason, why) = match b.state {
+        State::Changed => (
+            "tool_quarantined",
+            "its definition changed since it was approved, so it is quarantined until someone reviews the change",
+        ),
+        State::New => (
+            "tool_quarantined",
+            "it is new (or looks like a renamed tool) and has not been reviewed yet",
+        ),
+        State::Rejected | State::Approved => {
+            ("tool_rejected", "it was rejected in the tool catalog")
+        }
+    };
+    let tool = &b.tool;
+    let message = format!(
+        "warden: {server}:{tool} was not called: {why}. Do not retry it; use another tool or ask an operator (warden catalog diff {server} {tool})."
+    );
+    let reply = line(
+        id,
+        TOOL_NOT_APPROVED,
+        &message,
+        serde_json::json!({ "gateway": "warden", "reason": reason, "tool": tool, "state": b.state }),
+    );
+    (reply, reason)
+}
+
 /// The `_meta` key under which warden describes the approval in a pending tool result.
 pub const APPROVAL_META_KEY: &str = "dev.warden/approval";
 

@@ -67,6 +67,9 @@ pub(crate) enum Cmd {
     /// Decide the calls a policy holds for human approval: list, show, approve, deny.
     #[command(subcommand)]
     Approvals(ApprovalsCmd),
+    /// The tool catalog: the tools servers showed, pinned; review changes, approve or reject.
+    #[command(subcommand)]
+    Catalog(CatalogCmd),
     /// The sample HR MCP server used by `warden demo` (speaks MCP on stdio).
     #[command(hide = true)]
     DemoServer,
@@ -221,6 +224,16 @@ pub(crate) struct RecordArgs {
     /// …or this many seconds after the last one.
     #[arg(long, default_value_t = 10)]
     pub(crate) checkpoint_secs: u64,
+    /// What a tool first seen in a server's tools/list becomes in the tool catalog: allow
+    /// (approved on sight), quarantine (hidden and refused until `warden catalog approve`) or
+    /// deny (rejected until approved). A definition that changes after approval is always
+    /// quarantined.
+    #[arg(long, value_enum, default_value = "allow", env = "WARDEN_NEW_TOOLS")]
+    pub(crate) new_tools: NewToolsArg,
+    /// Do not trust a server's first tool list as its baseline (by default the first list of a
+    /// server never seen before is approved as it is, whatever --new-tools says).
+    #[arg(long)]
+    pub(crate) no_tool_baseline: bool,
     /// Policy file (YAML) governing tool calls; see docs/policy.md.
     #[arg(long, env = "WARDEN_POLICY", value_name = "FILE")]
     pub(crate) policy: Option<PathBuf>,
@@ -684,6 +697,71 @@ pub(crate) struct DecideArgs {
     #[arg(long = "as", value_name = "NAME")]
     pub(crate) by: Option<String>,
     /// Name of this warden instance (the decision's log origin and key name).
+    #[arg(long, default_value = "warden", env = "WARDEN_INSTANCE")]
+    pub(crate) instance: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum NewToolsArg {
+    Allow,
+    Quarantine,
+    Deny,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CatalogCmd {
+    /// Every catalogued tool, the ones not approved first.
+    #[command(after_help = "Example:\n  warden catalog list")]
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// One tool as catalogued: state, pins, definitions.
+    #[command(after_help = "Example:\n  warden catalog show filesystem write_file")]
+    Show {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The server's identity (or a unique part of it: its name in the command line).
+        server: String,
+        tool: String,
+    },
+    /// What changed from the approved definition to the one last seen, each change classified.
+    #[command(after_help = "Example:\n  warden catalog diff filesystem write_file")]
+    Diff {
+        #[command(flatten)]
+        store: StoreArgs,
+        server: String,
+        tool: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Approve the tool's definition as last seen: it is listed and callable again.
+    #[command(
+        after_help = "Example:\n  warden catalog approve filesystem write_file --reason \"reviewed the new description\""
+    )]
+    Approve(CatalogDecideArgs),
+    /// Reject the tool: hidden and refused until approved.
+    #[command(
+        after_help = "Example:\n  warden catalog reject filesystem write_file --reason \"tool poisoning\""
+    )]
+    Reject(CatalogDecideArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct CatalogDecideArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    #[command(flatten)]
+    pub(crate) keys: KeyArgs,
+    pub(crate) server: String,
+    pub(crate) tool: String,
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: Option<String>,
+    /// Who decides (default: the local user).
+    #[arg(long = "as", value_name = "NAME")]
+    pub(crate) by: Option<String>,
     #[arg(long, default_value = "warden", env = "WARDEN_INSTANCE")]
     pub(crate) instance: String,
 }

@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         cli::Cmd::Dashboard(args) => commands::dashboard::dashboard(args),
         cli::Cmd::Report(cmd) => commands::report::report(cmd),
         cli::Cmd::Approvals(cmd) => commands::approvals::approvals(cmd),
+        cli::Cmd::Catalog(cmd) => commands::catalog::catalog(cmd),
         cli::Cmd::DemoServer => commands::demo_server::serve(),
     };
     match result {

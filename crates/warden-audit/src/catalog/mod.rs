@@ -89,6 +89,8 @@ pub struct Tool {
     pub decided_us: Option<i64>,
     pub decided_by: Option<String>,
     pub reason: Option<String>,
+    /// The name the server was last configured under (`--server-name`, the serve config's key).
+    pub label: Option<String>,
 }
 
 impl Tool {
@@ -119,15 +121,22 @@ impl Seen {
             Seen::First(t) | Seen::Changed(t) | Seen::Restored(t) | Seen::Same(t) => t,
         }
     }
+
+    fn tool_mut(&mut self) -> &mut Tool {
+        match self {
+            Seen::First(t) | Seen::Changed(t) | Seen::Restored(t) | Seen::Same(t) => t,
+        }
+    }
 }
 
 /// The catalog of a deployment (see the module documentation).
 pub trait CatalogStore: Send + Sync {
-    /// Enters a server's listed tools. `complete` says the list is the server's whole list
+    /// Enters a server's listed tools (`label`: the name it is configured under). `complete` says the list is the server's whole list
     /// (one page, no cursor): only then can a missing tool count as removed (for renames).
     fn observe(
         &self,
         server: &str,
+        label: &str,
         tools: &[Value],
         complete: bool,
         intake: Intake,

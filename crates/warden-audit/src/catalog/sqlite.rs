@@ -27,12 +27,13 @@ CREATE TABLE IF NOT EXISTS catalog_tools (
     decided_us INTEGER,
     decided_by TEXT,
     reason TEXT,
+    label TEXT,
     PRIMARY KEY (server, tool)
 );
 ";
 
 const COLUMNS: &str = "server, tool, state, pin, definition, approved_pin, approved_definition, \
-     renamed_from, first_seen_us, last_seen_us, decided_us, decided_by, reason";
+     renamed_from, first_seen_us, last_seen_us, decided_us, decided_by, reason, label";
 
 /// The catalog kept in a SQLite file (normally the audit store's).
 pub struct SqliteCatalog {
@@ -88,6 +89,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Tool> {
         decided_us: r.get(10)?,
         decided_by: r.get(11)?,
         reason: r.get(12)?,
+        label: r.get(13)?,
     })
 }
 
@@ -111,7 +113,7 @@ fn put(tx: &Transaction<'_>, t: &Tool) -> rusqlite::Result<()> {
     tx.execute(
         &format!(
             "INSERT OR REPLACE INTO catalog_tools ({COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         ),
         params![
             t.server,
@@ -127,6 +129,7 @@ fn put(tx: &Transaction<'_>, t: &Tool) -> rusqlite::Result<()> {
             t.decided_us,
             t.decided_by,
             t.reason,
+            t.label,
         ],
     )
     .map(|_| ())
@@ -170,6 +173,7 @@ fn first(
             }
         }),
         reason: None,
+        label: None,
     }
 }
 
@@ -177,6 +181,7 @@ impl CatalogStore for SqliteCatalog {
     fn observe(
         &self,
         server: &str,
+        label: &str,
         tools: &[Value],
         complete: bool,
         intake: Intake,
@@ -205,7 +210,7 @@ impl CatalogStore for SqliteCatalog {
                 continue;
             };
             let pin = tooldef::pin(def);
-            let seen = match known.iter().find(|t| t.name == name) {
+            let mut seen = match known.iter().find(|t| t.name == name) {
                 None => {
                     let renamed = tooldef::renamed_from(def, &removed)
                         .and_then(tooldef::name)
@@ -233,6 +238,7 @@ impl CatalogStore for SqliteCatalog {
                     }
                 }
             };
+            seen.tool_mut().label = Some(label.to_owned());
             put(&tx, seen.tool()).map_err(self.err())?;
             out.push(seen);
         }

@@ -37,7 +37,9 @@ fn states(seen: &[Seen]) -> Vec<(String, State)> {
 fn a_changed_definition_is_quarantined_until_approved_and_survives_a_reopen() {
     let (_d, path, c) = open();
     let v1 = [tool("read", "Read a file."), tool("write", "Write a file.")];
-    let seen = c.observe("fs", &v1, true, TOFU_QUARANTINE, 1).unwrap();
+    let seen = c
+        .observe("fs", "fs", &v1, true, TOFU_QUARANTINE, 1)
+        .unwrap();
     assert!(matches!(seen[0], Seen::First(_)));
     assert_eq!(
         states(&seen)[1].1,
@@ -52,7 +54,7 @@ fn a_changed_definition_is_quarantined_until_approved_and_survives_a_reopen() {
         tool("write", "Write a file."),
     ];
     let seen = c
-        .observe("fs", &poisoned, true, TOFU_QUARANTINE, 2)
+        .observe("fs", "fs", &poisoned, true, TOFU_QUARANTINE, 2)
         .unwrap();
     let Seen::Changed(t) = &seen[0] else {
         panic!("not changed: {seen:?}")
@@ -67,7 +69,7 @@ fn a_changed_definition_is_quarantined_until_approved_and_survives_a_reopen() {
     drop(c);
     let c = SqliteCatalog::open(&path).unwrap();
     let again = c
-        .observe("fs", &poisoned, true, TOFU_QUARANTINE, 3)
+        .observe("fs", "fs", &poisoned, true, TOFU_QUARANTINE, 3)
         .unwrap();
     assert_eq!(again[0].tool().state, State::Changed);
     assert!(matches!(again[0], Seen::Same(_)), "reported once");
@@ -77,7 +79,7 @@ fn a_changed_definition_is_quarantined_until_approved_and_survives_a_reopen() {
     assert_eq!(t.state, State::Approved);
     assert_eq!(t.approved_pin.as_deref(), Some(t.pin.as_str()));
     let after = c
-        .observe("fs", &poisoned, true, TOFU_QUARANTINE, 5)
+        .observe("fs", "fs", &poisoned, true, TOFU_QUARANTINE, 5)
         .unwrap();
     assert_eq!(after[0].tool().state, State::Approved);
 }
@@ -86,10 +88,17 @@ fn a_changed_definition_is_quarantined_until_approved_and_survives_a_reopen() {
 fn a_server_reverting_to_the_approved_definition_is_restored() {
     let (_d, _p, c) = open();
     let v1 = [tool("read", "Read a file.")];
-    c.observe("fs", &v1, true, TOFU_ALLOW, 1).unwrap();
-    c.observe("fs", &[tool("read", "Read any file.")], true, TOFU_ALLOW, 2)
-        .unwrap();
-    let back = c.observe("fs", &v1, true, TOFU_ALLOW, 3).unwrap();
+    c.observe("fs", "fs", &v1, true, TOFU_ALLOW, 1).unwrap();
+    c.observe(
+        "fs",
+        "fs",
+        &[tool("read", "Read any file.")],
+        true,
+        TOFU_ALLOW,
+        2,
+    )
+    .unwrap();
+    let back = c.observe("fs", "fs", &v1, true, TOFU_ALLOW, 3).unwrap();
     assert!(matches!(back[0], Seen::Restored(_)));
     assert_eq!(back[0].tool().state, State::Approved);
 }
@@ -98,6 +107,7 @@ fn a_server_reverting_to_the_approved_definition_is_restored() {
 fn new_tools_follow_the_intake_and_a_rename_is_never_silently_new() {
     let (_d, _p, c) = open();
     c.observe(
+        "fs",
         "fs",
         &[tool("write", "Write a file to disk.")],
         true,
@@ -108,6 +118,7 @@ fn new_tools_follow_the_intake_and_a_rename_is_never_silently_new() {
     // After the baseline, with new: quarantine, an added tool waits for review.
     let seen = c
         .observe(
+            "fs",
             "fs",
             &[
                 tool("write", "Write a file to disk."),
@@ -123,6 +134,7 @@ fn new_tools_follow_the_intake_and_a_rename_is_never_silently_new() {
     let seen = c
         .observe(
             "fs",
+            "fs",
             &[tool("save", "Write a file to the disk.")],
             true,
             TOFU_ALLOW,
@@ -135,6 +147,7 @@ fn new_tools_follow_the_intake_and_a_rename_is_never_silently_new() {
     let (_d2, _p2, c2) = open();
     c2.observe(
         "fs",
+        "fs",
         &[tool("write", "Write a file to disk.")],
         true,
         TOFU_ALLOW,
@@ -143,6 +156,7 @@ fn new_tools_follow_the_intake_and_a_rename_is_never_silently_new() {
     .unwrap();
     let seen = c2
         .observe(
+            "fs",
             "fs",
             &[tool("save", "Write a file to the disk.")],
             false,
@@ -156,7 +170,7 @@ fn new_tools_follow_the_intake_and_a_rename_is_never_silently_new() {
         baseline: false,
     };
     let seen = c2
-        .observe("other", &[tool("x", "X.")], true, deny, 3)
+        .observe("other", "other", &[tool("x", "X.")], true, deny, 3)
         .unwrap();
     assert_eq!(seen[0].tool().state, State::Rejected);
     let listed = c2.list(None).unwrap();

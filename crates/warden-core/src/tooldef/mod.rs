@@ -45,10 +45,11 @@ pub fn name(tool: &Value) -> Option<&str> {
 }
 
 /// Which of `removed` (tools no longer listed) `added` looks like under a new name: the same
-/// input schema (parameters, types, required) and a similar description. A catalog flags such a
+/// parameters (names, types, which are required) and a similar description (at least half
+/// its words in common). A catalog flags such a
 /// tool `renamed?` for review instead of taking it as unrelated and new.
 pub fn renamed_from<'a>(added: &Value, removed: &[&'a Value]) -> Option<&'a Value> {
-    let schema = |t: &Value| t.get("inputSchema").map(crate::canonical::to_vec);
+    let schema = |t: &Value| t.get("inputSchema").map(shape);
     let mine = schema(added)?;
     let words = |t: &Value| {
         t.get("description")
@@ -63,4 +64,25 @@ pub fn renamed_from<'a>(added: &Value, removed: &[&'a Value]) -> Option<&'a Valu
         .filter(|(s, _)| *s >= 0.5)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, r)| r)
+}
+
+/// What a rename keeps: the parameters' names and types, and which are required (not the
+/// schema's title or descriptions, which a renaming server rewrites).
+fn shape(schema: &Value) -> Vec<u8> {
+    let props: serde_json::Map<String, Value> = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| {
+            p.iter()
+                .map(|(k, v)| (k.clone(), v.get("type").cloned().unwrap_or(Value::Null)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    required.sort_unstable();
+    crate::canonical::to_vec(&serde_json::json!({ "properties": props, "required": required }))
 }

@@ -29,6 +29,8 @@ pub(super) struct Decided {
     pub charged: Vec<Vec<u64>>,
     /// Per message: a rate limit that was full.
     pub limited: Vec<Option<LimitHit>>,
+    /// Per message: the tool catalog does not approve the tool it calls.
+    pub catalog: Vec<Option<crate::catalog::Blocked>>,
     /// Some request is blocked by policy.
     pub denied: bool,
     /// The frame is answered by warden instead of forwarded.
@@ -63,6 +65,18 @@ impl Pipeline {
             _ => Vec::new(),
         };
         let denied = verdicts.iter().flatten().any(Verdict::blocks);
+        // A tool the catalog does not approve (new, changed since approved, rejected).
+        let catalog: Vec<Option<crate::catalog::Blocked>> = if dir == Direction::C2S {
+            parsed
+                .messages()
+                .iter()
+                .zip(classes)
+                .map(|(m, c)| self.catalog_blocks(m, c))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let unapproved_tool = catalog.iter().any(Option::is_some);
         let requests = dir == Direction::C2S && parsed.carries_request();
         let store_refusal = if requests { self.store_refusal() } else { None };
         // A detected secret in a client request's arguments refuses the call when the redaction
@@ -107,6 +121,7 @@ impl Pipeline {
         let limited: Vec<Option<LimitHit>> = match &governance {
             Some(g)
                 if store_refusal.is_none()
+                    && !unapproved_tool
                     && (!denied || approval_only)
                     && secret.is_empty()
                     && !over_budget =>
@@ -120,8 +135,12 @@ impl Pipeline {
             _ => Vec::new(),
         };
         let rate_limited = limited.iter().flatten().any(|h| h.enforced);
-        let refuse =
-            store_refusal.is_some() || denied || !secret.is_empty() || over_budget || rate_limited;
+        let refuse = store_refusal.is_some()
+            || unapproved_tool
+            || denied
+            || !secret.is_empty()
+            || over_budget
+            || rate_limited;
         // The calls that go through are charged to their budgets.
         let charged = if refuse {
             Vec::new()
@@ -137,7 +156,8 @@ impl Pipeline {
             over,
             charged,
             limited,
-            denied,
+            catalog,
+            denied: denied || unapproved_tool,
             refuse,
         }
     }

@@ -285,6 +285,7 @@ impl Pipeline {
             && v.enforced
             && v.action == Action::Approve
             && d.store_refusal.is_none()
+            && d.catalog.iter().all(Option::is_none)
             && d.secret.is_empty()
             && !d.over.iter().flatten().any(|h| h.enforced)
             && !d.limited.iter().flatten().any(|h| h.enforced);

@@ -16,6 +16,7 @@
 //! [`answers`] holds warden's answers outside the flow (refused frames, replaced responses).
 
 mod answers;
+mod catalog;
 mod classify;
 mod copy;
 mod correlate;
@@ -103,6 +104,8 @@ pub struct Pipeline {
     client_elicits: AtomicBool,
     /// warden's elicitations waiting for the client's answer.
     asked: Mutex<elicit::AskedMap>,
+    /// The tool catalog and this server's identity in it (`with_catalog`).
+    catalog: Option<(Arc<crate::catalog::Catalog>, String)>,
 }
 
 impl Pipeline {
@@ -137,6 +140,7 @@ impl Pipeline {
             elicit_transport: AtomicBool::new(false),
             client_elicits: AtomicBool::new(false),
             asked: Mutex::default(),
+            catalog: None,
         }
     }
 
@@ -156,6 +160,17 @@ impl Pipeline {
         if let Some(o) = &self.observer {
             crate::observer::observed(&**o, events, hints, &self.session, || self.context());
         }
+    }
+
+    /// Enters this server's tool lists in `catalog` under `identity` (its command line, or its
+    /// URL) and refuses calls of tools the catalog does not approve.
+    pub fn with_catalog(
+        mut self,
+        catalog: Arc<crate::catalog::Catalog>,
+        identity: String,
+    ) -> Pipeline {
+        self.catalog = Some((catalog, identity));
+        self
     }
 
     /// Governs the session's client requests by `g`.
@@ -336,7 +351,16 @@ impl Pipeline {
             }
         };
         plan.set_exchange(links.first().and_then(|l| l.exchange));
-        let rewrite = self.rewrite(dir, &frame, &parsed, &links, decided.governance.as_deref());
+        let listed = self.catalog_list(dir, &frame, &parsed, &links);
+        let hidden = listed.as_ref().map_or(&[][..], |l| &l.hidden[..]);
+        let rewrite = self.rewrite(
+            dir,
+            &frame,
+            &parsed,
+            &links,
+            decided.governance.as_deref(),
+            hidden,
+        );
         let mut records = self.records(record::Staged {
             ts_us,
             dir,
@@ -350,6 +374,9 @@ impl Pipeline {
             held: plan.held(),
         });
         records.events.extend(plan.records(&self.session));
+        if let Some(l) = &listed {
+            records.events.extend(self.catalog_events(l));
+        }
         let wait = self.durability == Durability::Sync && dir == Direction::S2C && records.responds;
         let ack = self.enqueue(std::mem::take(&mut records.events), wait, hints)?;
         let route = self.route(&parsed, &decided, records, rewrite, plan.into_held());

@@ -1,5 +1,5 @@
 //! Why warden answers a client request instead of forwarding it, in the order the reasons are
-//! given (store failing, a policy denial, budget, secret, rate limit, a policy approval, then the
+//! given (store failing, a tool the catalog does not approve, a policy denial, budget, secret, rate limit, a policy approval, then the
 //! rest of a refused batch), and the error it answers with.
 
 use warden_audit::Outcome;
@@ -40,6 +40,10 @@ impl Pipeline {
                 errors::AUDIT_STORE_UNAVAILABLE,
                 Outcome::GatewayError,
             );
+        }
+        if let Some(b) = d.catalog.get(i).and_then(Option::as_ref) {
+            let (reply, reason) = errors::tool_blocked(id, &self.server, b);
+            return r(reply, reason, errors::TOOL_NOT_APPROVED, Outcome::Denied);
         }
         let policy = |v: &warden_policy::Decision| {
             let what = format!(

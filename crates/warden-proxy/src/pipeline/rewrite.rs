@@ -1,6 +1,7 @@
 //! Stage 6, rewrite: what the receiver gets instead of the frame, for a single server result —
-//! a `tools/list` without the tools the principal may never call (`hide_denied_tools`), and
-//! values masked by the wire rules (`scan_response`, `mask_fields`).
+//! a `tools/list` without the tools the principal may never call (`hide_denied_tools`) and
+//! those the tool catalog does not approve, and values masked by the wire rules
+//! (`scan_response`, `mask_fields`).
 
 use warden_audit::now_us;
 use warden_core::{Direction, Kind};
@@ -28,6 +29,7 @@ impl Pipeline {
         parsed: &Parsed<'_>,
         links: &[Link],
         governance: Option<&Governance>,
+        catalog_hidden: &[String],
     ) -> Rewrite {
         let mut out = Rewrite::default();
         let (Some(msg), Some(link), false) =
@@ -38,14 +40,17 @@ impl Pipeline {
         if msg.kind != Kind::Result {
             return out;
         }
+        let policy_hides = governance.filter(|g| g.policy.hide_denied_tools);
         if link
             .closed
             .as_ref()
             .is_some_and(|c| c.method == "tools/list")
-            && let Some(g) = governance.filter(|g| g.policy.hide_denied_tools)
+            && (policy_hides.is_some() || !catalog_hidden.is_empty())
         {
             let client = link.ctx.client_info.as_ref().map(|i| i.name.as_str());
-            if let Some((bytes, hidden)) = self.hide_tools(g, frame, client) {
+            if let Some((bytes, hidden)) =
+                self.hide_tools(policy_hides, catalog_hidden, frame, client)
+            {
                 out.bytes = Some(bytes);
                 out.hidden = Some(hidden);
             }
@@ -64,7 +69,8 @@ impl Pipeline {
     /// and their names; `None` if nothing is hidden (the original bytes are forwarded).
     fn hide_tools(
         &self,
-        g: &Governance,
+        g: Option<&Governance>,
+        catalog_hidden: &[String],
         frame: &[u8],
         client: Option<&str>,
     ) -> Option<(Vec<u8>, Vec<String>)> {
@@ -76,6 +82,14 @@ impl Pipeline {
         let mut hidden = Vec::new();
         tools.retain(|t| {
             let Some(name) = t.get("name").and_then(serde_json::Value::as_str) else {
+                return true;
+            };
+            // The catalog does not approve it (new, changed, renamed or rejected).
+            if catalog_hidden.iter().any(|h| h == name) {
+                hidden.push(name.to_owned());
+                return false;
+            }
+            let Some(g) = g else {
                 return true;
             };
             let req = Request {

@@ -102,18 +102,26 @@ fn decide(d: crate::cli::DecideArgs, approve: bool) -> anyhow::Result<ExitCode> 
 
 /// Writes `ev` in a log of this command's own, signed with the deployment's keys.
 fn record(db: &std::path::Path, d: &crate::cli::DecideArgs, ev: AuditEvent) -> anyhow::Result<()> {
-    let key_dir = d
-        .keys
-        .key_dir
-        .clone()
-        .unwrap_or_else(crate::paths::default_key_dir);
-    let keys = Keys::load_or_create(&key_dir, &d.instance).context("loading keys")?;
+    record_alone(db, d.keys.key_dir.clone(), &d.instance, ev, "approvals")
+}
+
+/// Writes `ev` in a log of `command`'s own (a CLI decision), signed with the deployment's keys
+/// from `key_dir` (default: beside the store).
+pub(crate) fn record_alone(
+    db: &std::path::Path,
+    key_dir: Option<std::path::PathBuf>,
+    instance: &str,
+    ev: AuditEvent,
+    command: &str,
+) -> anyhow::Result<()> {
+    let key_dir = key_dir.unwrap_or_else(crate::paths::default_key_dir);
+    let keys = Keys::load_or_create(&key_dir, instance).context("loading keys")?;
     let store = Store::open(db, false)?;
     let writer = AuditWriter::start(
         store,
         keys,
         WriterConfig {
-            instance: d.instance.clone(),
+            instance: instance.to_owned(),
             checkpoint_interval: Duration::from_secs(3600),
             ..WriterConfig::default()
         },
@@ -125,7 +133,7 @@ fn record(db: &std::path::Path, d: &crate::cli::DecideArgs, ev: AuditEvent) -> a
         std::sync::Arc::new(SessionContext::default()),
         "log_closed",
     );
-    closing.detail = Some(serde_json::json!({ "command": "approvals" }));
+    closing.detail = Some(serde_json::json!({ "command": command }));
     let summary = writer.close(closing);
     if summary.lost > 0 {
         anyhow::bail!(

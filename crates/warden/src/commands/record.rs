@@ -36,6 +36,8 @@ pub(crate) struct Recording {
     pub(crate) observe: Option<super::observe::Running>,
     /// Holds calls sent for approval and releases them as they are decided.
     pub(crate) desk: Arc<Desk>,
+    /// The tool catalog: pinned definitions, unapproved tools hidden and refused.
+    pub(crate) catalog: Arc<warden_proxy::catalog::Catalog>,
 }
 
 impl Recording {
@@ -139,7 +141,21 @@ impl Recording {
             params_hasher,
         )?;
         let desk = start_desk(&db, &writer, observe.as_ref(), action_hasher)?;
+        let catalog = Arc::new(warden_proxy::catalog::Catalog::new(
+            Arc::new(warden_audit::catalog::SqliteCatalog::open(&db).map_err(anyhow::Error::msg)?),
+            warden_audit::catalog::Intake {
+                new: match args.new_tools {
+                    crate::cli::NewToolsArg::Allow => warden_audit::catalog::NewTools::Allow,
+                    crate::cli::NewToolsArg::Quarantine => {
+                        warden_audit::catalog::NewTools::Quarantine
+                    }
+                    crate::cli::NewToolsArg::Deny => warden_audit::catalog::NewTools::Deny,
+                },
+                baseline: !args.no_tool_baseline,
+            },
+        ));
         Ok(Recording {
+            catalog,
             desk,
             observe,
             db,
@@ -186,9 +202,12 @@ impl Recording {
     }
 
     /// A new session's pipeline for `server`, governing `principal` with `roles`.
+    /// `identity` names the server in the tool catalog (its command line or URL); without
+    /// one the session's tools are not catalogued.
     pub(crate) fn pipeline(
         &self,
         server: Option<String>,
+        identity: Option<String>,
         principal: Option<String>,
         roles: Vec<String>,
     ) -> Pipeline {
@@ -220,6 +239,9 @@ impl Recording {
         }
         if let Some(o) = &self.observe {
             p = p.with_observer(o.observer.clone());
+        }
+        if let Some(id) = identity {
+            p = p.with_catalog(self.catalog.clone(), id);
         }
         p.with_holder(self.desk.clone())
             .with_tool_lists(self.sensitive_tools.clone(), self.write_tools.clone())

@@ -29,7 +29,17 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let rec = Recording::start(&args.record, super::observe::Front::Stdio, false)?;
     // The principal of a stdio session is the local user, unless told otherwise.
     let principal = args.principal.clone().or_else(local_user);
-    let pipeline = Arc::new(rec.pipeline(args.server_name.clone(), principal, args.roles.clone()));
+    // The server's identity in the tool catalog: its URL, or its command line.
+    let identity = match &args.upstream {
+        Some(url) => format!("url:{url}"),
+        None => format!("stdio:{}", args.command.join(" ")),
+    };
+    let pipeline = Arc::new(rec.pipeline(
+        args.server_name.clone(),
+        Some(identity),
+        principal,
+        args.roles.clone(),
+    ));
     if let Some(url) = &args.upstream {
         let code = remote(&args, url, &pipeline, &rec);
         rec.finish(AuditEvent::gateway(

@@ -79,6 +79,19 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .thread_name("warden-http")
         .build()
         .context("starting the async runtime")?;
+    // Each server's identity in the tool catalog: its URL, or its command line.
+    let identities: std::collections::HashMap<String, String> = cfg
+        .servers
+        .iter()
+        .map(|(name, s)| {
+            let id = match (&s.url, &s.command) {
+                (Some(url), _) => format!("url:{url}"),
+                (None, Some(cmd)) => format!("stdio:{}", cmd.join(" ")),
+                (None, None) => format!("name:{name}"),
+            };
+            (name.clone(), id)
+        })
+        .collect();
     let make: MakePipeline = {
         let rec = rec.clone();
         Arc::new(move |server: &str, who, session: &str| {
@@ -86,7 +99,8 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 Some(w) => (Some(w.principal.clone()), w.roles.clone()),
                 None => (None, Vec::new()),
             };
-            rec.pipeline(Some(server.to_owned()), principal, roles)
+            let identity = identities.get(server).cloned();
+            rec.pipeline(Some(server.to_owned()), identity, principal, roles)
                 .with_session(session)
         })
     };
@@ -207,7 +221,7 @@ pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Outpu
 async fn watch_policy(path: std::path::PathBuf, rec: Arc<Recording>, gw: Arc<Gateway>) {
     let mut watch = warden_proxy::policy_watch::PolicyWatch::new(&path);
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let gateway = rec.pipeline(None, None, Vec::new()).with_session("");
+    let gateway = rec.pipeline(None, None, None, Vec::new()).with_session("");
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         let signalled = match hup.as_mut() {

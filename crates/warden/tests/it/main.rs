@@ -7,6 +7,7 @@ mod admin;
 mod approvals;
 mod audit_readers;
 mod browser;
+mod catalog;
 mod conformance;
 mod crash;
 mod differential;

@@ -1,0 +1,194 @@
+//! `warden catalog`: the tool catalog from a terminal — list the tools each server showed, show
+//! one, diff a changed definition against the approved one, approve or reject. Decisions are
+//! made in the store and recorded in a log of their own (`catalog_tool_decided`); a running
+//! warden honours them at the tool's next call.
+#![allow(clippy::print_stdout)]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use warden_audit::catalog::{CatalogStore, SqliteCatalog, Tool};
+use warden_audit::{AuditEvent, SessionContext, now_us};
+
+use crate::cli::{CatalogCmd, Format};
+
+fn open(db: Option<std::path::PathBuf>) -> anyhow::Result<(std::path::PathBuf, SqliteCatalog)> {
+    let db = db.unwrap_or_else(crate::paths::default_db);
+    let c = SqliteCatalog::open(&db).map_err(anyhow::Error::msg)?;
+    Ok((db, c))
+}
+
+/// A tool by its server (identity, or a unique part of it) and name.
+fn find(c: &SqliteCatalog, server: &str, tool: &str) -> anyhow::Result<Tool> {
+    let all = c.list(None).map_err(anyhow::Error::msg)?;
+    let mut hits: Vec<Tool> = all
+        .into_iter()
+        .filter(|t| {
+            t.name == tool
+                && (t.server == server
+                    || t.label.as_deref() == Some(server)
+                    || t.server.contains(server))
+        })
+        .collect();
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => anyhow::bail!("no tool {tool} of a server matching {server:?} in the catalog"),
+        _ => anyhow::bail!(
+            "{server:?} matches several servers: {}",
+            hits.iter()
+                .map(|t| t.server.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+pub(crate) fn catalog(cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        CatalogCmd::List { store, format } => {
+            let (_, c) = open(store.db)?;
+            let list = c.list(None).map_err(anyhow::Error::msg)?;
+            match format {
+                Format::Table => {
+                    let mut t = comfy_table::Table::new();
+                    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+                    t.set_header([
+                        "state",
+                        "server",
+                        "tool",
+                        "pin",
+                        "change",
+                        "decided by",
+                        "identity",
+                    ]);
+                    for x in &list {
+                        let class = x
+                            .diff()
+                            .and_then(|d| d.class())
+                            .map(|c| c.as_str().to_owned())
+                            .or(x
+                                .renamed_from
+                                .as_ref()
+                                .map(|r| format!("renamed? from {r}")))
+                            .unwrap_or_default();
+                        t.add_row([
+                            x.state.as_str().to_owned(),
+                            x.label.clone().unwrap_or_default(),
+                            x.name.clone(),
+                            x.pin.chars().take(19).collect(),
+                            class,
+                            x.decided_by.clone().unwrap_or_default(),
+                            x.server.clone(),
+                        ]);
+                    }
+                    println!("{t}");
+                }
+                Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+                Format::Jsonl => {
+                    for x in &list {
+                        println!("{}", serde_json::to_string(x)?);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCmd::Show {
+            store,
+            server,
+            tool,
+        } => {
+            let (_, c) = open(store.db)?;
+            let t = find(&c, &server, &tool)?;
+            println!("{}", serde_json::to_string_pretty(&t)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCmd::Diff {
+            store,
+            server,
+            tool,
+            format,
+        } => {
+            let (_, c) = open(store.db)?;
+            let t = find(&c, &server, &tool)?;
+            let Some(d) = t.diff() else {
+                println!(
+                    "{} has no approved definition to compare with (state {})",
+                    t.name,
+                    t.state.as_str()
+                );
+                return Ok(ExitCode::SUCCESS);
+            };
+            if format != Format::Table {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{} on {}: {}", t.name, t.server, t.state.as_str());
+            println!(
+                "approved {}\nseen     {}",
+                t.approved_pin.as_deref().unwrap_or("-"),
+                t.pin
+            );
+            match d.class() {
+                None => println!("no change"),
+                Some(class) => {
+                    println!(
+                        "change: {}{}",
+                        class.as_str(),
+                        if d.annotation_only() {
+                            " (annotations only)"
+                        } else {
+                            ""
+                        }
+                    );
+                    for ch in &d.changes {
+                        println!("  [{}] {}", ch.class.as_str(), ch.what);
+                    }
+                    if let Some(text) = &d.description {
+                        println!("description:\n  {text}");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCmd::Approve(d) => decide(d, true),
+        CatalogCmd::Reject(d) => decide(d, false),
+    }
+}
+
+fn decide(d: crate::cli::CatalogDecideArgs, approve: bool) -> anyhow::Result<ExitCode> {
+    let (db, c) = open(d.store.db.clone())?;
+    let t = find(&c, &d.server, &d.tool)?;
+    let by =
+        d.by.clone()
+            .or_else(super::run::local_user)
+            .context("who decides: no local user name; say it with --as NAME")?;
+    let before = t.state;
+    let t = c
+        .decide(
+            &t.server,
+            &t.name,
+            approve,
+            &by,
+            d.reason.as_deref(),
+            now_us(),
+        )
+        .map_err(anyhow::Error::msg)?;
+    let mut ev = AuditEvent::gateway(
+        "".into(),
+        Arc::new(SessionContext {
+            principal: Some(by.clone()),
+            ..SessionContext::default()
+        }),
+        "catalog_tool_decided",
+    );
+    ev.target = Some(t.name.clone());
+    ev.detail = Some(serde_json::json!({
+        "server": t.server, "tool": t.name, "state": t.state, "was": before,
+        "pin": t.pin, "by": by, "reason": t.reason,
+        "class": t.diff().and_then(|d| d.class()),
+    }));
+    super::approvals::record_alone(&db, d.keys.key_dir.clone(), &d.instance, ev, "catalog")?;
+    println!("{} on {}: {} by {by}", t.name, t.server, t.state.as_str());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,190 @@
+//! The tool catalog against a rug pull: a real Python SDK server changes a tool's description
+//! mid-session (`notifications/tools/list_changed`), and through `warden run` the changed tool
+//! disappears from `tools/list`, its calls are refused, the diff is classified, and after
+//! `warden catalog approve` it works again; the quarantine holds across a restart, and a
+//! rename with the same schema is flagged.
+
+use std::io::{BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+struct Session {
+    child: Child,
+    input: Option<ChildStdin>,
+    output: BufReader<ChildStdout>,
+}
+
+impl Session {
+    fn start(place: &Place, peers: &std::path::Path, env: &[(&str, &str)]) -> Session {
+        let mut child = warden()
+            .args(place.run_args(&["--server-name", "web"]))
+            .arg(peers.join("venv/bin/python"))
+            .arg(repo_root().join("tests/peers/rugpull_server.py"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let input = child.stdin.take();
+        let output = BufReader::new(child.stdout.take().unwrap());
+        let mut s = Session {
+            child,
+            input,
+            output,
+        };
+        s.rpc(0, "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "catalog-test", "version": "1"}}));
+        s.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        s
+    }
+
+    fn send(&mut self, v: &Value) {
+        let w = self.input.as_mut().unwrap();
+        writeln!(w, "{v}").unwrap();
+        w.flush().unwrap();
+    }
+
+    /// Sends a request and returns its response, passing over notifications.
+    fn rpc(&mut self, id: u32, method: &str, params: Value) -> Value {
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        loop {
+            let mut line = String::new();
+            read_line_within(&mut self.output, &mut line);
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    fn tools(&mut self, id: u32) -> Vec<String> {
+        let r = self.rpc(id, "tools/list", json!({}));
+        r["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    fn fetch(&mut self, id: u32, tool: &str) -> Value {
+        self.rpc(
+            id,
+            "tools/call",
+            json!({"name": tool, "arguments": {"url": "https://example.com"}}),
+        )
+    }
+
+    fn stop(mut self) {
+        drop(self.input.take());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+fn catalog(place: &Place, args: &[&str]) -> std::process::Output {
+    let mut c = warden();
+    c.arg("catalog").args(args).arg("--db").arg(place.db());
+    if matches!(args[0], "approve" | "reject") {
+        c.arg("--key-dir").arg(place.keys());
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn a_rug_pull_is_quarantined_until_approved_across_a_restart_and_a_rename_is_flagged() {
+    let Some(peers) = peers() else { return };
+    let place = Place::new();
+    let mut s = Session::start(&place, &peers, &[]);
+    assert_eq!(s.tools(1), ["fetch_page", "rotate"]);
+    assert_eq!(s.fetch(2, "fetch_page")["result"]["isError"], false);
+    // The rug pull: the server rewrites the description and says its list changed.
+    let rotated = s.rpc(3, "tools/call", json!({"name": "rotate", "arguments": {}}));
+    assert_eq!(rotated["result"]["isError"], false, "{rotated}");
+    assert_eq!(s.tools(4), ["rotate"], "the changed tool is hidden");
+    let refused = s.fetch(5, "fetch_page");
+    assert_eq!(refused["error"]["code"], -32018, "{refused}");
+    assert_eq!(refused["error"]["data"]["reason"], "tool_quarantined");
+    s.stop();
+
+    // A restart: the server comes back with the changed description; still quarantined.
+    let mut s = Session::start(&place, &peers, &[("RUGPULL_CHANGED", "1")]);
+    assert_eq!(s.tools(1), ["rotate"]);
+    assert_eq!(s.fetch(2, "fetch_page")["error"]["code"], -32018);
+    let diff = catalog(&place, &["diff", "web", "fetch_page", "--format", "json"]);
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    let d: Value = serde_json::from_slice(&diff.stdout).unwrap();
+    assert_eq!(d["changes"][0]["class"], "risk-raising", "{d:#}");
+    assert!(
+        d["description"].as_str().unwrap().contains("{+<IMPORTANT>"),
+        "{d:#}"
+    );
+    let ok = catalog(
+        &place,
+        &[
+            "approve",
+            "web",
+            "fetch_page",
+            "--reason",
+            "reviewed",
+            "--as",
+            "sec",
+        ],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // Approved: callable at once, and listed again.
+    assert_eq!(s.fetch(3, "fetch_page")["result"]["isError"], false);
+    assert_eq!(s.tools(4), ["fetch_page", "rotate"]);
+    s.stop();
+
+    // A rename: fetch_page is gone and get_page has its schema: flagged, not silently new.
+    let mut s = Session::start(&place, &peers, &[("RUGPULL_RENAMED", "1")]);
+    assert_eq!(s.tools(1), ["rotate"]);
+    assert_eq!(
+        s.fetch(2, "get_page")["error"]["data"]["reason"],
+        "tool_quarantined"
+    );
+    s.stop();
+    let list = catalog(&place, &["list", "--format", "json"]);
+    let tools: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let renamed = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "get_page")
+        .unwrap();
+    assert_eq!(renamed["state"], "new");
+    assert_eq!(renamed["renamed_from"], "fetch_page");
+
+    let leaves = place.leaves();
+    let changed: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["event"] == "catalog_tool_changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "the change is recorded once");
+    assert_eq!(changed[0]["detail"]["class"], "risk-raising");
+    let decided = leaves
+        .iter()
+        .find(|l| l["event"] == "catalog_tool_decided")
+        .unwrap();
+    assert_eq!(decided["detail"]["state"], "approved");
+    assert_eq!(decided["detail"]["by"], "sec");
+    assert!(
+        leaves
+            .iter()
+            .any(|l| l["event"] == "catalog_tool_first_seen"
+                && l["detail"]["renamed_from"] == "fetch_page")
+    );
+    place.assert_verifies();
+}
