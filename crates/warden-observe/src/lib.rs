@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`observe`]: `Observability`, the pipeline's observer: metrics, spans, events, anomalies.
 //! - [`metrics`]: the Prometheus registry (the guide's `mcp_*` names and `warden_*` health).
+//! - [`catalog`]: catalogued tools by state, caught definition changes.
 //! - [`approvals`]: approval decisions, waits, pending approvals and their next expiry.
 //! - [`labels`]: bounded label values (tool names, principals, methods).
 //! - [`trace`]: OTLP/HTTP export on a thread of its own; W3C `traceparent` parsing.
@@ -14,6 +15,7 @@
 
 pub mod anomaly;
 pub mod approvals;
+pub mod catalog;
 pub mod events;
 pub mod http;
 pub mod labels;

@@ -120,6 +120,10 @@ pub struct Metrics {
     pub approval_wait: HistogramFamily<OutcomeLabels>,
     /// Read when scraped (`mcp_approvals_pending`, `mcp_approval_next_expiry_seconds`).
     pub approvals_pending: Arc<PendingApprovals>,
+    /// Definition changes the catalog caught, by class.
+    pub catalog_changes: Family<crate::catalog::ClassLabels, Counter>,
+    /// Where `mcp_catalog_tools` is read from when scraped (set once the catalog is open).
+    pub catalog_tools: Arc<crate::catalog::CatalogGauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -154,6 +158,8 @@ impl Metrics {
             approvals: Family::default(),
             approval_wait: Family::new_with_constructor(wait_histogram),
             approvals_pending: Arc::default(),
+            catalog_changes: Family::default(),
+            catalog_tools: Arc::default(),
             registry: Registry::default(),
         };
         r.register(
@@ -242,6 +248,14 @@ impl Metrics {
             m.approval_wait.clone(),
         );
         r.register_collector(Box::new(PendingCollector(m.approvals_pending.clone())));
+        r.register(
+            "mcp_catalog_changes",
+            "Tool definition changes the catalog caught, by the class of their diff",
+            m.catalog_changes.clone(),
+        );
+        r.register_collector(Box::new(crate::catalog::CatalogCollector(
+            m.catalog_tools.clone(),
+        )));
         if let Some(w) = writer {
             r.register_collector(Box::new(WriterCollector(w)));
         }
@@ -255,6 +269,10 @@ impl Metrics {
         }
         for kind in crate::anomaly::KINDS {
             m.anomalies.get_or_create_owned(&KindLabels { kind });
+        }
+        for class in crate::catalog::CLASSES {
+            m.catalog_changes
+                .get_or_create_owned(&crate::catalog::ClassLabels { class });
         }
         for outcome in OUTCOMES {
             m.approvals.get_or_create_owned(&OutcomeLabels { outcome });

@@ -560,6 +560,19 @@ impl Observability {
                     .get_or_create(&ResultLabels { result: "failed" })
                     .inc();
             }
+            Some("catalog_tool_changed") => {
+                if let Some(class) = crate::catalog::changed_class(ev) {
+                    self.metrics
+                        .catalog_changes
+                        .get_or_create(&crate::catalog::ClassLabels { class })
+                        .inc();
+                }
+                if self.events.is_some()
+                    && let Some((name, v)) = crate::catalog::security_event(ev)
+                {
+                    self.emit(name, &v);
+                }
+            }
             Some("approval_requested" | "approval_decided" | "approval_forwarded") => {
                 approvals::count(&self.metrics, ev);
                 if self.events.is_some()

@@ -154,6 +154,22 @@ impl Recording {
                 baseline: !args.no_tool_baseline,
             },
         ));
+        if let Some(o) = &observe {
+            // `mcp_catalog_tools{state}` is read from the catalog when scraped.
+            let store = catalog.store().clone();
+            o.observer.metrics().catalog_tools.set(Arc::new(move || {
+                let tools = store.list(None).ok()?;
+                let mut counts: Vec<(String, u64)> = Vec::new();
+                for t in tools {
+                    let state = t.state.as_str().to_owned();
+                    match counts.iter_mut().find(|(s, _)| *s == state) {
+                        Some((_, n)) => *n += 1,
+                        None => counts.push((state, 1)),
+                    }
+                }
+                Some(counts)
+            }));
+        }
         Ok(Recording {
             catalog,
             desk,

@@ -1,0 +1,100 @@
+//! The tool catalog in metrics: `mcp_catalog_tools{state}` (how many catalogued tools are in
+//! each state, read from the catalog when scraped, so a decision made by the CLI in another
+//! process shows at once) and `mcp_catalog_changes_total{class}` (definition changes this
+//! warden caught, by the class of their diff), and the `mcp_tool_definition_changed`
+//! security event.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use serde_json::Value;
+use warden_audit::AuditEvent;
+
+/// The states a catalogued tool can be in.
+pub const STATES: [&str; 4] = ["approved", "new", "changed", "rejected"];
+/// The classes of a definition change.
+pub const CLASSES: [&str; 3] = ["cosmetic", "semantic", "risk-raising"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabels {
+    pub class: &'static str,
+}
+
+/// Counts the catalog's tools by state (`None` when the catalog cannot be read).
+pub type CatalogSource = Arc<dyn Fn() -> Option<Vec<(String, u64)>> + Send + Sync>;
+
+/// Where `mcp_catalog_tools` is read from, set once the catalog is open.
+#[derive(Default)]
+pub struct CatalogGauge(Mutex<Option<CatalogSource>>);
+
+impl std::fmt::Debug for CatalogGauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CatalogGauge")
+    }
+}
+
+impl CatalogGauge {
+    pub fn set(&self, source: CatalogSource) {
+        *self.0.lock() = Some(source);
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct CatalogCollector(pub(crate) Arc<CatalogGauge>);
+
+impl Collector for CatalogCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let source = self.0.0.lock().clone();
+        let Some(counts) = source.and_then(|s| s()) else {
+            return Ok(());
+        };
+        let mut family = encoder.encode_descriptor(
+            "mcp_catalog_tools",
+            "Catalogued tools by state (approved; new, changed and rejected ones are hidden and refused)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for state in STATES {
+            let n = counts
+                .iter()
+                .find(|(s, _)| s == state)
+                .map_or(0, |(_, n)| *n);
+            let g = ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
+            g.encode(family.encode_family(&[("state", state)])?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The class of a `catalog_tool_changed` record, if `ev` is one.
+pub(crate) fn changed_class(ev: &AuditEvent) -> Option<&'static str> {
+    if ev.event != Some("catalog_tool_changed") {
+        return None;
+    }
+    let class = ev.detail.as_ref()?.get("class")?.as_str()?;
+    CLASSES.iter().copied().find(|c| *c == class)
+}
+
+/// The security event of a changed definition: which tool of which server, the class of the
+/// change and what changed, in words (never a definition's text).
+pub(crate) fn security_event(ev: &AuditEvent) -> Option<(&'static str, Value)> {
+    let d = ev.detail.as_ref()?;
+    changed_class(ev)?;
+    Some((
+        "mcp_tool_definition_changed",
+        serde_json::json!({
+            "server": d.get("server"),
+            "tool": d.get("tool"),
+            "class": d.get("class"),
+            "annotation_only": d.get("annotation_only"),
+            "pin": d.get("pin"),
+            "approved_pin": d.get("approved_pin"),
+            "changes": d.get("changes").and_then(Value::as_array).map(|c| {
+                c.iter().map(|x| x.get("what").cloned().unwrap_or(Value::Null)).collect::<Vec<_>>()
+            }),
+        }),
+    ))
+}
