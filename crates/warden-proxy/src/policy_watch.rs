@@ -64,3 +64,29 @@ impl PolicyWatch {
         policy_source::load(&self.path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_changes_when_a_policy_file_is_added_changed_or_removed_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.yaml"), "policies: []\n").unwrap();
+        let mut w = PolicyWatch::new(d);
+        assert!(!w.changed(), "nothing changed yet");
+        std::fs::write(d.join("notes.txt"), "not a policy file").unwrap();
+        assert!(!w.changed(), "other files are not watched");
+        std::fs::write(d.join("b.yml"), "policies: []\n").unwrap();
+        assert!(w.changed(), "added");
+        assert!(!w.changed(), "seen once");
+        std::fs::write(d.join("a.yaml"), "policies: []\n# longer\n").unwrap();
+        assert!(w.changed(), "changed");
+        std::fs::remove_file(d.join("b.yml")).unwrap();
+        assert!(w.changed(), "removed");
+        std::fs::remove_file(d.join("a.yaml")).unwrap();
+        assert!(w.changed(), "the last one removed");
+        assert!(w.compile().is_err(), "an empty directory fails closed");
+    }
+}
