@@ -14,6 +14,7 @@ use crate::policy_git::{self, GitFacts};
 /// One file a policy was compiled from.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SourceFile {
+    /// The file's absolute path (not resolving symlinks).
     pub path: PathBuf,
     /// `sha256:` and the hex SHA-256 of the file's bytes.
     pub sha256: String,
@@ -29,13 +30,13 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// What a load record says: the policy, its rule count, the path it was loaded from, and
-    /// every file.
+    /// What a load record says: the policy, its rule count, the (absolute) path it was loaded
+    /// from, and every file.
     pub fn detail(policy: &PolicySet, source: &Path, files: &[SourceFile]) -> serde_json::Value {
         serde_json::json!({
             "policy": policy.hash,
             "rules": policy.rules().len(),
-            "source": source,
+            "source": std::path::absolute(source).unwrap_or_else(|_| source.to_owned()),
             "files": files,
         })
     }
@@ -135,7 +136,8 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<String>> {
             let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
             SourceFile {
                 git: policy_git::facts(&path),
-                path,
+                // Absolute, so loads from different working directories compare.
+                path: std::path::absolute(&path).unwrap_or(path),
                 sha256: format!("sha256:{hex}"),
             }
         })
