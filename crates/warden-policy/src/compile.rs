@@ -6,6 +6,7 @@ use std::fmt;
 use globset::Glob;
 use serde_json::Value;
 use serde_saphyr::{Location, Spanned};
+use sha2::Digest;
 
 use crate::approval::ApprovalSpec;
 use crate::condition::{Cond, Condition, condition};
@@ -238,6 +239,8 @@ pub struct Rule {
     pub mode: Mode,
     /// Line of the rule in its file (for explanations).
     pub line: u64,
+    /// The file the rule is in, when several were compiled together.
+    pub file: Option<String>,
     /// Who may approve: principals by name, or `role:NAME`.
     pub approvers: Vec<String>,
     /// How approval works for this rule (set on every `approve` rule, defaults if unwritten).
@@ -300,6 +303,8 @@ impl Patterns {
 /// One problem in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The file it is in, when several were compiled together ([`PolicySet::compile_many`]).
+    pub file: Option<String>,
     pub line: u64,
     pub column: u64,
     pub message: String,
@@ -307,6 +312,9 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}:")?;
+        }
         write!(f, "{}:{}: {}", self.line, self.column, self.message)
     }
 }
@@ -316,8 +324,9 @@ impl fmt::Display for Problem {
 #[error("{} problem(s) in the policy", .0.len())]
 pub struct PolicyErrors(pub Vec<Problem>);
 
-fn at(loc: &Location, message: String) -> Problem {
+pub(crate) fn at(loc: &Location, message: String) -> Problem {
     Problem {
+        file: None,
         line: loc.line(),
         column: loc.column(),
         message,
@@ -335,92 +344,165 @@ fn parser_message(full: &str) -> String {
     }
 }
 
-fn text_hash(text: &str) -> String {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(text.as_bytes());
+pub(crate) fn text_hash(text: &str) -> String {
+    short_hash(&sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// `sha256:` and the first 16 bytes of a digest in hex.
+pub(crate) fn short_hash(d: &[u8]) -> String {
     let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+/// A file's own settings (`version`, `mode`, `default`, `hide_denied_tools`), each with where
+/// it was written; `None` when the file leaves it unset or writes an invalid value (reported).
+pub(crate) struct Settings {
+    pub(crate) version: Option<(u32, Location)>,
+    pub(crate) mode: Option<(Mode, Location)>,
+    pub(crate) default: Option<(Action, Location)>,
+    pub(crate) hide_denied_tools: Option<(bool, Location)>,
+}
+
+/// Parses a policy file's text; a parse error is one problem.
+pub(crate) fn parse(text: &str) -> Result<RawFile, Problem> {
+    serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        Problem {
+            file: None,
+            line,
+            column,
+            message: parser_message(&e.to_string()),
+        }
+    })
+}
+
+/// Reads a file's settings, reporting invalid values.
+pub(crate) fn settings(raw: &RawFile, problems: &mut Vec<Problem>) -> Settings {
+    let version = raw.version.as_ref().and_then(|v| {
+        if v.value == 1 {
+            return Some((v.value, v.referenced));
+        }
+        problems.push(at(
+            &v.referenced,
+            format!(
+                "version {} is not supported (this warden reads version 1)",
+                v.value
+            ),
+        ));
+        None
+    });
+    let mode = raw.mode.as_ref().and_then(|m| {
+        let parsed = Mode::parse(&m.value).map(|mode| (mode, m.referenced));
+        if parsed.is_none() {
+            problems.push(at(
+                &m.referenced,
+                format!("mode {:?} is not one of enforce, monitor", m.value),
+            ));
+        }
+        parsed
+    });
+    let default = raw
+        .default
+        .as_ref()
+        .and_then(|d| match Action::parse(&d.value) {
+            Some(Action::Approve) | None => {
+                problems.push(at(
+                    &d.referenced,
+                    format!("default {:?} is not one of allow, deny", d.value),
+                ));
+                None
+            }
+            Some(a) => Some((a, d.referenced)),
+        });
+    Settings {
+        version,
+        mode,
+        default,
+        hide_denied_tools: raw
+            .hide_denied_tools
+            .as_ref()
+            .map(|h| (h.value, h.referenced)),
+    }
+}
+
+/// Compiles a file's rules under `mode` (the rules' default mode), reporting a name already in
+/// `names` (which it extends: name to where it was first written).
+pub(crate) fn compile_rules(
+    raw: &RawFile,
+    mode: Mode,
+    names: &mut std::collections::HashMap<String, Location>,
+    problems: &mut Vec<Problem>,
+) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for p in &raw.policies {
+        let name = &p.value.name;
+        if names.contains_key(&name.value) {
+            problems.push(at(
+                &name.referenced,
+                format!("policy name {:?} is used twice", name.value),
+            ));
+        } else {
+            names.insert(name.value.clone(), name.referenced);
+        }
+        if let Some(rule) = compile_rule(&p.value, mode, problems) {
+            rules.push(rule);
+        }
+    }
+    rules
 }
 
 impl PolicySet {
     /// Parses and compiles a policy file's text.
     pub fn compile(text: &str) -> Result<PolicySet, PolicyErrors> {
-        let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            PolicyErrors(vec![Problem {
-                line,
-                column,
-                message: parser_message(&e.to_string()),
-            }])
-        })?;
+        let raw = parse(text).map_err(|p| PolicyErrors(vec![p]))?;
         let mut problems = Vec::new();
-        if let Some(v) = &raw.version
-            && v.value != 1
-        {
-            problems.push(at(
-                &v.referenced,
-                format!(
-                    "version {} is not supported (this warden reads version 1)",
-                    v.value
-                ),
-            ));
-        }
-        let mode = match &raw.mode {
-            None => Mode::Enforce,
-            Some(m) => Mode::parse(&m.value).unwrap_or_else(|| {
-                problems.push(at(
-                    &m.referenced,
-                    format!("mode {:?} is not one of enforce, monitor", m.value),
-                ));
-                Mode::Enforce
-            }),
+        let s = settings(&raw, &mut problems);
+        // An invalid default fails closed (it is reported, so nothing runs with it anyway).
+        let default = match (&raw.default, s.default) {
+            (_, Some((a, _))) => a,
+            (Some(_), None) => Action::Deny,
+            (None, None) => Action::Allow,
         };
-        let default = match &raw.default {
-            None => Action::Allow,
-            Some(d) => match Action::parse(&d.value) {
-                Some(Action::Approve) | None => {
-                    problems.push(at(
-                        &d.referenced,
-                        format!("default {:?} is not one of allow, deny", d.value),
-                    ));
-                    Action::Deny
-                }
-                Some(a) => a,
-            },
-        };
-        let mut rules = Vec::new();
-        let mut names = std::collections::HashSet::new();
-        for p in &raw.policies {
-            if !names.insert(p.value.name.value.clone()) {
-                problems.push(at(
-                    &p.value.name.referenced,
-                    format!("policy name {:?} is used twice", p.value.name.value),
-                ));
-            }
-            if let Some(rule) = compile_rule(&p.value, mode, &mut problems) {
-                rules.push(rule);
-            }
-        }
+        let mode = s.mode.map_or(Mode::Enforce, |(m, _)| m);
+        let rules = compile_rules(&raw, mode, &mut Default::default(), &mut problems);
         if !problems.is_empty() {
             problems.sort_by_key(|p| (p.line, p.column));
             return Err(PolicyErrors(problems));
         }
+        let hide = s.hide_denied_tools.is_some_and(|(h, _)| h);
+        Ok(PolicySet::assemble(
+            rules,
+            default,
+            mode,
+            hide,
+            text_hash(text),
+        ))
+    }
+
+    /// The set of compiled `rules` (every one already checked).
+    pub(crate) fn assemble(
+        rules: Vec<Rule>,
+        default: Action,
+        mode: Mode,
+        hide_denied_tools: bool,
+        hash: String,
+    ) -> PolicySet {
         let needs_args = rules.iter().any(|r| !r.conditions.is_empty());
         let qualified = Patterns::build(&rules, true);
         let plain = Patterns::build(&rules, false);
-        Ok(PolicySet {
-            hide_denied_tools: raw.hide_denied_tools.unwrap_or(false),
+        PolicySet {
+            hide_denied_tools,
             qualified,
             plain,
             rules,
             default,
             mode,
-            hash: text_hash(text),
+            hash,
             needs_args,
-        })
+        }
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -616,6 +698,7 @@ fn compile_rule(p: &RawPolicy, file_mode: Mode, problems: &mut Vec<Problem>) -> 
         principals: p.principals.clone(),
         mode,
         line: here.line(),
+        file: None,
         approvers: p.approvers.clone(),
         approval,
         rate_limit: limit,

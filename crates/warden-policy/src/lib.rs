@@ -5,6 +5,7 @@
 //! - [`model`](crate::model): the policy file as written (YAML), with source locations.
 //! - [`approval`]: an `approve` rule's approval block (timeout, hold, grant, channels).
 //! - [`compile`]: `PolicySet::compile`: globs, regexes and paths built; every problem reported.
+//! - `many`: `PolicySet::compile_many`: a directory's files combined by deny-overrides.
 //! - `condition`: each condition kind as written, compiled.
 //! - [`eval`]: `PolicySet::evaluate`: deny-overrides decisions, and `explain` traces.
 //! - [`path`]: lexical path normalization and containment (no traversal bypass).
@@ -16,6 +17,7 @@ pub mod approval;
 pub mod compile;
 mod condition;
 pub mod eval;
+mod many;
 mod model;
 pub mod path;
 pub mod path_cond;

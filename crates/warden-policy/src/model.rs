@@ -12,7 +12,7 @@ pub(crate) struct RawFile {
     pub(crate) mode: Option<Spanned<String>>,
     pub(crate) default: Option<Spanned<String>>,
     /// Remove from `tools/list` results the tools the principal may never call.
-    pub(crate) hide_denied_tools: Option<bool>,
+    pub(crate) hide_denied_tools: Option<Spanned<bool>>,
     #[serde(default)]
     pub(crate) policies: Vec<Spanned<RawPolicy>>,
 }

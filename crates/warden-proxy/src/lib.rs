@@ -9,7 +9,9 @@
 //! - [`stdio`]: the `warden run` transport: child process, frame pumps, shutdown.
 //! - [`http`]: the `warden serve` front door (Streamable HTTP), stdio and HTTP upstreams.
 //! - [`errors`]: the JSON-RPC errors warden answers with itself.
-//! - [`policy_watch`]: the policy file watched and recompiled (hot reload).
+//! - [`policy_source`]: a policy file or directory read and compiled, each file's hash and git facts.
+//! - [`policy_git`]: the last commit that touched a policy file, from the `git` binary.
+//! - [`policy_watch`]: the policy file or directory watched and recompiled (hot reload).
 //! - [`observer`]: the hook metrics, traces and security events see records through.
 //! - [`limits`]: exact sliding-window rate limits.
 //! - [`budgets`]: per-window budgets, seeded from the audit store.
@@ -27,6 +29,8 @@ pub mod http;
 pub mod limits;
 pub mod observer;
 pub mod pipeline;
+pub mod policy_git;
+pub mod policy_source;
 pub mod policy_watch;
 pub mod realpath;
 pub mod stdio;

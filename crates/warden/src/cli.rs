@@ -39,7 +39,7 @@ pub(crate) enum Cmd {
     /// Manage the checkpoint signing key and the hash key.
     #[command(subcommand)]
     Keys(KeysCmd),
-    /// Check and explain policy files.
+    /// Check and explain policy files; the history of policy loads.
     #[command(subcommand)]
     Policy(PolicyCmd),
     /// Show what each budget of a policy has used in its current window.
@@ -47,7 +47,7 @@ pub(crate) enum Cmd {
     Budgets {
         #[command(flatten)]
         store: StoreArgs,
-        /// The policy file whose budgets to show.
+        /// The policy file (or directory) whose budgets to show.
         #[arg(long, env = "WARDEN_POLICY", value_name = "FILE")]
         policy: PathBuf,
         #[arg(long, value_enum, default_value = "table")]
@@ -234,8 +234,9 @@ pub(crate) struct RecordArgs {
     /// server never seen before is approved as it is, whatever --new-tools says).
     #[arg(long)]
     pub(crate) no_tool_baseline: bool,
-    /// Policy file (YAML) governing tool calls; see docs/policy.md.
-    #[arg(long, env = "WARDEN_POLICY", value_name = "FILE")]
+    /// Policy file (YAML), or a directory of them (`*.yaml`, `*.yml`, combined by
+    /// deny-overrides), governing tool calls; see docs/policy.md.
+    #[arg(long, env = "WARDEN_POLICY", value_name = "PATH")]
     pub(crate) policy: Option<PathBuf>,
     /// Tools recorded as sensitive (comma-separated), e.g. get_pay_info,read_medical_record.
     #[arg(long, value_delimiter = ',', value_name = "TOOLS")]
@@ -553,12 +554,12 @@ pub(crate) enum KeysCmd {
 
 #[derive(Subcommand)]
 pub(crate) enum PolicyCmd {
-    /// Validate a policy file and list every problem with its line and column.
+    /// Validate a policy file or directory and list every problem with its file, line and column.
     #[command(
-        after_help = "Exit status: 0 valid, 1 problems found, 2 unreadable.\n\nExample:\n  warden policy check policies.yaml"
+        after_help = "Exit status: 0 valid, 1 problems found, 2 unreadable.\n\nExamples:\n  warden policy check policies.yaml\n  warden policy check policies/production/"
     )]
     Check {
-        /// The policy file (YAML).
+        /// The policy file (YAML), or a directory of them.
         file: PathBuf,
     },
     /// Run policy test cases (who calls what with which arguments, and the expected decision).
@@ -566,7 +567,7 @@ pub(crate) enum PolicyCmd {
         after_help = "Exit status: 0 all cases pass, 1 a case failed (with expected and actual), 2 unreadable.\n\nExample:\n  warden policy test policies.yaml policies.cases.yaml"
     )]
     Test {
-        /// The policy file (YAML).
+        /// The policy file (YAML), or a directory of them.
         file: PathBuf,
         /// The cases file (YAML): `cases: [{name, tool: server:tool, arguments, principal, roles, method, expect: {action, rule, matched, enforced}}]`.
         cases: PathBuf,
@@ -576,7 +577,7 @@ pub(crate) enum PolicyCmd {
         after_help = "Example:\n  warden policy explain policies.yaml --tool filesystem:read_file --args '{\"path\":\"/etc/passwd\"}'"
     )]
     Explain {
-        /// The policy file (YAML).
+        /// The policy file (YAML), or a directory of them.
         file: PathBuf,
         /// The call: `server:tool` (or `server:` and a method such as resources/read with --method).
         #[arg(long)]
@@ -597,6 +598,17 @@ pub(crate) enum PolicyCmd {
         /// When the call happens, for time conditions: "mon 09:30" (UTC).
         #[arg(long)]
         at: Option<String>,
+    },
+    /// Every policy load recorded in the audit store: when, which policy, and per file its
+    /// hash, the last commit that touched it (author, subject) and whether it changed.
+    #[command(
+        after_help = "Example:\n  warden policy history --db audit.db\n  warden policy history --format json"
+    )]
+    History {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
 }
 

@@ -10,6 +10,7 @@ pub(crate) mod demo_server;
 pub(crate) mod keys;
 pub(crate) mod observe;
 pub(crate) mod policy;
+pub(crate) mod policy_history;
 pub(crate) mod record;
 pub(crate) mod report;
 pub(crate) mod run;

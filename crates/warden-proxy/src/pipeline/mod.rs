@@ -244,11 +244,17 @@ impl Pipeline {
     }
 
     /// Puts a newly compiled policy in force (atomically: a frame is decided wholly by the old
-    /// or wholly by the new one) and records the change.
-    pub fn reload_policy(&self, policy: impl Into<Arc<PolicySet>>) -> Result<(), WriterGone> {
+    /// or wholly by the new one) and records the change with the files it came from.
+    pub fn reload_policy(
+        &self,
+        policy: impl Into<Arc<PolicySet>>,
+        source: &std::path::Path,
+        files: &[crate::policy_source::SourceFile],
+    ) -> Result<(), WriterGone> {
         let policy = policy.into();
         let previous = self.governance().map(|g| g.policy.hash.clone());
-        let detail = serde_json::json!({ "policy": policy.hash, "rules": policy.rules().len(), "previous": previous });
+        let mut detail = crate::policy_source::Loaded::detail(&policy, source, files);
+        detail["previous"] = serde_json::json!(previous);
         self.set_policy(policy);
         self.event("policy_reloaded", detail)
     }

@@ -42,7 +42,7 @@ pub struct StdioConfig {
     /// Frames longer than this are streamed through unparsed (and recorded as oversized).
     pub max_frame: usize,
     pub on_store_error: OnStoreError,
-    /// The policy file in force: reloaded on SIGHUP and when it changes.
+    /// The policy file or directory in force: reloaded on SIGHUP and when it changes.
     pub policy_file: Option<std::path::PathBuf>,
 }
 
@@ -635,13 +635,14 @@ impl Holds {
     }
 }
 
-/// Compiles the watched file and puts it in force; on any problem the old policy stays, and
+/// Compiles the watched policy and puts it in force; on any problem the old policy stays, and
 /// the problems go to stderr and into the audit log.
 fn reload(w: &PolicyWatch, pipeline: &Pipeline) {
     match w.compile() {
-        Ok(policy) => {
+        Ok(loaded) => {
+            let policy = loaded.policy;
             tracing::warn!(policy = %policy.hash, "policy reloaded from {}", w.path().display());
-            if let Err(e) = pipeline.reload_policy(policy) {
+            if let Err(e) = pipeline.reload_policy(policy, w.path(), &loaded.files) {
                 tracing::error!("cannot record the policy reload: {e}");
             }
         }

@@ -1,4 +1,5 @@
-//! `warden policy`: check and explain policy files; loading a policy for `warden run`.
+//! `warden policy`: check and explain policy files and directories; loading a policy for
+//! `warden run`.
 #![allow(clippy::print_stdout)]
 
 use std::path::Path;
@@ -6,22 +7,19 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use warden_policy::{PolicySet, Request};
+use warden_proxy::policy_source::{self, Loaded};
 
 use crate::cli::PolicyCmd;
 
-/// Reads and compiles a policy file; the error lists every problem as `FILE:LINE:COL: message`.
-pub(crate) fn load(path: &Path) -> anyhow::Result<Result<PolicySet, Vec<String>>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading policy {}", path.display()))?;
-    Ok(PolicySet::compile(&text).map_err(|e| {
-        e.0.iter()
-            .map(|p| format!("{}:{p}", path.display()))
-            .collect()
-    }))
+/// Reads and compiles a policy file or directory; the error lists every problem as
+/// `FILE:LINE:COL: message`. A path that cannot be read at all is an error of its own.
+pub(crate) fn load(path: &Path) -> anyhow::Result<Result<Loaded, Vec<String>>> {
+    policy_source::policy_files(path).map_err(anyhow::Error::msg)?;
+    Ok(policy_source::load(path))
 }
 
 /// Loads a policy for `warden run`, failing with every problem listed.
-pub(crate) fn load_for_run(path: &Path) -> anyhow::Result<PolicySet> {
+pub(crate) fn load_for_run(path: &Path) -> anyhow::Result<Loaded> {
     match load(path)? {
         Ok(p) => Ok(p),
         Err(problems) => anyhow::bail!(
@@ -145,7 +143,7 @@ fn run_cases(p: &PolicySet, cases: &[Case]) -> anyhow::Result<(usize, Vec<String
 pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         PolicyCmd::Test { file, cases } => {
-            let p = load_for_run(&file)?;
+            let p = load_for_run(&file)?.policy;
             let text = std::fs::read_to_string(&cases)
                 .with_context(|| format!("reading cases {}", cases.display()))?;
             let list: Cases = serde_saphyr::from_str(&text)
@@ -162,10 +160,15 @@ pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             })
         }
         PolicyCmd::Check { file } => match load(&file)? {
-            Ok(p) => {
+            Ok(Loaded { policy: p, files }) => {
                 println!(
-                    "OK: {}: {} rule(s), default {}, mode {}, policy {}",
+                    "OK: {}: {}{} rule(s), default {}, mode {}, policy {}",
                     file.display(),
+                    if files.len() > 1 {
+                        format!("{} files, ", files.len())
+                    } else {
+                        String::new()
+                    },
                     p.rules().len(),
                     p.default.as_str(),
                     p.mode.as_str(),
@@ -190,7 +193,7 @@ pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             client,
             at,
         } => {
-            let p = load_for_run(&file)?;
+            let p = load_for_run(&file)?.policy;
             let arguments: serde_json::Value =
                 serde_json::from_str(&args).context("--args is not JSON")?;
             let (server, target) = tool.split_once(':').unwrap_or(("", tool.as_str()));
@@ -207,7 +210,11 @@ pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             let (d, traces) = p.explain_resolving(&req, &warden_proxy::realpath::real_path);
             for (t, rule) in traces.iter().zip(p.rules()) {
                 let mark = if t.applied { "✓" } else { "·" };
-                println!("{mark} {} (line {}): {}", t.rule, rule.line, t.why);
+                let place = match &rule.file {
+                    Some(f) => format!("{f}:{}", rule.line),
+                    None => format!("line {}", rule.line),
+                };
+                println!("{mark} {} ({place}): {}", t.rule, t.why);
             }
             let by = d
                 .rule
@@ -221,6 +228,7 @@ pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             println!("decision: {} by {by}{mode}", d.action.as_str());
             Ok(ExitCode::SUCCESS)
         }
+        PolicyCmd::History { store, format } => super::policy_history::history(store, format),
     }
 }
 
@@ -230,7 +238,7 @@ pub(crate) fn budgets(
     policy: &Path,
     format: crate::cli::Format,
 ) -> anyhow::Result<ExitCode> {
-    let p = load_for_run(policy)?;
+    let p = load_for_run(policy)?.policy;
     let db = store.db.unwrap_or_else(crate::paths::default_db);
     let s = warden_audit::Store::open_read(&db)?;
     let now_ms = u64::try_from(warden_audit::now_us() / 1000).unwrap_or(0);

@@ -77,9 +77,13 @@ impl Recording {
             checkpoint_interval: Duration::from_secs(args.checkpoint_secs.max(1)),
             ..WriterConfig::default()
         };
-        let policy = match &args.policy {
-            Some(path) => Some(Arc::new(super::policy::load_for_run(path)?)),
+        let loaded = match &args.policy {
+            Some(path) => Some(super::policy::load_for_run(path)?),
             None => None,
+        };
+        let (policy, files) = match loaded {
+            Some(l) => (Some(Arc::new(l.policy)), l.files),
+            None => (None, Vec::new()),
         };
         let config: Option<RedactConfig> = match &args.redact_config {
             None => None,
@@ -170,7 +174,7 @@ impl Recording {
                 Some(counts)
             }));
         }
-        Ok(Recording {
+        let rec = Recording {
             catalog,
             desk,
             observe,
@@ -178,14 +182,23 @@ impl Recording {
             writer,
             durability,
             on_store_error,
-            policy: std::sync::RwLock::new(policy),
+            policy: std::sync::RwLock::new(policy.clone()),
             redactor: redactor.map(Arc::new),
             wire: wire.map(Arc::new),
             sensitive_tools: args.sensitive_tools.clone(),
             write_tools: args.write_tools.clone(),
             limiter: Arc::default(),
             budgets,
-        })
+        };
+        if let (Some(path), Some(p)) = (&args.policy, &policy) {
+            // The policy in force from the start, and the files it came from.
+            let detail = warden_proxy::policy_source::Loaded::detail(p, path, &files);
+            rec.pipeline(None, None, None, Vec::new())
+                .with_session("")
+                .event("policy_loaded", detail)
+                .context("recording the policy loaded")?;
+        }
+        Ok(rec)
     }
 
     /// How the admin API records the decisions it makes: as the desk records its own.

@@ -215,7 +215,7 @@ pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Outpu
     })
 }
 
-/// Reloads the policy on SIGHUP and when its file changes (checked every second): the new
+/// Reloads the policy on SIGHUP and when its files change (checked every second): the new
 /// policy goes to every live session and to new ones, atomically per session. A file that
 /// does not compile changes nothing. Either way one gateway record says what happened.
 async fn watch_policy(path: std::path::PathBuf, rec: Arc<Recording>, gw: Arc<Gateway>) {
@@ -237,15 +237,21 @@ async fn watch_policy(path: std::path::PathBuf, rec: Arc<Recording>, gw: Arc<Gat
         if !(watch.changed() || signalled) {
             continue;
         }
-        match watch.compile() {
-            Ok(policy) => {
-                let policy = Arc::new(policy);
+        // Git may take a moment per file: not on the runtime's threads.
+        let load = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || warden_proxy::policy_source::load(&path)).await
+        };
+        let load = load.unwrap_or_else(|e| Err(vec![format!("loading the policy: {e}")]));
+        match load {
+            Ok(loaded) => {
+                let policy = Arc::new(loaded.policy);
                 tracing::warn!(policy = %policy.hash, "policy reloaded from {}", path.display());
                 rec.set_policy(policy.clone());
                 for p in gw.pipelines() {
                     p.set_policy(policy.clone());
                 }
-                if let Err(e) = gateway.reload_policy(policy) {
+                if let Err(e) = gateway.reload_policy(policy, &path, &loaded.files) {
                     tracing::error!("cannot record the policy reload: {e}");
                 }
             }

@@ -17,6 +17,7 @@ mod paths;
 mod peers;
 mod pipelining;
 mod policy;
+mod policy_dir;
 mod principals;
 mod protocol;
 mod redaction;
@@ -76,6 +77,7 @@ fn every_command_has_help_with_an_example() {
         vec!["policy", "check"],
         vec!["policy", "test"],
         vec!["policy", "explain"],
+        vec!["policy", "history"],
         vec!["budgets"],
         vec!["dashboard"],
         vec!["report", "html"],

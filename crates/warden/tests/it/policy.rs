@@ -293,7 +293,7 @@ fn the_policy_reloads_on_change_and_a_broken_file_keeps_the_old_one() {
 /// Waits (at most 30 s, then fails) until the store holds `n` records of the gateway event
 /// `name`, and returns how many it holds. The store is read as another process would, while
 /// warden writes it.
-fn wait_for_events(place: &Place, name: &str, n: usize) -> usize {
+pub(crate) fn wait_for_events(place: &Place, name: &str, n: usize) -> usize {
     let count = || -> rusqlite::Result<usize> {
         let c = rusqlite::Connection::open_with_flags(
             place.db(),
@@ -323,7 +323,7 @@ fn wait_for_events(place: &Place, name: &str, n: usize) -> usize {
     }
 }
 
-fn kill(p: &Proxied, sig: nix::sys::signal::Signal) {
+pub(crate) fn kill(p: &Proxied, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.child.id() as i32), sig).unwrap();
 }
 

@@ -910,6 +910,15 @@ fn policy_decides_by_the_authenticated_principal_and_role() {
     assert_eq!(denied["policy"]["rule"], "pay-is-for-hr");
     let reload = first_event(&leaves, "policy_reloaded");
     assert_ne!(reload["detail"]["policy"], reload["detail"]["previous"]);
+    // The start and the reload each name the file they read, by its hash.
+    let loaded = first_event(&leaves, "policy_loaded");
+    assert_eq!(loaded["detail"]["policy"], reload["detail"]["previous"]);
+    let (before, after) = (
+        &loaded["detail"]["files"][0]["sha256"],
+        &reload["detail"]["files"][0]["sha256"],
+    );
+    assert!(before.as_str().unwrap().starts_with("sha256:"), "{loaded}");
+    assert_ne!(before, after);
 }
 
 #[test]
