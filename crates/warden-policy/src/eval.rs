@@ -64,7 +64,7 @@ pub struct Decision {
     pub rule: Option<String>,
     /// The deciding rule's message, followed by what its conditions found (for an `sql`
     /// condition, the constraint the query breaks: "blocked table users.credentials
-    /// referenced"), so the client's error and the record say why.
+    /// referenced"), so the client's JSON-RPC error says why.
     pub message: Option<String>,
     /// Every rule that matched, in file order.
     pub matched: Vec<String>,

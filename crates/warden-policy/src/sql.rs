@@ -13,8 +13,14 @@
 //! disagree on where a string or a comment ends (`'\'` closes a string in PostgreSQL, not in
 //! MySQL; `/* /* */ */` nests in PostgreSQL, not in SQLite), and a query read one way by warden
 //! and another by the database could hide a statement. Checking every reading closes that, at
-//! the price of refusing syntax only one database accepts (`"quoted"` identifiers are strings
-//! to MySQL): name the dialect to accept it.
+//! the price of refusing syntax only some databases accept: name the dialect to accept it.
+//!
+//! # Depth
+//!
+//! Parsing recurses (sqlparser's recursion limit, [`RECURSION_LIMIT`], and its stack growth
+//! on the heap guard it), and so do walking and dropping the tree it builds. Before parsing,
+//! the tokens are measured ([`shape`]): brackets nested deeper than [`MAX_NESTING`], or an
+//! expression longer than [`MAX_PATH`] tokens without a comma, is refused unparsed.
 //!
 //! The per-statement checks are in [`checks`].
 

@@ -208,3 +208,14 @@ fn bad_settings_are_compile_errors() {
         errs.0
     );
 }
+
+#[test]
+fn the_sql_tool_stays_listed() {
+    // `hide_denied_tools` asks about a call without arguments: the SQL tool can be called.
+    let p = PolicySet::compile(WHEN_FORM).unwrap();
+    let args = json!({});
+    let mut req = call("query", &args);
+    req.arguments = None;
+    assert!(!p.never_callable(&req));
+    assert_eq!(p.evaluate(&req).action, Action::Allow);
+}

@@ -443,6 +443,16 @@ fn every_dialect_must_agree_without_one() {
         &all(None),
         "SELECT id, name FROM accounts WHERE id > 10 ORDER BY id LIMIT 20",
     );
+    // Syntax one database has and another lacks needs its dialect named.
+    let ticks = "SELECT * FROM `accounts` LIMIT 1";
+    denied(&all(None), ticks, "does not parse (read as PostgreSQL)");
+    passes(&all(Some("mysql")), ticks);
+    denied(
+        &all(None),
+        "SELECT * FROM t LIMIT 5, 10",
+        "(read as PostgreSQL)",
+    );
+    passes(&all(Some("sqlite")), "SELECT * FROM t LIMIT 5, 10");
 }
 
 #[test]
