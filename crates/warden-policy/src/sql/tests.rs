@@ -189,6 +189,10 @@ fn read_only() {
         "EXPLAIN ANALYZE DELETE FROM t",
         "EXPLAIN (ANALYZE) DELETE FROM t",
         "EXPLAIN (ANALYZE false) DELETE FROM t",
+        "WITH x AS (SELECT 1) DELETE FROM t WHERE a = 1",
+        "WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x",
+        "WITH x AS (SELECT 1) UPDATE t SET a = 1 WHERE a = 2",
+        "SELECT 1; COMMIT",
     ] {
         denied(&pg, sql, not_read);
     }
@@ -574,4 +578,25 @@ proptest! {
             prop_assert!(!why.is_empty());
         }
     }
+}
+#[test]
+fn postgres_spellings_of_a_table() {
+    let c = blocked("postgres");
+    denied(
+        &c,
+        "COPY (SELECT * FROM users.credentials) TO STDOUT",
+        CREDS,
+    );
+    denied(&c, "SELECT * FROM ONLY users.credentials", CREDS);
+    denied(&c, "SELECT * FROM users.credentials* LIMIT 1", CREDS);
+    // Unicode escapes could spell the name any way: the parser does not read them, so they
+    // are refused unparsed.
+    denied(&c, r#"SELECT * FROM U&"cred\0065ntials""#, "does not parse");
+    denied(
+        &c,
+        r#"SELECT * FROM users.U&"cred!0065ntials" UESCAPE '!'"#,
+        "does not parse",
+    );
+    // A doubled quote is part of the name: `cred"entials` is another table.
+    passes(&c, r#"SELECT * FROM "cred""entials""#);
 }
