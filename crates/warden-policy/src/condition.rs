@@ -81,6 +81,8 @@ pub(crate) enum Condition {
     Role(Vec<String>),
     /// The request arrives inside a weekly time window.
     Time(Window),
+    /// The SQL in an argument breaks one of the constraints (see [`crate::sql`]).
+    Sql(Box<crate::sql::SqlRules>),
 }
 
 /// A weekly time window: days of the week, and minutes of the day at a fixed UTC offset.
@@ -322,9 +324,10 @@ fn condition_kind(v: &Value) -> Result<Condition, String> {
         "principal" => Ok(Condition::Principal(names(&body)?)),
         "role" => Ok(Condition::Role(names(&body)?)),
         "time" => Ok(Condition::Time(window(&body)?)),
+        "sql" => Ok(Condition::Sql(Box::new(crate::sql::rules(&body)?))),
         "rate_exceeded" => Err("a rate limit is `rate_limit: {limit, window, per}` on the policy (or `type: rate_exceeded` among its conditions)".into()),
         other => Err(format!(
-            "unknown condition {other:?} (path_in, path_not_in, arg_matches, arg_equals, arg_in, arg_range, arg_max_length, server, client, principal, role, time)"
+            "unknown condition {other:?} (path_in, path_not_in, arg_matches, arg_equals, arg_in, arg_range, arg_max_length, server, client, principal, role, time, sql)"
         )),
     }
 }

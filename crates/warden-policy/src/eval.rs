@@ -62,6 +62,9 @@ pub struct Decision {
     pub enforced: bool,
     /// The rule that decided (none when the default did).
     pub rule: Option<String>,
+    /// The deciding rule's message, followed by what its conditions found (for an `sql`
+    /// condition, the constraint the query breaks: "blocked table users.credentials
+    /// referenced"), so the client's JSON-RPC error says why.
     pub message: Option<String>,
     /// Every rule that matched, in file order.
     pub matched: Vec<String>,
@@ -199,21 +202,25 @@ impl PolicySet {
                 mark(&self.qualified, &format!("{}:{t}", req.server));
             }
         }
-        let mut best: Option<&Rule> = None;
+        let mut best: Option<(&Rule, Option<String>)> = None;
         let mut paths = PathCtx::new(resolve);
         for (i, rule) in self.rules.iter().enumerate() {
-            let miss = if hit[i] {
-                rule.check(req, &mut paths).err()
+            let (miss, found) = if hit[i] {
+                match rule.check(req, &mut paths) {
+                    Ok(found) => (None, found),
+                    Err(m) => (Some(m), None),
+                }
             } else {
-                Some(Miss::Pattern)
+                (Some(Miss::Pattern), None)
             };
             if let Some(t) = trace.as_deref_mut() {
                 t.push(Trace {
                     rule: rule.name.clone(),
                     applied: miss.is_none(),
-                    why: match miss {
-                        None => format!("applies: {}", rule.action.as_str()),
-                        Some(m) => rule.explain(req, m),
+                    why: match (miss, &found) {
+                        (None, None) => format!("applies: {}", rule.action.as_str()),
+                        (None, Some(f)) => format!("applies: {}: {f}", rule.action.as_str()),
+                        (Some(m), _) => rule.explain(req, m),
                     },
                 });
             }
@@ -238,9 +245,9 @@ impl PolicySet {
             if rule.limiter_only {
                 continue;
             }
-            let better = match best {
+            let better = match &best {
                 None => true,
-                Some(b) => {
+                Some((b, _)) => {
                     rule.action > b.action
                         || (rule.action == b.action
                             && b.mode == Mode::Monitor
@@ -248,15 +255,18 @@ impl PolicySet {
                 }
             };
             if better {
-                best = Some(rule);
+                best = Some((rule, found));
             }
         }
         match best {
-            Some(r) => {
+            Some((r, found)) => {
                 decision.action = r.action;
                 decision.enforced = r.mode == Mode::Enforce;
                 decision.rule = Some(r.name.clone());
-                decision.message = r.message.clone();
+                decision.message = match (r.message.clone(), found) {
+                    (Some(m), Some(f)) => Some(format!("{m}: {f}")),
+                    (m, f) => m.or(f),
+                };
             }
             None => decision.action = self.default,
         }
@@ -273,8 +283,9 @@ enum Miss {
 }
 
 impl Rule {
-    /// Whether the principals and conditions of a rule whose pattern matched allow it to apply.
-    fn check(&self, req: &Request<'_>, paths: &mut PathCtx<'_>) -> Result<(), Miss> {
+    /// Whether the principals and conditions of a rule whose pattern matched allow it to apply,
+    /// and what its conditions found (the constraints an `sql` condition saw broken).
+    fn check(&self, req: &Request<'_>, paths: &mut PathCtx<'_>) -> Result<Option<String>, Miss> {
         if !self.principals.is_empty() {
             let who = self
                 .principals
@@ -287,10 +298,25 @@ impl Rule {
                 return Err(Miss::Principal);
             }
         }
+        let mut found: Option<String> = None;
         for (i, c) in self.conditions.iter().enumerate() {
             // A permissive outcome needs certainty; a restrictive one fires on any doubt.
             let certain = (self.action == Action::Allow) != c.not;
-            let applies = match holds(&c.kind, req, certain, paths) {
+            let h = match &c.kind {
+                Condition::Sql(rules) => rules.judge(req.arguments).map(|v| match v {
+                    Ok(()) => false,
+                    Err(why) if !c.not => {
+                        found = Some(match found.take() {
+                            Some(f) => format!("{f}; {why}"),
+                            None => why,
+                        });
+                        true
+                    }
+                    Err(_) => true,
+                }),
+                kind => holds(kind, req, certain, paths),
+            };
+            let applies = match h {
                 None => false,
                 Some(h) => h != c.not,
             };
@@ -298,7 +324,7 @@ impl Rule {
                 return Err(Miss::Condition(i));
             }
         }
-        Ok(())
+        Ok(found)
     }
 
     /// The reason a rule did not apply, in words (for `warden policy explain`).
@@ -315,7 +341,17 @@ impl Rule {
                 req.principal.unwrap_or("(none)"),
                 self.principals
             ),
-            Miss::Condition(i) => format!("condition {} is false", i + 1),
+            Miss::Condition(i) => match self.conditions.get(i).map(|c| (&c.kind, c.not)) {
+                Some((Condition::Sql(rules), not)) => match rules.judge(req.arguments) {
+                    None => format!("condition {} is false: the call has no arguments", i + 1),
+                    Some(Ok(())) => {
+                        format!("condition {} is false: the SQL breaks no constraint", i + 1)
+                    }
+                    Some(Err(why)) if not => format!("condition {} is false: {why}", i + 1),
+                    Some(Err(_)) => format!("condition {} is false", i + 1),
+                },
+                _ => format!("condition {} is false", i + 1),
+            },
         }
     }
 }
@@ -354,6 +390,8 @@ fn holds(c: &Condition, req: &Request<'_>, certain: bool, ctx: &mut PathCtx<'_>)
         Condition::Principal(list) => return one_of(list, req.principal),
         Condition::Role(list) => return Some(req.roles.iter().any(|r| list.contains(r))),
         Condition::Time(w) => return req.at.map(|at| in_window(w, at)),
+        // Judged in `Rule::check`, which keeps what it finds.
+        Condition::Sql(rules) => return rules.judge(arguments).map(|v| v.is_err()),
         Condition::PathIn {
             args,
             allowed,
@@ -401,7 +439,8 @@ fn holds(c: &Condition, req: &Request<'_>, certain: bool, ctx: &mut PathCtx<'_>)
         | Condition::Client(_)
         | Condition::Principal(_)
         | Condition::Role(_)
-        | Condition::Time(_) => return None,
+        | Condition::Time(_)
+        | Condition::Sql(_) => return None,
         Condition::ArgMaxLength { max, .. } => vals.iter().any(|v| {
             let len = match v {
                 Value::String(s) => s.chars().count(),

@@ -11,6 +11,8 @@
 //! - [`path`]: lexical path normalization and containment (no traversal bypass).
 //! - [`path_cond`]: which values of a call are paths, judged lexically and, optionally, against
 //!   the real paths a caller-supplied resolver finds (symlinks).
+//! - `sql`: `sql` conditions: SQL constraints judged on the parsed query (read only, blocked
+//!   tables, WHERE on UPDATE and DELETE, row limits).
 //! - [`redact`]: secret and personal-data detectors and the redacted audit copy.
 
 pub mod approval;
@@ -22,6 +24,7 @@ mod model;
 pub mod path;
 pub mod path_cond;
 pub mod redact;
+mod sql;
 
 pub use approval::{ApprovalSpec, Channel, Grant, Webhook};
 pub use compile::{Action, Budget, Mode, Per, PolicyErrors, PolicySet, Problem, RateLimit};
