@@ -429,16 +429,19 @@
   $("more-sessions").addEventListener("click", function () { loadSessions(false); });
   $("more-session-records").addEventListener("click", function () { openSession(currentSession, true); });
   function tab(name) {
-    ["records", "sessions", "approvals"].forEach(function (t) {
+    ["records", "sessions", "approvals", "catalog"].forEach(function (t) {
       $("tab-" + t).classList.toggle("active", name === t);
       $(t + "-view").hidden = name !== t;
     });
+    // The catalog page (catalog.js) loads itself when shown.
+    if (name === "catalog") document.dispatchEvent(new Event("warden:catalog"));
     if (name === "sessions") loadSessions(true);
     if (name === "approvals") loadApprovals().catch(function (e) { approvalsMsg(e.message, true); });
   }
   $("tab-records").addEventListener("click", function () { tab("records"); });
   $("tab-sessions").addEventListener("click", function () { tab("sessions"); });
   $("tab-approvals").addEventListener("click", function () { tab("approvals"); });
+  $("tab-catalog").addEventListener("click", function () { tab("catalog"); });
 
   function refresh() {
     loadStats().catch(function () {});

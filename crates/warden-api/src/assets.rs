@@ -19,6 +19,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../assets/app.js"),
     ),
     (
+        "catalog.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/catalog.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_str!("../assets/style.css"),

@@ -1,6 +1,6 @@
 //! warden-api: the admin plane over an audit store. A REST API under `/api/v1` (records,
 //! sessions, statistics, integrity, a live tail over SSE, the approvals queue and its
-//! decisions), its OpenAPI document, the
+//! decisions, the tool catalog and its decisions), its OpenAPI document, the
 //! dashboard (static files embedded in the binary that use only that API), and the
 //! self-contained report (`report`).
 //!
@@ -9,6 +9,8 @@
 //!   connection (`Store::open_read`), never on a writer's.
 //! - [`approvals`]: the approvals queue and its decisions (the one write the API makes, in
 //!   the approvals table, and its `approval_decided` record); [`approvers`]: who decides.
+//! - [`catalog`]: the tool catalog, a tool's diff, and its approval or rejection (in the
+//!   catalog table, recorded as `catalog_tool_decided`).
 //! - [`stream`]: the live tail. [`assets`]: the dashboard files. [`auth`]: the `Host` and
 //!   `Origin` check on every route (DNS rebinding), the bearer token on the API.
 //! - [`params`], [`views`], [`error`]: what requests and answers look like.
@@ -18,6 +20,7 @@ pub mod approvals;
 pub mod approvers;
 pub mod assets;
 pub mod auth;
+pub mod catalog;
 pub mod error;
 pub mod params;
 pub mod report;
@@ -33,6 +36,7 @@ use anyhow::Context;
 use parking_lot::Mutex;
 use warden_audit::Store;
 use warden_audit::approvals::{ApprovalStore, SqliteApprovals};
+use warden_audit::catalog::CatalogStore;
 pub use warden_core::host::HostRules;
 
 pub use approvers::Decisions;
@@ -57,6 +61,10 @@ struct Inner {
     /// exist before).
     approvals: Mutex<Option<Arc<dyn ApprovalStore>>>,
     decisions: Option<Decisions>,
+    /// The tool catalog: given, or the store's table opened on first use.
+    catalog: Mutex<Option<Arc<dyn CatalogStore>>>,
+    /// Whose holders decide catalog entries (with [`Decisions`]).
+    catalog_roles: Vec<String>,
 }
 
 /// What an [`ApiState`] is made from.
@@ -76,6 +84,12 @@ pub struct ApiOptions {
     /// Approvers and a recorder: approvals can be decided here (`warden serve`). Without,
     /// they are only shown (`warden dashboard`).
     pub decisions: Option<Decisions>,
+    /// The tool catalog (`warden serve`: its gateway's). None: the store's table, opened on
+    /// first use.
+    pub catalog: Option<Arc<dyn CatalogStore>>,
+    /// The roles whose holders decide catalog entries, with `decisions` (empty:
+    /// [`catalog::DEFAULT_ROLES`]).
+    pub catalog_roles: Vec<String>,
 }
 
 impl std::fmt::Debug for ApiOptions {
@@ -87,6 +101,8 @@ impl std::fmt::Debug for ApiOptions {
             .field("hosts", &self.hosts)
             .field("approvals", &self.approvals.as_ref().map(|_| "given"))
             .field("decisions", &self.decisions)
+            .field("catalog", &self.catalog.as_ref().map(|_| "given"))
+            .field("catalog_roles", &self.catalog_roles)
             .finish()
     }
 }
@@ -103,6 +119,15 @@ impl ApiState {
                 trusted: opts.trusted_keys,
                 approvals: Mutex::new(opts.approvals),
                 decisions: opts.decisions,
+                catalog: Mutex::new(opts.catalog),
+                catalog_roles: if opts.catalog_roles.is_empty() {
+                    catalog::DEFAULT_ROLES
+                        .iter()
+                        .map(|r| (*r).to_owned())
+                        .collect()
+                } else {
+                    opts.catalog_roles
+                },
             }),
         }
     }

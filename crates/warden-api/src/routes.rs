@@ -18,7 +18,7 @@ use warden_audit::query::{LogHead, Order, SessionSummary, Stats};
 
 use crate::params::{Filters, parse_age, parse_time};
 use crate::views::{RecordDetail, RecordView, time};
-use crate::{ApiError, ApiState, approvals, assets, auth, stream};
+use crate::{ApiError, ApiState, approvals, assets, auth, catalog, stream};
 
 pub(crate) fn router(state: ApiState) -> Router {
     let api = Router::new()
@@ -32,6 +32,10 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/approvals/{id}", get(approvals::show))
         .route("/approvals/{id}/approve", post(approvals::approve))
         .route("/approvals/{id}/deny", post(approvals::deny))
+        .route("/catalog", get(catalog::list))
+        .route("/catalog/{server}/{tool}", get(catalog::show))
+        .route("/catalog/{server}/{tool}/approve", post(catalog::approve))
+        .route("/catalog/{server}/{tool}/reject", post(catalog::reject))
         .route("/stream", get(stream::stream))
         .route("/openapi.json", get(assets::openapi))
         .fallback(|| async { ApiError::not_found("no such API route") })
@@ -39,8 +43,8 @@ pub(crate) fn router(state: ApiState) -> Router {
             ApiError {
                 status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
                 code: "method_not_allowed",
-                message: "this route does not answer this method: only approvals are decided \
-                          (POST), everything else is read (GET)"
+                message: "this route does not answer this method: only approvals and catalog \
+                          entries are decided (POST), everything else is read (GET)"
                     .into(),
             }
         })

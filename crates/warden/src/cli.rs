@@ -640,6 +640,14 @@ pub(crate) struct ServeArgs {
     /// can use every server; the same as `allow_unauthenticated_remote: true`).
     #[arg(long)]
     pub(crate) allow_unauthenticated_remote: bool,
+    /// A role whose holders (the config's API keys and JWTs) may approve and reject tool
+    /// catalog entries on the admin listener (repeatable; default: security, catalog-admin).
+    #[arg(
+        long = "catalog-role",
+        value_name = "ROLE",
+        default_values = ["security", "catalog-admin"]
+    )]
+    pub(crate) catalog_roles: Vec<String>,
 }
 
 #[derive(Subcommand)]

@@ -5,11 +5,10 @@
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use warden_audit::catalog::{CatalogStore, SqliteCatalog, Tool};
-use warden_audit::{AuditEvent, SessionContext, now_us};
+use warden_audit::now_us;
 
 use crate::cli::{CatalogCmd, Format};
 
@@ -174,20 +173,8 @@ fn decide(d: crate::cli::CatalogDecideArgs, approve: bool) -> anyhow::Result<Exi
             now_us(),
         )
         .map_err(anyhow::Error::msg)?;
-    let mut ev = AuditEvent::gateway(
-        "".into(),
-        Arc::new(SessionContext {
-            principal: Some(by.clone()),
-            ..SessionContext::default()
-        }),
-        "catalog_tool_decided",
-    );
-    ev.target = Some(t.name.clone());
-    ev.detail = Some(serde_json::json!({
-        "server": t.server, "tool": t.name, "state": t.state, "was": before,
-        "pin": t.pin, "by": by, "reason": t.reason,
-        "class": t.diff().and_then(|d| d.class()),
-    }));
+    // The record the admin API makes for its decisions, naming this channel.
+    let ev = warden_api::catalog::decided_record(&t, before, "cli");
     super::approvals::record_alone(&db, d.keys.key_dir.clone(), &d.instance, ev, "catalog")?;
     println!("{} on {}: {} by {by}", t.name, t.server, t.state.as_str());
     Ok(ExitCode::SUCCESS)

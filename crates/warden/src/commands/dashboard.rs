@@ -55,6 +55,10 @@ pub(crate) fn dashboard(args: DashboardArgs) -> anyhow::Result<ExitCode> {
             // `warden serve`'s admin listener or with `warden approvals`.
             approvals: None,
             decisions: None,
+            // The catalog is shown here too, and decided on `warden serve` or with
+            // `warden catalog`.
+            catalog: None,
+            catalog_roles: Vec::new(),
         });
         let shutdown = super::serve::shutdown_signal()?;
         {

@@ -143,6 +143,10 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                         principals: Arc::new(principals),
                         record: rec.approvals_recorder(),
                     }),
+                    // Catalog entries are decided here too, on the gateway's own catalog, by
+                    // principals holding a catalog role.
+                    catalog: Some(rec.catalog.store().clone()),
+                    catalog_roles: args.catalog_roles.clone(),
                 });
                 // The query API and dashboard, with /metrics /healthz /readyz beside them.
                 let mut router = warden_api::router(state);

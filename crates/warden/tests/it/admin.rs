@@ -786,9 +786,16 @@ fn the_openapi_document_is_served_and_names_every_route() {
         "/openapi.json",
         "/approvals",
         "/approvals/{id}",
+        "/catalog",
+        "/catalog/{server}/{tool}",
     ];
-    // Decisions (POST; `warden dashboard` shows approvals but does not decide them).
-    let decisions = ["/approvals/{id}/approve", "/approvals/{id}/deny"];
+    // Decisions (POST; `warden dashboard` shows approvals and the catalog but decides neither).
+    let decisions = [
+        "/approvals/{id}/approve",
+        "/approvals/{id}/deny",
+        "/catalog/{server}/{tool}/approve",
+        "/catalog/{server}/{tool}/reject",
+    ];
     let mut a = paths.clone();
     a.sort();
     let mut b = [&routes[..], &decisions[..]].concat();
@@ -799,14 +806,19 @@ fn the_openapi_document_is_served_and_names_every_route() {
     }
     // Every documented route answers (not the API's 404).
     for r in routes {
-        let path = format!("/api/v1{}", r.replace("{id}", "x"));
+        let path = format!(
+            "/api/v1{}",
+            r.replace("{id}", "x")
+                .replace("{server}", "x")
+                .replace("{tool}", "x")
+        );
         if r == "/stream" {
             continue;
         }
         let (status, v) = d.get(&path);
         assert!(
             status == 200
-                || (r.contains("{id}")
+                || (r.contains('{')
                     && status == 404
                     && v["error"]["message"].as_str().unwrap().starts_with("no ")),
             "{path}: {status} {v}"

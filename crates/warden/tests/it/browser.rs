@@ -217,3 +217,131 @@ fn the_dashboard_approvals_queue_approves_a_held_serve_call_as_the_key_holder() 
     assert_eq!(named("approval_forwarded").len(), 1);
     place.assert_verifies();
 }
+
+/// The JSON-RPC response with `id` in a streamable HTTP answer (one JSON body, or SSE events).
+fn response_to(body: &str, id: u64) -> serde_json::Value {
+    let whole = std::iter::once(body.trim());
+    let events = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim);
+    whole
+        .chain(events)
+        .filter_map(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .find(|v| v["id"] == id)
+        .unwrap_or_else(|| panic!("no response {id} in {body}"))
+}
+
+#[test]
+fn the_dashboard_catalog_shows_a_rug_pull_with_its_diff_and_approves_it_as_the_key_holder() {
+    use crate::serve::{INIT, Served, post_to, session_id, sha256_hex};
+    use warden_audit::catalog::{CatalogStore, SqliteCatalog, State};
+
+    let Some((python, chromium)) = browser() else {
+        return;
+    };
+    let Some(peers) = peers() else { return };
+    let place = Place::new();
+    let (alice, sam) = ("k-alice-catalog-01234567", "k-sam-catalog-89abcdef");
+    let config = format!(
+        "servers:\n  web: {{ command: [\"{}\", \"{}\"] }}\nauth:\n  api_keys:\n    - {{ key_sha256: \"{}\", principal: \"alice@example.com\" }}\n    - {{ key_sha256: \"{}\", principal: \"sam@example.com\", roles: [security] }}\n",
+        peers.join("venv/bin/python").display(),
+        repo_root().join("tests/peers/rugpull_server.py").display(),
+        sha256_hex(alice),
+        sha256_hex(sam)
+    );
+    let served = Served::start(&place, &config, &["--admin-listen", "127.0.0.1:0"]);
+    let admin = served.admin.clone().unwrap();
+    let auth = format!("Authorization: Bearer {alice}\r\n");
+    let (status, head, _) = post_to(&served.addr, "/mcp/web", &auth, INIT);
+    assert_eq!(status, 200, "{head}");
+    let headers = format!("{auth}Mcp-Session-Id: {}\r\n", session_id(&head));
+    let rpc = |id: u64, method: &str, params: &str| {
+        let (status, _, body) = post_to(
+            &served.addr,
+            "/mcp/web",
+            &headers,
+            &format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#),
+        );
+        assert_eq!(status, 200, "{body}");
+        response_to(&body, id)
+    };
+    let (status, _, _) = post_to(
+        &served.addr,
+        "/mcp/web",
+        &headers,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    assert_eq!(status, 202);
+    let tools = |id| {
+        let mut names: Vec<String> = rpc(id, "tools/list", "{}")["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let fetch = r#"{"name":"fetch_page","arguments":{"url":"https://example.com"}}"#;
+    assert_eq!(tools(2), ["fetch_page", "rotate"]);
+    // The rug pull: fetch_page's description now addresses the model.
+    let rotated = rpc(3, "tools/call", r#"{"name":"rotate","arguments":{}}"#);
+    assert_eq!(rotated["result"]["isError"], false, "{rotated}");
+    assert_eq!(tools(4), ["rotate"], "the changed tool is hidden");
+    let refused = rpc(5, "tools/call", fetch);
+    assert_eq!(refused["error"]["code"], -32018, "{refused}");
+
+    run_script(
+        &python,
+        "catalog.py",
+        &[
+            format!("http://{admin}/"),
+            artifacts().display().to_string(),
+            chromium.display().to_string(),
+            sam.into(),
+            "sam@example.com".into(),
+        ],
+    );
+    // Approved on the dashboard: the same session calls it again and lists it.
+    let called = rpc(6, "tools/call", fetch);
+    assert_eq!(called["result"]["isError"], false, "{called}");
+    assert!(
+        called.to_string().contains("fetched https://example.com"),
+        "{called}"
+    );
+    assert_eq!(tools(7), ["fetch_page", "rotate"]);
+    let catalog = SqliteCatalog::open(&place.db()).unwrap();
+    let t = catalog
+        .list(None)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "fetch_page")
+        .unwrap();
+    assert_eq!(t.state, State::Approved);
+    assert_eq!(t.decided_by.as_deref(), Some("sam@example.com"));
+    assert_eq!(t.reason.as_deref(), Some("reviewed the new description"));
+    assert!(
+        t.definition["description"]
+            .as_str()
+            .unwrap()
+            .contains("id_rsa")
+    );
+    served.stop();
+    // serve's log holds the change and the dashboard's decision, and still verifies.
+    let leaves = place.leaves();
+    let decided: Vec<_> = leaves
+        .iter()
+        .filter(|l| l["event"] == "catalog_tool_decided")
+        .collect();
+    assert_eq!(decided.len(), 1, "{decided:?}");
+    let d = &decided[0]["detail"];
+    assert_eq!(d["tool"], "fetch_page");
+    assert_eq!(d["was"], "changed");
+    assert_eq!(d["state"], "approved");
+    assert_eq!(d["by"], "sam@example.com");
+    assert_eq!(d["via"], "dashboard");
+    assert_eq!(d["pin"], t.pin.as_str());
+    assert!(leaves.iter().any(|l| l["event"] == "catalog_tool_changed"));
+    place.assert_verifies();
+}

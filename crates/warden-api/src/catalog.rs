@@ -1,0 +1,410 @@
+//! The tool catalog routes: the catalog (tools not approved first), one tool with the classified
+//! diff of its definition against the approved one, and the two decisions. A decision goes
+//! through `CatalogStore::decide` as the principal its gateway credential names (found as
+//! approvals find theirs: `approvers::Decisions`), who must hold one of the catalog roles
+//! (`ApiOptions::catalog_roles`), and is then recorded in the audit log as
+//! `catalog_tool_decided` (the detail `warden catalog approve|reject` records, `via` naming
+//! the channel).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use warden_audit::catalog::{CatalogStore, SqliteCatalog, State as ToolState, Tool};
+use warden_audit::{AuditEvent, SessionContext, now_us};
+use warden_core::tooldef::{Class, Diff};
+
+use crate::views::time;
+use crate::{ApiError, ApiState};
+
+/// Who decides catalog entries when nothing else is configured.
+pub const DEFAULT_ROLES: &[&str] = &["security", "catalog-admin"];
+
+/// The longest reason kept with a decision, in bytes.
+const MAX_REASON: usize = 2000;
+
+impl ApiState {
+    /// Runs `f` on the catalog on the blocking pool (the given store, or the audit store's
+    /// table opened on first use).
+    pub(crate) async fn catalog<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn CatalogStore) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let open = state.inner.catalog.lock().clone();
+            let store = match open {
+                Some(s) => s,
+                None => {
+                    if !state.inner.db.exists() {
+                        return Err(
+                            warden_audit::StoreError::Missing(state.inner.db.clone()).into()
+                        );
+                    }
+                    let s: Arc<dyn CatalogStore> = Arc::new(
+                        SqliteCatalog::open(&state.inner.db)
+                            .map_err(|e| ApiError::internal("opening the catalog", &e))?,
+                    );
+                    state.inner.catalog.lock().get_or_insert(s).clone()
+                }
+            };
+            f(&*store)
+        })
+        .await
+        .map_err(|e| ApiError::internal("a catalog request", &e))?
+    }
+
+    /// The roles whose holders may decide catalog entries.
+    pub(crate) fn catalog_roles(&self) -> &[String] {
+        &self.inner.catalog_roles
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListParams {
+    /// `approved`, `new`, `changed` or `rejected`.
+    state: Option<String>,
+    /// A server's label (the name it is configured under) or identity.
+    server: Option<String>,
+}
+
+/// A tool as the catalog list shows it: no definitions, the class of its pending change.
+#[derive(Serialize)]
+pub struct ToolSummary {
+    server: String,
+    label: Option<String>,
+    name: String,
+    state: ToolState,
+    pin: String,
+    approved_pin: Option<String>,
+    renamed_from: Option<String>,
+    /// The most serious change from the approved definition (none: no change, or nothing
+    /// approved to compare with).
+    class: Option<Class>,
+    first_seen: String,
+    last_seen: String,
+    decided: Option<String>,
+    decided_by: Option<String>,
+    reason: Option<String>,
+}
+
+impl ToolSummary {
+    fn new(t: &Tool) -> ToolSummary {
+        ToolSummary {
+            server: t.server.clone(),
+            label: t.label.clone(),
+            name: t.name.clone(),
+            state: t.state,
+            pin: t.pin.clone(),
+            approved_pin: t.approved_pin.clone(),
+            renamed_from: t.renamed_from.clone(),
+            class: t.diff().and_then(|d| d.class()),
+            first_seen: time(t.first_seen_us),
+            last_seen: time(t.last_seen_us),
+            decided: t.decided_us.map(time),
+            decided_by: t.decided_by.clone(),
+            reason: t.reason.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct CatalogPage {
+    tools: Vec<ToolSummary>,
+    /// Whether this admin plane decides catalog entries (`warden serve` with principals).
+    can_decide: bool,
+    /// The roles whose holders may decide.
+    decide_roles: Vec<String>,
+}
+
+fn nonempty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.is_empty())
+}
+
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<CatalogPage>, ApiError> {
+    let Query(p) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let want = match nonempty(p.state) {
+        None => None,
+        Some(s) => Some(ToolState::parse(&s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "state {s:?} is not approved, new, changed or rejected"
+            ))
+        })?),
+    };
+    let server = nonempty(p.server);
+    let all = state
+        .catalog(|c| {
+            c.list(None)
+                .map_err(|e| ApiError::internal("listing the catalog", &e))
+        })
+        .await?;
+    // The store lists tools not approved first, then by server and name.
+    let tools = all
+        .iter()
+        .filter(|t| want.is_none_or(|w| t.state == w))
+        .filter(|t| server.as_deref().is_none_or(|s| names(t, s)))
+        .map(ToolSummary::new)
+        .collect();
+    Ok(Json(CatalogPage {
+        tools,
+        can_decide: state.decisions().is_some_and(|d| d.principals.enabled()),
+        decide_roles: state.catalog_roles().to_vec(),
+    }))
+}
+
+/// Whether `server` (a label or an identity) names `t`'s server.
+fn names(t: &Tool, server: &str) -> bool {
+    t.server == server || t.label.as_deref() == Some(server)
+}
+
+/// One tool with its definitions and the diff a reviewer reads.
+#[derive(Serialize)]
+pub struct ToolDetail {
+    #[serde(flatten)]
+    tool: Tool,
+    class: Option<Class>,
+    /// Only annotations changed.
+    annotation_only: bool,
+    /// The changes from the approved definition to the one last seen (none: nothing approved).
+    diff: Option<Diff>,
+    first_seen: String,
+    last_seen: String,
+    decided: Option<String>,
+}
+
+impl ToolDetail {
+    pub fn new(tool: Tool) -> ToolDetail {
+        let diff = tool.diff();
+        ToolDetail {
+            class: diff.as_ref().and_then(Diff::class),
+            annotation_only: diff.as_ref().is_some_and(Diff::annotation_only),
+            diff,
+            first_seen: time(tool.first_seen_us),
+            last_seen: time(tool.last_seen_us),
+            decided: tool.decided_us.map(time),
+            tool,
+        }
+    }
+}
+
+fn path(p: Result<Path<(String, String)>, PathRejection>) -> Result<(String, String), ApiError> {
+    let Path((server, tool)) = p.map_err(|_| {
+        ApiError::bad_request("the server and tool in the path are not valid UTF-8 text")
+    })?;
+    if server.is_empty() || tool.is_empty() || server.len() > 4096 || tool.len() > 512 {
+        return Err(ApiError::not_found(format!(
+            "no tool {tool} of a server {server} in the catalog"
+        )));
+    }
+    Ok((server, tool))
+}
+
+/// The tool `tool` of the server `server` names (its label or identity).
+fn find(c: &dyn CatalogStore, server: &str, tool: &str) -> Result<Tool, ApiError> {
+    let mut hits: Vec<Tool> = c
+        .list(None)
+        .map_err(|e| ApiError::internal("reading the catalog", &e))?
+        .into_iter()
+        .filter(|t| t.name == tool && names(t, server))
+        .collect();
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => Err(ApiError::not_found(format!(
+            "no tool {tool} of a server {server} in the catalog"
+        ))),
+        _ => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "ambiguous",
+            message: format!(
+                "{server:?} labels several servers with a tool {tool}: name the server by its \
+                 identity ({})",
+                hits.iter()
+                    .map(|t| t.server.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
+pub(crate) async fn show(
+    State(state): State<ApiState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<ToolDetail>, ApiError> {
+    let (server, tool) = path(p)?;
+    let t = state.catalog(move |c| find(c, &server, &tool)).await?;
+    Ok(Json(ToolDetail::new(t)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecideBody {
+    /// Why; required to reject.
+    reason: Option<String>,
+    /// `api` (default) or `dashboard`: the channel the record names.
+    via: Option<String>,
+    /// The pin the reviewer saw: the decision is refused (409) when the tool's definition
+    /// changed since.
+    pin: Option<String>,
+}
+
+pub(crate) async fn approve(
+    state: State<ApiState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ToolDetail>, ApiError> {
+    decide(state, p, headers, body, true).await
+}
+
+pub(crate) async fn reject(
+    state: State<ApiState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ToolDetail>, ApiError> {
+    decide(state, p, headers, body, false).await
+}
+
+async fn decide(
+    State(state): State<ApiState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+    approve: bool,
+) -> Result<Json<ToolDetail>, ApiError> {
+    let Some(decisions) = state.decisions().cloned() else {
+        return Err(read_only());
+    };
+    let (server, tool) = path(p)?;
+    let body: DecideBody = if body.iter().all(u8::is_ascii_whitespace) {
+        DecideBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body is JSON like {{\"reason\": \"...\"}}: {e}"
+            ))
+        })?
+    };
+    let via = match body.via.as_deref() {
+        None | Some("api") => "api",
+        Some("dashboard") => "dashboard",
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "via {other:?} is not api or dashboard"
+            )));
+        }
+    };
+    let reason = nonempty(body.reason.map(|r| r.trim().to_owned()));
+    if !approve && reason.is_none() {
+        return Err(ApiError::bad_request("a rejection needs a reason"));
+    }
+    if reason.as_ref().is_some_and(|r| r.len() > MAX_REASON) {
+        return Err(ApiError::bad_request(format!(
+            "a reason is at most {MAX_REASON} bytes"
+        )));
+    }
+    let who = decisions
+        .approver(&headers, state.token().is_some())
+        .await
+        .map_err(|mut e| {
+            if e.code == "no_principals" {
+                e.message = "this gateway authenticates no principals (no auth.api_keys or \
+                             auth.jwt in its config), so no reviewer can be identified here: \
+                             decide with `warden catalog approve|reject SERVER TOOL`"
+                    .into();
+            }
+            e
+        })?;
+    let roles = state.catalog_roles().to_vec();
+    if !who.roles.iter().any(|r| roles.contains(r)) {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "not_a_catalog_reviewer",
+            message: format!(
+                "{} holds none of the roles that decide catalog entries ({}): ask a holder, or \
+                 start warden serve with --catalog-role",
+                who.principal,
+                roles.join(", ")
+            ),
+        });
+    }
+    let by = who.principal;
+    let (before, decided) = state
+        .catalog(move |c| {
+            let t = find(c, &server, &tool)?;
+            if let Some(seen) = body.pin.as_deref().filter(|p| !p.is_empty())
+                && seen != t.pin
+            {
+                return Err(ApiError {
+                    status: StatusCode::CONFLICT,
+                    code: "pin_changed",
+                    message: format!(
+                        "the definition of {tool} changed since it was shown (pin {seen}, now \
+                         {}): review it again",
+                        t.pin
+                    ),
+                });
+            }
+            let decided = c
+                .decide(
+                    &t.server,
+                    &t.name,
+                    approve,
+                    &by,
+                    reason.as_deref(),
+                    now_us(),
+                )
+                .map_err(|e| ApiError::internal("deciding a catalog entry", &e))?;
+            Ok((t.state, decided))
+        })
+        .await?;
+    // The decision stands once stored (the gateway reads it at the tool's next call); a record
+    // that cannot be written is the writer's failure, which it reports and `/readyz` shows.
+    let ev = decided_record(&decided, before, via);
+    let record = decisions.record.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || record(ev)).await {
+        tracing::error!(tool = %decided.name, "cannot record the catalog decision: {e}");
+    }
+    Ok(Json(ToolDetail::new(decided)))
+}
+
+/// The `catalog_tool_decided` record of a decision: `t` as decided, `was` its state before,
+/// `via` the channel (`api`, `dashboard`, `cli`).
+pub fn decided_record(t: &Tool, was: ToolState, via: &str) -> AuditEvent {
+    let by = t.decided_by.clone().unwrap_or_default();
+    let mut ev = AuditEvent::gateway(
+        "".into(),
+        Arc::new(SessionContext {
+            principal: Some(by.clone()),
+            ..SessionContext::default()
+        }),
+        "catalog_tool_decided",
+    );
+    ev.target = Some(t.name.clone());
+    ev.detail = Some(serde_json::json!({
+        "server": t.server, "tool": t.name, "state": t.state, "was": was,
+        "pin": t.pin, "by": by, "reason": t.reason,
+        "class": t.diff().and_then(|d| d.class()), "via": via,
+    }));
+    ev
+}
+
+/// The answer when this admin plane cannot decide.
+fn read_only() -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "read_only",
+        message: "this admin plane (warden dashboard) only shows the catalog: decide on warden \
+                  serve's admin listener, or with `warden catalog approve|reject SERVER TOOL`"
+            .into(),
+    }
+}
