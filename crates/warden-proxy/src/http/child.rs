@@ -485,9 +485,19 @@ impl ChildSession {
     }
 
     /// The requests of a stream the client stopped reading: cancelled upstream, recorded.
-    async fn abandon(&self, ids: Vec<(RequestId, String)>) {
+    /// Cancels upstream the requests of a stream that are still waiting on it (`owner`, the
+    /// stream's waiter). A slot the same id holds for a later request (a client may reuse an
+    /// id once it is answered) belongs to that request and is left alone.
+    async fn abandon(&self, ids: Vec<(RequestId, String)>, owner: &std::sync::Weak<Waiter>) {
         for (id, raw) in ids {
-            let still = self.routes.lock().waiting.remove(&id).is_some();
+            let still = {
+                let mut routes = self.routes.lock();
+                let mine = routes
+                    .waiting
+                    .get(&id)
+                    .is_some_and(|w| std::ptr::eq(Arc::as_ptr(w), owner.as_ptr()));
+                mine && routes.waiting.remove(&id).is_some()
+            };
             if !still || self.closed.load(Ordering::SeqCst) {
                 continue;
             }
@@ -645,6 +655,7 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
             ids,
             ephemeral,
             Duration::from_millis(call.gw.cfg.stream_resume_ms),
+            Arc::downgrade(&waiter),
         ));
         *waiter.post.lock() = Some(post.clone());
         drop(waiter);
@@ -665,11 +676,13 @@ pub(super) async fn post(call: Call, body: Bytes) -> Response {
             .insert("x-accel-buffering", HeaderValue::from_static("no"));
         r
     } else {
+        let owner = Arc::downgrade(&waiter);
         drop(waiter);
         let guard = Abandon {
             child: child.clone(),
             ids,
             ephemeral,
+            owner,
         };
         // One JSON response (a batch's responses are gathered into an array).
         let mut rx = rx;
@@ -707,6 +720,8 @@ struct Abandon {
     child: Arc<ChildSession>,
     ids: Vec<(RequestId, String)>,
     ephemeral: bool,
+    /// The stream's waiter: only its slots are cancelled.
+    owner: std::sync::Weak<Waiter>,
 }
 
 impl Drop for Abandon {
@@ -714,9 +729,10 @@ impl Drop for Abandon {
         let child = self.child.clone();
         let ids = std::mem::take(&mut self.ids);
         let ephemeral = self.ephemeral;
+        let owner = self.owner.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                child.abandon(ids).await;
+                child.abandon(ids, &owner).await;
                 if ephemeral {
                     child.close("client_request_done").await;
                 }

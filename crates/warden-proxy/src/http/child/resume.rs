@@ -32,6 +32,8 @@ pub(super) struct PostStream {
     /// A stateless (2026-07-28) request: that era has no resumption, so no ids and no wait.
     ephemeral: bool,
     grace: Duration,
+    /// The stream's waiter: cancelling the stream cancels only the requests still on it.
+    owner: std::sync::Weak<super::Waiter>,
 }
 
 #[derive(Default)]
@@ -61,6 +63,7 @@ impl PostStream {
         ids: Vec<(RequestId, String)>,
         ephemeral: bool,
         grace: Duration,
+        owner: std::sync::Weak<super::Waiter>,
     ) -> PostStream {
         PostStream {
             id,
@@ -71,6 +74,7 @@ impl PostStream {
             ids,
             ephemeral,
             grace,
+            owner,
         }
     }
 
@@ -211,7 +215,7 @@ impl Drop for Leave {
                 return; // resumed
             }
             child.routes.lock().posts.remove(&post.id);
-            child.abandon(post.ids.clone()).await;
+            child.abandon(post.ids.clone(), &post.owner).await;
             if post.ephemeral {
                 child.close("client_request_done").await;
             }
@@ -225,7 +229,7 @@ mod tests {
 
     #[test]
     fn events_a_reader_has_not_taken_are_never_dropped() {
-        let p = PostStream::new(3, Vec::new(), false, Duration::ZERO);
+        let p = PostStream::new(3, Vec::new(), false, Duration::ZERO, std::sync::Weak::new());
         let big = vec![b'x'; 3 << 20];
         let seqs =
             |p: &PostStream| -> Vec<u64> { p.events.lock().list.iter().map(|(s, _)| *s).collect() };
