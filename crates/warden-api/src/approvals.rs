@@ -17,9 +17,6 @@ use crate::approvers::{read_only, refused};
 use crate::views::time;
 use crate::{ApiError, ApiState};
 
-/// The longest reason kept with a decision, in bytes.
-const MAX_REASON: usize = 2000;
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListParams {
@@ -70,16 +67,12 @@ pub(crate) struct ApprovalsPage {
     can_decide: bool,
 }
 
-fn nonempty(v: Option<String>) -> Option<String> {
-    v.filter(|s| !s.is_empty())
-}
-
 pub(crate) async fn list(
     State(state): State<ApiState>,
     q: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<ApprovalsPage>, ApiError> {
     let Query(p) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let status = match nonempty(p.status) {
+    let status = match crate::decision::nonempty(p.status) {
         None => None,
         Some(s) => Some(Status::parse(&s).ok_or_else(|| {
             ApiError::bad_request(format!(
@@ -93,8 +86,8 @@ pub(crate) async fn list(
     }
     let filter = ApprovalFilter {
         status,
-        session: nonempty(p.session),
-        principal: nonempty(p.principal),
+        session: crate::decision::nonempty(p.session),
+        principal: crate::decision::nonempty(p.principal),
         limit: Some(limit),
     };
     let list = state
@@ -176,33 +169,9 @@ async fn decide(
         return Err(read_only());
     };
     let id = approval_id(id)?;
-    let body: DecideBody = if body.iter().all(u8::is_ascii_whitespace) {
-        DecideBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the body is JSON like {{\"reason\": \"...\"}}: {e}"
-            ))
-        })?
-    };
-    let channel = match body.via.as_deref() {
-        None | Some("api") => "api",
-        Some("dashboard") => "dashboard",
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "via {other:?} is not api or dashboard"
-            )));
-        }
-    };
-    let reason = nonempty(body.reason.map(|r| r.trim().to_owned()));
-    if !approve && reason.is_none() {
-        return Err(ApiError::bad_request("a denial needs a reason"));
-    }
-    if reason.as_ref().is_some_and(|r| r.len() > MAX_REASON) {
-        return Err(ApiError::bad_request(format!(
-            "a reason is at most {MAX_REASON} bytes"
-        )));
-    }
+    let body: DecideBody = crate::decision::body(&body)?;
+    let channel = crate::decision::channel(body.via.as_deref())?;
+    let reason = crate::decision::reason(body.reason, approve, "denial")?;
     let who = decisions
         .approver(&headers, state.token().is_some())
         .await?;

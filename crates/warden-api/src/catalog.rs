@@ -24,9 +24,6 @@ use crate::{ApiError, ApiState};
 /// Who decides catalog entries when nothing else is configured.
 pub const DEFAULT_ROLES: &[&str] = &["security", "catalog-admin"];
 
-/// The longest reason kept with a decision, in bytes.
-const MAX_REASON: usize = 2000;
-
 impl ApiState {
     /// Runs `f` on the catalog on the blocking pool (the given store, or the audit store's
     /// table opened on first use).
@@ -34,28 +31,17 @@ impl ApiState {
         &self,
         f: impl FnOnce(&dyn CatalogStore) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let state = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let open = state.inner.catalog.lock().clone();
-            let store = match open {
-                Some(s) => s,
-                None => {
-                    if !state.inner.db.exists() {
-                        return Err(
-                            warden_audit::StoreError::Missing(state.inner.db.clone()).into()
-                        );
-                    }
-                    let s: Arc<dyn CatalogStore> = Arc::new(
-                        SqliteCatalog::open(&state.inner.db)
-                            .map_err(|e| ApiError::internal("opening the catalog", &e))?,
-                    );
-                    state.inner.catalog.lock().get_or_insert(s).clone()
-                }
-            };
-            f(&*store)
-        })
+        fn open(db: &std::path::Path) -> Result<Arc<dyn CatalogStore>, String> {
+            Ok(Arc::new(SqliteCatalog::open(db)?))
+        }
+        crate::decision::on_store(
+            &self.inner.db,
+            self.inner.catalog.clone(),
+            open,
+            "the catalog",
+            move |s| f(s),
+        )
         .await
-        .map_err(|e| ApiError::internal("a catalog request", &e))?
     }
 
     /// The roles whose holders may decide catalog entries.
@@ -122,16 +108,12 @@ pub(crate) struct CatalogPage {
     decide_roles: Vec<String>,
 }
 
-fn nonempty(v: Option<String>) -> Option<String> {
-    v.filter(|s| !s.is_empty())
-}
-
 pub(crate) async fn list(
     State(state): State<ApiState>,
     q: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<CatalogPage>, ApiError> {
     let Query(p) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let want = match nonempty(p.state) {
+    let want = match crate::decision::nonempty(p.state) {
         None => None,
         Some(s) => Some(ToolState::parse(&s).ok_or_else(|| {
             ApiError::bad_request(format!(
@@ -139,7 +121,7 @@ pub(crate) async fn list(
             ))
         })?),
     };
-    let server = nonempty(p.server);
+    let server = crate::decision::nonempty(p.server);
     let all = state
         .catalog(|c| {
             c.list(None)
@@ -285,33 +267,9 @@ async fn decide(
         return Err(read_only());
     };
     let (server, tool) = path(p)?;
-    let body: DecideBody = if body.iter().all(u8::is_ascii_whitespace) {
-        DecideBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the body is JSON like {{\"reason\": \"...\"}}: {e}"
-            ))
-        })?
-    };
-    let via = match body.via.as_deref() {
-        None | Some("api") => "api",
-        Some("dashboard") => "dashboard",
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "via {other:?} is not api or dashboard"
-            )));
-        }
-    };
-    let reason = nonempty(body.reason.map(|r| r.trim().to_owned()));
-    if !approve && reason.is_none() {
-        return Err(ApiError::bad_request("a rejection needs a reason"));
-    }
-    if reason.as_ref().is_some_and(|r| r.len() > MAX_REASON) {
-        return Err(ApiError::bad_request(format!(
-            "a reason is at most {MAX_REASON} bytes"
-        )));
-    }
+    let body: DecideBody = crate::decision::body(&body)?;
+    let via = crate::decision::channel(body.via.as_deref())?;
+    let reason = crate::decision::reason(body.reason, approve, "rejection")?;
     let who = decisions
         .approver(&headers, state.token().is_some())
         .await

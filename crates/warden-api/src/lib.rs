@@ -21,6 +21,7 @@ pub mod approvers;
 pub mod assets;
 pub mod auth;
 pub mod catalog;
+mod decision;
 pub mod error;
 pub mod params;
 pub mod report;
@@ -59,10 +60,10 @@ struct Inner {
     trusted: Option<Vec<String>>,
     /// The approvals: given, or the store's table opened on first use (the store may not
     /// exist before).
-    approvals: Mutex<Option<Arc<dyn ApprovalStore>>>,
+    approvals: Arc<Mutex<Option<Arc<dyn ApprovalStore>>>>,
     decisions: Option<Decisions>,
     /// The tool catalog: given, or the store's table opened on first use.
-    catalog: Mutex<Option<Arc<dyn CatalogStore>>>,
+    catalog: Arc<Mutex<Option<Arc<dyn CatalogStore>>>>,
     /// Whose holders decide catalog entries (with [`Decisions`]).
     catalog_roles: Vec<String>,
 }
@@ -117,9 +118,9 @@ impl ApiState {
                 pool: Mutex::new(Vec::new()),
                 verify: tokio::sync::Mutex::new(None),
                 trusted: opts.trusted_keys,
-                approvals: Mutex::new(opts.approvals),
+                approvals: Arc::new(Mutex::new(opts.approvals)),
                 decisions: opts.decisions,
-                catalog: Mutex::new(opts.catalog),
+                catalog: Arc::new(Mutex::new(opts.catalog)),
                 catalog_roles: if opts.catalog_roles.is_empty() {
                     catalog::DEFAULT_ROLES
                         .iter()
@@ -153,28 +154,17 @@ impl ApiState {
         &self,
         f: impl FnOnce(&dyn ApprovalStore) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let state = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let open = state.inner.approvals.lock().clone();
-            let store = match open {
-                Some(s) => s,
-                None => {
-                    if !state.inner.db.exists() {
-                        return Err(
-                            warden_audit::StoreError::Missing(state.inner.db.clone()).into()
-                        );
-                    }
-                    let s: Arc<dyn ApprovalStore> = Arc::new(
-                        SqliteApprovals::open(&state.inner.db)
-                            .map_err(|e| ApiError::internal("opening the approvals", &e))?,
-                    );
-                    state.inner.approvals.lock().get_or_insert(s).clone()
-                }
-            };
-            f(&*store)
-        })
+        fn open(db: &std::path::Path) -> Result<Arc<dyn ApprovalStore>, String> {
+            Ok(Arc::new(SqliteApprovals::open(db)?))
+        }
+        decision::on_store(
+            &self.inner.db,
+            self.inner.approvals.clone(),
+            open,
+            "the approvals",
+            move |s| f(s),
+        )
         .await
-        .map_err(|e| ApiError::internal("an approvals request", &e))?
     }
 
     /// Runs `f` on a read-only connection on the blocking pool.
