@@ -702,14 +702,13 @@ pub(crate) enum ApprovalsCmd {
     Deny(DecideArgs),
 }
 
+/// Who decides, from a terminal, and where the decision is recorded (approvals, catalog).
 #[derive(Args)]
-pub(crate) struct DecideArgs {
+pub(crate) struct DeciderArgs {
     #[command(flatten)]
     pub(crate) store: StoreArgs,
     #[command(flatten)]
     pub(crate) keys: KeyArgs,
-    /// The approval's id (`warden approvals list`).
-    pub(crate) id: String,
     /// Why: recorded with the decision.
     #[arg(long, value_name = "TEXT")]
     pub(crate) reason: Option<String>,
@@ -719,6 +718,14 @@ pub(crate) struct DecideArgs {
     /// Name of this warden instance (the decision's log origin and key name).
     #[arg(long, default_value = "warden", env = "WARDEN_INSTANCE")]
     pub(crate) instance: String,
+}
+
+#[derive(Args)]
+pub(crate) struct DecideArgs {
+    /// The approval's id (`warden approvals list`).
+    pub(crate) id: String,
+    #[command(flatten)]
+    pub(crate) who: DeciderArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -771,17 +778,8 @@ pub(crate) enum CatalogCmd {
 
 #[derive(Args)]
 pub(crate) struct CatalogDecideArgs {
-    #[command(flatten)]
-    pub(crate) store: StoreArgs,
-    #[command(flatten)]
-    pub(crate) keys: KeyArgs,
     pub(crate) server: String,
     pub(crate) tool: String,
-    #[arg(long, value_name = "TEXT")]
-    pub(crate) reason: Option<String>,
-    /// Who decides (default: the local user).
-    #[arg(long = "as", value_name = "NAME")]
-    pub(crate) by: Option<String>,
-    #[arg(long, default_value = "warden", env = "WARDEN_INSTANCE")]
-    pub(crate) instance: String,
+    #[command(flatten)]
+    pub(crate) who: DeciderArgs,
 }

@@ -62,20 +62,29 @@ fn open(db: Option<std::path::PathBuf>) -> anyhow::Result<SqliteApprovals> {
     SqliteApprovals::open(&db).map_err(anyhow::Error::msg)
 }
 
+/// Who decides from a terminal: `--as`, else the local user.
+pub(crate) fn decider(w: &crate::cli::DeciderArgs) -> anyhow::Result<String> {
+    w.by.clone()
+        .or_else(super::run::local_user)
+        .context("who decides: no local user name; say it with --as NAME")
+}
+
 fn decide(d: crate::cli::DecideArgs, approve: bool) -> anyhow::Result<ExitCode> {
-    let db = d.store.db.clone().unwrap_or_else(crate::paths::default_db);
+    let db = d
+        .who
+        .store
+        .db
+        .clone()
+        .unwrap_or_else(crate::paths::default_db);
     let s = SqliteApprovals::open(&db).map_err(anyhow::Error::msg)?;
-    let by =
-        d.by.clone()
-            .or_else(super::run::local_user)
-            .context("who decides: no local user name; say it with --as NAME")?;
+    let by = decider(&d.who)?;
     let who = Decider {
         by,
         roles: Vec::new(),
         channel: "cli".into(),
         check_approvers: false,
     };
-    let a = match s.decide(&d.id, approve, &who, d.reason.as_deref(), now_us()) {
+    let a = match s.decide(&d.id, approve, &who, d.who.reason.as_deref(), now_us()) {
         Ok(a) => a,
         Err(e @ DecideError::Store(_)) => return Err(e.into()),
         Err(e) => {
@@ -102,7 +111,13 @@ fn decide(d: crate::cli::DecideArgs, approve: bool) -> anyhow::Result<ExitCode> 
 
 /// Writes `ev` in a log of this command's own, signed with the deployment's keys.
 fn record(db: &std::path::Path, d: &crate::cli::DecideArgs, ev: AuditEvent) -> anyhow::Result<()> {
-    record_alone(db, d.keys.key_dir.clone(), &d.instance, ev, "approvals")
+    record_alone(
+        db,
+        d.who.keys.key_dir.clone(),
+        &d.who.instance,
+        ev,
+        "approvals",
+    )
 }
 
 /// Writes `ev` in a log of `command`'s own (a CLI decision), signed with the deployment's keys

@@ -6,7 +6,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use warden_audit::catalog::{CatalogStore, SqliteCatalog, Tool};
 use warden_audit::now_us;
 
@@ -156,12 +155,9 @@ pub(crate) fn catalog(cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
 }
 
 fn decide(d: crate::cli::CatalogDecideArgs, approve: bool) -> anyhow::Result<ExitCode> {
-    let (db, c) = open(d.store.db.clone())?;
+    let (db, c) = open(d.who.store.db.clone())?;
     let t = find(&c, &d.server, &d.tool)?;
-    let by =
-        d.by.clone()
-            .or_else(super::run::local_user)
-            .context("who decides: no local user name; say it with --as NAME")?;
+    let by = super::approvals::decider(&d.who)?;
     let before = t.state;
     let t = c
         .decide(
@@ -169,13 +165,19 @@ fn decide(d: crate::cli::CatalogDecideArgs, approve: bool) -> anyhow::Result<Exi
             &t.name,
             approve,
             &by,
-            d.reason.as_deref(),
+            d.who.reason.as_deref(),
             now_us(),
         )
         .map_err(anyhow::Error::msg)?;
     // The record the admin API makes for its decisions, naming this channel.
     let ev = warden_api::catalog::decided_record(&t, before, "cli");
-    super::approvals::record_alone(&db, d.keys.key_dir.clone(), &d.instance, ev, "catalog")?;
+    super::approvals::record_alone(
+        &db,
+        d.who.keys.key_dir.clone(),
+        &d.who.instance,
+        ev,
+        "catalog",
+    )?;
     println!("{} on {}: {} by {by}", t.name, t.server, t.state.as_str());
     Ok(ExitCode::SUCCESS)
 }
