@@ -227,3 +227,141 @@ impl Pipeline {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::sync::oneshot;
+    use warden_audit::approvals::{Approval, Decider};
+    use warden_core::Direction;
+
+    use super::super::tests::{governed, line};
+    use super::super::{HeldCall, Holder, Release, Route};
+
+    /// Takes note of every decision it is asked to make (and refuses them all).
+    #[derive(Default)]
+    struct Decisions(Mutex<Vec<(String, bool, Option<String>)>>);
+
+    impl Holder for Decisions {
+        fn hold(&self, _: &HeldCall) -> oneshot::Receiver<Release> {
+            oneshot::channel().1
+        }
+        fn decide(
+            &self,
+            approval: &str,
+            approve: bool,
+            _: &Decider,
+            reason: Option<&str>,
+        ) -> Result<Approval, String> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((approval.into(), approve, reason.map(str::to_owned)));
+            Err("noted".into())
+        }
+    }
+
+    fn held(approval: &str) -> HeldCall {
+        HeldCall {
+            approval: approval.into(),
+            session: "s".into(),
+            server: "srv".into(),
+            method: "tools/call".into(),
+            target: Some("write".into()),
+            rule: Some("r".into()),
+            approvers: vec!["alice".into()],
+            principal: Some("alice".into()),
+            rpc_id: "1".into(),
+            exchange: None,
+            action_hash: None,
+            hold_ms: 1000,
+            progress_token: None,
+            channels: vec!["queue", "elicitation"],
+            elicit: true,
+            budget: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn odd_late_and_unreadable_answers_never_approve_and_are_never_forwarded() {
+        let (p, _keep) = governed("default: allow\npolicies: []\n");
+        let d = Arc::new(Decisions::default());
+        let p = p.with_holder(d.clone());
+        let ask = |approval: &str| -> String {
+            let req: serde_json::Value =
+                serde_json::from_slice(&p.elicitation(&held(approval)).unwrap()).unwrap();
+            assert!(req["id"].as_str().unwrap().starts_with("warden-approval-"));
+            req["id"].to_string()
+        };
+        let answer = |id: &str, result: &str| {
+            p.on_frame(
+                Direction::C2S,
+                line(&format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#
+                )),
+            )
+            .unwrap()
+            .route
+        };
+        let noted = || d.0.lock().unwrap().clone();
+
+        // A result that is not an elicitation result: consumed, a refusal.
+        let a = ask("a1");
+        assert_eq!(answer(&a, r#""odd""#), Route::Drop);
+        assert_eq!(
+            noted(),
+            [("a1".into(), false, Some("the client could not ask".into()))]
+        );
+        // The same id again, now approving: it answers nothing any more; no decision.
+        assert_eq!(
+            answer(
+                &a,
+                r#"{"action":"accept","content":{"decision":"approve"}}"#
+            ),
+            Route::Drop
+        );
+        assert_eq!(noted().len(), 1);
+        // Duplicate members are refused at the door: not read, not decided; the ask stays open.
+        let b = ask("b1");
+        let dup = p
+            .on_frame(
+                Direction::C2S,
+                line(&format!(
+                    r#"{{"jsonrpc":"2.0","id":{b},"result":{{"action":"decline","action":"accept","content":{{"decision":"approve"}}}}}}"#
+                )),
+            )
+            .unwrap()
+            .route;
+        assert_ne!(dup, Route::Forward);
+        assert_eq!(noted().len(), 1);
+        // Accept without the word "approve" (a near miss) is no approval; a decision "deny" too.
+        assert_eq!(
+            answer(
+                &b,
+                r#"{"action":"accept","content":{"decision":"Approve "}}"#
+            ),
+            Route::Drop
+        );
+        let c = ask("c1");
+        answer(
+            &c,
+            r#"{"action":"accept","content":{"decision":"deny","reason":"no"}}"#,
+        );
+        let e = ask("e1");
+        answer(
+            &e,
+            r#"{"action":"accept","content":{"decision":"approve"}}"#,
+        );
+        let got: Vec<(String, bool)> = noted().into_iter().map(|(a, ok, _)| (a, ok)).collect();
+        assert_eq!(
+            got,
+            [
+                ("a1".into(), false),
+                ("b1".into(), false),
+                ("c1".into(), false),
+                ("e1".into(), true)
+            ]
+        );
+    }
+}
