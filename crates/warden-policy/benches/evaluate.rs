@@ -38,6 +38,7 @@ fn benches(c: &mut Criterion) {
         roles: &[],
         client: None,
         at: None,
+        tool: None,
     };
     let plain = policy(false);
     c.bench_function("evaluate_100_rules_no_argument_conditions", |b| {
@@ -70,6 +71,7 @@ fn seed_benches(c: &mut Criterion) {
         roles: &[],
         client: None,
         at: None,
+        tool: None,
     };
     let identity = |p: &str| Some(p.to_owned());
     let read10 = call("read_multiple_files", &many);

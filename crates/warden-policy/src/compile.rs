@@ -263,6 +263,10 @@ pub struct PolicySet {
     /// every decision so a record names the exact policy that made it.
     pub hash: String,
     pub(crate) needs_args: bool,
+    /// Some rule matches facts about the tool (tier, classification, class, catalog state).
+    pub(crate) needs_facts: bool,
+    /// The catalog metadata written in the policy's `catalog:` sections.
+    pub(crate) catalog: crate::catalog::CatalogMeta,
     /// Remove from `tools/list` results the tools the principal may never call.
     pub hide_denied_tools: bool,
     /// Every rule's pattern in two sets (with and without a server part), so one match per
@@ -428,6 +432,36 @@ pub(crate) fn settings(raw: &RawFile, problems: &mut Vec<Problem>) -> Settings {
     }
 }
 
+/// Reads a file's `catalog:` section (`file` names it in the entries' sources), reporting
+/// its problems; the metadata and where `overdue` is written, if it is.
+pub(crate) fn catalog_section(
+    raw: &RawFile,
+    file: &str,
+    problems: &mut Vec<Problem>,
+) -> (
+    crate::catalog::CatalogMeta,
+    Option<(crate::catalog::Overdue, Location)>,
+) {
+    let Some(c) = &raw.catalog else {
+        return Default::default();
+    };
+    let source = if file.is_empty() {
+        String::new()
+    } else {
+        format!("{file}, ")
+    };
+    match crate::catalog::section(&c.value, &source, c.referenced.line()) {
+        Ok(meta) => {
+            let overdue = c.value.get("overdue").map(|_| (meta.overdue, c.referenced));
+            (meta, overdue)
+        }
+        Err(msgs) => {
+            problems.extend(msgs.into_iter().map(|m| at(&c.referenced, m)));
+            Default::default()
+        }
+    }
+}
+
 /// Compiles a file's rules under `mode` (the rules' default mode), reporting a name already in
 /// `names` (which it extends: name to where it was first written).
 pub(crate) fn compile_rules(
@@ -468,18 +502,13 @@ impl PolicySet {
         };
         let mode = s.mode.map_or(Mode::Enforce, |(m, _)| m);
         let rules = compile_rules(&raw, mode, &mut Default::default(), &mut problems);
+        let (catalog, _) = catalog_section(&raw, "", &mut problems);
         if !problems.is_empty() {
             problems.sort_by_key(|p| (p.line, p.column));
             return Err(PolicyErrors(problems));
         }
         let hide = s.hide_denied_tools.is_some_and(|(h, _)| h);
-        Ok(PolicySet::assemble(
-            rules,
-            default,
-            mode,
-            hide,
-            text_hash(text),
-        ))
+        Ok(PolicySet::assemble(rules, default, mode, hide, text_hash(text)).with_catalog(catalog))
     }
 
     /// The set of compiled `rules` (every one already checked).
@@ -491,6 +520,11 @@ impl PolicySet {
         hash: String,
     ) -> PolicySet {
         let needs_args = rules.iter().any(|r| !r.conditions.is_empty());
+        let needs_facts = rules.iter().any(|r| {
+            r.conditions
+                .iter()
+                .any(|c| matches!(c.kind, crate::condition::Condition::Fact(_)))
+        });
         let qualified = Patterns::build(&rules, true);
         let plain = Patterns::build(&rules, false);
         PolicySet {
@@ -502,7 +536,25 @@ impl PolicySet {
             mode,
             hash,
             needs_args,
+            needs_facts,
+            catalog: crate::catalog::CatalogMeta::default(),
         }
+    }
+
+    /// The policy with its catalog metadata.
+    pub(crate) fn with_catalog(mut self, catalog: crate::catalog::CatalogMeta) -> PolicySet {
+        self.catalog = catalog;
+        self
+    }
+
+    /// The catalog metadata written in the policy (`catalog:` sections).
+    pub fn catalog(&self) -> &crate::catalog::CatalogMeta {
+        &self.catalog
+    }
+
+    /// True if some rule matches facts about the tool (so the caller must give them).
+    pub fn needs_facts(&self) -> bool {
+        self.needs_facts
     }
 
     pub fn rules(&self) -> &[Rule] {

@@ -83,6 +83,125 @@ pub(crate) enum Condition {
     Time(Window),
     /// The SQL in an argument breaks one of the constraints (see [`crate::sql`]).
     Sql(Box<crate::sql::SqlRules>),
+    /// A fact about the tool (its tier, data classification, class or catalog state) is one
+    /// of these (see [`crate::catalog::ToolFacts`]).
+    Fact(Fact),
+}
+
+/// A condition on what is known about the tool a call names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fact {
+    /// The risk tier is one of these (1–3).
+    Tier(Vec<u8>),
+    Classification(Vec<crate::catalog::DataClass>),
+    /// `read`, `write`, `sensitive`.
+    Class(Vec<String>),
+    /// `approved`, `new`, `changed`, `rejected`.
+    State(Vec<String>),
+}
+
+impl Fact {
+    /// Whether the fact holds for `facts`; `None` when the fact is unknown.
+    pub(crate) fn holds(&self, facts: &crate::catalog::ToolFacts) -> Option<bool> {
+        Some(match self {
+            Fact::Tier(list) => list.contains(&facts.risk_tier?),
+            Fact::Classification(list) => list.contains(&facts.data_classification?),
+            Fact::Class(list) => list.contains(facts.class.as_ref()?),
+            Fact::State(list) => list.contains(facts.state.as_ref()?),
+        })
+    }
+}
+
+/// Reads an ordered fact: `3`, `[2, 3]`, `{in: [2, 3]}`, `{min: 2}`, `{max: 1}` or both;
+/// `read` turns one written value into its rank (`None` if it is not one).
+fn ordered<T: Copy + PartialEq>(
+    body: &Value,
+    all: &[T],
+    read: impl Fn(&Value) -> Option<T>,
+    what: &str,
+) -> Result<Vec<T>, String> {
+    let bad = |v: &Value| format!("{v} is not a {what}");
+    let one = |v: &Value| read(v).ok_or_else(|| bad(v));
+    let rank = |t: T| all.iter().position(|x| *x == t).unwrap_or(0);
+    match body {
+        Value::Array(a) if !a.is_empty() => a.iter().map(one).collect(),
+        Value::Object(o) if o.contains_key("in") => ordered(&o["in"], all, read, what),
+        Value::Object(o)
+            if o.keys().any(|k| k == "min" || k == "max")
+                && o.keys().all(|k| ["min", "max", "not"].contains(&k.as_str())) =>
+        {
+            let lo = o.get("min").map(one).transpose()?.map_or(0, rank);
+            let hi = o
+                .get("max")
+                .map(one)
+                .transpose()?
+                .map_or(all.len().saturating_sub(1), rank);
+            let picked: Vec<T> = all
+                .iter()
+                .copied()
+                .filter(|t| (lo..=hi).contains(&rank(*t)))
+                .collect();
+            if picked.is_empty() {
+                return Err(format!("no {what} is between min and max"));
+            }
+            Ok(picked)
+        }
+        Value::Object(_) | Value::Array(_) => Err(format!(
+            "expected a {what}, a list of them, {{in: [...]}}, or {{min, max}}"
+        )),
+        v => Ok(vec![one(v)?]),
+    }
+}
+
+/// Reads `risk_tier`, `data_classification`, `tool_class` or `catalog_state`.
+fn fact(kind: &str, body: &Value) -> Result<Fact, String> {
+    use crate::catalog::DataClass;
+    let text = |v: &Value| v.as_str().map(|s| s.trim().to_ascii_lowercase());
+    let from = |list: &[&str], v: &Value| text(v).filter(|s| list.contains(&s.as_str()));
+    match kind {
+        "risk_tier" => ordered(
+            body,
+            &[1u8, 2, 3],
+            |v| v.as_u64().filter(|n| (1..=3).contains(n)).map(|n| n as u8),
+            "risk tier (1, 2 or 3)",
+        )
+        .map(Fact::Tier),
+        "data_classification" => ordered(
+            body,
+            &DataClass::ALL,
+            |v| v.as_str().and_then(DataClass::parse),
+            "data classification (public, internal, confidential, restricted)",
+        )
+        .map(Fact::Classification),
+        "tool_class" => {
+            const CLASSES: &[&str] = &["read", "write", "sensitive"];
+            let pick = |v: &Value| {
+                let t = text(v)?;
+                CLASSES.iter().copied().find(|c| *c == t)
+            };
+            ordered(body, CLASSES, pick, "tool class (read, write, sensitive)")
+                .map(|l| Fact::Class(l.into_iter().map(str::to_owned).collect()))
+        }
+        _ => {
+            const STATES: &[&str] = &["approved", "new", "changed", "rejected"];
+            let list = body.get("in").unwrap_or(body);
+            let vals: Vec<&Value> = match list {
+                Value::Array(a) if !a.is_empty() => a.iter().collect(),
+                Value::Array(_) | Value::Object(_) => {
+                    return Err("catalog_state is a state or a list of states".into());
+                }
+                v => vec![v],
+            };
+            vals.into_iter()
+                .map(|v| {
+                    from(STATES, v).ok_or(format!(
+                        "{v} is not a catalog state (approved, new, changed, rejected)"
+                    ))
+                })
+                .collect::<Result<_, _>>()
+                .map(Fact::State)
+        }
+    }
 }
 
 /// A weekly time window: days of the week, and minutes of the day at a fixed UTC offset.
@@ -325,9 +444,26 @@ fn condition_kind(v: &Value) -> Result<Condition, String> {
         "role" => Ok(Condition::Role(names(&body)?)),
         "time" => Ok(Condition::Time(window(&body)?)),
         "sql" => Ok(Condition::Sql(Box::new(crate::sql::rules(&body)?))),
+        "risk_tier" | "data_classification" | "tool_class" | "catalog_state" => {
+            // The seed form's body carries `type` itself.
+            let body = match body.as_object() {
+                Some(o) if o.contains_key("type") => {
+                    let v = ["value", "values", "in", "min", "max"]
+                        .iter()
+                        .filter_map(|k| o.get(*k).map(|v| (*k, v.clone())))
+                        .collect::<Vec<_>>();
+                    match v.as_slice() {
+                        [("value" | "values", v)] => v.clone(),
+                        _ => Value::Object(v.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+                    }
+                }
+                _ => body,
+            };
+            Ok(Condition::Fact(fact(&kind, &body)?))
+        }
         "rate_exceeded" => Err("a rate limit is `rate_limit: {limit, window, per}` on the policy (or `type: rate_exceeded` among its conditions)".into()),
         other => Err(format!(
-            "unknown condition {other:?} (path_in, path_not_in, arg_matches, arg_equals, arg_in, arg_range, arg_max_length, server, client, principal, role, time, sql)"
+            "unknown condition {other:?} (path_in, path_not_in, arg_matches, arg_equals, arg_in, arg_range, arg_max_length, server, client, principal, role, time, sql, risk_tier, data_classification, tool_class, catalog_state)"
         )),
     }
 }

@@ -31,6 +31,9 @@ pub struct Request<'a> {
     pub client: Option<&'a str>,
     /// When the request arrived (the caller reads the clock; this crate does not).
     pub at: Option<Moment>,
+    /// What is known about the tool (tier, classification, class, catalog state, other
+    /// names), when the policy asks ([`PolicySet::needs_facts`]).
+    pub tool: Option<&'a crate::catalog::ToolFacts>,
 }
 
 /// A moment in the week, in UTC.
@@ -136,6 +139,18 @@ impl PolicySet {
         if !(d.enforced && d.action == Action::Deny) {
             return false;
         }
+        // A rule that denied on doubt about the tool's facts may not apply once they are known.
+        if req.tool.is_none()
+            && let Some(r) = d
+                .rule
+                .as_ref()
+                .and_then(|n| self.rules.iter().find(|r| &r.name == n))
+            && r.conditions
+                .iter()
+                .any(|c| matches!(c.kind, Condition::Fact(_)))
+        {
+            return false;
+        }
         // Denied by the default: callable if some allow rule could apply with arguments.
         d.rule.is_some()
             || !self
@@ -200,6 +215,14 @@ impl PolicySet {
             mark(&self.qualified, &format!("{}:{}", req.server, req.method));
             if let Some(t) = req.target {
                 mark(&self.qualified, &format!("{}:{t}", req.server));
+            }
+        }
+        // The tool's other names (`aka`): `database.query` is also server `database`'s `query`.
+        for aka in req.tool.map_or(&[][..], |f| &f.aka[..]) {
+            mark(&self.plain, aka);
+            mark(&self.qualified, &format!("{}:{aka}", req.server));
+            if let Some((server, tool)) = aka.split_once('.') {
+                mark(&self.qualified, &format!("{server}:{tool}"));
             }
         }
         let mut best: Option<(&Rule, Option<String>)> = None;
@@ -392,6 +415,8 @@ fn holds(c: &Condition, req: &Request<'_>, certain: bool, ctx: &mut PathCtx<'_>)
         Condition::Time(w) => return req.at.map(|at| in_window(w, at)),
         // Judged in `Rule::check`, which keeps what it finds.
         Condition::Sql(rules) => return rules.judge(arguments).map(|v| v.is_err()),
+        // An unknown fact is doubt: it holds for a rule that restricts, not for one that allows.
+        Condition::Fact(f) => return Some(req.tool.and_then(|t| f.holds(t)).unwrap_or(!certain)),
         Condition::PathIn {
             args,
             allowed,
@@ -440,7 +465,8 @@ fn holds(c: &Condition, req: &Request<'_>, certain: bool, ctx: &mut PathCtx<'_>)
         | Condition::Principal(_)
         | Condition::Role(_)
         | Condition::Time(_)
-        | Condition::Sql(_) => return None,
+        | Condition::Sql(_)
+        | Condition::Fact(_) => return None,
         Condition::ArgMaxLength { max, .. } => vals.iter().any(|v| {
             let len = match v {
                 Value::String(s) => s.chars().count(),

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`model`](crate::model): the policy file as written (YAML), with source locations.
+//! - [`catalog`]: catalog metadata as code (owner, tier, classification, reviews) and the
+//!   facts about a tool that rules match.
 //! - [`approval`]: an `approve` rule's approval block (timeout, hold, grant, channels).
 //! - [`compile`]: `PolicySet::compile`: globs, regexes and paths built; every problem reported.
 //! - `many`: `PolicySet::compile_many`: a directory's files combined by deny-overrides.
@@ -16,6 +18,7 @@
 //! - [`redact`]: secret and personal-data detectors and the redacted audit copy.
 
 pub mod approval;
+pub mod catalog;
 pub mod compile;
 mod condition;
 pub mod eval;
@@ -27,5 +30,6 @@ pub mod redact;
 mod sql;
 
 pub use approval::{ApprovalSpec, Channel, Grant, Webhook};
+pub use catalog::{CatalogMeta, DataClass, Day, Overdue, ToolFacts, ToolMeta};
 pub use compile::{Action, Budget, Mode, Per, PolicyErrors, PolicySet, Problem, RateLimit};
 pub use eval::{BudgetRef, Decision, GOVERNED_METHODS, Limit, Moment, Request, Trace};

@@ -17,7 +17,8 @@ use serde_saphyr::Location;
 use sha2::Digest;
 
 use crate::compile::{
-    Action, Mode, PolicyErrors, PolicySet, Problem, at, compile_rules, parse, settings, short_hash,
+    Action, Mode, PolicyErrors, PolicySet, Problem, at, catalog_section, compile_rules, parse,
+    settings, short_hash,
 };
 
 /// The value of one setting in the first file that wrote it.
@@ -120,6 +121,23 @@ impl PolicySet {
             &names,
             &mut problems,
         );
+        let mut catalog = crate::catalog::CatalogMeta::default();
+        let mut overdue = Vec::new();
+        for (i, raw, _) in &parsed {
+            let mut mine = Vec::new();
+            let (meta, o) = catalog_section(raw, names[*i], &mut mine);
+            catalog.extend(meta);
+            overdue.push((*i, o));
+            problems.extend(mine.into_iter().map(|p| in_file(p, names[*i])));
+        }
+        catalog.overdue = agree(
+            "overdue",
+            |o: crate::catalog::Overdue| o.as_str().into(),
+            overdue.into_iter(),
+            &names,
+            &mut problems,
+        )
+        .unwrap_or_default();
         let mut rules = Vec::new();
         let mut seen: HashMap<String, (usize, Location)> = HashMap::new();
         for (i, raw, _) in &parsed {
@@ -169,7 +187,8 @@ impl PolicySet {
             mode,
             hide.unwrap_or(false),
             short_hash(&h.finalize()),
-        ))
+        )
+        .with_catalog(catalog))
     }
 }
 

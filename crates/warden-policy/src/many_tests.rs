@@ -12,6 +12,7 @@ fn call(p: &PolicySet, tool: &str) -> crate::Decision {
         roles: &[],
         client: None,
         at: None,
+        tool: None,
     })
 }
 

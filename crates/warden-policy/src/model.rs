@@ -15,6 +15,8 @@ pub(crate) struct RawFile {
     pub(crate) hide_denied_tools: Option<Spanned<bool>>,
     #[serde(default)]
     pub(crate) policies: Vec<Spanned<RawPolicy>>,
+    /// Catalog metadata (`warden_policy::catalog`): owner, tier, classification, reviews.
+    pub(crate) catalog: Option<Spanned<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]

@@ -42,6 +42,7 @@ fn req<'a>(method: &'a str, target: &'a str, args: Option<&'a Value>) -> Request
         roles: &[],
         client: None,
         at: None,
+        tool: None,
     }
 }
 

@@ -34,6 +34,7 @@ fn call<'a>(server: &'a str, tool: &'a str, args: &'a serde_json::Value) -> Requ
         roles: &[],
         client: None,
         at: None,
+        tool: None,
     }
 }
 

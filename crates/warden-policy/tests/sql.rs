@@ -59,6 +59,7 @@ fn call<'a>(tool: &'a str, args: &'a Value) -> Request<'a> {
         roles: &[],
         client: None,
         at: None,
+        tool: None,
     }
 }
 

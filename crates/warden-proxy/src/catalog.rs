@@ -114,16 +114,28 @@ impl Catalog {
         out
     }
 
-    /// Whether a call of `tool` is refused: its state as last seen here, and for a blocked one
-    /// the store's (it may have been approved since, from another process).
-    pub fn blocks(&self, server: &str, tool: &str) -> Option<Blocked> {
-        let known = self
-            .states
+    /// The state of `tool` as last seen here (checked with the store when it is blocked, as
+    /// in [`Catalog::blocks`]); `None` for a tool this process never saw listed.
+    pub fn state(&self, server: &str, tool: &str) -> Option<State> {
+        match self.blocks(server, tool) {
+            Some(b) => Some(b.state),
+            None => self.known(server, tool),
+        }
+    }
+
+    fn known(&self, server: &str, tool: &str) -> Option<State> {
+        self.states
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(server)
             .and_then(|m| m.get(tool))
-            .copied();
+            .copied()
+    }
+
+    /// Whether a call of `tool` is refused: its state as last seen here, and for a blocked one
+    /// the store's (it may have been approved since, from another process).
+    pub fn blocks(&self, server: &str, tool: &str) -> Option<Blocked> {
+        let known = self.known(server, tool);
         match known {
             Some(State::Approved) | None => None,
             Some(_) => {

@@ -65,6 +65,11 @@ impl ToolClassifier {
         }
     }
 
+    /// The `destructiveHint` the server declared for a tool, if it did.
+    pub fn destructive(&self, tool: &str) -> Option<bool> {
+        self.seen.get(tool).and_then(|(_, d)| *d)
+    }
+
     /// The class of a tool: configuration first, then the server's annotations, then MCP's
     /// defaults (a tool not declared read-only may write).
     pub fn classify(&self, tool: &str) -> ToolClass {

@@ -598,6 +598,8 @@ pub(crate) enum PolicyCmd {
         /// When the call happens, for time conditions: "mon 09:30" (UTC).
         #[arg(long)]
         at: Option<String>,
+        #[command(flatten)]
+        facts: Box<crate::commands::policy::FactArgs>,
     },
     /// Every policy load recorded in the audit store: when, which policy, and per file its
     /// hash, the last commit that touched it (author, subject) and whether it changed.

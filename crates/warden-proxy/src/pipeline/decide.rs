@@ -190,6 +190,11 @@ impl Pipeline {
             },
             _ => None,
         };
+        let facts = c
+            .target
+            .as_deref()
+            .filter(|_| method == "tools/call")
+            .and_then(|t| self.tool_facts(g, t));
         let req = Request {
             server: &self.server,
             method,
@@ -201,6 +206,7 @@ impl Pipeline {
             at: Some(warden_policy::Moment::from_unix(
                 now_us().div_euclid(1_000_000),
             )),
+            tool: facts.as_ref(),
         };
         // `resolve_symlinks` conditions see this host's file system (see `realpath`).
         Some(

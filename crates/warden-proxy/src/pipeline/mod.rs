@@ -23,6 +23,7 @@ mod correlate;
 mod counters;
 mod decide;
 mod elicit;
+mod facts;
 mod hold;
 mod parse;
 mod record;

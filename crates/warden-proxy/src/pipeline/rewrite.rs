@@ -92,6 +92,7 @@ impl Pipeline {
             let Some(g) = g else {
                 return true;
             };
+            let facts = self.tool_facts(g, name);
             let req = Request {
                 server: &self.server,
                 method: "tools/call",
@@ -101,6 +102,7 @@ impl Pipeline {
                 roles: &g.roles,
                 client,
                 at,
+                tool: facts.as_ref(),
             };
             let never = g.policy.never_callable(&req);
             if never {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use warden_policy::{PolicySet, Request};
+use warden_policy::{DataClass, PolicySet, Request, ToolFacts};
 use warden_proxy::policy_source::{self, Loaded};
 
 use crate::cli::PolicyCmd;
@@ -53,7 +53,59 @@ struct Case {
     client: Option<String>,
     /// When: `"mon 09:30"` (UTC).
     at: Option<String>,
+    /// What is known about the tool (otherwise what the policy's catalog metadata says).
+    risk_tier: Option<u8>,
+    data_classification: Option<String>,
+    tool_class: Option<String>,
+    catalog_state: Option<String>,
     expect: Expect,
+}
+
+/// Facts about the tool given to `policy test` and `policy explain` (for rules that match
+/// tiers, classifications, classes or catalog states).
+#[derive(clap::Args, Default, Debug)]
+pub(crate) struct FactArgs {
+    /// The tool's risk tier (1-3), instead of the catalog metadata's.
+    #[arg(long)]
+    risk_tier: Option<u8>,
+    /// The tool's data classification (public, internal, confidential, restricted).
+    #[arg(long)]
+    data_classification: Option<String>,
+    /// The tool's class: read, write or sensitive.
+    #[arg(long)]
+    tool_class: Option<String>,
+    /// The tool's catalog state: approved, new, changed or rejected.
+    #[arg(long)]
+    catalog_state: Option<String>,
+}
+
+impl FactArgs {
+    /// The facts about `server:tool`: the policy's catalog metadata with these given over it;
+    /// `None` when the policy uses no facts and gives no tool other names.
+    fn facts(&self, p: &PolicySet, server: &str, tool: &str) -> anyhow::Result<Option<ToolFacts>> {
+        let given = self.risk_tier.is_some()
+            || self.data_classification.is_some()
+            || self.tool_class.is_some()
+            || self.catalog_state.is_some();
+        if !given && !p.needs_facts() && p.catalog().is_empty() {
+            return Ok(None);
+        }
+        let meta = p.catalog().lookup(server, tool);
+        let classification = match &self.data_classification {
+            None => meta.data_classification,
+            Some(c) => Some(
+                DataClass::parse(c)
+                    .with_context(|| format!("data classification {c:?} is not one of public, internal, confidential, restricted"))?,
+            ),
+        };
+        Ok(Some(ToolFacts {
+            risk_tier: self.risk_tier.or(meta.risk_tier),
+            data_classification: classification,
+            class: self.tool_class.clone(),
+            state: self.catalog_state.clone(),
+            aka: meta.aka,
+        }))
+    }
 }
 
 /// Reads `"mon 09:30"` (UTC) as a moment of the week.
@@ -105,6 +157,15 @@ fn run_cases(p: &PolicySet, cases: &[Case]) -> anyhow::Result<(usize, Vec<String
                 .with_context(|| format!("case {:?}", c.name))?;
         let (server, target) = c.tool.split_once(':').unwrap_or(("", c.tool.as_str()));
         let empty = serde_json::json!({});
+        let given = FactArgs {
+            risk_tier: c.risk_tier,
+            data_classification: c.data_classification.clone(),
+            tool_class: c.tool_class.clone(),
+            catalog_state: c.catalog_state.clone(),
+        };
+        let facts = given
+            .facts(p, server, target)
+            .with_context(|| format!("case {:?}", c.name))?;
         let req = Request {
             server,
             method: c.method.as_deref().unwrap_or("tools/call"),
@@ -114,6 +175,7 @@ fn run_cases(p: &PolicySet, cases: &[Case]) -> anyhow::Result<(usize, Vec<String
             roles: &c.roles,
             client: c.client.as_deref(),
             at,
+            tool: facts.as_ref(),
         };
         // Like `warden run`: `resolve_symlinks` sees this host's file system.
         let d = p.evaluate_resolving(&req, &warden_proxy::realpath::real_path);
@@ -192,11 +254,13 @@ pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             roles,
             client,
             at,
+            facts,
         } => {
             let p = load_for_run(&file)?.policy;
             let arguments: serde_json::Value =
                 serde_json::from_str(&args).context("--args is not JSON")?;
             let (server, target) = tool.split_once(':').unwrap_or(("", tool.as_str()));
+            let facts = facts.facts(&p, server, target)?;
             let req = Request {
                 server,
                 method: &method,
@@ -206,6 +270,7 @@ pub(crate) fn policy(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
                 roles: &roles,
                 client: client.as_deref(),
                 at: at.as_deref().map(moment).transpose()?,
+                tool: facts.as_ref(),
             };
             let (d, traces) = p.explain_resolving(&req, &warden_proxy::realpath::real_path);
             for (t, rule) in traces.iter().zip(p.rules()) {
