@@ -18,6 +18,9 @@ use warden_audit::catalog::{CatalogStore, SqliteCatalog, State as ToolState, Too
 use warden_audit::{AuditEvent, SessionContext, now_us};
 use warden_core::tooldef::{Class, Diff};
 
+use warden_policy::{CatalogMeta, Day, PolicySet};
+use warden_proxy::catalog_meta::Profile;
+
 use crate::views::time;
 use crate::{ApiError, ApiState};
 
@@ -42,6 +45,11 @@ impl ApiState {
             move |s| f(s),
         )
         .await
+    }
+
+    /// The policy in force (for its catalog metadata), if this admin plane knows it.
+    pub(crate) fn policy(&self) -> Option<Arc<PolicySet>> {
+        self.inner.policy.as_ref().and_then(|p| p())
     }
 
     /// The roles whose holders may decide catalog entries.
@@ -77,11 +85,15 @@ pub struct ToolSummary {
     decided: Option<String>,
     decided_by: Option<String>,
     reason: Option<String>,
+    /// Owner, tier, class, classification and review, from the catalog metadata.
+    #[serde(flatten)]
+    profile: Profile,
 }
 
 impl ToolSummary {
-    fn new(t: &Tool) -> ToolSummary {
+    fn new(t: &Tool, meta: Option<&CatalogMeta>) -> ToolSummary {
         ToolSummary {
+            profile: Profile::of(t, meta, today()),
             server: t.server.clone(),
             label: t.label.clone(),
             name: t.name.clone(),
@@ -122,6 +134,7 @@ pub(crate) async fn list(
         })?),
     };
     let server = crate::decision::nonempty(p.server);
+    let policy = state.policy();
     let all = state
         .catalog(|c| {
             c.list(None)
@@ -133,7 +146,7 @@ pub(crate) async fn list(
         .iter()
         .filter(|t| want.is_none_or(|w| t.state == w))
         .filter(|t| server.as_deref().is_none_or(|s| names(t, s)))
-        .map(ToolSummary::new)
+        .map(|t| ToolSummary::new(t, policy.as_deref().map(PolicySet::catalog)))
         .collect();
     Ok(Json(CatalogPage {
         tools,
@@ -160,12 +173,15 @@ pub struct ToolDetail {
     first_seen: String,
     last_seen: String,
     decided: Option<String>,
+    #[serde(flatten)]
+    profile: Profile,
 }
 
 impl ToolDetail {
-    pub fn new(tool: Tool) -> ToolDetail {
+    pub fn new(tool: Tool, meta: Option<&CatalogMeta>) -> ToolDetail {
         let diff = tool.diff();
         ToolDetail {
+            profile: Profile::of(&tool, meta, today()),
             class: diff.as_ref().and_then(Diff::class),
             annotation_only: diff.as_ref().is_some_and(Diff::annotation_only),
             diff,
@@ -223,7 +239,11 @@ pub(crate) async fn show(
 ) -> Result<Json<ToolDetail>, ApiError> {
     let (server, tool) = path(p)?;
     let t = state.catalog(move |c| find(c, &server, &tool)).await?;
-    Ok(Json(ToolDetail::new(t)))
+    let policy = state.policy();
+    Ok(Json(ToolDetail::new(
+        t,
+        policy.as_deref().map(PolicySet::catalog),
+    )))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -244,7 +264,7 @@ pub(crate) async fn approve(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ToolDetail>, ApiError> {
-    decide(state, p, headers, body, true).await
+    decide(state, p, headers, body, Act::Approve).await
 }
 
 pub(crate) async fn reject(
@@ -253,7 +273,25 @@ pub(crate) async fn reject(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ToolDetail>, ApiError> {
-    decide(state, p, headers, body, false).await
+    decide(state, p, headers, body, Act::Reject).await
+}
+
+/// Records a periodic review of a tool (its state stays): `catalog_tool_reviewed`.
+pub(crate) async fn review(
+    state: State<ApiState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ToolDetail>, ApiError> {
+    decide(state, p, headers, body, Act::Review).await
+}
+
+/// What a catalog reviewer does to a tool.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Act {
+    Approve,
+    Reject,
+    Review,
 }
 
 async fn decide(
@@ -261,8 +299,9 @@ async fn decide(
     p: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
-    approve: bool,
+    act: Act,
 ) -> Result<Json<ToolDetail>, ApiError> {
+    let approve = act != Act::Reject;
     let Some(decisions) = state.decisions().cloned() else {
         return Err(read_only());
     };
@@ -270,6 +309,7 @@ async fn decide(
     let body: DecideBody = crate::decision::body(&body)?;
     let via = crate::decision::channel(body.via.as_deref())?;
     let reason = crate::decision::reason(body.reason, approve, "rejection")?;
+    let why = reason.clone();
     let who = decisions
         .approver(&headers, state.token().is_some())
         .await
@@ -312,8 +352,10 @@ async fn decide(
                     ),
                 });
             }
-            let decided = c
-                .decide(
+            let decided = if act == Act::Review {
+                c.review(&t.server, &t.name, &by, now_us())
+            } else {
+                c.decide(
                     &t.server,
                     &t.name,
                     approve,
@@ -321,18 +363,25 @@ async fn decide(
                     reason.as_deref(),
                     now_us(),
                 )
-                .map_err(|e| ApiError::internal("deciding a catalog entry", &e))?;
+            }
+            .map_err(|e| ApiError::internal("deciding a catalog entry", &e))?;
             Ok((t.state, decided))
         })
         .await?;
+    let policy = state.policy();
+    let meta = policy.as_deref().map(PolicySet::catalog);
     // The decision stands once stored (the gateway reads it at the tool's next call); a record
     // that cannot be written is the writer's failure, which it reports and `/readyz` shows.
-    let ev = decided_record(&decided, before, via);
+    let ev = if act == Act::Review {
+        reviewed_record(&decided, meta, why.as_deref(), via)
+    } else {
+        decided_record(&decided, before, via)
+    };
     let record = decisions.record.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || record(ev)).await {
         tracing::error!(tool = %decided.name, "cannot record the catalog decision: {e}");
     }
-    Ok(Json(ToolDetail::new(decided)))
+    Ok(Json(ToolDetail::new(decided, meta)))
 }
 
 /// The `catalog_tool_decided` record of a decision: `t` as decided, `was` its state before,
@@ -354,6 +403,37 @@ pub fn decided_record(t: &Tool, was: ToolState, via: &str) -> AuditEvent {
         "class": t.diff().and_then(|d| d.class()), "via": via,
     }));
     ev
+}
+
+/// The `catalog_tool_reviewed` record of a periodic review: `t` as reviewed (by whom, when),
+/// the review now due under `meta`, why, and the channel.
+pub fn reviewed_record(
+    t: &Tool,
+    meta: Option<&CatalogMeta>,
+    reason: Option<&str>,
+    via: &str,
+) -> AuditEvent {
+    let by = t.reviewed_by.clone().unwrap_or_default();
+    let mut ev = AuditEvent::gateway(
+        "".into(),
+        Arc::new(SessionContext {
+            principal: Some(by.clone()),
+            ..SessionContext::default()
+        }),
+        "catalog_tool_reviewed",
+    );
+    ev.target = Some(t.name.clone());
+    let p = Profile::of(t, meta, today());
+    ev.detail = Some(serde_json::json!({
+        "server": t.server, "tool": t.name, "state": t.state, "pin": t.pin, "by": by,
+        "reason": reason, "next_review": p.review_due, "owner": p.owner, "via": via,
+    }));
+    ev
+}
+
+/// Today (UTC), for review dates.
+fn today() -> Day {
+    Day::from_unix(now_us().div_euclid(1_000_000))
 }
 
 /// The answer when this admin plane cannot decide.

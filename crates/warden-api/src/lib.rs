@@ -66,7 +66,12 @@ struct Inner {
     catalog: Arc<Mutex<Option<Arc<dyn CatalogStore>>>>,
     /// Whose holders decide catalog entries (with [`Decisions`]).
     catalog_roles: Vec<String>,
+    /// The policy in force, for its catalog metadata (owner, tier, reviews).
+    policy: Option<PolicySource>,
 }
+
+/// Gives the policy in force (`warden serve`'s, which a reload replaces).
+pub type PolicySource = Arc<dyn Fn() -> Option<Arc<warden_policy::PolicySet>> + Send + Sync>;
 
 /// What an [`ApiState`] is made from.
 #[derive(Clone, Default)]
@@ -91,6 +96,8 @@ pub struct ApiOptions {
     /// The roles whose holders decide catalog entries, with `decisions` (empty:
     /// [`catalog::DEFAULT_ROLES`]).
     pub catalog_roles: Vec<String>,
+    /// The policy in force, whose catalog metadata the catalog routes show.
+    pub policy: Option<PolicySource>,
 }
 
 impl std::fmt::Debug for ApiOptions {
@@ -104,6 +111,7 @@ impl std::fmt::Debug for ApiOptions {
             .field("decisions", &self.decisions)
             .field("catalog", &self.catalog.as_ref().map(|_| "given"))
             .field("catalog_roles", &self.catalog_roles)
+            .field("policy", &self.policy.as_ref().map(|_| "given"))
             .finish()
     }
 }
@@ -129,6 +137,7 @@ impl ApiState {
                 } else {
                     opts.catalog_roles
                 },
+                policy: opts.policy,
             }),
         }
     }

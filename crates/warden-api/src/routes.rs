@@ -36,6 +36,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/catalog/{server}/{tool}", get(catalog::show))
         .route("/catalog/{server}/{tool}/approve", post(catalog::approve))
         .route("/catalog/{server}/{tool}/reject", post(catalog::reject))
+        .route("/catalog/{server}/{tool}/review", post(catalog::review))
         .route("/stream", get(stream::stream))
         .route("/openapi.json", get(assets::openapi))
         .fallback(|| async { ApiError::not_found("no such API route") })

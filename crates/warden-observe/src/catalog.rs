@@ -1,6 +1,6 @@
 //! The tool catalog in metrics: `mcp_catalog_tools{state}` (how many catalogued tools are in
 //! each state, read from the catalog when scraped, so a decision made by the CLI in another
-//! process shows at once) and `mcp_catalog_changes_total{class}` (definition changes this
+//! process shows at once), `mcp_catalog_review_overdue` (tools past their review date) and `mcp_catalog_changes_total{class}` (definition changes this
 //! warden caught, by the class of their diff), and the `mcp_tool_definition_changed`
 //! security event.
 
@@ -23,8 +23,9 @@ pub struct ClassLabels {
     pub class: &'static str,
 }
 
-/// Counts the catalog's tools by state (`None` when the catalog cannot be read).
-pub type CatalogSource = Arc<dyn Fn() -> Option<Vec<(String, u64)>> + Send + Sync>;
+/// Counts the catalog's tools by state and those past their review (`None` when the catalog
+/// cannot be read).
+pub type CatalogSource = Arc<dyn Fn() -> Option<warden_proxy::catalog_meta::Counts> + Send + Sync>;
 
 /// Where `mcp_catalog_tools` is read from, set once the catalog is open.
 #[derive(Default)]
@@ -59,12 +60,21 @@ impl Collector for CatalogCollector {
         )?;
         for state in STATES {
             let n = counts
+                .states
                 .iter()
                 .find(|(s, _)| s == state)
                 .map_or(0, |(_, n)| *n);
             let g = ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
             g.encode(family.encode_family(&[("state", state)])?)?;
         }
+        let overdue = encoder.encode_descriptor(
+            "mcp_catalog_review_overdue",
+            "Catalogued tools past their review date (catalog metadata's next_review / review_every)",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(counts.review_overdue).unwrap_or(i64::MAX))
+            .encode(overdue)?;
         Ok(())
     }
 }

@@ -24,10 +24,10 @@ fn tools_by_state_are_read_when_scraped_and_changes_counted_by_class() {
         Some("0")
     );
     // The catalog as a store would count it; changed between two scrapes.
-    let counts = Arc::new(Mutex::new(vec![
-        ("approved".to_owned(), 3u64),
-        ("changed".to_owned(), 1),
-    ]));
+    let counts = Arc::new(Mutex::new(warden_proxy::catalog_meta::Counts {
+        states: vec![("approved".to_owned(), 3u64), ("changed".to_owned(), 1)],
+        review_overdue: 2,
+    }));
     let c = counts.clone();
     o.metrics()
         .catalog_tools
@@ -46,8 +46,17 @@ fn tools_by_state_are_read_when_scraped_and_changes_counted_by_class() {
         line(&text, "mcp_catalog_tools{state=\"rejected\"} "),
         Some("0")
     );
-    *counts.lock().unwrap() = vec![("approved".to_owned(), 4)];
+    assert_eq!(
+        line(&text, "mcp_catalog_review_overdue "),
+        Some("2"),
+        "{text}"
+    );
+    *counts.lock().unwrap() = warden_proxy::catalog_meta::Counts {
+        states: vec![("approved".to_owned(), 4)],
+        review_overdue: 0,
+    };
     let text = o.metrics().encode();
+    assert_eq!(line(&text, "mcp_catalog_review_overdue "), Some("0"));
     assert_eq!(
         line(&text, "mcp_catalog_tools{state=\"changed\"} "),
         Some("0")

@@ -29,7 +29,8 @@ use globset::{Glob, GlobMatcher};
 use serde_json::Value;
 
 /// How sensitive the data a tool reaches is, least to most.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DataClass {
     Public,
     Internal,

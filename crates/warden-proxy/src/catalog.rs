@@ -9,12 +9,40 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 use warden_audit::catalog::{CatalogStore, Intake, Seen, State, Tool};
+use warden_policy::{CatalogMeta, Day};
 
-/// One process's view of the catalog: the store and the states it last saw, per server.
+use crate::catalog_meta::Review;
+
+/// One process's view of the catalog: the store and what it last saw of each tool, per server.
 pub struct Catalog {
     store: Arc<dyn CatalogStore>,
     intake: Intake,
-    states: RwLock<HashMap<String, HashMap<String, State>>>,
+    states: RwLock<HashMap<String, HashMap<String, Known>>>,
+}
+
+/// A tool's state and last review, as last seen here.
+#[derive(Clone, Copy, Debug)]
+struct Known {
+    state: State,
+    reviewed_us: Option<i64>,
+}
+
+/// The periodic reviews to enforce (the catalog metadata's `overdue: quarantine`): a tool
+/// whose review is past due is hidden and refused as a blocked one is.
+#[derive(Clone, Copy)]
+pub struct Reviews<'a> {
+    pub meta: &'a CatalogMeta,
+    /// The name the server is configured under (what metadata patterns match).
+    pub label: &'a str,
+    pub today: Day,
+}
+
+impl Reviews<'_> {
+    /// The day the tool's review was due, if it is past.
+    fn overdue(&self, tool: &str, reviewed_us: Option<i64>) -> Option<Day> {
+        let r = Review::with(self.meta.lookup(self.label, tool), reviewed_us, self.today);
+        r.overdue.then_some(r.due).flatten()
+    }
 }
 
 /// What entering a `tools/list` result found.
@@ -30,6 +58,8 @@ pub struct Listed {
 pub struct Blocked {
     pub tool: String,
     pub state: State,
+    /// The tool is approved but its periodic review, due on this day, is not done.
+    pub review_due: Option<Day>,
 }
 
 impl Catalog {
@@ -51,12 +81,25 @@ impl Catalog {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(server.to_owned())
             .or_default()
-            .insert(t.name.clone(), t.state);
+            .insert(
+                t.name.clone(),
+                Known {
+                    state: t.state,
+                    reviewed_us: t.reviewed_us,
+                },
+            );
     }
 
     /// Enters the tools of a `tools/list` result (`result`, the JSON-RPC result member).
     /// On a store failure every listed tool is hidden (fail closed) and the failure recorded.
-    pub fn list(&self, server: &str, label: &str, result: &Value) -> Listed {
+    /// With `reviews`, a tool past its review is hidden too.
+    pub fn list(
+        &self,
+        server: &str,
+        label: &str,
+        result: &Value,
+        reviews: Option<Reviews<'_>>,
+    ) -> Listed {
         let tools: Vec<Value> = result
             .get("tools")
             .and_then(Value::as_array)
@@ -91,7 +134,8 @@ impl Catalog {
         for s in &seen {
             let t = s.tool();
             self.remember(server, t);
-            if t.state.blocked() {
+            let overdue = || reviews.and_then(|r| r.overdue(&t.name, t.reviewed_us));
+            if t.state.blocked() || overdue().is_some() {
                 out.hidden.push(t.name.clone());
             }
             match s {
@@ -117,13 +161,13 @@ impl Catalog {
     /// The state of `tool` as last seen here (checked with the store when it is blocked, as
     /// in [`Catalog::blocks`]); `None` for a tool this process never saw listed.
     pub fn state(&self, server: &str, tool: &str) -> Option<State> {
-        match self.blocks(server, tool) {
+        match self.blocks(server, tool, None) {
             Some(b) => Some(b.state),
-            None => self.known(server, tool),
+            None => self.known(server, tool).map(|k| k.state),
         }
     }
 
-    fn known(&self, server: &str, tool: &str) -> Option<State> {
+    fn known(&self, server: &str, tool: &str) -> Option<Known> {
         self.states
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -132,27 +176,50 @@ impl Catalog {
             .copied()
     }
 
+    /// The store's view of a tool (it may have been decided or reviewed since, from another
+    /// process), remembered; `None` when it is gone or the store fails.
+    fn fresh(&self, server: &str, tool: &str) -> Option<Known> {
+        let t = self.store.get(server, tool).ok()??;
+        self.remember(server, &t);
+        Some(Known {
+            state: t.state,
+            reviewed_us: t.reviewed_us,
+        })
+    }
+
     /// Whether a call of `tool` is refused: its state as last seen here, and for a blocked one
-    /// the store's (it may have been approved since, from another process).
-    pub fn blocks(&self, server: &str, tool: &str) -> Option<Blocked> {
-        let known = self.known(server, tool);
-        match known {
-            Some(State::Approved) | None => None,
-            Some(_) => {
-                let state = match self.store.get(server, tool) {
-                    Ok(Some(t)) => {
-                        self.remember(server, &t);
-                        t.state
-                    }
-                    // Gone from the store, or the store failing: stay blocked (fail closed).
-                    Ok(None) | Err(_) => known.unwrap_or(State::Rejected),
-                };
-                state.blocked().then(|| Blocked {
-                    tool: tool.to_owned(),
-                    state,
-                })
+    /// the store's (it may have been approved since, from another process). With `reviews`, an
+    /// approved tool past its review is refused too, unless the store knows a review since.
+    pub fn blocks(
+        &self,
+        server: &str,
+        tool: &str,
+        reviews: Option<Reviews<'_>>,
+    ) -> Option<Blocked> {
+        let known = self.known(server, tool)?;
+        let blocked = |state, review_due| Blocked {
+            tool: tool.to_owned(),
+            state,
+            review_due,
+        };
+        if known.state.blocked() {
+            // Gone from the store, or the store failing: stay blocked (fail closed).
+            let now = self.fresh(server, tool).unwrap_or(known);
+            if now.state.blocked() {
+                return Some(blocked(now.state, None));
             }
+            let due = reviews.and_then(|r| r.overdue(tool, now.reviewed_us))?;
+            return Some(blocked(now.state, Some(due)));
         }
+        let r = reviews?;
+        r.overdue(tool, known.reviewed_us)?;
+        // A failing store cannot show a review since: stay overdue (fail closed).
+        let now = self.fresh(server, tool).unwrap_or(known);
+        if now.state.blocked() {
+            return Some(blocked(now.state, None));
+        }
+        r.overdue(tool, now.reviewed_us)
+            .map(|due| blocked(now.state, Some(due)))
     }
 }
 

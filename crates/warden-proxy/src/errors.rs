@@ -31,7 +31,15 @@ pub fn tool_blocked(
     b: &crate::catalog::Blocked,
 ) -> (Vec<u8>, &'static str) {
     use warden_audit::catalog::State;
+    let overdue;
     let (reason, why) = match b.state {
+        State::Approved if b.review_due.is_some() => {
+            overdue = format!(
+                "its periodic review was due on {} and has not been recorded, so it is held until someone reviews it",
+                b.review_due.map(|d| d.to_string()).unwrap_or_default()
+            );
+            ("review_overdue", overdue.as_str())
+        }
         State::Changed => (
             "tool_quarantined",
             "its definition changed since it was approved, so it is quarantined until someone reviews the change",
@@ -45,14 +53,22 @@ pub fn tool_blocked(
         }
     };
     let tool = &b.tool;
+    let look = if b.review_due.is_some() {
+        "review"
+    } else {
+        "diff"
+    };
     let message = format!(
-        "warden: {server}:{tool} was not called: {why}. Do not retry it; use another tool or ask an operator (warden catalog diff {server} {tool})."
+        "warden: {server}:{tool} was not called: {why}. Do not retry it; use another tool or ask an operator (warden catalog {look} {server} {tool})."
     );
     let reply = line(
         id,
         TOOL_NOT_APPROVED,
         &message,
-        serde_json::json!({ "gateway": "warden", "reason": reason, "tool": tool, "state": b.state }),
+        serde_json::json!({
+            "gateway": "warden", "reason": reason, "tool": tool, "state": b.state,
+            "review_due": b.review_due.map(|d| d.to_string()),
+        }),
     );
     (reply, reason)
 }

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`pipeline`]: `Pipeline::on_frame`, the named stages every frame goes through, in order.
 //! - [`catalog`]: the tool catalog on the wire: tool lists entered, unapproved tools hidden and refused.
+//! - [`catalog_meta`]: a catalogued tool with its metadata (owner, tier, class, review due).
 //! - [`approvals`]: the desk that holds calls for approval and releases them as decided.
 //! - [`admit`]: the first stage for client frames: only what warden read strictly goes on.
 //! - [`correlate`]: requests matched to responses in both id spaces; cancellation, progress.
@@ -23,6 +24,7 @@ pub mod admit;
 pub mod approvals;
 pub mod budgets;
 pub mod catalog;
+pub mod catalog_meta;
 pub mod correlate;
 pub mod errors;
 pub mod http;

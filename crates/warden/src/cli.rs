@@ -382,6 +382,10 @@ pub(crate) struct DashboardArgs {
     /// Trusted verifier key file for the integrity status (default: each log's registered key).
     #[arg(long, value_name = "FILE")]
     pub(crate) pubkey: Option<PathBuf>,
+    /// The policy file or directory whose catalog metadata (owner, tier, review dates) the
+    /// catalog page shows (read at start).
+    #[arg(long, env = "WARDEN_POLICY", value_name = "PATH")]
+    pub(crate) policy: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -746,12 +750,18 @@ pub(crate) enum CatalogCmd {
         store: StoreArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// The policy file or directory whose catalog metadata to show (tier, owner, review).
+        #[arg(long, env = "WARDEN_POLICY", value_name = "PATH")]
+        policy: Option<PathBuf>,
     },
     /// One tool as catalogued: state, pins, definitions.
     #[command(after_help = "Example:\n  warden catalog show filesystem write_file")]
     Show {
         #[command(flatten)]
         store: StoreArgs,
+        /// The policy file or directory whose catalog metadata to show.
+        #[arg(long, env = "WARDEN_POLICY", value_name = "PATH")]
+        policy: Option<PathBuf>,
         /// The server's identity (or a unique part of it: its name in the command line).
         server: String,
         tool: String,
@@ -776,6 +786,32 @@ pub(crate) enum CatalogCmd {
         after_help = "Example:\n  warden catalog reject filesystem write_file --reason \"tool poisoning\""
     )]
     Reject(CatalogDecideArgs),
+    /// Tools whose periodic review is due (the policy's catalog metadata: next_review,
+    /// review_every); with SERVER TOOL, record that you reviewed that tool.
+    #[command(
+        after_help = "Exit status: 0, or 1 with --fail-on-overdue when a review is overdue.\n\nExamples:\n  warden catalog review --policy policies/\n  warden catalog review --policy policies/ --within 30 --format json\n  warden catalog review --policy policies/ database query --reason \"access list checked\""
+    )]
+    Review(CatalogReviewArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct CatalogReviewArgs {
+    /// The server and tool reviewed (omit both to list the reviews due).
+    pub(crate) server: Option<String>,
+    pub(crate) tool: Option<String>,
+    /// The policy file or directory holding the catalog metadata.
+    #[arg(long, env = "WARDEN_POLICY", value_name = "PATH")]
+    pub(crate) policy: PathBuf,
+    /// Also list reviews due within this many days.
+    #[arg(long, default_value_t = 0, value_name = "DAYS")]
+    pub(crate) within: u32,
+    /// Exit with status 1 when a review is overdue (for a scheduled job).
+    #[arg(long)]
+    pub(crate) fail_on_overdue: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: Format,
+    #[command(flatten)]
+    pub(crate) who: DeciderArgs,
 }
 
 #[derive(Args)]

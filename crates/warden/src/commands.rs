@@ -3,6 +3,7 @@
 pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod catalog;
+pub(crate) mod catalog_review;
 pub(crate) mod daily;
 pub(crate) mod dashboard;
 pub(crate) mod demo;

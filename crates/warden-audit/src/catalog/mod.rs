@@ -91,6 +91,9 @@ pub struct Tool {
     pub reason: Option<String>,
     /// The name the server was last configured under (`--server-name`, the serve config's key).
     pub label: Option<String>,
+    /// The last review (a person's approval or rejection, or a review recorded on its own).
+    pub reviewed_us: Option<i64>,
+    pub reviewed_by: Option<String>,
 }
 
 impl Tool {
@@ -152,6 +155,8 @@ pub trait CatalogStore: Send + Sync {
         reason: Option<&str>,
         now_us: i64,
     ) -> Result<Tool, String>;
+    /// Records that `by` reviewed the tool (its periodic review), leaving its state as it is.
+    fn review(&self, server: &str, tool: &str, by: &str, now_us: i64) -> Result<Tool, String>;
     fn get(&self, server: &str, tool: &str) -> Result<Option<Tool>, String>;
     /// Every tool, or a server's, blocked ones first.
     fn list(&self, server: Option<&str>) -> Result<Vec<Tool>, String>;

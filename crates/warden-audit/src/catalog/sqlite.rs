@@ -28,12 +28,32 @@ CREATE TABLE IF NOT EXISTS catalog_tools (
     decided_by TEXT,
     reason TEXT,
     label TEXT,
+    reviewed_us INTEGER,
+    reviewed_by TEXT,
     PRIMARY KEY (server, tool)
 );
 ";
 
+/// Columns added since the table was first released, added to an older store on open.
+const ADDED: &[(&str, &str)] = &[("reviewed_us", "INTEGER"), ("reviewed_by", "TEXT")];
+
+/// Adds the columns an older store's table lacks.
+fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    let have: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('catalog_tools')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (col, ty) in ADDED {
+        if !have.iter().any(|h| h == col) {
+            conn.execute_batch(&format!("ALTER TABLE catalog_tools ADD COLUMN {col} {ty}"))?;
+        }
+    }
+    Ok(())
+}
+
 const COLUMNS: &str = "server, tool, state, pin, definition, approved_pin, approved_definition, \
-     renamed_from, first_seen_us, last_seen_us, decided_us, decided_by, reason, label";
+     renamed_from, first_seen_us, last_seen_us, decided_us, decided_by, reason, label, \
+     reviewed_us, reviewed_by";
 
 /// The catalog kept in a SQLite file (normally the audit store's).
 pub struct SqliteCatalog {
@@ -51,6 +71,7 @@ impl SqliteCatalog {
         let conn = Connection::open(path).map_err(e)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(e)?;
         crate::store::retry_busy(|| conn.execute_batch(SCHEMA)).map_err(e)?;
+        crate::store::retry_busy(|| upgrade(&conn)).map_err(e)?;
         Ok(SqliteCatalog {
             conn: Mutex::new(conn),
             path: path.to_owned(),
@@ -90,6 +111,8 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Tool> {
         decided_by: r.get(11)?,
         reason: r.get(12)?,
         label: r.get(13)?,
+        reviewed_us: r.get(14)?,
+        reviewed_by: r.get(15)?,
     })
 }
 
@@ -113,7 +136,7 @@ fn put(tx: &Transaction<'_>, t: &Tool) -> rusqlite::Result<()> {
     tx.execute(
         &format!(
             "INSERT OR REPLACE INTO catalog_tools ({COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         ),
         params![
             t.server,
@@ -130,6 +153,8 @@ fn put(tx: &Transaction<'_>, t: &Tool) -> rusqlite::Result<()> {
             t.decided_by,
             t.reason,
             t.label,
+            t.reviewed_us,
+            t.reviewed_by,
         ],
     )
     .map(|_| ())
@@ -174,6 +199,8 @@ fn first(
         }),
         reason: None,
         label: None,
+        reviewed_us: None,
+        reviewed_by: None,
     }
 }
 
@@ -273,9 +300,29 @@ impl CatalogStore for SqliteCatalog {
         t.decided_us = Some(now_us);
         t.decided_by = Some(by.to_owned());
         t.reason = reason.map(str::to_owned);
+        // A person's decision on a tool is a review of it.
+        t.reviewed_us = Some(now_us);
+        t.reviewed_by = Some(by.to_owned());
         put(&tx, &t).map_err(self.err())?;
         tx.commit().map_err(self.err())?;
         Ok(t)
+    }
+
+    fn review(&self, server: &str, tool: &str, by: &str, now_us: i64) -> Result<Tool, String> {
+        let conn = self.conn();
+        let n = conn
+            .execute(
+                "UPDATE catalog_tools SET reviewed_us = ?3, reviewed_by = ?4 \
+                 WHERE server = ?1 AND tool = ?2",
+                params![server, tool, now_us, by],
+            )
+            .map_err(self.err())?;
+        if n == 0 {
+            return Err(format!("no tool {tool} of server {server} in the catalog"));
+        }
+        get(&conn, server, tool)
+            .map_err(self.err())?
+            .ok_or_else(|| format!("no tool {tool} of server {server} in the catalog"))
     }
 
     fn get(&self, server: &str, tool: &str) -> Result<Option<Tool>, String> {

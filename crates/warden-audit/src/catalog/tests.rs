@@ -176,3 +176,71 @@ fn new_tools_follow_the_intake_and_a_rename_is_never_silently_new() {
     let listed = c2.list(None).unwrap();
     assert_eq!(listed[0].state, State::Rejected, "blocked tools first");
 }
+
+#[test]
+fn reviews_are_kept_apart_from_state_and_a_decision_counts_as_one() {
+    let (_d, path, c) = open();
+    c.observe(
+        "s",
+        "s",
+        &[tool("read", "Read a file.")],
+        true,
+        TOFU_ALLOW,
+        1,
+    )
+    .unwrap();
+    let t = c.get("s", "read").unwrap().unwrap();
+    assert_eq!(
+        (t.reviewed_us, t.state),
+        (None, State::Approved),
+        "a baseline is no review"
+    );
+    let t = c.review("s", "read", "ann", 5).unwrap();
+    assert_eq!(
+        (t.reviewed_us, t.reviewed_by.as_deref()),
+        (Some(5), Some("ann"))
+    );
+    assert_eq!(t.state, State::Approved);
+    let t = c.decide("s", "read", false, "bob", Some("no"), 9).unwrap();
+    assert_eq!(
+        (t.reviewed_us, t.reviewed_by.as_deref()),
+        (Some(9), Some("bob"))
+    );
+    assert!(
+        c.review("s", "missing", "ann", 10)
+            .unwrap_err()
+            .contains("no tool missing")
+    );
+    drop(c);
+    let again = SqliteCatalog::open(&path).unwrap();
+    assert_eq!(
+        again.get("s", "read").unwrap().unwrap().reviewed_us,
+        Some(9)
+    );
+}
+
+#[test]
+fn a_store_from_before_reviews_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    drop(Store::open(&path, false).unwrap());
+    // The table as the first release of the catalog wrote it, with a tool in it.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE catalog_tools (server TEXT NOT NULL, tool TEXT NOT NULL, state TEXT NOT NULL,
+         pin TEXT NOT NULL, definition TEXT NOT NULL, approved_pin TEXT, approved_definition TEXT,
+         renamed_from TEXT, first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL,
+         decided_us INTEGER, decided_by TEXT, reason TEXT, label TEXT, PRIMARY KEY (server, tool));
+         INSERT INTO catalog_tools VALUES ('s', 't', 'changed', 'sha256:x', '{\"name\":\"t\"}',
+         NULL, NULL, NULL, 1, 2, NULL, NULL, NULL, 's');",
+    )
+    .unwrap();
+    drop(conn);
+    let c = SqliteCatalog::open(&path).unwrap();
+    let t = c.get("s", "t").unwrap().unwrap();
+    assert_eq!((t.state, t.reviewed_us), (State::Changed, None));
+    assert_eq!(c.review("s", "t", "ann", 3).unwrap().reviewed_us, Some(3));
+    // Opening again finds nothing to add.
+    drop(c);
+    SqliteCatalog::open(&path).unwrap();
+}

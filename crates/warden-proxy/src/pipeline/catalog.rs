@@ -5,10 +5,13 @@
 use warden_audit::AuditEvent;
 use warden_core::{Classification, Direction, Kind, Message};
 
-use super::Pipeline;
+use warden_audit::now_us;
+use warden_policy::{Day, Overdue};
+
 use super::correlate::Link;
 use super::parse::Parsed;
-use crate::catalog::{Blocked, Listed};
+use super::{Governance, Pipeline};
+use crate::catalog::{Blocked, Listed, Reviews};
 
 impl Pipeline {
     /// Enters a single server result that answers `tools/list` in the catalog.
@@ -42,7 +45,19 @@ impl Pipeline {
                     .ok()
                     .and_then(|v| v.get("result").cloned())
             })?;
-        Some(catalog.list(server, &self.server, &result))
+        let g = self.governance();
+        Some(catalog.list(server, &self.server, &result, self.reviews(g.as_deref())))
+    }
+
+    /// The periodic reviews to enforce, when the policy's catalog metadata quarantines tools
+    /// past their review.
+    fn reviews<'a>(&'a self, g: Option<&'a Governance>) -> Option<Reviews<'a>> {
+        let meta = g?.policy.catalog();
+        (meta.overdue == Overdue::Quarantine && !meta.is_empty()).then(|| Reviews {
+            meta,
+            label: &self.server,
+            today: Day::from_unix(now_us().div_euclid(1_000_000)),
+        })
     }
 
     /// The catalog's refusal of a client's `tools/call`, if its tool is not approved.
@@ -51,7 +66,8 @@ impl Pipeline {
         if m.kind != Kind::Request || m.method.as_deref() != Some("tools/call") {
             return None;
         }
-        catalog.blocks(server, c.target.as_deref()?)
+        let g = self.governance();
+        catalog.blocks(server, c.target.as_deref()?, self.reviews(g.as_deref()))
     }
 
     /// The catalog's records of a listing, in the session.

@@ -11,7 +11,9 @@ use warden_audit::now_us;
 
 use crate::cli::{CatalogCmd, Format};
 
-fn open(db: Option<std::path::PathBuf>) -> anyhow::Result<(std::path::PathBuf, SqliteCatalog)> {
+pub(crate) fn open(
+    db: Option<std::path::PathBuf>,
+) -> anyhow::Result<(std::path::PathBuf, SqliteCatalog)> {
     let db = db.unwrap_or_else(crate::paths::default_db);
     let c = SqliteCatalog::open(&db).map_err(anyhow::Error::msg)?;
     Ok((db, c))
@@ -44,9 +46,17 @@ fn find(c: &SqliteCatalog, server: &str, tool: &str) -> anyhow::Result<Tool> {
 
 pub(crate) fn catalog(cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        CatalogCmd::List { store, format } => {
+        CatalogCmd::List {
+            store,
+            format,
+            policy,
+        } => {
             let (_, c) = open(store.db)?;
             let list = c.list(None).map_err(anyhow::Error::msg)?;
+            if let Some(path) = policy {
+                let p = super::policy::load_for_run(&path)?.policy;
+                return super::catalog_review::list_profiled(&list, p.catalog(), format);
+            }
             match format {
                 Format::Table => {
                     let mut t = comfy_table::Table::new();
@@ -93,12 +103,23 @@ pub(crate) fn catalog(cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
         }
         CatalogCmd::Show {
             store,
+            policy,
             server,
             tool,
         } => {
             let (_, c) = open(store.db)?;
             let t = find(&c, &server, &tool)?;
-            println!("{}", serde_json::to_string_pretty(&t)?);
+            let mut v = serde_json::to_value(&t)?;
+            if let Some(path) = policy {
+                let p = super::policy::load_for_run(&path)?.policy;
+                let profile = warden_proxy::catalog_meta::Profile::of(
+                    &t,
+                    Some(p.catalog()),
+                    super::record::today(),
+                );
+                v["profile"] = serde_json::to_value(profile)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&v)?);
             Ok(ExitCode::SUCCESS)
         }
         CatalogCmd::Diff {
@@ -151,6 +172,7 @@ pub(crate) fn catalog(cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
         }
         CatalogCmd::Approve(d) => decide(d, true),
         CatalogCmd::Reject(d) => decide(d, false),
+        CatalogCmd::Review(r) => super::catalog_review::review(r, find),
     }
 }
 

@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use warden_api::{AdminConfig, ApiOptions, ApiState};
 
@@ -38,6 +40,13 @@ pub(crate) fn dashboard(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     };
     warden_api::check_exposure(&cfg)?;
     let trusted_keys = trusted_keys(args.pubkey.as_deref())?;
+    let policy: Option<warden_api::PolicySource> = match &args.policy {
+        None => None,
+        Some(path) => {
+            let p = Arc::new(super::policy::load_for_run(path)?.policy);
+            Some(Arc::new(move || Some(p.clone())))
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -59,6 +68,7 @@ pub(crate) fn dashboard(args: DashboardArgs) -> anyhow::Result<ExitCode> {
             // `warden catalog`.
             catalog: None,
             catalog_roles: Vec::new(),
+            policy,
         });
         let shutdown = super::serve::shutdown_signal()?;
         {

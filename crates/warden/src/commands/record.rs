@@ -24,7 +24,7 @@ pub(crate) struct Recording {
     pub(crate) durability: Durability,
     pub(crate) on_store_error: OnStoreError,
     /// The policy new sessions get (replaced when the file is reloaded).
-    policy: std::sync::RwLock<Option<Arc<PolicySet>>>,
+    policy: Arc<std::sync::RwLock<Option<Arc<PolicySet>>>>,
     redactor: Option<Arc<Redactor>>,
     wire: Option<Arc<Redactor>>,
     sensitive_tools: Vec<String>,
@@ -158,20 +158,20 @@ impl Recording {
                 baseline: !args.no_tool_baseline,
             },
         ));
+        let policy_slot = Arc::new(std::sync::RwLock::new(policy.clone()));
         if let Some(o) = &observe {
-            // `mcp_catalog_tools{state}` is read from the catalog when scraped.
+            // `mcp_catalog_tools{state}` and `mcp_catalog_review_overdue` are read from the
+            // catalog (and the catalog metadata of the policy in force) when scraped.
             let store = catalog.store().clone();
+            let slot = policy_slot.clone();
             o.observer.metrics().catalog_tools.set(Arc::new(move || {
                 let tools = store.list(None).ok()?;
-                let mut counts: Vec<(String, u64)> = Vec::new();
-                for t in tools {
-                    let state = t.state.as_str().to_owned();
-                    match counts.iter_mut().find(|(s, _)| *s == state) {
-                        Some((_, n)) => *n += 1,
-                        None => counts.push((state, 1)),
-                    }
-                }
-                Some(counts)
+                let policy = slot
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                let meta = policy.as_ref().map(|p| p.catalog());
+                Some(warden_proxy::catalog_meta::counts(&tools, meta, today()))
             }));
         }
         let rec = Recording {
@@ -182,7 +182,7 @@ impl Recording {
             writer,
             durability,
             on_store_error,
-            policy: std::sync::RwLock::new(policy.clone()),
+            policy: policy_slot,
             redactor: redactor.map(Arc::new),
             wire: wire.map(Arc::new),
             sensitive_tools: args.sensitive_tools.clone(),
@@ -220,6 +220,11 @@ impl Recording {
             );
         }
         Ok(())
+    }
+
+    /// The policy in force (shared with what reads the catalog metadata: metrics, the API).
+    pub(crate) fn policy_slot(&self) -> Arc<std::sync::RwLock<Option<Arc<PolicySet>>>> {
+        self.policy.clone()
     }
 
     /// The policy for sessions started from now on.
@@ -327,4 +332,9 @@ fn budget_seed(store: &Store, policy: &PolicySet) -> anyhow::Result<Vec<(String,
     let now_ms = u64::try_from(warden_audit::now_us() / 1000).unwrap_or(0);
     let since_ms = warden_proxy::budgets::window_start(now_ms, longest);
     Ok(store.budget_usage(i64::try_from(since_ms).unwrap_or(0) * 1000)?)
+}
+
+/// Today (UTC), for review dates.
+pub(crate) fn today() -> warden_policy::Day {
+    warden_policy::Day::from_unix(warden_audit::now_us().div_euclid(1_000_000))
 }

@@ -147,6 +147,15 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     // principals holding a catalog role.
                     catalog: Some(rec.catalog.store().clone()),
                     catalog_roles: args.catalog_roles.clone(),
+                    // The catalog page shows the metadata of the policy in force.
+                    policy: Some({
+                        let slot = rec.policy_slot();
+                        Arc::new(move || {
+                            slot.read()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .clone()
+                        })
+                    }),
                 });
                 // The query API and dashboard, with /metrics /healthz /readyz beside them.
                 let mut router = warden_api::router(state);

@@ -35,18 +35,20 @@ fn scenario_as(
     env: &[(&str, &str)],
     principal: &str,
 ) -> Option<Run> {
+    let policy = format!(
+        "default: allow\npolicies:\n  - name: approve-writes\n    tool_pattern: \"filesystem:write_file\"\n    action: approve\n    approvers: [\"{approvers}\"]\n    approval: {approval}\n"
+    );
+    scenario_with(name, &policy, env, principal)
+}
+
+/// A scenario under the policy `text`, with `principal` as the local session's caller.
+fn scenario_with(name: &str, text: &str, env: &[(&str, &str)], principal: &str) -> Option<Run> {
     let peers = peers()?;
     let place = Place::new();
     let files = place.dir.path().join("files");
     std::fs::create_dir(&files).unwrap();
     let policy = place.dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "default: allow\npolicies:\n  - name: approve-writes\n    tool_pattern: \"filesystem:write_file\"\n    action: approve\n    approvers: [\"{approvers}\"]\n    approval: {approval}\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&policy, text).unwrap();
     let result = place.dir.path().join("result.json");
     let out = Command::new(peers.join("venv/bin/python"))
         .arg(repo_root().join("tests/peers/approval_client.py"))
@@ -217,6 +219,57 @@ fn approved_while_held_runs_once_and_a_webhook_is_signed() {
     }
     let delivered = by(&run.leaves, |l| l["event"] == "approval_webhook");
     assert!(!delivered.is_empty(), "webhook attempts are recorded");
+}
+
+/// Three short rules bind risk tiers to approvers; the catalog metadata makes write_file tier 3.
+const TIERED: &str = r#"
+default: deny
+catalog:
+  tools:
+    - tool: "filesystem:*"
+      risk_tier: 1
+      owner: platform
+    - tool: "filesystem:write_file"
+      risk_tier: 3
+      owner: storage-team
+      data_classification: confidential
+policies:
+  - name: tier-1
+    when: [{risk_tier: 1}]
+    action: allow
+  - name: tier-2
+    when: [{risk_tier: 2}]
+    action: approve
+    approvers: ["role:team-lead"]
+  - name: tier-3
+    when: [{risk_tier: 3}]
+    action: approve
+    approvers: ["role:security"]
+    approval: { timeout: 5m, hold: 50s }
+"#;
+
+#[test]
+fn a_tier_3_tool_waits_for_a_security_approver_and_tier_1_tools_flow() {
+    let Some(run) = scenario_with("approve", TIERED, &[], "someone") else {
+        return;
+    };
+    let requested = by(&run.leaves, |l| l["event"] == "approval_requested");
+    assert_eq!(requested.len(), 1, "only the tier-3 call asks");
+    let a = &requested[0]["detail"]["approval"];
+    assert_eq!(a["rule"], "tier-3");
+    assert_eq!(a["approvers"], serde_json::json!(["role:security"]));
+    assert_eq!(requested[0]["target"], "write_file");
+    let id = a["id"].as_str().unwrap();
+    linked(&run.leaves, id, "approved");
+    assert_eq!(writes_run(&run.leaves), 1);
+    // The tier-1 tools the client used went through on the tier-1 rule, none on the default.
+    let reads = by(&run.leaves, |l| {
+        l["kind"] == "request" && l["method"] == "tools/call" && l["target"] != "write_file"
+    });
+    assert!(!reads.is_empty());
+    for r in reads {
+        assert_eq!(r["policy"]["rule"], "tier-1", "{r:#}");
+    }
 }
 
 #[test]

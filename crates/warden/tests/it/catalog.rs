@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-struct Session {
+pub(crate) struct Session {
     child: Child,
     input: Option<ChildStdin>,
     output: BufReader<ChildStdout>,
@@ -19,8 +19,23 @@ struct Session {
 
 impl Session {
     fn start(place: &Place, peers: &std::path::Path, env: &[(&str, &str)]) -> Session {
+        Session::start_with(place, peers, env, &[])
+    }
+
+    /// The rug-pull server behind `warden run --server-name web` with `args` added.
+    pub(crate) fn start_with(
+        place: &Place,
+        peers: &std::path::Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Session {
+        let all: Vec<&str> = ["--server-name", "web"]
+            .iter()
+            .chain(args)
+            .copied()
+            .collect();
         let mut child = warden()
-            .args(place.run_args(&["--server-name", "web"]))
+            .args(place.run_args(&all))
             .arg(peers.join("venv/bin/python"))
             .arg(repo_root().join("tests/peers/rugpull_server.py"))
             .envs(env.iter().copied())
@@ -47,7 +62,7 @@ impl Session {
     }
 
     /// Sends a request and returns its response, passing over notifications.
-    fn rpc(&mut self, id: u32, method: &str, params: Value) -> Value {
+    pub(crate) fn rpc(&mut self, id: u32, method: &str, params: Value) -> Value {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         loop {
             let mut line = String::new();
@@ -59,7 +74,7 @@ impl Session {
         }
     }
 
-    fn tools(&mut self, id: u32) -> Vec<String> {
+    pub(crate) fn tools(&mut self, id: u32) -> Vec<String> {
         let r = self.rpc(id, "tools/list", json!({}));
         r["result"]["tools"]
             .as_array()
@@ -71,7 +86,7 @@ impl Session {
             .collect()
     }
 
-    fn fetch(&mut self, id: u32, tool: &str) -> Value {
+    pub(crate) fn fetch(&mut self, id: u32, tool: &str) -> Value {
         self.rpc(
             id,
             "tools/call",
@@ -79,16 +94,16 @@ impl Session {
         )
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         drop(self.input.take());
         assert!(self.child.wait().unwrap().success());
     }
 }
 
-fn catalog(place: &Place, args: &[&str]) -> std::process::Output {
+pub(crate) fn catalog(place: &Place, args: &[&str]) -> std::process::Output {
     let mut c = warden();
     c.arg("catalog").args(args).arg("--db").arg(place.db());
-    if matches!(args[0], "approve" | "reject") {
+    if matches!(args[0], "approve" | "reject" | "review") {
         c.arg("--key-dir").arg(place.keys());
     }
     c.output().unwrap()

@@ -8,6 +8,7 @@ mod approvals;
 mod audit_readers;
 mod browser;
 mod catalog;
+mod catalog_review;
 mod conformance;
 mod crash;
 mod differential;

@@ -1,0 +1,130 @@
+//! Periodic review of catalogued tools, from the policy's catalog metadata: a real Python SDK
+//! server's tool past its `next_review` is held under `overdue: quarantine` (hidden, refused
+//! with its own reason), `warden catalog review` lists it and fails a scheduled job, and once
+//! the review is recorded the running warden lets the tool through again at its next call.
+
+use serde_json::Value;
+
+use crate::catalog::{Session, catalog};
+use crate::support::*;
+
+const POLICY: &str = r#"
+default: allow
+catalog:
+  overdue: quarantine
+  tools:
+    - tool: "web:*"
+      owner: platform
+      risk_tier: 1
+    - tool: "web:fetch_page"
+      owner: research-team
+      purpose: Reads public web pages for the research agent
+      data_classification: public
+      next_review: "2020-01-01"
+      review_every: 30d
+"#;
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn an_overdue_review_holds_the_tool_until_it_is_recorded() {
+    let Some(peers) = peers() else { return };
+    let place = Place::new();
+    let policy = place.dir.path().join("policy.yaml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let p = policy.to_str().unwrap();
+    let mut s = Session::start_with(&place, &peers, &[], &["--policy", p]);
+    assert_eq!(s.tools(1), vec!["rotate"], "the overdue tool is hidden");
+    let r = s.fetch(2, "fetch_page");
+    assert_eq!(r["error"]["code"], -32018, "{r}");
+    assert_eq!(r["error"]["data"]["reason"], "review_overdue");
+    assert_eq!(r["error"]["data"]["review_due"], "2020-01-01");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("warden catalog review web fetch_page"),
+        "{msg}"
+    );
+
+    // The review list shows it, with its metadata, and fails a scheduled job.
+    let out = catalog(&place, &["review", "--policy", p, "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let due: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let due = due.as_array().unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(due[0]["tool"], "fetch_page");
+    assert_eq!(due[0]["owner"], "research-team");
+    assert_eq!(due[0]["review_overdue"], true);
+    assert_eq!(due[0]["data_classification"], "public");
+    let out = catalog(&place, &["review", "--policy", p, "--fail-on-overdue"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("OVERDUE"), "{}", text(&out));
+
+    // The review is recorded by another process; the running warden honours it at once.
+    let out = catalog(
+        &place,
+        &[
+            "review",
+            "--policy",
+            p,
+            "web",
+            "fetch_page",
+            "--as",
+            "hana",
+            "--reason",
+            "still needed",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let r = s.fetch(3, "fetch_page");
+    assert!(r["result"].is_object(), "{r}");
+    assert_eq!(s.tools(4), vec!["fetch_page", "rotate"]);
+    s.stop();
+
+    // Nothing is overdue now; the next review is 30 days out.
+    let out = catalog(&place, &["review", "--policy", p, "--fail-on-overdue"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no review is due"), "{}", text(&out));
+    let out = catalog(
+        &place,
+        &[
+            "review", "--policy", p, "--within", "31", "--format", "json",
+        ],
+    );
+    let due: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(due[0]["tool"], "fetch_page", "{due}");
+    assert_eq!(due[0]["reviewed_by"], "hana");
+    assert_eq!(due[0]["review_overdue"], false);
+    let out = catalog(&place, &["list", "--policy", p]);
+    assert!(text(&out).contains("research-team"), "{}", text(&out));
+
+    // The review is in the log, which verifies.
+    place.assert_verifies();
+    let leaves = place.leaves();
+    let reviewed: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["event"] == "catalog_tool_reviewed")
+        .collect();
+    assert_eq!(reviewed.len(), 1);
+    let d = &reviewed[0]["detail"];
+    assert_eq!(d["by"], "hana");
+    assert_eq!(d["reason"], "still needed");
+    assert_eq!(d["via"], "cli");
+    assert!(d["next_review"].as_str().is_some_and(|n| n > "2020-01-01"));
+    // The refusal was recorded: the held call's request, answered by warden, not the server.
+    let refused: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["kind"] == "request" && l["target"] == "fetch_page")
+        .collect();
+    assert_eq!(
+        refused.len(),
+        2,
+        "the refused call and the one after the review"
+    );
+    assert_eq!(refused[0]["outcome"], "denied", "{:#}", refused[0]);
+}
