@@ -2,7 +2,9 @@
 //! mid-session (`notifications/tools/list_changed`), and through `warden run` the changed tool
 //! disappears from `tools/list`, its calls are refused, the diff is classified, and after
 //! `warden catalog approve` it works again; the quarantine holds across a restart, and a
-//! rename with the same schema is flagged.
+//! rename with the same schema is flagged. warden also re-reads the list itself on the
+//! server's `notifications/tools/list_changed`, so the changed tool is refused before the client
+//! lists again.
 
 use std::io::{BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
@@ -15,17 +17,30 @@ struct Session {
     child: Child,
     input: Option<ChildStdin>,
     output: BufReader<ChildStdout>,
+    /// Every message the client received.
+    received: Vec<Value>,
 }
 
 impl Session {
     fn start(place: &Place, peers: &std::path::Path, env: &[(&str, &str)]) -> Session {
+        Session::start_with(place, peers, env, &[], Stdio::inherit())
+    }
+
+    fn start_with(
+        place: &Place,
+        peers: &std::path::Path,
+        env: &[(&str, &str)],
+        flags: &[&str],
+        stderr: Stdio,
+    ) -> Session {
         let mut child = warden()
-            .args(place.run_args(&["--server-name", "web"]))
+            .args(place.run_args(&[&["--server-name", "web"], flags].concat()))
             .arg(peers.join("venv/bin/python"))
             .arg(repo_root().join("tests/peers/rugpull_server.py"))
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let input = child.stdin.take();
@@ -34,6 +49,7 @@ impl Session {
             child,
             input,
             output,
+            received: Vec::new(),
         };
         s.rpc(0, "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "catalog-test", "version": "1"}}));
         s.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
@@ -53,6 +69,7 @@ impl Session {
             let mut line = String::new();
             read_line_within(&mut self.output, &mut line);
             let v: Value = serde_json::from_str(&line).unwrap();
+            self.received.push(v.clone());
             if v["id"] == id {
                 return v;
             }
@@ -79,9 +96,10 @@ impl Session {
         )
     }
 
-    fn stop(mut self) {
+    fn stop(mut self) -> Vec<Value> {
         drop(self.input.take());
         assert!(self.child.wait().unwrap().success());
+        self.received
     }
 }
 
@@ -186,5 +204,100 @@ fn a_rug_pull_is_quarantined_until_approved_across_a_restart_and_a_rename_is_fla
             .any(|l| l["event"] == "catalog_tool_first_seen"
                 && l["detail"]["renamed_from"] == "fetch_page")
     );
+    place.assert_verifies();
+}
+
+/// Lines of `from` (warden's stderr), as they come, on a channel.
+fn lines_of(from: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(BufReader::new(from)) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn on_list_changed_warden_re_reads_the_list_and_refuses_the_changed_tool_before_the_client_lists() {
+    let Some(peers) = peers() else { return };
+    let place = Place::new();
+    // Security events on stderr: the tool-definition change is the event waited for.
+    let mut s = Session::start_with(
+        &place,
+        &peers,
+        &[],
+        &["--security-events", "-"],
+        Stdio::piped(),
+    );
+    let events = lines_of(s.child.stderr.take().unwrap());
+    assert_eq!(s.tools(1), ["fetch_page", "rotate"]);
+    let rotated = s.rpc(2, "tools/call", json!({"name": "rotate", "arguments": {}}));
+    assert_eq!(rotated["result"]["isError"], false, "{rotated}");
+    // The client does not list again: warden's own tools/list finds the change.
+    let mut seen = Vec::new();
+    loop {
+        let line = events
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no tool-definition change reported; stderr: {seen:#?}"));
+        let event: Value = serde_json::from_str(&line).unwrap_or_default();
+        if event["event"] == "mcp_tool_definition_changed" {
+            assert_eq!(event["tool"], "fetch_page", "{event}");
+            break;
+        }
+        seen.push(line);
+    }
+    let refused = s.fetch(3, "fetch_page");
+    assert_eq!(refused["error"]["code"], -32018, "{refused}");
+    assert_eq!(refused["error"]["data"]["reason"], "tool_quarantined");
+    let received = s.stop();
+    // The client got the notification, and a response to its own ids only.
+    assert!(
+        received
+            .iter()
+            .any(|m| m["method"] == "notifications/tools/list_changed")
+    );
+    for m in &received {
+        if m.get("method").is_none() {
+            assert!(
+                [0, 1, 2, 3].contains(&m["id"].as_u64().unwrap_or(99)),
+                "{m}"
+            );
+        }
+    }
+
+    // warden's own exchange is in the log: its request to the server, the server's answer.
+    let leaves = place.leaves();
+    let own: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| {
+            l["rpc_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("warden-relist-"))
+        })
+        .collect();
+    let asked = own
+        .iter()
+        .find(|l| l["kind"] == "request")
+        .expect("warden's tools/list is recorded");
+    assert_eq!(asked["method"], "tools/list");
+    assert_eq!(asked["dir"], "c2s");
+    assert_eq!(asked["detail"]["origin"], "gateway");
+    let answer = own
+        .iter()
+        .find(|l| l["kind"] == "result")
+        .expect("the server's answer is recorded");
+    assert_eq!(answer["dir"], "s2c");
+    assert_eq!(answer["exchange"], asked["exchange"]);
+    assert_eq!(answer["detail"]["forwarded"], false);
+    let changed: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["event"] == "catalog_tool_changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "the change is recorded once");
+    assert_eq!(changed[0]["detail"]["class"], "risk-raising");
     place.assert_verifies();
 }
