@@ -301,3 +301,63 @@ fn on_list_changed_warden_re_reads_the_list_and_refuses_the_changed_tool_before_
     assert_eq!(changed[0]["detail"]["class"], "risk-raising");
     place.assert_verifies();
 }
+
+#[test]
+fn bulk_approval_approves_the_cosmetic_change_only_and_the_running_warden_honours_it() {
+    let Some(peers) = peers() else { return };
+    let place = Place::new();
+    let mut s = Session::start(&place, &peers, &[]);
+    assert_eq!(s.tools(1), ["fetch_page", "rotate"], "the baseline");
+    s.stop();
+    // Back with fetch_page poisoned (risk-raising) and rotate restyled (cosmetic): both held.
+    let mut s = Session::start(
+        &place,
+        &peers,
+        &[("RUGPULL_CHANGED", "1"), ("RUGPULL_RESTYLED", "1")],
+    );
+    assert_eq!(s.tools(1), Vec::<String>::new());
+    let out = catalog(
+        &place,
+        &[
+            "approve",
+            "--cosmetic",
+            "web",
+            "--reason",
+            "wording only",
+            "--as",
+            "sec",
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("approved rotate"), "{said}");
+    assert!(said.contains("left     fetch_page"), "{said}");
+    assert!(said.contains("risk-raising"), "{said}");
+    // The running warden lists the approved tool again; the poisoned one stays refused.
+    assert_eq!(s.tools(2), ["rotate"]);
+    assert_eq!(s.fetch(3, "fetch_page")["error"]["code"], -32018);
+    s.stop();
+    // Naming a tool with --cosmetic is refused.
+    let both = catalog(&place, &["approve", "--cosmetic", "web", "fetch_page"]);
+    assert!(!both.status.success());
+
+    let leaves = place.leaves();
+    let decided: Vec<&Value> = leaves
+        .iter()
+        .filter(|l| l["event"] == "catalog_tool_decided")
+        .collect();
+    assert_eq!(decided.len(), 1, "{decided:#?}");
+    let d = &decided[0]["detail"];
+    assert_eq!(d["tool"], "rotate");
+    assert_eq!(d["state"], "approved");
+    assert_eq!(d["was"], "changed");
+    assert_eq!(d["class"], "cosmetic");
+    assert_eq!(d["bulk"], "cosmetic");
+    assert_eq!(d["via"], "cli");
+    assert_eq!(d["by"], "sec");
+    place.assert_verifies();
+}
