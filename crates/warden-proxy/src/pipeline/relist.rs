@@ -7,14 +7,16 @@
 //!
 //! One re-read at a time: a notification while one is in flight asks for another once it ends.
 //! An error answer, or more than [`MAX_PAGES`] pages, ends it with a `catalog_relist_failed`
-//! record; a server that never answers leaves it in flight (recorded as abandoned at session end)
-//! and nothing waits for it. Only transports that can write warden's requests to the server
+//! record. Nothing waits for an answer: a page unanswered for [`PATIENCE`] is given up on at the
+//! server's next notification (a `catalog_relist_failed` record, and a new re-read), and one
+//! never answered is recorded as abandoned at session end. Only transports that can write warden's requests to the server
 //! turn this on (`enable_relist`: `warden run`).
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use warden_audit::AuditEvent;
-use warden_core::{Direction, Kind};
+use warden_core::{Direction, Kind, RequestId};
 
 use super::Pipeline;
 use super::correlate::Link;
@@ -26,14 +28,31 @@ const ID_PREFIX: &str = "warden-relist-";
 /// The most pages one re-read follows.
 pub(super) const MAX_PAGES: u32 = 100;
 
+/// How long a page may go unanswered before the server's next notification starts a new
+/// re-read (the old one's answer, if it ever comes, is still recorded and entered).
+const PATIENCE: Duration = Duration::from_secs(30);
+
 /// The re-read in progress, if any.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Relisting {
-    in_flight: bool,
+    /// The id of the page in flight, and when it was asked for.
+    current: Option<(RequestId, Instant)>,
     /// Pages asked for in the current re-read.
     pages: u32,
     /// The server said its list changed again while a re-read was in flight.
     again: bool,
+    patience: Duration,
+}
+
+impl Default for Relisting {
+    fn default() -> Relisting {
+        Relisting {
+            current: None,
+            pages: 0,
+            again: false,
+            patience: PATIENCE,
+        }
+    }
 }
 
 /// What a server frame means for the re-read.
@@ -81,10 +100,14 @@ impl Pipeline {
         }
         let mut next: Option<Option<String>> = None;
         let mut changed = false;
+        let current = self.relisting().current.as_ref().map(|(id, _)| id.clone());
         for (msg, link) in parsed.messages().iter().zip(links) {
             if link.closed.as_ref().is_some_and(|c| c.own) {
                 out.own += 1;
-                next = Some(self.page_answered(msg, &mut out));
+                // An answer to a page given up on is recorded and entered, and moves nothing.
+                if current.is_some() && msg.id.and_then(RequestId::from_raw) == current {
+                    next = Some(self.page_answered(msg, &mut out));
+                }
             } else if msg.kind == Kind::Notification
                 && msg.method.as_deref() == Some("notifications/tools/list_changed")
             {
@@ -108,16 +131,27 @@ impl Pipeline {
                             &format!("the list has more than {MAX_PAGES} pages; not followed"),
                             None,
                         ));
-                        r.in_flight = false;
+                        r.current = None;
                     }
-                    None => r.in_flight = false,
+                    None => r.current = None,
                 }
             }
             if enabled {
                 r.again |= changed;
-                if !r.in_flight && r.again {
+            }
+            if enabled && ask.is_none() {
+                let given_up = r
+                    .current
+                    .as_ref()
+                    .is_some_and(|(_, at)| at.elapsed() >= r.patience);
+                if given_up && r.again {
+                    out.events.push(self.relist_failed(
+                        &format!("no answer within {} s; listing again", r.patience.as_secs()),
+                        None,
+                    ));
+                }
+                if (r.current.is_none() || given_up) && r.again {
                     r.again = false;
-                    r.in_flight = true;
                     r.pages = 1;
                     ask = Some((None, 1));
                 }
@@ -140,6 +174,8 @@ impl Pipeline {
                 }),
                 true,
             );
+            let id = serde_json::from_str::<String>(&own.id).unwrap_or_default();
+            self.relisting().current = Some((RequestId::Str(id), Instant::now()));
             out.events.push(own.record);
             out.ask = Some(own.line);
         }
@@ -368,6 +404,56 @@ mod tests {
             seen.take()
                 .iter()
                 .any(|r| r.event == Some("catalog_relist_failed"))
+        );
+    }
+
+    #[test]
+    fn a_page_never_answered_is_given_up_on_at_the_next_notification() {
+        let (p, seen, _keep) = setup();
+        p.on_frame(
+            Direction::C2S,
+            line(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+        )
+        .unwrap();
+        let first = json(&server(&p, CHANGED).ask.unwrap());
+        // Within its patience, a notification waits for the re-read in flight.
+        assert_eq!(server(&p, CHANGED).ask, None);
+        p.relisting().patience = std::time::Duration::ZERO;
+        let second = json(&server(&p, CHANGED).ask.unwrap());
+        assert_ne!(first["id"], second["id"]);
+        let gave_up: Vec<_> = seen
+            .take()
+            .into_iter()
+            .filter(|r| r.event == Some("catalog_relist_failed"))
+            .collect();
+        assert_eq!(gave_up.len(), 1);
+        // The late answer to the first is recorded, entered and dropped, and ends nothing.
+        let d = server(&p, &page(&first["id"], &[tool("a", "Does a.")], None));
+        assert_eq!((d.route, d.ask), (Route::Drop, None));
+        assert!(
+            seen.take()
+                .iter()
+                .any(|r| r.event == Some("catalog_tool_first_seen"))
+        );
+        p.relisting().patience = std::time::Duration::from_secs(3600);
+        assert_eq!(
+            server(&p, CHANGED).ask,
+            None,
+            "the second is still in flight"
+        );
+        // The second's answer ends it; the notification meanwhile starts one more.
+        let d = server(&p, &page(&second["id"], &[tool("a", "Does a.")], None));
+        assert_eq!(d.route, Route::Drop);
+        let third = json(&d.ask.unwrap());
+        p.on_frame(Direction::S2C, line(&page(&third["id"], &[], None)))
+            .unwrap();
+        p.end("test", serde_json::json!({})).unwrap();
+        assert!(
+            !seen
+                .take()
+                .iter()
+                .any(|r| r.event == Some("exchange_abandoned")),
+            "every request was answered"
         );
     }
 }
