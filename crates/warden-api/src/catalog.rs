@@ -4,7 +4,8 @@
 //! approvals find theirs: `approvers::Decisions`), who must hold one of the catalog roles
 //! (`ApiOptions::catalog_roles`), and is then recorded in the audit log as
 //! `catalog_tool_decided` (the detail `warden catalog approve|reject` records, `via` naming
-//! the channel).
+//! the channel). `approve-cosmetic` approves every change that is only cosmetic at once, one
+//! record each.
 
 use std::sync::Arc;
 
@@ -302,40 +303,13 @@ async fn decide(
     act: Act,
 ) -> Result<Json<ToolDetail>, ApiError> {
     let approve = act != Act::Reject;
-    let Some(decisions) = state.decisions().cloned() else {
-        return Err(read_only());
-    };
+    let decisions = deciding(&state)?;
     let (server, tool) = path(p)?;
     let body: DecideBody = crate::decision::body(&body)?;
     let via = crate::decision::channel(body.via.as_deref())?;
     let reason = crate::decision::reason(body.reason, approve, "rejection")?;
     let why = reason.clone();
-    let who = decisions
-        .approver(&headers, state.token().is_some())
-        .await
-        .map_err(|mut e| {
-            if e.code == "no_principals" {
-                e.message = "this gateway authenticates no principals (no auth.api_keys or \
-                             auth.jwt in its config), so no reviewer can be identified here: \
-                             decide with `warden catalog approve|reject SERVER TOOL`"
-                    .into();
-            }
-            e
-        })?;
-    let roles = state.catalog_roles().to_vec();
-    if !who.roles.iter().any(|r| roles.contains(r)) {
-        return Err(ApiError {
-            status: StatusCode::FORBIDDEN,
-            code: "not_a_catalog_reviewer",
-            message: format!(
-                "{} holds none of the roles that decide catalog entries ({}): ask a holder, or \
-                 start warden serve with --catalog-role",
-                who.principal,
-                roles.join(", ")
-            ),
-        });
-    }
-    let by = who.principal;
+    let by = reviewer(&state, &decisions, &headers).await?;
     let (before, decided) = state
         .catalog(move |c| {
             let t = find(c, &server, &tool)?;
@@ -382,6 +356,115 @@ async fn decide(
         tracing::error!(tool = %decided.name, "cannot record the catalog decision: {e}");
     }
     Ok(Json(ToolDetail::new(decided, meta)))
+}
+
+/// Who decides, from the request's credential: the principal, who must hold a catalog role.
+async fn reviewer(
+    state: &ApiState,
+    decisions: &crate::approvers::Decisions,
+    headers: &HeaderMap,
+) -> Result<String, ApiError> {
+    let who = decisions
+        .approver(headers, state.token().is_some())
+        .await
+        .map_err(|mut e| {
+            if e.code == "no_principals" {
+                e.message = "this gateway authenticates no principals (no auth.api_keys or \
+                             auth.jwt in its config), so no reviewer can be identified here: \
+                             decide with `warden catalog approve|reject SERVER TOOL`"
+                    .into();
+            }
+            e
+        })?;
+    let roles = state.catalog_roles().to_vec();
+    if !who.roles.iter().any(|r| roles.contains(r)) {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "not_a_catalog_reviewer",
+            message: format!(
+                "{} holds none of the roles that decide catalog entries ({}): ask a holder, or \
+                 start warden serve with --catalog-role",
+                who.principal,
+                roles.join(", ")
+            ),
+        });
+    }
+    Ok(who.principal)
+}
+
+/// The decisions path of this admin plane: none on `warden dashboard` (read only).
+fn deciding(state: &ApiState) -> Result<crate::approvers::Decisions, ApiError> {
+    state.decisions().cloned().ok_or_else(read_only)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CosmeticBody {
+    /// Only this server's tools (a label or an identity); all when left out.
+    server: Option<String>,
+    reason: Option<String>,
+    /// `api` (default) or `dashboard`.
+    via: Option<String>,
+}
+
+/// What a bulk approval did.
+#[derive(Serialize)]
+pub(crate) struct CosmeticPage {
+    /// The tools approved, as they now stand.
+    approved: Vec<ToolSummary>,
+    /// The changed tools left for review (their change is not only cosmetic, or changed again).
+    left: Vec<ToolSummary>,
+}
+
+/// `POST /api/v1/catalog/approve-cosmetic`: approves every changed tool whose change is only
+/// cosmetic, each recorded as its own `catalog_tool_decided`.
+pub(crate) async fn approve_cosmetic(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<CosmeticPage>, ApiError> {
+    let decisions = deciding(&state)?;
+    let body: CosmeticBody = crate::decision::body(&body)?;
+    let via = crate::decision::channel(body.via.as_deref())?;
+    let reason = crate::decision::reason(body.reason, true, "rejection")?;
+    let server = crate::decision::nonempty(body.server);
+    let by = reviewer(&state, &decisions, &headers).await?;
+    let done = state
+        .catalog(move |c| {
+            let pick = |t: &Tool| server.as_deref().is_none_or(|s| names(t, s));
+            warden_audit::catalog::approve_cosmetic(c, &pick, &by, reason.as_deref(), now_us())
+                .map_err(|e| ApiError::internal("approving cosmetic changes", &e))
+        })
+        .await?;
+    let events: Vec<AuditEvent> = done
+        .approved
+        .iter()
+        .map(|t| cosmetic_record(t, via))
+        .collect();
+    let record = decisions.record.clone();
+    let recorded = tokio::task::spawn_blocking(move || {
+        for ev in events {
+            record(ev);
+        }
+    })
+    .await;
+    if let Err(e) = recorded {
+        tracing::error!("cannot record the catalog decisions: {e}");
+    }
+    let policy = state.policy();
+    let meta = policy.as_deref().map(PolicySet::catalog);
+    Ok(Json(CosmeticPage {
+        approved: done
+            .approved
+            .iter()
+            .map(|t| ToolSummary::new(t, meta))
+            .collect(),
+        left: done
+            .left
+            .iter()
+            .map(|(t, _)| ToolSummary::new(t, meta))
+            .collect(),
+    }))
 }
 
 /// The `catalog_tool_decided` record of a decision: `t` as decided, `was` its state before,
@@ -434,6 +517,17 @@ pub fn reviewed_record(
 /// Today (UTC), for review dates.
 fn today() -> Day {
     Day::from_unix(now_us().div_euclid(1_000_000))
+}
+
+/// The `catalog_tool_decided` record of one approval of a bulk approval of cosmetic changes:
+/// `bulk: cosmetic`, and the class of the change approved (`cosmetic`).
+pub fn cosmetic_record(t: &Tool, via: &str) -> AuditEvent {
+    let mut ev = decided_record(t, ToolState::Changed, via);
+    if let Some(d) = ev.detail.as_mut() {
+        d["bulk"] = "cosmetic".into();
+        d["class"] = Class::Cosmetic.as_str().into();
+    }
+    ev
 }
 
 /// The answer when this admin plane cannot decide.

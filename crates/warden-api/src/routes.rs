@@ -33,6 +33,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/approvals/{id}/approve", post(approvals::approve))
         .route("/approvals/{id}/deny", post(approvals::deny))
         .route("/catalog", get(catalog::list))
+        .route("/catalog/approve-cosmetic", post(catalog::approve_cosmetic))
         .route("/catalog/{server}/{tool}", get(catalog::show))
         .route("/catalog/{server}/{tool}/approve", post(catalog::approve))
         .route("/catalog/{server}/{tool}/reject", post(catalog::reject))

@@ -513,3 +513,103 @@ async fn a_plane_without_decisions_shows_the_catalog_and_refuses_decisions() {
         State::Changed
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_approval_approves_only_the_cosmetic_change_and_records_it() {
+    let env = env(None, true).await;
+    // rotate's description changes in case and punctuation only: a cosmetic change.
+    let trust = Intake {
+        new: NewTools::Quarantine,
+        baseline: true,
+    };
+    let poisoned = env.catalog.get(SERVER, "fetch_page").unwrap().unwrap();
+    let rotate = json!({"name": "rotate", "description": "changes fetch_page", "inputSchema": {"type": "object"}});
+    env.catalog
+        .observe(
+            SERVER,
+            "web",
+            &[poisoned.definition, rotate],
+            true,
+            trust,
+            now_us(),
+        )
+        .unwrap();
+    let path = "/api/v1/catalog/approve-cosmetic";
+    let body = json!({"server": "web", "reason": "wording only"});
+    // Not a catalog reviewer: refused, nothing approved.
+    let (st, e) = call(
+        &env.app,
+        "POST",
+        path,
+        &[("x-api-key", "carol-key")],
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    assert_eq!(code(&e), "not_a_catalog_reviewer");
+    let (st, e) = call(
+        &env.app,
+        "POST",
+        path,
+        &[("x-api-key", "sam-key")],
+        Some(json!({"servr": "web"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(
+        env.catalog.get(SERVER, "rotate").unwrap().unwrap().state,
+        State::Changed
+    );
+
+    let (st, done) = call(
+        &env.app,
+        "POST",
+        path,
+        &[("x-api-key", "sam-key")],
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    let approved: Vec<&str> = done["approved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(approved, ["rotate"]);
+    assert_eq!(done["approved"][0]["state"], "approved");
+    assert_eq!(done["left"][0]["name"], "fetch_page");
+    assert_eq!(done["left"][0]["class"], "risk-raising");
+    assert_eq!(done["left"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        env.catalog.get(SERVER, "rotate").unwrap().unwrap().state,
+        State::Approved
+    );
+    assert_eq!(
+        env.catalog
+            .get(SERVER, "fetch_page")
+            .unwrap()
+            .unwrap()
+            .state,
+        State::Changed
+    );
+    let recs = decided(&env);
+    assert_eq!(recs.len(), 1, "{recs:#?}");
+    let d = &recs[0]["detail"];
+    assert_eq!(d["tool"], "rotate");
+    assert_eq!(d["was"], "changed");
+    assert_eq!(d["class"], "cosmetic");
+    assert_eq!(d["by"], "sam");
+    assert_eq!(d["bulk"], "cosmetic");
+    assert_eq!(d["reason"], "wording only");
+
+    // The dashboard's admin plane does not decide.
+    let ro = env_read_only().await;
+    let (st, e) = call(&ro.app, "POST", path, &[("x-api-key", "sam-key")], None).await;
+    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED, "{e}");
+    assert_eq!(code(&e), "read_only");
+}
+
+async fn env_read_only() -> Env {
+    env(None, false).await
+}

@@ -94,8 +94,11 @@ pub(crate) fn security_event(ev: &AuditEvent) -> Option<(&'static str, Value)> {
     let d = ev.detail.as_ref()?;
     changed_class(ev)?;
     Some((
-        "mcp_tool_definition_changed",
+        crate::events::TOOL_DEFINITION_CHANGED,
         serde_json::json!({
+            "event": crate::events::TOOL_DEFINITION_CHANGED,
+            "timestamp": crate::events::timestamp(ev.ts_us),
+            "record_id": ev.id.to_string(),
             "server": d.get("server"),
             "tool": d.get("tool"),
             "class": d.get("class"),

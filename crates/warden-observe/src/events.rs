@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crossbeam_channel::{Sender, TryRecvError, TrySendError, bounded};
 use prometheus_client::metrics::counter::Counter;
 
-/// The guide's event names, plus `mcp_anomaly` and the approval events.
+/// The guide's event names, plus `mcp_anomaly`, the approval events and the catalog's.
 pub const TOOL_CALL: &str = "mcp_tool_call";
 pub const ACCESS_DENIED: &str = "mcp_access_denied";
 pub const RATE_LIMIT: &str = "mcp_rate_limit";
@@ -18,6 +18,7 @@ pub const BUDGET_EXCEEDED: &str = "mcp_budget_exceeded";
 pub const ANOMALY: &str = "mcp_anomaly";
 pub const APPROVAL_REQUESTED: &str = "mcp_approval_requested";
 pub const APPROVAL_DECIDED: &str = "mcp_approval_decided";
+pub const TOOL_DEFINITION_CHANGED: &str = "mcp_tool_definition_changed";
 
 /// Where the stream goes.
 #[derive(Clone, Debug, PartialEq, Eq)]

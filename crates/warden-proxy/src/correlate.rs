@@ -18,6 +18,8 @@ pub struct Pending {
     pub cancelled: bool,
     pub initiator: Side,
     pub id: RequestId,
+    /// warden's own request (sent in `initiator`'s id space, answered to warden, not forwarded).
+    pub own: bool,
 }
 
 /// A response matched to its request.
@@ -28,6 +30,8 @@ pub struct Closed {
     pub method: String,
     pub target: Option<String>,
     pub cancelled: bool,
+    /// It answers warden's own request.
+    pub own: bool,
 }
 
 /// In-flight requests keyed by `(initiator, id)`: ids are unique only per sender.
@@ -63,6 +67,7 @@ impl Correlator {
                 cancelled: false,
                 initiator,
                 id,
+                own: false,
             },
         );
         if let Some(d) = &displaced
@@ -88,7 +93,34 @@ impl Correlator {
             method: p.method,
             target: p.target,
             cancelled: p.cancelled,
+            own: p.own,
         })
+    }
+
+    /// Opens an exchange for warden's own request, sent to the other side in `initiator`'s id
+    /// space (so a peer reusing the id while it is in flight is refused like any reuse). `None`,
+    /// opening nothing, if the id is in flight already.
+    pub fn own_request(&mut self, initiator: Side, id: RequestId, method: &str) -> Option<Uuid> {
+        let key = (initiator, id.clone());
+        if self.pending.contains_key(&key) {
+            return None;
+        }
+        let exchange = Uuid::now_v7();
+        self.pending.insert(
+            key,
+            Pending {
+                exchange,
+                started: Instant::now(),
+                method: method.to_owned(),
+                target: None,
+                progress: None,
+                cancelled: false,
+                initiator,
+                id,
+                own: true,
+            },
+        );
+        Some(exchange)
     }
 
     /// The method of the in-flight request a response would answer.

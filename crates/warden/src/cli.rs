@@ -776,11 +776,12 @@ pub(crate) enum CatalogCmd {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Approve the tool's definition as last seen: it is listed and callable again.
+    /// Approve the tool's definition as last seen: it is listed and callable again. With
+    /// --cosmetic, approve every changed tool (of SERVER, if given) whose change is only cosmetic.
     #[command(
-        after_help = "Example:\n  warden catalog approve filesystem write_file --reason \"reviewed the new description\""
+        after_help = "Examples:\n  warden catalog approve filesystem write_file --reason \"reviewed the new description\"\n  warden catalog approve --cosmetic filesystem --reason \"wording only\""
     )]
-    Approve(CatalogDecideArgs),
+    Approve(CatalogApproveArgs),
     /// Reject the tool: hidden and refused until approved.
     #[command(
         after_help = "Example:\n  warden catalog reject filesystem write_file --reason \"tool poisoning\""
@@ -810,6 +811,22 @@ pub(crate) struct CatalogReviewArgs {
     pub(crate) fail_on_overdue: bool,
     #[arg(long, value_enum, default_value = "table")]
     pub(crate) format: Format,
+    #[command(flatten)]
+    pub(crate) who: DeciderArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct CatalogApproveArgs {
+    /// The server's identity, label or a unique part of it (with --cosmetic: which servers'
+    /// tools; all when left out).
+    #[arg(required_unless_present = "cosmetic")]
+    pub(crate) server: Option<String>,
+    #[arg(required_unless_present = "cosmetic", conflicts_with = "cosmetic")]
+    pub(crate) tool: Option<String>,
+    /// Approve every changed tool whose classified change is only cosmetic (case, punctuation,
+    /// spacing, the title); list the others, left for review.
+    #[arg(long)]
+    pub(crate) cosmetic: bool,
     #[command(flatten)]
     pub(crate) who: DeciderArgs,
 }

@@ -4,6 +4,7 @@
 //! that a rug pull is caught across restarts; behind [`CatalogStore`] for a fleet backend.
 //! The log holds the evidence (`catalog_*` records, written by whoever made the change).
 
+pub mod cosmetic;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use warden_core::tooldef;
 
+pub use cosmetic::{Cosmetic, approve_cosmetic};
 pub use sqlite::SqliteCatalog;
 
 /// Where a tool stands.
@@ -157,6 +159,17 @@ pub trait CatalogStore: Send + Sync {
     ) -> Result<Tool, String>;
     /// Records that `by` reviewed the tool (its periodic review), leaving its state as it is.
     fn review(&self, server: &str, tool: &str, by: &str, now_us: i64) -> Result<Tool, String>;
+    /// Approves the tool only if its definition is still the one pinned `pin` (what the reviewer
+    /// saw): `None`, deciding nothing, if it changed since or is not catalogued.
+    fn approve_pinned(
+        &self,
+        server: &str,
+        tool: &str,
+        pin: &str,
+        by: &str,
+        reason: Option<&str>,
+        now_us: i64,
+    ) -> Result<Option<Tool>, String>;
     fn get(&self, server: &str, tool: &str) -> Result<Option<Tool>, String>;
     /// Every tool, or a server's, blocked ones first.
     fn list(&self, server: Option<&str>) -> Result<Vec<Tool>, String>;

@@ -55,6 +55,14 @@ const COLUMNS: &str = "server, tool, state, pin, definition, approved_pin, appro
      renamed_from, first_seen_us, last_seen_us, decided_us, decided_by, reason, label, \
      reviewed_us, reviewed_by";
 
+/// A decision, as `CatalogStore::decide` takes it.
+struct Decide<'a> {
+    approve: bool,
+    by: &'a str,
+    reason: Option<&'a str>,
+    now_us: i64,
+}
+
 /// The catalog kept in a SQLite file (normally the audit store's).
 pub struct SqliteCatalog {
     conn: Mutex<Connection>,
@@ -76,6 +84,44 @@ impl SqliteCatalog {
             conn: Mutex::new(conn),
             path: path.to_owned(),
         })
+    }
+
+    /// Decides the tool in one transaction; with `pin`, only if its definition is still that one
+    /// (`None`, deciding nothing, otherwise or when the tool is not catalogued).
+    fn decide_if(
+        &self,
+        server: &str,
+        tool: &str,
+        pin: Option<&str>,
+        d: &Decide<'_>,
+    ) -> Result<Option<Tool>, String> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err())?;
+        let Some(mut t) = get(&tx, server, tool).map_err(self.err())? else {
+            return Ok(None);
+        };
+        if pin.is_some_and(|p| p != t.pin) {
+            return Ok(None);
+        }
+        if d.approve {
+            t.state = State::Approved;
+            t.approved_pin = Some(t.pin.clone());
+            t.approved_definition = Some(t.definition.clone());
+            t.renamed_from = None;
+        } else {
+            t.state = State::Rejected;
+        }
+        t.decided_us = Some(d.now_us);
+        t.decided_by = Some(d.by.to_owned());
+        t.reason = d.reason.map(str::to_owned);
+        // A person's decision on a tool is a review of it.
+        t.reviewed_us = Some(d.now_us);
+        t.reviewed_by = Some(d.by.to_owned());
+        put(&tx, &t).map_err(self.err())?;
+        tx.commit().map_err(self.err())?;
+        Ok(Some(t))
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> String + '_ {
@@ -282,30 +328,32 @@ impl CatalogStore for SqliteCatalog {
         reason: Option<&str>,
         now_us: i64,
     ) -> Result<Tool, String> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self.err())?;
-        let mut t = get(&tx, server, tool)
-            .map_err(self.err())?
-            .ok_or_else(|| format!("no tool {tool} of server {server} in the catalog"))?;
-        if approve {
-            t.state = State::Approved;
-            t.approved_pin = Some(t.pin.clone());
-            t.approved_definition = Some(t.definition.clone());
-            t.renamed_from = None;
-        } else {
-            t.state = State::Rejected;
-        }
-        t.decided_us = Some(now_us);
-        t.decided_by = Some(by.to_owned());
-        t.reason = reason.map(str::to_owned);
-        // A person's decision on a tool is a review of it.
-        t.reviewed_us = Some(now_us);
-        t.reviewed_by = Some(by.to_owned());
-        put(&tx, &t).map_err(self.err())?;
-        tx.commit().map_err(self.err())?;
-        Ok(t)
+        let d = Decide {
+            approve,
+            by,
+            reason,
+            now_us,
+        };
+        self.decide_if(server, tool, None, &d)?
+            .ok_or_else(|| format!("no tool {tool} of server {server} in the catalog"))
+    }
+
+    fn approve_pinned(
+        &self,
+        server: &str,
+        tool: &str,
+        pin: &str,
+        by: &str,
+        reason: Option<&str>,
+        now_us: i64,
+    ) -> Result<Option<Tool>, String> {
+        let d = Decide {
+            approve: true,
+            by,
+            reason,
+            now_us,
+        };
+        self.decide_if(server, tool, Some(pin), &d)
     }
 
     fn review(&self, server: &str, tool: &str, by: &str, now_us: i64) -> Result<Tool, String> {

@@ -580,7 +580,7 @@ pub fn begin(
     traceparent: Option<&str>,
 ) -> Result<Pending, WriterGone> {
     let hints = crate::observer::FrameHints { traceparent };
-    let Decision { route, ack } = p.on_frame_with(dir, frame.clone(), hints)?;
+    let Decision { route, ack, .. } = p.on_frame_with(dir, frame.clone(), hints)?;
     Ok(Pending {
         dir,
         frame,

@@ -133,6 +133,7 @@ impl Pipeline {
         Ok(Decision {
             route: Route::Answer(reply),
             ack: None,
+            ask: None,
         })
     }
 

@@ -1,8 +1,8 @@
 //! Elicitation as an approval channel: when the rule lets the requester approve its own call
 //! and the client declared the `elicitation` capability, warden asks the human at the client
 //! through its own `elicitation/create` request (form mode: approve or deny, with a reason).
-//! The request is warden's: its id (`warden-approval-<uuid>`) is never one the server has in
-//! flight, it is recorded, and the client's answer is consumed here — recorded, made the
+//! The request is warden's own (`super::own`): its id (`warden-approval-<uuid>`) is never one the
+//! server has in flight, it is recorded, and the client's answer is consumed here — recorded, made the
 //! approval's decision (channel `elicitation`), never forwarded to the server.
 
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use warden_audit::approvals::{Decider, records as approval_records};
 use warden_audit::now_us;
-use warden_core::{Direction, Kind, RequestId, Side};
+use warden_core::{Direction, Kind};
 
 use super::hold::HeldCall;
 use super::parse::Parsed;
@@ -90,21 +90,6 @@ impl Pipeline {
         &self,
         call: &HeldCall,
     ) -> Result<Vec<u8>, warden_audit::writer::WriterGone> {
-        let exchange = uuid::Uuid::now_v7();
-        let mut id = format!("\"{ID_PREFIX}{exchange}\"");
-        // Never an id the server has in flight towards the client (it cannot be, by its uuid;
-        // checked all the same).
-        while self
-            .state()
-            .correlator
-            .method_of(
-                Side::Server,
-                &RequestId::Str(id.trim_matches('"').to_owned()),
-            )
-            .is_some()
-        {
-            id = format!("\"{ID_PREFIX}{}\"", uuid::Uuid::now_v7());
-        }
         let tool = call.target.as_deref().unwrap_or(&call.method);
         let message = format!(
             "warden: approve the call of {tool} on {} (policy rule '{}')? Approval {}.",
@@ -124,27 +109,25 @@ impl Pipeline {
                 "required": ["decision"]
             }
         });
-        let line = format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"elicitation/create\",\"params\":{params}}}\n"
+        let own = self.own_request(
+            Direction::S2C,
+            ID_PREFIX,
+            "elicitation/create",
+            &params,
+            serde_json::json!({
+                "origin": "gateway", "approval": { "id": call.approval, "channel": "elicitation" },
+            }),
+            false,
         );
-        let bytes = Bytes::from(line.clone().into_bytes());
-        let ctx = self.context();
-        let mut ev = self.base(&ctx, now_us(), Direction::S2C, "request", &bytes);
-        ev.method = Some("elicitation/create".into());
-        ev.rpc_id = Some(id.clone());
-        ev.exchange = Some(exchange);
-        ev.detail = Some(serde_json::json!({
-            "origin": "gateway", "approval": { "id": call.approval, "channel": "elicitation" },
-        }));
-        self.enqueue(vec![ev], false, FrameHints::default())?;
+        self.enqueue(vec![own.record], false, FrameHints::default())?;
         self.asked().insert(
-            id,
+            own.id,
             Asked {
                 approval: call.approval.clone(),
-                exchange,
+                exchange: own.exchange,
             },
         );
-        Ok(line.into_bytes())
+        Ok(own.line)
     }
 
     fn asked(&self) -> std::sync::MutexGuard<'_, AskedMap> {
@@ -223,6 +206,7 @@ impl Pipeline {
                 .map(|ack| Decision {
                     route: Route::Drop,
                     ack,
+                    ask: None,
                 }),
         )
     }

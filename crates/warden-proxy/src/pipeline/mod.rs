@@ -13,7 +13,8 @@
 //!
 //! Nothing is forwarded that was not first recorded, nothing policy blocks is forwarded at all,
 //! and the pipeline never writes to a peer itself: the transport acts on the [`Route`].
-//! [`answers`] holds warden's answers outside the flow (refused frames, replaced responses).
+//! [`answers`] holds warden's answers outside the flow (refused frames, replaced responses);
+//! [`own`] warden's own requests to a peer ([`elicit`], [`relist`]), whose answers are not forwarded.
 
 mod answers;
 mod catalog;
@@ -25,9 +26,11 @@ mod decide;
 mod elicit;
 mod facts;
 mod hold;
+mod own;
 mod parse;
 mod record;
 mod refusal;
+mod relist;
 mod rewrite;
 mod route;
 mod scrub;
@@ -107,6 +110,12 @@ pub struct Pipeline {
     asked: Mutex<elicit::AskedMap>,
     /// The tool catalog and this server's identity in it (`with_catalog`).
     catalog: Option<(Arc<crate::catalog::Catalog>, String)>,
+    /// The transport can send warden's own requests to the server (`relist`)…
+    relist_transport: AtomicBool,
+    /// …and the client said `notifications/initialized`.
+    initialized: AtomicBool,
+    /// warden's re-read of the server's tool list.
+    relisting: Mutex<relist::Relisting>,
 }
 
 impl Pipeline {
@@ -142,6 +151,9 @@ impl Pipeline {
             client_elicits: AtomicBool::new(false),
             asked: Mutex::default(),
             catalog: None,
+            relist_transport: AtomicBool::new(false),
+            initialized: AtomicBool::new(false),
+            relisting: Mutex::default(),
         }
     }
 
@@ -335,6 +347,7 @@ impl Pipeline {
             Err((env, refusal)) => return self.refuse(ts_us, &frame, &env, &refusal, hints),
         };
         self.note_capabilities(dir, &parsed);
+        self.note_initialized(dir, &parsed);
         if let Some(answered) = self.elicit_answer(dir, &frame, &parsed) {
             return answered;
         }
@@ -358,6 +371,7 @@ impl Pipeline {
             }
         };
         plan.set_exchange(links.first().and_then(|l| l.exchange));
+        let relist = self.relist(dir, &parsed, &links);
         let listed = self.catalog_list(dir, &frame, &parsed, &links);
         let hidden = listed.as_ref().map_or(&[][..], |l| &l.hidden[..]);
         let rewrite = self.rewrite(
@@ -384,10 +398,17 @@ impl Pipeline {
         if let Some(l) = &listed {
             records.events.extend(self.catalog_events(l));
         }
+        records.events.extend(relist.events);
         let wait = self.durability == Durability::Sync && dir == Direction::S2C && records.responds;
         let ack = self.enqueue(std::mem::take(&mut records.events), wait, hints)?;
+        // Answers to warden's own requests go to no one, like unsolicited ones.
+        records.unsolicited += relist.own;
         let route = self.route(&parsed, &decided, records, rewrite, plan.into_held());
-        Ok(Decision { route, ack })
+        Ok(Decision {
+            route,
+            ack,
+            ask: relist.ask,
+        })
     }
 
     /// A record of this session with the frame as its payload.
@@ -423,7 +444,7 @@ impl Pipeline {
         }));
         ev.detail = Some(serde_json::json!({
             "reason": reason,
-            "initiator": format!("{:?}", p.initiator).to_lowercase(),
+            "initiator": if p.own { "gateway".to_owned() } else { format!("{:?}", p.initiator).to_lowercase() },
         }));
         ev
     }

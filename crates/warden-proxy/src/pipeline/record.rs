@@ -104,6 +104,12 @@ impl Pipeline {
                                 serde_json::json!({ "rewritten": { "hidden_tools": hidden } }),
                             );
                         }
+                        if closed.own {
+                            // warden's own request's answer: warden's, not the client's.
+                            ev.detail = Some(
+                                serde_json::json!({ "origin": "gateway", "forwarded": false }),
+                            );
+                        }
                         ev.exchange = Some(closed.exchange);
                         ev.method = Some(self.scrub(&closed.method));
                         ev.target = closed.target.as_deref().map(|t| self.scrub(t));

@@ -38,6 +38,9 @@ pub struct Decision {
     pub route: Route,
     /// With `durability: sync`, the commit of this frame's records to wait for before forwarding.
     pub ack: Option<Receiver<Ack>>,
+    /// warden's own request to the frame's sender, to send after the frame is delivered (the
+    /// next `tools/list` of a re-read, [`super::relist`]; recorded already).
+    pub ask: Option<Vec<u8>>,
 }
 
 impl Pipeline {

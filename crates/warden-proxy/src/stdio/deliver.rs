@@ -18,6 +18,8 @@ pub(super) struct Delivery {
     pub(super) frame: Bytes,
     pub(super) route: Route,
     pub(super) ack: Option<Receiver<Ack>>,
+    /// warden's own request back to the frame's sender, sent after the frame.
+    pub(super) ask: Option<Vec<u8>>,
 }
 
 impl Delivery {
@@ -27,11 +29,13 @@ impl Delivery {
             frame,
             route: Route::Forward,
             ack: None,
+            ask: None,
         }
     }
 }
 
-/// Where a pump's frames go: `forward` to the other side, `answer` back to the sender.
+/// Where a pump's frames go: `forward` to the other side, `answer` back to the sender (warden's
+/// refusals to the client; warden's own requests to the server).
 pub(super) struct Ends<'a> {
     pub(super) pipeline: &'a Pipeline,
     pub(super) on_store_error: OnStoreError,
@@ -58,7 +62,7 @@ pub(super) fn deliver(d: Delivery, ends: &mut Ends<'_>) -> Result<(), Side> {
             return (ends.forward)(&reply).map_err(out);
         }
     }
-    match d.route {
+    let moved = match d.route {
         Route::Forward => (ends.forward)(&d.frame).map_err(out),
         Route::Replace(bytes) => (ends.forward)(&bytes).map_err(out),
         Route::Answer(reply) => (ends.answer)(&reply).map_err(|e| Side::Input(e.to_string())),
@@ -68,7 +72,14 @@ pub(super) fn deliver(d: Delivery, ends: &mut Ends<'_>) -> Result<(), Side> {
             // Only client requests are held; a server frame is never.
             None => Err(Side::Output("a server frame cannot be held".into())),
         },
+    };
+    if let Some(ask) = d.ask
+        && let Err(e) = (ends.answer)(&ask)
+    {
+        // Recorded already; unanswered, it is recorded as abandoned at session end.
+        tracing::warn!("warden's own request not delivered: {e}");
     }
+    moved
 }
 
 /// Frames queued between the pump and the releaser: enough to cover many commits in flight.

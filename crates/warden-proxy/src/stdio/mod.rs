@@ -99,8 +99,10 @@ pub fn exit_code(status: ExitStatus) -> i32 {
 
 /// Runs the server behind the pipeline until it exits; returns its exit status.
 pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunError> {
-    // warden's own requests (approval elicitations) can reach the client on this transport.
+    // warden's own requests can reach the client (approval elicitations) and the server (a
+    // re-read of its tool list) on this transport.
     pipeline.enable_client_elicitation();
+    pipeline.enable_relist();
     let (program, args) = cfg.command.split_first().ok_or(RunError::NoCommand)?;
     let mut cmd = if cfg.shell {
         let mut c = Command::new("/bin/sh");
@@ -161,7 +163,7 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
         to_server: to_server.clone(),
         to_client: our_stdout.clone(),
     };
-    let input = ServerInput(to_server);
+    let input = ServerInput(to_server.clone());
     let out = our_stdout.clone();
     spawn_pump(
         Direction::C2S,
@@ -179,7 +181,7 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
         pipeline.clone(),
         PumpOpts::new(&cfg, None),
         move |b| write_shared(&out, b),
-        |_| Ok(()),
+        move |b| write_server(&to_server, b),
         tx.clone(),
     )?;
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
@@ -556,10 +558,15 @@ fn handle(
     pipeline: &Pipeline,
     out: &mut dyn FnMut(Delivery) -> Result<(), Side>,
 ) -> Result<(), Side> {
-    let Decision { route, ack } = pipeline
+    let Decision { route, ack, ask } = pipeline
         .on_frame(dir, frame.clone())
         .map_err(|e| Side::Output(e.to_string()))?;
-    out(Delivery { frame, route, ack })
+    out(Delivery {
+        frame,
+        route,
+        ack,
+        ask,
+    })
 }
 
 /// The server's stdin as the client→server pump writes it; dropping this closes it (held

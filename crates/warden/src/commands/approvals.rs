@@ -115,18 +115,18 @@ fn record(db: &std::path::Path, d: &crate::cli::DecideArgs, ev: AuditEvent) -> a
         db,
         d.who.keys.key_dir.clone(),
         &d.who.instance,
-        ev,
+        vec![ev],
         "approvals",
     )
 }
 
-/// Writes `ev` in a log of `command`'s own (a CLI decision), signed with the deployment's keys
+/// Writes `events` in a log of `command`'s own (a CLI decision), signed with the deployment's keys
 /// from `key_dir` (default: beside the store).
 pub(crate) fn record_alone(
     db: &std::path::Path,
     key_dir: Option<std::path::PathBuf>,
     instance: &str,
-    ev: AuditEvent,
+    events: Vec<AuditEvent>,
     command: &str,
 ) -> anyhow::Result<()> {
     let key_dir = key_dir.unwrap_or_else(crate::paths::default_key_dir);
@@ -141,8 +141,13 @@ pub(crate) fn record_alone(
             ..WriterConfig::default()
         },
     )?;
-    let session = ev.session.clone();
-    writer.handle().record(ev)?;
+    let session = events
+        .first()
+        .map(|ev| ev.session.clone())
+        .unwrap_or_default();
+    for ev in events {
+        writer.handle().record(ev)?;
+    }
     let mut closing = AuditEvent::gateway(
         session,
         std::sync::Arc::new(SessionContext::default()),

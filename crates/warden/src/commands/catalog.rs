@@ -1,7 +1,8 @@
 //! `warden catalog`: the tool catalog from a terminal — list the tools each server showed, show
 //! one, diff a changed definition against the approved one, approve or reject. Decisions are
 //! made in the store and recorded in a log of their own (`catalog_tool_decided`); a running
-//! warden honours them at the tool's next call.
+//! warden honours them at the tool's next call. `approve --cosmetic` approves every change that
+//! is only cosmetic at once, one record each.
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
@@ -170,7 +171,18 @@ pub(crate) fn catalog(cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        CatalogCmd::Approve(d) => decide(d, true),
+        CatalogCmd::Approve(a) => match (a.cosmetic, a.server, a.tool) {
+            (true, server, _) => approve_cosmetic(server, a.who),
+            (false, Some(server), Some(tool)) => decide(
+                crate::cli::CatalogDecideArgs {
+                    server,
+                    tool,
+                    who: a.who,
+                },
+                true,
+            ),
+            _ => anyhow::bail!("name the server and the tool to approve (or give --cosmetic)"),
+        },
         CatalogCmd::Reject(d) => decide(d, false),
         CatalogCmd::Review(r) => super::catalog_review::review(r, find),
     }
@@ -197,9 +209,52 @@ fn decide(d: crate::cli::CatalogDecideArgs, approve: bool) -> anyhow::Result<Exi
         &db,
         d.who.keys.key_dir.clone(),
         &d.who.instance,
-        ev,
+        vec![ev],
         "catalog",
     )?;
     println!("{} on {}: {} by {by}", t.name, t.server, t.state.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `warden catalog approve --cosmetic [SERVER]`: approves every changed tool (of the servers
+/// `server` names) whose change is only cosmetic, records each, and says what it left.
+fn approve_cosmetic(
+    server: Option<String>,
+    who: crate::cli::DeciderArgs,
+) -> anyhow::Result<ExitCode> {
+    let (db, c) = open(who.store.db.clone())?;
+    let by = super::approvals::decider(&who)?;
+    let pick = |t: &Tool| {
+        server
+            .as_deref()
+            .is_none_or(|s| t.server == s || t.label.as_deref() == Some(s) || t.server.contains(s))
+    };
+    let done =
+        warden_audit::catalog::approve_cosmetic(&c, &pick, &by, who.reason.as_deref(), now_us())
+            .map_err(anyhow::Error::msg)?;
+    let events: Vec<_> = done
+        .approved
+        .iter()
+        .map(|t| warden_api::catalog::cosmetic_record(t, "cli"))
+        .collect();
+    if !events.is_empty() {
+        super::approvals::record_alone(
+            &db,
+            who.keys.key_dir.clone(),
+            &who.instance,
+            events,
+            "catalog",
+        )?;
+    }
+    for t in &done.approved {
+        println!("approved {} on {} (cosmetic) by {by}", t.name, t.server);
+    }
+    for (t, class) in &done.left {
+        let why = class.map_or("changed again since it was classified", |c| c.as_str());
+        println!("left     {} on {} ({why})", t.name, t.server);
+    }
+    if done.approved.is_empty() && done.left.is_empty() {
+        println!("no changed tools");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -135,7 +135,7 @@ pub(crate) fn review(
                 &db,
                 r.who.keys.key_dir.clone(),
                 &r.who.instance,
-                ev,
+                vec![ev],
                 "catalog",
             )?;
             let p = Profile::of(&t, Some(meta), today);

@@ -3,6 +3,8 @@
 //! with its own reason), `warden catalog review` lists it and fails a scheduled job, and once
 //! the review is recorded the running warden lets the tool through again at its next call.
 
+use std::process::Stdio;
+
 use serde_json::Value;
 
 use crate::catalog::{Session, catalog};
@@ -39,7 +41,7 @@ fn an_overdue_review_holds_the_tool_until_it_is_recorded() {
     let policy = place.dir.path().join("policy.yaml");
     std::fs::write(&policy, POLICY).unwrap();
     let p = policy.to_str().unwrap();
-    let mut s = Session::start_with(&place, &peers, &[], &["--policy", p]);
+    let mut s = Session::start_with(&place, &peers, &[], &["--policy", p], Stdio::inherit());
     assert_eq!(s.tools(1), vec!["rotate"], "the overdue tool is hidden");
     let r = s.fetch(2, "fetch_page");
     assert_eq!(r["error"]["code"], -32018, "{r}");
