@@ -49,6 +49,13 @@ with sync_playwright() as pw:
         row = '#catalog-tools tr[data-tool="web/fetch_page"]'
         if "changed" not in page.text_content(row):
             problems.append(f"the table does not show fetch_page as changed: {page.text_content(row)!r}")
+        # The catalog metadata of the policy in force: owner, tier, classification, review due.
+        cells = {c: page.text_content(f"{row} td.{c}") for c in ["tier", "owner", "data", "review"]}
+        expect = {"tier": "2", "owner": "research-team", "data": "public", "review": "2099-01-01"}
+        if cells != expect:
+            problems.append(f"the row's metadata is {cells!r}, not {expect!r}")
+        if "research-team" not in page.text_content(f"{box} .profile"):
+            problems.append("the review does not name the tool's owner")
         # Tools not approved come first.
         first = page.get_attribute("#catalog-tools tbody tr", "data-tool")
         if first != "web/fetch_page":

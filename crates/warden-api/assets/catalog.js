@@ -91,6 +91,8 @@
     h.appendChild(el("code", t.name));
     if (t.class) { h.appendChild(document.createTextNode(" ")); h.appendChild(badge(t.class, "class k-" + t.class)); }
     box.appendChild(h);
+    box.appendChild(el("div", "tier " + t.risk_tier + " · " + (t.tool_class || "") + (t.owner ? " · owner " + t.owner : "")
+      + (t.data_classification ? " · " + t.data_classification : ""), "muted profile"));
     box.appendChild(el("div", "pin " + shortPin(t.pin) + (t.approved_pin ? " (approved " + shortPin(t.approved_pin) + ")" : "")
       + (t.renamed_from ? " · renamed? from " + t.renamed_from : ""), "muted mono"));
     var detail = el("div", "loading the diff…", "muted");
@@ -144,6 +146,14 @@
     var s = el("td"); s.appendChild(badge(t.state, "s-" + t.state)); tr.appendChild(s);
     td(tr, serverName(t)).title = t.server;
     td(tr, t.name, "mono tool");
+    // From the policy's catalog metadata, or defaults from the tool's annotations.
+    var tier = td(tr, String(t.risk_tier) + (t.risk_tier_source === "default" ? "*" : ""), "tier");
+    tier.title = t.risk_tier_source === "default" ? "default tier (from the annotations): no catalog metadata sets it" : "tier from the catalog metadata";
+    td(tr, t.tool_class || "", "tool-class");
+    td(tr, t.data_classification || "", "data");
+    td(tr, t.owner || "", "owner").title = t.purpose || "";
+    var due = td(tr, t.review_due ? t.review_due + (t.review_overdue ? " overdue" : "") : "", "review" + (t.review_overdue ? " bad" : ""));
+    if (t.reviewed_by) due.title = "last reviewed by " + t.reviewed_by;
     td(tr, shortPin(t.pin), "mono pin").title = t.pin;
     var c = el("td");
     if (t.class) c.appendChild(badge(t.class, "k-" + t.class));

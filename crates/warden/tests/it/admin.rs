@@ -795,6 +795,7 @@ fn the_openapi_document_is_served_and_names_every_route() {
         "/approvals/{id}/deny",
         "/catalog/{server}/{tool}/approve",
         "/catalog/{server}/{tool}/reject",
+        "/catalog/{server}/{tool}/review",
         "/catalog/approve-cosmetic",
     ];
     let mut a = paths.clone();

@@ -250,7 +250,23 @@ fn the_dashboard_catalog_shows_a_rug_pull_with_its_diff_and_approves_it_as_the_k
         sha256_hex(alice),
         sha256_hex(sam)
     );
-    let served = Served::start(&place, &config, &["--admin-listen", "127.0.0.1:0"]);
+    // Catalog metadata for the page to show beside each tool.
+    let policy = place.dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "default: allow\ncatalog:\n  tools:\n    - tool: \"web:fetch_page\"\n      owner: research-team\n      risk_tier: 2\n      data_classification: public\n      next_review: \"2099-01-01\"\n",
+    )
+    .unwrap();
+    let served = Served::start(
+        &place,
+        &config,
+        &[
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
     let admin = served.admin.clone().unwrap();
     let auth = format!("Authorization: Bearer {alice}\r\n");
     let (status, head, _) = post_to(&served.addr, "/mcp/web", &auth, INIT);
