@@ -613,3 +613,95 @@ async fn bulk_approval_approves_only_the_cosmetic_change_and_records_it() {
 async fn env_read_only() -> Env {
     env(None, false).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_is_recorded_by_a_reviewer_and_the_profile_shows_the_metadata() {
+    let mut env = env(None, true).await;
+    // The same plane with the policy in force: fetch_page's review was due long ago.
+    let policy = warden_policy::PolicySet::compile(
+        "catalog:\n  tools:\n    - tool: \"web:fetch_page\"\n      owner: research-team\n      risk_tier: 2\n      next_review: \"2020-01-01\"\n      review_every: 30d\n",
+    )
+    .unwrap();
+    let policy = Arc::new(policy);
+    let handle = env.writer.handle();
+    let auth = AuthConfig {
+        api_keys: vec![key("sam", &["security"]), key("carol", &["support"])],
+        ..AuthConfig::default()
+    };
+    let state = ApiState::new(ApiOptions {
+        db: env.db.clone(),
+        decisions: Some(Decisions {
+            principals: Arc::new(Authenticator::new(&auth).await.unwrap()),
+            record: Arc::new(move |ev| handle.record(ev).unwrap()),
+        }),
+        catalog: Some(env.catalog.clone()),
+        policy: Some(Arc::new(move || Some(policy.clone()))),
+        ..ApiOptions::default()
+    });
+    env.app = warden_api::router(state);
+    let (st, page) = call(&env.app, "GET", "/api/v1/catalog?server=web", &[], None).await;
+    assert_eq!(st, StatusCode::OK);
+    let fetch = page["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "fetch_page")
+        .unwrap()
+        .clone();
+    assert_eq!(fetch["owner"], "research-team");
+    assert_eq!(
+        (
+            fetch["risk_tier"].clone(),
+            fetch["risk_tier_source"].clone()
+        ),
+        (json!(2), json!("catalog"))
+    );
+    assert_eq!(
+        (fetch["review_due"].clone(), fetch["review_overdue"].clone()),
+        (json!("2020-01-01"), json!(true))
+    );
+    // rotate has no metadata: a default tier (no annotations: a destructive write, 3).
+    let rotate = page["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "rotate")
+        .unwrap();
+    assert_eq!(
+        (
+            rotate["risk_tier"].clone(),
+            rotate["risk_tier_source"].clone()
+        ),
+        (json!(3), json!("default"))
+    );
+
+    // Only a catalog reviewer records a review.
+    let (st, e) = decide(&env, "fetch_page", "review", "carol", json!({})).await;
+    assert_eq!(
+        (st, code(&e)),
+        (StatusCode::FORBIDDEN, "not_a_catalog_reviewer")
+    );
+    let (st, t) = decide(
+        &env,
+        "fetch_page",
+        "review",
+        "sam",
+        json!({"reason": "still needed"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    assert_eq!(t["state"], "changed", "a review leaves the state as it is");
+    assert_eq!(t["reviewed_by"], "sam");
+    assert_eq!(t["review_overdue"], false);
+    assert!(t["review_due"].as_str().unwrap() > "2020-01-01");
+    env.writer.handle().flush().unwrap();
+    let recs: Vec<Value> = leaves(&env.db)
+        .into_iter()
+        .filter(|l| l["event"] == "catalog_tool_reviewed")
+        .collect();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["detail"]["by"], "sam");
+    assert_eq!(recs[0]["detail"]["reason"], "still needed");
+    assert_eq!(recs[0]["detail"]["next_review"], t["review_due"]);
+    assert!(decided(&env).is_empty(), "a review is no decision");
+}
