@@ -23,6 +23,51 @@ pub struct ClassLabels {
     pub class: &'static str,
 }
 
+/// The catalog's records, by the name `mcp_catalog_events_total{event}` gives them.
+pub const EVENTS: [(&str, &str); 5] = [
+    ("catalog_tool_first_seen", "first_seen"),
+    ("catalog_tool_changed", "changed"),
+    ("catalog_tool_restored", "restored"),
+    ("catalog_tool_decided", "decided"),
+    ("catalog_tool_reviewed", "reviewed"),
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub event: &'static str,
+}
+
+/// The label of a catalog record, if `ev` is one.
+pub(crate) fn event_label(ev: &AuditEvent) -> Option<&'static str> {
+    let name = ev.event?;
+    EVENTS.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+}
+
+/// The security event of a catalog record other than a changed definition (which has its own,
+/// [`security_event`]): a tool first seen (its state), restored, decided (by whom, to what)
+/// or reviewed. Names and states only, never a definition's text.
+pub(crate) fn lifecycle_event(ev: &AuditEvent) -> Option<(&'static str, Value)> {
+    let label = event_label(ev).filter(|l| *l != "changed")?;
+    let d = ev.detail.as_ref()?;
+    Some((
+        crate::events::CATALOG_EVENT,
+        serde_json::json!({
+            "event": crate::events::CATALOG_EVENT,
+            "catalog_event": label,
+            "timestamp": crate::events::timestamp(ev.ts_us),
+            "record_id": ev.id.to_string(),
+            "server": d.get("server"),
+            "tool": d.get("tool"),
+            "state": d.get("state"),
+            "pin": d.get("pin"),
+            "by": d.get("by"),
+            "via": d.get("via"),
+            "renamed_from": d.get("renamed_from"),
+            "next_review": d.get("next_review"),
+        }),
+    ))
+}
+
 /// Counts the catalog's tools by state and those past their review (`None` when the catalog
 /// cannot be read).
 pub type CatalogSource = Arc<dyn Fn() -> Option<warden_proxy::catalog_meta::Counts> + Send + Sync>;

@@ -19,6 +19,8 @@ pub const ANOMALY: &str = "mcp_anomaly";
 pub const APPROVAL_REQUESTED: &str = "mcp_approval_requested";
 pub const APPROVAL_DECIDED: &str = "mcp_approval_decided";
 pub const TOOL_DEFINITION_CHANGED: &str = "mcp_tool_definition_changed";
+/// A tool first seen, restored, decided or reviewed in the catalog.
+pub const CATALOG_EVENT: &str = "mcp_catalog_event";
 
 /// Where the stream goes.
 #[derive(Clone, Debug, PartialEq, Eq)]

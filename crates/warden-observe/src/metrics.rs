@@ -124,6 +124,8 @@ pub struct Metrics {
     pub catalog_changes: Family<crate::catalog::ClassLabels, Counter>,
     /// Where `mcp_catalog_tools` is read from when scraped (set once the catalog is open).
     pub catalog_tools: Arc<crate::catalog::CatalogGauge>,
+    /// Catalog records this warden wrote or saw, by event.
+    pub catalog_events: Family<crate::catalog::EventLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -160,6 +162,7 @@ impl Metrics {
             approvals_pending: Arc::default(),
             catalog_changes: Family::default(),
             catalog_tools: Arc::default(),
+            catalog_events: Family::default(),
             registry: Registry::default(),
         };
         r.register(
@@ -256,6 +259,11 @@ impl Metrics {
         r.register_collector(Box::new(crate::catalog::CatalogCollector(
             m.catalog_tools.clone(),
         )));
+        r.register(
+            "mcp_catalog_events",
+            "Tool catalog records (first_seen, changed, restored, decided, reviewed) this warden wrote",
+            m.catalog_events.clone(),
+        );
         if let Some(w) = writer {
             r.register_collector(Box::new(WriterCollector(w)));
         }
@@ -273,6 +281,10 @@ impl Metrics {
         for class in crate::catalog::CLASSES {
             m.catalog_changes
                 .get_or_create_owned(&crate::catalog::ClassLabels { class });
+        }
+        for (_, event) in crate::catalog::EVENTS {
+            m.catalog_events
+                .get_or_create_owned(&crate::catalog::EventLabels { event });
         }
         for outcome in OUTCOMES {
             m.approvals.get_or_create_owned(&OutcomeLabels { outcome });

@@ -560,7 +560,29 @@ impl Observability {
                     .get_or_create(&ResultLabels { result: "failed" })
                     .inc();
             }
+            Some(
+                "catalog_tool_first_seen"
+                | "catalog_tool_restored"
+                | "catalog_tool_decided"
+                | "catalog_tool_reviewed",
+            ) => {
+                if let Some(event) = crate::catalog::event_label(ev) {
+                    self.metrics
+                        .catalog_events
+                        .get_or_create(&crate::catalog::EventLabels { event })
+                        .inc();
+                }
+                if self.events.is_some()
+                    && let Some((name, v)) = crate::catalog::lifecycle_event(ev)
+                {
+                    self.emit(name, &v);
+                }
+            }
             Some("catalog_tool_changed") => {
+                self.metrics
+                    .catalog_events
+                    .get_or_create(&crate::catalog::EventLabels { event: "changed" })
+                    .inc();
                 if let Some(class) = crate::catalog::changed_class(ev) {
                     self.metrics
                         .catalog_changes

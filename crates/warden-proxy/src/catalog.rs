@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
-use warden_audit::catalog::{CatalogStore, Intake, Seen, State, Tool};
+use warden_audit::catalog::{CatalogStore, Intake, NewTools, Seen, State, Tool};
 use warden_policy::{CatalogMeta, Day};
 
 use crate::catalog_meta::Review;
@@ -196,11 +196,29 @@ impl Catalog {
         tool: &str,
         reviews: Option<Reviews<'_>>,
     ) -> Option<Blocked> {
-        let known = self.known(server, tool)?;
         let blocked = |state, review_due| Blocked {
             tool: tool.to_owned(),
             state,
             review_due,
+        };
+        let known = match self.known(server, tool) {
+            Some(k) => k,
+            // Not listed in this process (a client calling from a list it kept across a
+            // restart of warden): the store's state counts.
+            None => match self.store.get(server, tool) {
+                Ok(Some(t)) => {
+                    self.remember(server, &t);
+                    Known {
+                        state: t.state,
+                        reviewed_us: t.reviewed_us,
+                    }
+                }
+                // Never listed at all: new tools are approved on sight only under `allow`.
+                Ok(None) if self.intake.new == NewTools::Allow => return None,
+                Ok(None) => return Some(blocked(State::New, None)),
+                // The store failing: not known to be approved (fail closed).
+                Err(_) => return Some(blocked(State::New, None)),
+            },
         };
         if known.state.blocked() {
             // Gone from the store, or the store failing: stay blocked (fail closed).

@@ -361,3 +361,46 @@ fn bulk_approval_approves_the_cosmetic_change_only_and_the_running_warden_honour
     assert_eq!(d["by"], "sec");
     place.assert_verifies();
 }
+
+/// A client may call a tool from a list it kept: the catalog's state counts even when this
+/// warden has not seen the tool listed (a restart), and under `--new-tools quarantine` a tool
+/// never listed at all is not approved.
+#[test]
+fn a_call_without_a_list_is_judged_by_the_stored_catalog() {
+    let Some(peers) = peers() else { return };
+    let place = Place::new();
+    let mut s = Session::start(&place, &peers, &[]);
+    assert_eq!(s.tools(1), ["fetch_page", "rotate"]);
+    let rotated = s.rpc(2, "tools/call", json!({"name": "rotate", "arguments": {}}));
+    assert_eq!(rotated["result"]["isError"], false, "{rotated}");
+    assert_eq!(s.tools(3), ["rotate"]);
+    s.stop();
+    // Restarted; the client calls the quarantined tool straight away, from its old list.
+    let mut s = Session::start(&place, &peers, &[("RUGPULL_CHANGED", "1")]);
+    let refused = s.fetch(1, "fetch_page");
+    assert_eq!(refused["error"]["code"], -32018, "{refused}");
+    assert_eq!(refused["error"]["data"]["state"], "changed");
+    // An approved tool is callable without a list.
+    let r = s.rpc(2, "tools/call", json!({"name": "rotate", "arguments": {}}));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    s.stop();
+
+    // Under --new-tools quarantine, a never-listed tool of a new server is not approved...
+    let other = Place::new();
+    let mut s = Session::start_with(
+        &other,
+        &peers,
+        &[],
+        &["--new-tools", "quarantine"],
+        Stdio::inherit(),
+    );
+    let refused = s.rpc(1, "tools/call", json!({"name": "rotate", "arguments": {}}));
+    assert_eq!(refused["error"]["code"], -32018, "{refused}");
+    assert_eq!(refused["error"]["data"]["reason"], "tool_quarantined");
+    // ...until the server's first list is taken as its baseline.
+    assert_eq!(s.tools(2), ["fetch_page", "rotate"]);
+    let r = s.rpc(3, "tools/call", json!({"name": "rotate", "arguments": {}}));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    s.stop();
+    other.assert_verifies();
+}
