@@ -38,7 +38,8 @@ pub const DEFAULT_KEYS: &[&str] = &[
     "session_key",
 ];
 
-/// Ids of the built-in value detectors, all enabled by default.
+/// Ids of the built-in value detectors, all enabled by default (`phone` included: see the
+/// module documentation for what it matches).
 pub const BUILTIN_DETECTORS: &[&str] = &[
     "aws_access_key",
     "aws_secret_key",
@@ -55,6 +56,7 @@ pub const BUILTIN_DETECTORS: &[&str] = &[
     "card_number",
     "email",
     "iban",
+    "phone",
 ];
 
 /// Longest id accepted for a custom rule.
@@ -227,6 +229,7 @@ impl Redactor {
         let mut anchored = Vec::new();
         let mut card = None;
         let mut iban = None;
+        let mut phone = None;
         for b in BUILTINS {
             unmatched.remove(b.id);
             if is_off(b.id) || !config.detectors.iter().any(|d| d == b.id) {
@@ -241,6 +244,10 @@ impl Redactor {
                 "iban" => {
                     iban = Some(index);
                     Matcher::Iban
+                }
+                "phone" => {
+                    phone = Some(index);
+                    Matcher::Phone
                 }
                 _ => {
                     anchored.push((index, b.bit));
@@ -358,6 +365,7 @@ impl Redactor {
             anchored,
             card,
             iban,
+            phone,
             custom_set,
             custom,
             pairs,
