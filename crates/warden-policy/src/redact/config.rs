@@ -83,23 +83,29 @@ pub struct RedactConfig {
     pub allow_keys: Vec<String>,
     /// Mask values in the results sent to the client too (not only in the audit copy).
     pub scan_response: bool,
-    /// What to mask on the wire: detector ids (`email`) or key words (`phone`).
+    /// What to mask on the wire. Every entry is a key word: values under keys it names are
+    /// masked whole (`phone` masks `phone`, `mobilePhone`, `phone_number`). An entry that is
+    /// also a detector id (`email`, `phone`, `card_number`, …) masks what that detector finds
+    /// in any string as well, so `phone` masks phone numbers in free text and in JSON carried
+    /// as text.
     pub mask_fields: Vec<String>,
 }
 
 impl RedactConfig {
-    /// The rules for masking results on the wire (`scan_response` with `mask_fields`), if any.
+    /// The rules for masking results on the wire (`scan_response` with `mask_fields`), if any:
+    /// every entry as a key rule, and the entries that name a built-in detector as detectors.
     pub fn wire(&self) -> Option<RedactConfig> {
         if !self.scan_response || self.mask_fields.is_empty() {
             return None;
         }
-        let (detectors, keys): (Vec<String>, Vec<String>) = self
+        let detectors = self
             .mask_fields
             .iter()
+            .filter(|f| BUILTIN_DETECTORS.contains(&f.as_str()))
             .cloned()
-            .partition(|f| BUILTIN_DETECTORS.contains(&f.as_str()));
+            .collect();
         Some(RedactConfig {
-            keys,
+            keys: self.mask_fields.clone(),
             detectors,
             ..RedactConfig::empty()
         })

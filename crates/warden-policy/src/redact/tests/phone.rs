@@ -217,6 +217,43 @@ fn the_default_redactor_masks_phones_in_text() {
     assert!(off.scan(&json!("call 555-010-0199")).is_empty());
 }
 
+#[test]
+fn wire_rules_mask_phone_keys_and_phone_values() {
+    let cfg = RedactConfig {
+        scan_response: true,
+        mask_fields: vec!["email".into(), "phone".into(), "ssn".into()],
+        ..RedactConfig::default()
+    };
+    let wire = cfg.wire().unwrap();
+    assert_eq!(wire.detectors, ["email", "phone"]);
+    assert_eq!(wire.keys, ["email", "phone", "ssn"]);
+    let r = Redactor::new(&wire).unwrap();
+    let mut v = json!({
+        "content": [{"type": "text", "text": r#"[{"name":"Ann","tel":"+44 20 7946 0958","mail":"ann@example.com"}]"#}],
+        "structuredContent": {"name": "Jane", "phone": "ext. 12", "mobilePhone": 5550100, "ssn": "x", "token": "kept"},
+        "note": "call (555) 010-0199",
+    });
+    r.redact(&mut v);
+    assert_eq!(
+        text_at(&v, "/content/0/text"),
+        r#"[{"name":"Ann","tel":"[REDACTED:phone]","mail":"[REDACTED:email]"}]"#
+    );
+    assert_eq!(
+        v["structuredContent"],
+        json!({"name": "Jane", "phone": KEY_MARKER, "mobilePhone": KEY_MARKER, "ssn": KEY_MARKER, "token": "kept"})
+    );
+    assert_eq!(text_at(&v, "/note"), "call [REDACTED:phone]");
+    // Without `scan_response`, or with nothing to mask, there are no wire rules.
+    assert!(
+        RedactConfig {
+            scan_response: false,
+            ..cfg.clone()
+        }
+        .wire()
+        .is_none()
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
