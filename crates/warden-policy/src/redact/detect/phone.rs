@@ -13,8 +13,9 @@
 //!   (one may be parenthesised: `+1 (555) 010-0199`, `+44 (0)20 …`); 7–15 digits in all;
 //!   at most one 1-digit group after the country code and the last group 2+ digits; or `+`
 //!   and 7–15 digits unbroken (`+14155552671`);
-//! - **parenthesised area code**: `(` 2–5 digits `)`, then groups of 2–8 digits, 9–12 digits
-//!   in all (`(555) 010-0199`, `(02) 9876 5432`), optionally after a `1`;
+//! - **parenthesised area code**: `(` 2–3 digits, or 4–5 starting with `0`, `)`, then groups
+//!   of 2–8 digits, 9–12 digits in all (`(555) 010-0199`, `(02) 9876 5432`, `(0161) 496
+//!   0000`), optionally after a `1`;
 //! - **North American**: 3-3-4 digits with one kind of separator, the area code starting 2–9,
 //!   optionally after a `1` (`555-010-0199`, `555.010.0199`, `1-800-555-0199`);
 //! - **trunk prefix 0**: a first group of 2–5 digits starting with `0`, then 1–4 groups of
@@ -242,7 +243,14 @@ fn is_phone(b: &[u8], w: &[Group], intl: bool) -> bool {
     };
     // Parenthesised area code.
     if body[0].paren {
-        return (2..=5).contains(&body[0].len)
+        // Area codes of 4–5 digits carry the trunk 0 (`(0161)`), so `(2019) 2020-2021` is no
+        // phone.
+        let area_ok = match body[0].len {
+            2 | 3 => true,
+            4 | 5 => first_digit(&body[0]) == b'0',
+            _ => false,
+        };
+        return area_ok
             && body.len() >= 2
             && body[1..].iter().all(|g| (2..=8).contains(&g.len))
             && !dotted;
