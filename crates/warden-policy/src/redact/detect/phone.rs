@@ -58,6 +58,19 @@ pub(in crate::redact) fn find_phones(b: &[u8], rule: usize, hits: &mut Vec<Hit>)
     while let Some(k) = first_digit(&b[i..]) {
         let p = i + k;
         let intl = p >= 1 && b[p - 1] == b'+';
+        // Most digit runs are one group (numbers, ids, hex): no phone without `+` can be one.
+        let mut q = p;
+        while q < b.len() && b[q].is_ascii_digit() {
+            q += 1;
+        }
+        let grouped = matches!(b.get(q), Some(b' ' | b'-' | b'.'))
+            && b.get(q + 1)
+                .is_some_and(|&c| c.is_ascii_digit() || c == b'(');
+        let area = p >= 1 && b[p - 1] == b'(' && b.get(q) == Some(&b')');
+        if !intl && !grouped && !area {
+            i = q;
+            continue;
+        }
         let start = if intl { p - 1 } else { p };
         groups.clear();
         let mut end = parse_run(b, p, intl, &mut groups);
