@@ -128,7 +128,8 @@ fn ordered<T: Copy + PartialEq>(
         Value::Object(o) if o.contains_key("in") => ordered(&o["in"], all, read, what),
         Value::Object(o)
             if o.keys().any(|k| k == "min" || k == "max")
-                && o.keys().all(|k| ["min", "max", "not"].contains(&k.as_str())) =>
+                && o.keys()
+                    .all(|k| ["min", "max", "not"].contains(&k.as_str())) =>
         {
             let lo = o.get("min").map(one).transpose()?.map_or(0, rank);
             let hi = o
