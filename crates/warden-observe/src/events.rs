@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crossbeam_channel::{Sender, TryRecvError, TrySendError, bounded};
 use prometheus_client::metrics::counter::Counter;
 
-/// The guide's event names, plus `mcp_anomaly` and the approval events.
+/// The guide's event names, plus `mcp_anomaly`, the approval events and policy alerts.
 pub const TOOL_CALL: &str = "mcp_tool_call";
 pub const ACCESS_DENIED: &str = "mcp_access_denied";
 pub const RATE_LIMIT: &str = "mcp_rate_limit";
@@ -18,6 +18,9 @@ pub const BUDGET_EXCEEDED: &str = "mcp_budget_exceeded";
 pub const ANOMALY: &str = "mcp_anomaly";
 pub const APPROVAL_REQUESTED: &str = "mcp_approval_requested";
 pub const APPROVAL_DECIDED: &str = "mcp_approval_decided";
+/// An alert a governance-guide file's `audit.alert_on` asks for (`blocked_table_attempt`,
+/// `large_result_set`), from the gateway's `policy_alert` record.
+pub const POLICY_ALERT: &str = "mcp_policy_alert";
 
 /// Where the stream goes.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,6 +24,7 @@ mod counters;
 mod decide;
 mod elicit;
 mod facts;
+mod guide;
 mod hold;
 mod parse;
 mod record;

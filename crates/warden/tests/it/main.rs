@@ -11,6 +11,7 @@ mod catalog;
 mod conformance;
 mod crash;
 mod differential;
+mod guide_policy;
 mod listeners;
 mod observe;
 mod paths;
