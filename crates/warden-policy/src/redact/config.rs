@@ -38,7 +38,8 @@ pub const DEFAULT_KEYS: &[&str] = &[
     "session_key",
 ];
 
-/// Ids of the built-in value detectors, all enabled by default.
+/// Ids of the built-in value detectors, all enabled by default (`phone` included: see the
+/// module documentation for what it matches).
 pub const BUILTIN_DETECTORS: &[&str] = &[
     "aws_access_key",
     "aws_secret_key",
@@ -55,6 +56,7 @@ pub const BUILTIN_DETECTORS: &[&str] = &[
     "card_number",
     "email",
     "iban",
+    "phone",
 ];
 
 /// Longest id accepted for a custom rule.
@@ -81,23 +83,29 @@ pub struct RedactConfig {
     pub allow_keys: Vec<String>,
     /// Mask values in the results sent to the client too (not only in the audit copy).
     pub scan_response: bool,
-    /// What to mask on the wire: detector ids (`email`) or key words (`phone`).
+    /// What to mask on the wire. Every entry is a key word: values under keys it names are
+    /// masked whole (`phone` masks `phone`, `mobilePhone`, `phone_number`). An entry that is
+    /// also a detector id (`email`, `phone`, `card_number`, …) masks what that detector finds
+    /// in any string as well, so `phone` masks phone numbers in free text and in JSON carried
+    /// as text.
     pub mask_fields: Vec<String>,
 }
 
 impl RedactConfig {
-    /// The rules for masking results on the wire (`scan_response` with `mask_fields`), if any.
+    /// The rules for masking results on the wire (`scan_response` with `mask_fields`), if any:
+    /// every entry as a key rule, and the entries that name a built-in detector as detectors.
     pub fn wire(&self) -> Option<RedactConfig> {
         if !self.scan_response || self.mask_fields.is_empty() {
             return None;
         }
-        let (detectors, keys): (Vec<String>, Vec<String>) = self
+        let detectors = self
             .mask_fields
             .iter()
+            .filter(|f| BUILTIN_DETECTORS.contains(&f.as_str()))
             .cloned()
-            .partition(|f| BUILTIN_DETECTORS.contains(&f.as_str()));
+            .collect();
         Some(RedactConfig {
-            keys,
+            keys: self.mask_fields.clone(),
             detectors,
             ..RedactConfig::empty()
         })
@@ -227,6 +235,7 @@ impl Redactor {
         let mut anchored = Vec::new();
         let mut card = None;
         let mut iban = None;
+        let mut phone = None;
         for b in BUILTINS {
             unmatched.remove(b.id);
             if is_off(b.id) || !config.detectors.iter().any(|d| d == b.id) {
@@ -241,6 +250,10 @@ impl Redactor {
                 "iban" => {
                     iban = Some(index);
                     Matcher::Iban
+                }
+                "phone" => {
+                    phone = Some(index);
+                    Matcher::Phone
                 }
                 _ => {
                     anchored.push((index, b.bit));
@@ -358,6 +371,7 @@ impl Redactor {
             anchored,
             card,
             iban,
+            phone,
             custom_set,
             custom,
             pairs,

@@ -5,7 +5,7 @@
 //! # Layout
 //! `config` (settings, validation, building a [`Redactor`]), `keys` (key rules),
 //! `text` (the string engine: find, merge, replace, re-scan), `detect::{patterns, digits,
-//! iban}` (the value detector families), `walk` (the tree walker), `fast` (the byte-level
+//! iban, phone}` (the value detector families), `walk` (the tree walker), `fast` (the byte-level
 //! fast path), `unique` (the strict parse: no duplicate member), `tolerant` (the scan of text
 //! that is not one JSON tree), `copy` (the audit copy as the proxy stores it, and single
 //! fields) and `spans` (that copy with the spans a record needs in it).
@@ -35,7 +35,7 @@
 //!   string is replaced by `[REDACTED:<rule id>]`, keeping the surrounding text; overlapping
 //!   matches merge into one marker named by the earlier rule in priority order (PEM, JWT,
 //!   AWS access key, AWS secret key, GitHub, Slack, Anthropic, OpenAI, Google API key, IBAN,
-//!   card, URI password, e-mail, HTTP Basic, bearer, then custom rules), so
+//!   card, URI password, e-mail, HTTP Basic, bearer, phone, then custom rules), so
 //!   `Bearer <jwt>` becomes `Bearer [REDACTED:jwt]`. Object *keys* are scanned too (a map
 //!   keyed by e-mail address would otherwise leak it): a key with a match is renamed to its
 //!   redacted text (with ` #2`, ` #3`, … appended if that name is taken). A JSON *number* that
@@ -64,6 +64,18 @@
 //! - `email`: ASCII `local@domain.tld` with an alphabetic TLD, so `pkg@1.2.3` and `@scope/x`
 //!   are not matched; `icon@2x.png` is (a file-name false positive we accept: over-redaction
 //!   is the safe side).
+//! - `phone`: numbers written the way phone numbers are written, never a bare digit run: `+`
+//!   and a country code (1–3 digits) then 7–15 digits in all, unbroken or in groups joined by
+//!   single spaces, dots or hyphens, one group maybe parenthesised (`+1 (555) 010-0199`,
+//!   `+44 (0)20 7946 0958`); or a national form with separators, 9–12 digits: a parenthesised
+//!   area code (`(555) 010-0199`), North American 3-3-4 with one kind of separator and the
+//!   area code starting 2–9 (`555-010-0199`, `555.010.0199`, `1-800-555-0199`), or a trunk
+//!   `0` first group (`020 7946 0958`, `03-1234-5678`, `06 12 34 56 78`). Not glued to a
+//!   letter, digit, `_`, `.`, `-`, `/` or `+` (a run glued on its left is skipped whole), nor
+//!   followed by one of `.,:/-+` and a digit. So ISO dates and times, IPv4 addresses,
+//!   versions, UUIDs, integers, decimals, hex, unix timestamps, thousands-grouped amounts and
+//!   card numbers are left alone. Known misses: extensions glued on (`…0199x12`), 7-digit
+//!   local numbers (`555-0199`), vanity letters. Rules in `detect/phone.rs`.
 //! - `bearer`: `Bearer`, `bearer` or `BEARER` starting a word, then spaces (or `%20`) and at
 //!   least 16 token68 characters; only the token is replaced (the scheme word survives), so
 //!   prose ("the bearer of…") is not touched.
@@ -95,8 +107,9 @@
 //! Strings shorter than 6 bytes skip the built-in detectors. Otherwise a clean string pays
 //! for a literal prefilter (up to 64 bytes a byte loop; longer, memchr for `@` and one
 //! SIMD-accelerated literal-set regex of the detectors' fixed prefixes, e.g. `eyJ`, `AKIA`,
-//! `-----BEGIN`, `://`) and one hand-written pass from digit run to digit run (card numbers and
-//! IBANs); a detector's own regex runs only when the prefilter finds one of its own literals. Object keys pay the same
+//! `-----BEGIN`, `://`), one hand-written pass from digit run to digit run (card numbers and
+//! IBANs) and another for phone numbers (a bounded number of candidate windows per run of digit
+//! groups); a detector's own regex runs only when the prefilter finds one of its own literals. Object keys pay the same
 //! plus a word split without allocation (keys under 128 bytes). Recursion depth is that of the
 //! value (serde_json's parser limits it to 128).
 
@@ -161,6 +174,7 @@ pub struct Redactor {
     anchored: Vec<(usize, u32)>,
     card: Option<usize>,
     iban: Option<usize>,
+    phone: Option<usize>,
     custom_set: Option<RegexSet>,
     /// Rule index of each pattern of `custom_set`.
     custom: Vec<usize>,

@@ -6,6 +6,7 @@ use regex::Regex;
 
 use super::detect::digits::find_digit_secrets;
 use super::detect::patterns::{EMAIL, QUERY, quick_anchor};
+use super::detect::phone::find_phones;
 use super::{MARKER_OPEN, Redactor};
 
 /// Shortest string any built-in detector can match (`a@b.co`).
@@ -27,6 +28,8 @@ pub(super) enum Matcher {
     Card,
     /// Hand-written scanner (registry length, mod-97).
     Iban,
+    /// Hand-written scanner (phone numbers as written: `+` or separators, shapes).
+    Phone,
     /// Key rules on `name=value` pairs inside strings (URI query parameters, env lines).
     Pairs,
 }
@@ -126,6 +129,9 @@ impl Redactor {
             }
             if self.card.is_some() || self.iban.is_some() {
                 find_digit_secrets(bytes, self.card, self.iban, hits);
+            }
+            if let Some(rule) = self.phone {
+                find_phones(bytes, rule, hits);
             }
         }
         // Query parameters: only after a `?` (seen by the prefilter's pass).
@@ -245,7 +251,7 @@ impl Redactor {
             }
         };
         match &self.rules[rule].matcher {
-            Matcher::Card | Matcher::Iban | Matcher::Pairs => {}
+            Matcher::Card | Matcher::Iban | Matcher::Phone | Matcher::Pairs => {}
             Matcher::Regex {
                 re,
                 group: None,

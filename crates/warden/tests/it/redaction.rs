@@ -269,7 +269,9 @@ fn wire_masking_hides_fields_from_the_client_too() {
     let rules = place.dir.path().join("dlp.yaml");
     std::fs::write(&rules, "scan_response: true\nmask_fields: [email, phone]\n").unwrap();
     let rules_arg = rules.display().to_string();
-    let script = r#"read a; printf '%s\n' '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Contact jane.doe@example.com"}],"structuredContent":{"name":"Jane","phone":"+1 555 0100","email":"jane.doe@example.com"}}}'; read b; exit 0"#;
+    // Phone numbers under a `phone` key, in free text, and in JSON rows carried as text (an
+    // SQL server's result): all masked.
+    let script = r#"read a; printf '%s\n' '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Contact jane.doe@example.com or call (555) 010-0199"},{"type":"text","text":"[{\"name\":\"Ann\",\"phone\":\"+44 20 7946 0958\",\"joined\":\"2026-12-03 12:30:00\"}]"}],"structuredContent":{"name":"Jane","phone":"+1 555 0100","email":"jane.doe@example.com"}}}'; read b; exit 0"#;
     let mut child = warden()
         .args(place.run_args(&["--redact-config", &rules_arg, "--shell"]))
         .arg(script)
@@ -284,10 +286,9 @@ fn wire_masking_hides_fields_from_the_client_too() {
     drop(stdin);
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !text.contains("jane.doe@example.com") && !text.contains("555 0100"),
-        "{text}"
-    );
+    for value in ["jane.doe@example.com", "555 0100", "010-0199", "7946 0958"] {
+        assert!(!text.contains(value), "{value} in {text}");
+    }
     let reply: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(
         reply["result"]["structuredContent"]["name"], "Jane",
@@ -295,7 +296,16 @@ fn wire_masking_hides_fields_from_the_client_too() {
     );
     assert_eq!(
         reply["result"]["content"][0]["text"],
-        "Contact [REDACTED:email]"
+        "Contact [REDACTED:email] or call [REDACTED:phone]"
+    );
+    assert_eq!(
+        reply["result"]["content"][1]["text"],
+        r#"[{"name":"Ann","phone":"[REDACTED:phone]","joined":"2026-12-03 12:30:00"}]"#,
+        "a phone inside JSON text is masked, the date beside it kept"
+    );
+    assert_eq!(
+        reply["result"]["structuredContent"]["phone"], "[REDACTED:key]",
+        "a member named phone is masked whatever its value"
     );
     let leaves = place.leaves();
     let result = leaves.iter().find(|l| l["kind"] == "result").unwrap();
@@ -306,9 +316,24 @@ fn wire_masking_hides_fields_from_the_client_too() {
         .filter_map(|m| m["rule"].as_str())
         .collect();
     assert!(
-        masked.contains(&"email") && masked.contains(&"key"),
+        masked.contains(&"email") && masked.contains(&"key") && masked.contains(&"phone"),
         "{masked:?}"
     );
+    // The audit copy's own redaction (phone is on by default) finds them too: the stored result
+    // has each phone replaced.
+    let stored: Vec<(&str, &str)> = result["redactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| Some((r["rule"].as_str()?, r["pointer"].as_str()?)))
+        .collect();
+    for at in [
+        "/result/content/0/text",
+        "/result/content/1/text",
+        "/result/structuredContent/phone",
+    ] {
+        assert!(stored.contains(&("phone", at)), "{at}: {stored:?}");
+    }
 }
 
 #[test]

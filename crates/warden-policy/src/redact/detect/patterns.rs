@@ -1,5 +1,6 @@
 //! The regex detectors, in priority order, with the literals that prefilter them: private keys,
-//! JWTs, cloud and SaaS credentials, URI passwords, e-mail addresses and HTTP credentials.
+//! JWTs, cloud and SaaS credentials, URI passwords, e-mail addresses and HTTP credentials (and
+//! the slots of the hand-written scanners: IBAN, card number, phone).
 //! Each detector has a bit; the prefilter says which detectors' literals occur in a string, and
 //! only those detectors' regexes run.
 
@@ -9,7 +10,7 @@ pub(in crate::redact) struct Builtin {
     pub(in crate::redact) bit: u32,
     pub(in crate::redact) pattern: &'static str,
     /// Literals one of which every match contains, for the prefilter; `&[]` for the
-    /// hand-written digit scanners (card, IBAN).
+    /// hand-written digit scanners (card, IBAN, phone).
     pub(in crate::redact) anchors: &'static [&'static str],
     /// Only capture group 1 is secret (the rest of the match is context that stays).
     pub(in crate::redact) group: bool,
@@ -166,6 +167,14 @@ pub(in crate::redact) const BUILTINS: &[Builtin] = &[
         pattern: r"(?-u:\b)(?:[Bb]earer|BEARER)(?:[ \t]+|%20)([A-Za-z0-9._~+/-]{16,}=*)",
         anchors: &["earer", "EARER"],
         group: true,
+        check: None,
+    },
+    Builtin {
+        id: "phone",
+        bit: 1 << 15,
+        pattern: "",
+        anchors: &[],
+        group: false,
         check: None,
     },
 ];

@@ -17,7 +17,7 @@ fn false_positives_are_left_alone() {
         "ts_ns_text": "created 1718000000123456789",
         "float": "0.30000000000000004",
         "coords": "37.774929483212345,-122.419415",
-        "phone": "+1 415 555 2671",
+        "not_phone": "2024-01-15 12:30:00 from 10.0.0.1 running 1.2.3 (build 4567)",
         "dates": "2024-01-15 2024-02-15 2024-03-15",
         "version": "installed lodash@4.17.21 and @types/node",
         "model": "tokenizer",

@@ -5,6 +5,7 @@ mod config;
 mod corpus;
 mod detectors;
 mod keys;
+mod phone;
 mod props;
 mod throughput;
 mod tolerant;

@@ -18,6 +18,8 @@ fn fragment() -> impl Strategy<Value = String> {
         Just(EMAIL.to_owned()),
         Just(IBAN_DE.to_owned()),
         Just(IBAN_GB.to_owned()),
+        Just("+1 415 555 2671".to_owned()),
+        Just("(555) 010-0199".to_owned()),
         Just("[REDACTED:".to_owned()),
         Just("]".to_owned()),
         Just("eyJ".to_owned()),
@@ -138,6 +140,8 @@ pub(super) fn json_doc() -> impl Strategy<Value = Value> {
         "Bearer abcdef0123456789abcdef0123456789",
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijklmnop",
         "plain words",
+        "call (555) 010-0199",
+        "+44 20 7946 0958",
         "1234",
     ]);
     let leaf = prop_oneof![
