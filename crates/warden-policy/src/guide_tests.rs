@@ -128,3 +128,28 @@ fn a_guide_file_may_sit_beside_policies_in_the_same_file() {
     let p = PolicySet::compile_many(&[("db.yaml", &mixed)]).unwrap();
     assert_eq!(p.rules().len(), 4);
 }
+
+#[test]
+fn other_names_bring_a_tool_under_the_guide_s_file() {
+    let aka = "catalog:\n  tools:\n    - tool: \"database:*_query\"\n      aka: [database.query]\n";
+    let p =
+        PolicySet::compile_many(&[("database-access.yaml", GUIDE), ("names.yaml", aka)]).unwrap();
+    let meta = p.catalog().lookup("database", "read_query");
+    assert_eq!(meta.aka, ["database.query"]);
+    let facts = crate::catalog::ToolFacts {
+        aka: meta.aka,
+        ..Default::default()
+    };
+    let roles = vec!["on-call".to_owned()];
+    let bad = json!({"query": "SELECT secret FROM credentials WHERE id = 1 LIMIT 5"});
+    let req = Request {
+        tool: Some(&facts),
+        ..call("database", "read_query", &bad, &roles)
+    };
+    let d = p.evaluate(&req);
+    assert_eq!(
+        d.rule.as_deref(),
+        Some("database-access: constraints"),
+        "{d:?}"
+    );
+}

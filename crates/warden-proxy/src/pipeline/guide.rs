@@ -88,3 +88,72 @@ impl Pipeline {
         Some(ev)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sha2::Digest;
+    use warden_core::Direction;
+
+    use super::super::Route;
+    use super::super::tests::{Seen, governed, line};
+
+    const GUIDE: &str = "tool: srv.query
+constraints:
+  max_rows: 2
+dlp:
+  scan_response: true
+  mask_fields: [email]
+audit:
+  log_response_hash: true
+  alert_on: [large_result_set]
+";
+
+    #[test]
+    fn a_result_over_max_rows_is_masked_hashed_and_raises_an_alert() {
+        let (p, _keep) = governed(GUIDE);
+        let seen = Arc::new(Seen::default());
+        let p = p.with_observer(seen.clone());
+        let call = line(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query","arguments":{"sql":"SELECT a FROM t LIMIT 2"}}}"#,
+        );
+        assert_eq!(
+            p.on_frame(Direction::C2S, call).unwrap().route,
+            Route::Forward
+        );
+        // The server ignored the LIMIT: three rows, as JSON text.
+        let rows = r#"[{\"a\":1,\"e\":\"ann@example.com\"},{\"a\":2},{\"a\":3}]"#;
+        let result = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"result":{{"content":[{{"type":"text","text":"{rows}"}}]}}}}"#
+        );
+        let Route::Replace(bytes) = p.on_frame(Direction::S2C, line(&result)).unwrap().route else {
+            panic!("the result was not masked")
+        };
+        let sent = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(!sent.contains("ann@example.com") && sent.contains("[REDACTED:email]"));
+        let records = seen.take();
+        let res = records.iter().find(|r| r.kind == "result").unwrap();
+        let d = sha2::Sha256::digest(result.as_bytes());
+        let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            res.detail.as_ref().unwrap()["response_sha256"],
+            format!("sha256:{hex}")
+        );
+        let alert = records
+            .iter()
+            .find(|r| r.event == Some("policy_alert"))
+            .unwrap();
+        let a = alert.detail.as_ref().unwrap();
+        assert_eq!(
+            (&a["alert"], &a["rows"], &a["max_rows"], &a["tool"]),
+            (
+                &"large_result_set".into(),
+                &3.into(),
+                &2.into(),
+                &"srv.query".into()
+            )
+        );
+        assert_eq!(alert.exchange, res.exchange);
+    }
+}
