@@ -380,9 +380,12 @@ fn the_guide_s_file_governs_mcp_server_sqlite_through_aka() {
     // write_query is `database.query` too: a DELETE without WHERE is denied, and so is a
     // write at all (read_only).
     let r = s.call("write_query", "DELETE FROM customers");
-    denied(&r, "database-access: constraints", "DELETE");
+    denied(&r, "database-access: constraints", "(require_where_clause)");
+    denied(&r, "database-access: constraints", "(read_only)");
     let r = s.call("write_query", "DELETE FROM customers WHERE id = 2");
-    denied(&r, "database-access: constraints", "read");
+    denied(&r, "database-access: constraints", "(read_only)");
+    let text = r.to_string();
+    assert!(!text.contains("require_where_clause"), "{text}");
     s.finish();
     let rows = Command::new(peers.join("sqlite-venv/bin/python"))
         .arg("-c")
