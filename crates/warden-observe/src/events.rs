@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use crossbeam_channel::{Sender, TryRecvError, TrySendError, bounded};
 use prometheus_client::metrics::counter::Counter;
 
-/// The guide's event names, plus `mcp_anomaly`, the approval events and the catalog's.
+/// The guide's event names, plus `mcp_anomaly`, the approval events, the catalog's and
+/// policy alerts.
 pub const TOOL_CALL: &str = "mcp_tool_call";
 pub const ACCESS_DENIED: &str = "mcp_access_denied";
 pub const RATE_LIMIT: &str = "mcp_rate_limit";
@@ -21,6 +22,9 @@ pub const APPROVAL_DECIDED: &str = "mcp_approval_decided";
 pub const TOOL_DEFINITION_CHANGED: &str = "mcp_tool_definition_changed";
 /// A tool first seen, restored, decided or reviewed in the catalog.
 pub const CATALOG_EVENT: &str = "mcp_catalog_event";
+/// An alert a governance-guide file's `audit.alert_on` asks for (`blocked_table_attempt`,
+/// `large_result_set`), from the gateway's `policy_alert` record.
+pub const POLICY_ALERT: &str = "mcp_policy_alert";
 
 /// Where the stream goes.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -595,6 +595,27 @@ impl Observability {
                     self.emit(name, &v);
                 }
             }
+            Some("policy_alert") => {
+                if self.events.is_some()
+                    && let Some(d) = &ev.detail
+                {
+                    let mut v = serde_json::json!({
+                        "event": events::POLICY_ALERT,
+                        "timestamp": events::timestamp(ev.ts_us),
+                        "tool_name": ev.target,
+                        "server_id": ev.context.server_name,
+                        "user_id": ev.context.principal,
+                        "agent_name": ev.context.agent_label(),
+                        "record_id": ev.id.to_string(),
+                    });
+                    for k in ["alert", "tool", "rule", "reason", "rows", "max_rows"] {
+                        if let Some(x) = d.get(k) {
+                            v[k] = x.clone();
+                        }
+                    }
+                    self.emit(events::POLICY_ALERT, &v);
+                }
+            }
             Some("approval_requested" | "approval_decided" | "approval_forwarded") => {
                 approvals::count(&self.metrics, ev);
                 if self.events.is_some()

@@ -259,13 +259,28 @@ impl CatalogMeta {
         self.entries.is_empty()
     }
 
-    /// What the entries matching `server:tool` (or `tool`) say, merged in order.
+    /// What the entries matching `server:tool` (or `tool`) say, merged in order. An entry
+    /// written for one of the tool's other names (`aka`, as rule patterns match them: a
+    /// guide file's `review:` for `database.query`) applies too.
     pub fn lookup(&self, server: &str, tool: &str) -> ToolMeta {
-        let qualified = format!("{server}:{tool}");
+        let names = |tool: &str| -> [String; 2] { [format!("{server}:{tool}"), tool.to_owned()] };
+        let hits = |e: &Entry, n: &[String; 2]| {
+            e.matcher.is_match(if e.qualified { &n[0] } else { &n[1] })
+        };
+        let own = names(tool);
+        let mut aka: Vec<[String; 2]> = Vec::new();
+        for e in self.entries.iter().filter(|e| hits(e, &own)) {
+            for a in &e.meta.aka {
+                aka.push(names(a));
+                // The guide's `system.action` form also names server `system`'s `action`.
+                if let Some((s, t)) = a.split_once('.') {
+                    aka.push([format!("{s}:{t}"), a.clone()]);
+                }
+            }
+        }
         let mut out = ToolMeta::default();
         for e in &self.entries {
-            let name = if e.qualified { &qualified } else { tool };
-            if e.matcher.is_match(name) {
+            if hits(e, &own) || aka.iter().any(|n| hits(e, n)) {
                 out.merge(&e.meta);
             }
         }

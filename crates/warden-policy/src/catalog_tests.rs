@@ -325,3 +325,24 @@ fn default_tiers_come_from_class_and_destructive_hint() {
     assert_eq!(default_tier("write", Some(true)), 3);
     assert_eq!(default_tier("sensitive", Some(false)), 3);
 }
+
+#[test]
+fn an_entry_for_another_name_of_the_tool_applies_to_it() {
+    let text = r#"
+catalog:
+  tools:
+    - tool: "database:*_query"
+      aka: [database.query]
+    - tool: "database:query"
+      owner: security-team
+      next_review: "2026-06-22"
+    - tool: "files.write"
+      risk_tier: 3
+"#;
+    let p = PolicySet::compile(text).unwrap();
+    let m = p.catalog().lookup("database", "read_query");
+    assert_eq!(m.owner.as_deref(), Some("security-team"));
+    assert_eq!(m.next_review, Day::parse("2026-06-22"));
+    assert_eq!(m.risk_tier, None, "files.write is not one of its names");
+    assert_eq!(p.catalog().lookup("other", "read_query").owner, None);
+}

@@ -267,6 +267,8 @@ pub struct PolicySet {
     pub(crate) needs_facts: bool,
     /// The catalog metadata written in the policy's `catalog:` sections.
     pub(crate) catalog: crate::catalog::CatalogMeta,
+    /// The tools governance-guide files name, with what is done with their results.
+    pub(crate) guides: Vec<crate::guide::GuideTool>,
     /// Remove from `tools/list` results the tools the principal may never call.
     pub hide_denied_tools: bool,
     /// Every rule's pattern in two sets (with and without a server part), so one match per
@@ -462,6 +464,28 @@ pub(crate) fn catalog_section(
     }
 }
 
+/// Reports a guide rule whose name a `policies:` rule already uses.
+pub(crate) fn guide_names(rules: &[Rule], guide: &[Rule], problems: &mut Vec<Problem>) {
+    for g in guide {
+        if let Some(r) = rules.iter().find(|r| r.name == g.name) {
+            problems.push(Problem {
+                file: None,
+                line: g.line,
+                column: 1,
+                message: format!(
+                    "the guide's rule {:?} is also the name of the policy at {}line {}; rename one",
+                    g.name,
+                    r.file
+                        .as_deref()
+                        .map(|f| format!("{f}:"))
+                        .unwrap_or_default(),
+                    r.line
+                ),
+            });
+        }
+    }
+}
+
 /// Compiles a file's rules under `mode` (the rules' default mode), reporting a name already in
 /// `names` (which it extends: name to where it was first written).
 pub(crate) fn compile_rules(
@@ -501,14 +525,22 @@ impl PolicySet {
             (None, None) => Action::Allow,
         };
         let mode = s.mode.map_or(Mode::Enforce, |(m, _)| m);
-        let rules = compile_rules(&raw, mode, &mut Default::default(), &mut problems);
-        let (catalog, _) = catalog_section(&raw, "", &mut problems);
+        let mut rules = compile_rules(&raw, mode, &mut Default::default(), &mut problems);
+        let (mut catalog, _) = catalog_section(&raw, "", &mut problems);
+        let guide = crate::guide::compile(&raw, "", "guide", mode, &mut problems);
+        guide_names(&rules, &guide.rules, &mut problems);
+        rules.extend(guide.rules);
+        catalog.extend(guide.catalog);
         if !problems.is_empty() {
             problems.sort_by_key(|p| (p.line, p.column));
             return Err(PolicyErrors(problems));
         }
         let hide = s.hide_denied_tools.is_some_and(|(h, _)| h);
-        Ok(PolicySet::assemble(rules, default, mode, hide, text_hash(text)).with_catalog(catalog))
+        Ok(
+            PolicySet::assemble(rules, default, mode, hide, text_hash(text))
+                .with_catalog(catalog)
+                .with_guides(guide.tool.into_iter().collect()),
+        )
     }
 
     /// The set of compiled `rules` (every one already checked).
@@ -538,7 +570,39 @@ impl PolicySet {
             needs_args,
             needs_facts,
             catalog: crate::catalog::CatalogMeta::default(),
+            guides: Vec::new(),
         }
+    }
+
+    /// The policy with the tools its governance-guide files name.
+    pub(crate) fn with_guides(mut self, guides: Vec<crate::guide::GuideTool>) -> PolicySet {
+        self.guides = guides;
+        self
+    }
+
+    /// The tools governance-guide files name (`tool:` files), in file order.
+    pub fn guides(&self) -> &[crate::guide::GuideTool] {
+        &self.guides
+    }
+
+    /// The guide entries that name server `server`'s tool `tool` (or one of its `aka` names).
+    pub fn guides_for(
+        &self,
+        server: &str,
+        tool: &str,
+        aka: &[String],
+    ) -> Vec<&crate::guide::GuideTool> {
+        self.guides
+            .iter()
+            .filter(|g| g.names(server, tool, aka))
+            .collect()
+    }
+
+    /// The guide entry whose constraints rule is `rule`.
+    pub fn guide_of_rule(&self, rule: &str) -> Option<&crate::guide::GuideTool> {
+        self.guides
+            .iter()
+            .find(|g| g.constraints_rule.as_deref() == Some(rule))
     }
 
     /// The policy with its catalog metadata.

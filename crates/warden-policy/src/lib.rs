@@ -8,6 +8,8 @@
 //! - [`approval`]: an `approve` rule's approval block (timeout, hold, grant, channels).
 //! - [`compile`]: `PolicySet::compile`: globs, regexes and paths built; every problem reported.
 //! - `many`: `PolicySet::compile_many`: a directory's files combined by deny-overrides.
+//! - [`guide`]: the governance guide's one-tool file (`tool:`, `roles:`, `constraints:`, `dlp:`,
+//!   `audit:`, `review:`) translated into rules, catalog metadata and result handling.
 //! - `condition`: each condition kind as written, compiled.
 //! - [`eval`]: `PolicySet::evaluate`: deny-overrides decisions, and `explain` traces.
 //! - [`path`]: lexical path normalization and containment (no traversal bypass).
@@ -22,6 +24,7 @@ pub mod catalog;
 pub mod compile;
 mod condition;
 pub mod eval;
+pub mod guide;
 mod many;
 mod model;
 pub mod path;

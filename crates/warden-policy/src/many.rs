@@ -17,8 +17,8 @@ use serde_saphyr::Location;
 use sha2::Digest;
 
 use crate::compile::{
-    Action, Mode, PolicyErrors, PolicySet, Problem, at, catalog_section, compile_rules, parse,
-    settings, short_hash,
+    Action, Mode, PolicyErrors, PolicySet, Problem, at, catalog_section, compile_rules,
+    guide_names, parse, settings, short_hash,
 };
 
 /// The value of one setting in the first file that wrote it.
@@ -139,6 +139,7 @@ impl PolicySet {
         )
         .unwrap_or_default();
         let mut rules = Vec::new();
+        let mut guide_parts = Vec::new();
         let mut seen: HashMap<String, (usize, Location)> = HashMap::new();
         for (i, raw, _) in &parsed {
             let mut mine = Vec::new();
@@ -166,7 +167,22 @@ impl PolicySet {
                 r.file = Some(names[*i].to_owned());
                 r
             }));
+            let stem = crate::guide::stem(names[*i]);
+            let guide = crate::guide::compile(raw, names[*i], &stem, mode, &mut mine);
+            guide_parts.push((*i, guide));
             problems.extend(mine.into_iter().map(|p| in_file(p, names[*i])));
+        }
+        let mut guides = Vec::new();
+        for (i, g) in guide_parts {
+            let mut mine = Vec::new();
+            guide_names(&rules, &g.rules, &mut mine);
+            problems.extend(mine.into_iter().map(|p| in_file(p, names[i])));
+            rules.extend(g.rules.into_iter().map(|mut r| {
+                r.file = Some(names[i].to_owned());
+                r
+            }));
+            catalog.extend(g.catalog);
+            guides.extend(g.tool);
         }
         if !problems.is_empty() {
             let order = |p: &Problem| names.iter().position(|n| Some(*n) == p.file.as_deref());
@@ -188,7 +204,8 @@ impl PolicySet {
             hide.unwrap_or(false),
             short_hash(&h.finalize()),
         )
-        .with_catalog(catalog))
+        .with_catalog(catalog)
+        .with_guides(guides))
     }
 }
 

@@ -132,6 +132,9 @@ pub(crate) struct SqlRules {
     blocked: Vec<Blocked>,
     require_where: bool,
     max_rows: Option<u64>,
+    /// A call with no arguments at all breaks the constraints (the guide's form, whose rule
+    /// only denies) instead of leaving the condition unjudged.
+    pub(crate) absent_breaks: bool,
 }
 
 fn flag(body: &Value, key: &str) -> Result<bool, String> {
@@ -221,14 +224,33 @@ pub(crate) fn rules(body: &Value) -> Result<SqlRules, String> {
         blocked,
         require_where: flag(body, "require_where_clause")?,
         max_rows,
+        absent_breaks: false,
     })
+}
+
+impl SqlRules {
+    /// The row limit (`max_rows`), if written.
+    pub(crate) fn max_rows(&self) -> Option<u64> {
+        self.max_rows
+    }
+
+    /// True if some table is blocked.
+    pub(crate) fn blocks_tables(&self) -> bool {
+        !self.blocked.is_empty()
+    }
 }
 
 impl SqlRules {
     /// The verdict on a call: `None` when the call has no arguments at all (nothing to judge,
     /// as for every argument condition), `Some(Err(why))` when a constraint is broken.
     pub(crate) fn judge(&self, arguments: Option<&Value>) -> Option<Result<(), String>> {
-        let root = arguments?;
+        let root = match arguments {
+            Some(r) => r,
+            None if self.absent_breaks => {
+                return Some(Err("the call has no arguments holding SQL".into()));
+            }
+            None => return None,
+        };
         let (value, name) = match &self.arg {
             Some((path, name)) => (crate::path_cond::lookup(path, root), name.as_str()),
             None => DEFAULT_ARGS

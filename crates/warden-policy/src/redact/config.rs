@@ -112,7 +112,7 @@ impl RedactConfig {
     }
 
     /// No rules at all.
-    fn empty() -> RedactConfig {
+    pub(crate) fn empty() -> RedactConfig {
         RedactConfig {
             keys: Vec::new(),
             detectors: Vec::new(),

@@ -73,21 +73,34 @@ pub(super) struct Statement<'a> {
 }
 
 impl Statement<'_> {
-    /// `Err(why)` naming the first check the statement breaks.
+    /// `Err(why)` naming every check the statement breaks (`; ` between them), blocked
+    /// tables first.
     pub(super) fn judge(&self, rules: &SqlRules) -> Result<(), String> {
-        if !rules.blocked.is_empty() {
-            self.tables(&rules.blocked)?;
+        let mut broken = Vec::new();
+        if !rules.blocked.is_empty()
+            && let Err(w) = self.tables(&rules.blocked)
+        {
+            broken.push(w);
         }
-        if rules.read_only {
-            read_only(self.st).map_err(|w| format!("{w} (read_only)"))?;
+        if rules.read_only
+            && let Err(w) = read_only(self.st)
+        {
+            broken.push(format!("{w} (read_only)"));
         }
-        if rules.require_where {
-            where_clause(self.st).map_err(|w| format!("{w} (require_where_clause)"))?;
+        if rules.require_where
+            && let Err(w) = where_clause(self.st)
+        {
+            broken.push(format!("{w} (require_where_clause)"));
         }
-        if let Some(max) = rules.max_rows {
-            max_rows(self.st, max).map_err(|w| format!("{w} (max_rows {max})"))?;
+        if let Some(max) = rules.max_rows
+            && let Err(w) = max_rows(self.st, max)
+        {
+            broken.push(format!("{w} (max_rows {max})"));
         }
-        Ok(())
+        match broken.is_empty() {
+            true => Ok(()),
+            false => Err(broken.join("; ")),
+        }
     }
 
     fn tables(&self, blocked: &[Blocked]) -> Result<(), String> {

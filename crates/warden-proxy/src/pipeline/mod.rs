@@ -25,6 +25,7 @@ mod counters;
 mod decide;
 mod elicit;
 mod facts;
+mod guide;
 mod hold;
 mod own;
 mod parse;

@@ -61,6 +61,8 @@ impl Pipeline {
             }
             return out;
         }
+        // Alerts a result raises, recorded after it.
+        let mut alerts = Vec::new();
         for (i, ((msg, c), link)) in s
             .parsed
             .messages()
@@ -85,6 +87,12 @@ impl Pipeline {
                         }));
                     } else if s.decided.refuse {
                         self.refused_records(&s, i, msg, c, ev, &mut out);
+                        if let (Some(g), Some(v)) = (&s.decided.governance, s.decided.verdict(i))
+                            && let Some(alert) =
+                                self.blocked_table_alert(g, v, link, c.target.as_deref())
+                        {
+                            out.events.push(alert);
+                        }
                         continue;
                     }
                     ev.exchange = link.exchange;
@@ -122,6 +130,21 @@ impl Pipeline {
                         } else {
                             Outcome::Ok
                         });
+                        if let Some(h) = &s.rewrite.guide.hash {
+                            let detail = ev.detail.get_or_insert_with(|| serde_json::json!({}));
+                            detail["response_sha256"] = h.as_str().into();
+                        }
+                        for a in &s.rewrite.guide.alerts {
+                            let mut alert = AuditEvent::gateway(
+                                self.session.clone(),
+                                link.ctx.clone(),
+                                "policy_alert",
+                            );
+                            alert.exchange = Some(closed.exchange);
+                            alert.target = ev.target.clone();
+                            alert.detail = Some(a.clone());
+                            alerts.push(alert);
+                        }
                     } else {
                         out.unsolicited += 1;
                         ev.detail = Some(serde_json::json!({
@@ -151,6 +174,7 @@ impl Pipeline {
                 ev.detail = Some(serde_json::json!({ "forwarded": false, "reason": reason }));
             }
             out.events.push(ev);
+            out.events.append(&mut alerts);
         }
         out
     }

@@ -1,7 +1,7 @@
 //! Stage 6, rewrite: what the receiver gets instead of the frame, for a single server result —
 //! a `tools/list` without the tools the principal may never call (`hide_denied_tools`) and
 //! those the tool catalog does not approve, and values masked by the wire rules
-//! (`scan_response`, `mask_fields`).
+//! (`scan_response`, `mask_fields`), globally and for the tool a governance-guide file names.
 
 use warden_audit::now_us;
 use warden_core::{Direction, Kind};
@@ -18,6 +18,8 @@ pub(super) struct Rewrite {
     pub bytes: Option<Vec<u8>>,
     pub hidden: Option<Vec<String>>,
     pub masked: Option<Vec<Redaction>>,
+    /// What a governance-guide file asks of this result (hash, alerts).
+    pub guide: super::guide::GuideResult,
 }
 
 impl Pipeline {
@@ -61,6 +63,21 @@ impl Pipeline {
         {
             out.bytes = Some(bytes);
             out.masked = Some(masked);
+        }
+        // A governance-guide file's `dlp` masks the results of its own tool.
+        if dir == Direction::S2C
+            && let Some(g) = governance
+            && let Some(closed) = link.closed.as_ref().filter(|c| c.method == "tools/call")
+            && let Some(tool) = closed.target.as_deref()
+        {
+            let guides = self.guides_of(g, tool);
+            for r in guides.iter().filter_map(|g| g.mask.as_ref()) {
+                if let Some((bytes, masked)) = mask(r, out.bytes.as_deref().unwrap_or(frame)) {
+                    out.bytes = Some(bytes);
+                    out.masked.get_or_insert_with(Vec::new).extend(masked);
+                }
+            }
+            out.guide = self.guide_result(&guides, tool, frame);
         }
         out
     }
