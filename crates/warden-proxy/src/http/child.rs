@@ -141,7 +141,7 @@ impl ChildSession {
         let stdout = child.stdout.take();
         let name = std::path::Path::new(program)
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned());
+            .map(|n| pipeline.scrub(&n.to_string_lossy()));
         super::recorded(pipeline.event(
             "session_start",
             json!({

@@ -4,8 +4,9 @@
 use super::Pipeline;
 
 impl Pipeline {
-    /// A field copied into records on its own (method, target, client name), redacted.
-    pub(super) fn scrub(&self, s: &str) -> String {
+    /// A field copied into records on its own (method, target, client name, the server's
+    /// command), redacted.
+    pub fn scrub(&self, s: &str) -> String {
         match &self.redactor {
             Some(r) => r.redact_str(s).0.into_owned(),
             None => s.to_owned(),

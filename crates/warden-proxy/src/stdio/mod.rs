@@ -124,7 +124,7 @@ pub fn run(cfg: StdioConfig, pipeline: Arc<Pipeline>) -> Result<RunResult, RunEr
     let pgid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
     let name = std::path::Path::new(program)
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned());
+        .map(|n| pipeline.scrub(&n.to_string_lossy()));
     pipeline.event(
         "session_start",
         json!({ "transport": "stdio", "command": name, "args": args.len(), "pid": child.id(), "shell": cfg.shell }),

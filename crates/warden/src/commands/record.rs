@@ -227,6 +227,16 @@ impl Recording {
         self.policy.clone()
     }
 
+    /// A server's identity in the tool catalog (`stdio:` and its command line, `url:` and its
+    /// URL), redacted as a record's fields are: a password in a connection string never
+    /// reaches the catalog or its records.
+    pub(crate) fn identity(&self, raw: &str) -> String {
+        match &self.redactor {
+            Some(r) => r.redact_str(raw).0.into_owned(),
+            None => raw.to_owned(),
+        }
+    }
+
     /// The policy for sessions started from now on.
     pub(crate) fn set_policy(&self, p: Arc<PolicySet>) {
         *self

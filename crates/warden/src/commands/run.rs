@@ -30,10 +30,10 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // The principal of a stdio session is the local user, unless told otherwise.
     let principal = args.principal.clone().or_else(local_user);
     // The server's identity in the tool catalog: its URL, or its command line.
-    let identity = match &args.upstream {
+    let identity = rec.identity(&match &args.upstream {
         Some(url) => format!("url:{url}"),
         None => format!("stdio:{}", args.command.join(" ")),
-    };
+    });
     let pipeline = Arc::new(rec.pipeline(
         args.server_name.clone(),
         Some(identity),

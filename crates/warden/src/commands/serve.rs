@@ -89,7 +89,7 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 (None, Some(cmd)) => format!("stdio:{}", cmd.join(" ")),
                 (None, None) => format!("name:{name}"),
             };
-            (name.clone(), id)
+            (name.clone(), rec.identity(&id))
         })
         .collect();
     let make: MakePipeline = {

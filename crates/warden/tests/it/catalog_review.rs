@@ -130,3 +130,63 @@ fn an_overdue_review_holds_the_tool_until_it_is_recorded() {
     );
     assert_eq!(refused[0]["outcome"], "denied", "{:#}", refused[0]);
 }
+
+/// A server's identity in the catalog is its command line: a password in it (a connection
+/// string) is redacted before the catalog, its records or any other record keep it.
+#[test]
+fn a_password_in_the_servers_command_line_never_reaches_the_store() {
+    use std::io::Write;
+    let Some(peers) = peers() else { return };
+    let place = Place::new();
+    let secret = "hunter2-Zq8vLw3";
+    let mut child = warden()
+        .args(place.run_args(&["--server-name", "web"]))
+        .arg(peers.join("venv/bin/python"))
+        .arg(repo_root().join("tests/peers/rugpull_server.py"))
+        .arg(format!("postgresql://app:{secret}@127.0.0.1:5432/prod"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut output = std::io::BufReader::new(child.stdout.take().unwrap());
+    writeln!(input, r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#).unwrap();
+    let mut line = String::new();
+    read_line_within(&mut output, &mut line);
+    writeln!(
+        input,
+        r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+    )
+    .unwrap();
+    writeln!(input, r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list"}}"#).unwrap();
+    line.clear();
+    read_line_within(&mut output, &mut line);
+    let listed: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        listed["result"]["tools"].as_array().unwrap().len(),
+        2,
+        "{listed}"
+    );
+    drop(input);
+    assert!(child.wait().unwrap().success());
+    place.assert_verifies();
+    let out = catalog(&place, &["list", "--format", "json"]);
+    let tools: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let server = tools[0]["server"].as_str().unwrap();
+    assert!(
+        server.starts_with("stdio:") && server.contains("[REDACTED"),
+        "{server}"
+    );
+    // No file of the store holds it (the database, its WAL).
+    for entry in std::fs::read_dir(place.db().parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds the password",
+                path.display()
+            );
+        }
+    }
+}
