@@ -17,6 +17,8 @@ use crate::catalog_meta::Review;
 pub struct Catalog {
     store: Arc<dyn CatalogStore>,
     intake: Intake,
+    /// Servers (by identity) whose new tools are taken otherwise (`warden serve`'s config).
+    intakes: RwLock<HashMap<String, Intake>>,
     states: RwLock<HashMap<String, HashMap<String, Known>>>,
 }
 
@@ -67,8 +69,32 @@ impl Catalog {
         Catalog {
             store,
             intake,
+            intakes: RwLock::default(),
             states: RwLock::default(),
         }
+    }
+
+    /// Takes `server`'s (an identity) new tools as `intake` instead of the default.
+    pub fn set_intake(&self, server: &str, intake: Intake) {
+        self.intakes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(server.to_owned(), intake);
+    }
+
+    /// How `server`'s new tools are taken.
+    fn intake(&self, server: &str) -> Intake {
+        self.intakes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(server)
+            .copied()
+            .unwrap_or(self.intake)
+    }
+
+    /// The default intake (`--new-tools`, `--no-tool-baseline`).
+    pub fn default_intake(&self) -> Intake {
+        self.intake
     }
 
     pub fn store(&self) -> &Arc<dyn CatalogStore> {
@@ -107,26 +133,27 @@ impl Catalog {
             .unwrap_or_default();
         let complete = result.get("nextCursor").is_none_or(Value::is_null);
         let now = warden_audit::now_us();
-        let seen = match self
-            .store
-            .observe(server, label, &tools, complete, self.intake, now)
-        {
-            Ok(s) => s,
-            Err(e) => {
-                let hidden: Vec<String> = tools
-                    .iter()
-                    .filter_map(warden_core::tooldef::name)
-                    .map(str::to_owned)
-                    .collect();
-                return Listed {
-                    events: vec![(
-                        "catalog_unavailable",
-                        serde_json::json!({ "server": server, "error": e, "hidden": hidden }),
-                    )],
-                    hidden,
-                };
-            }
-        };
+        let seen =
+            match self
+                .store
+                .observe(server, label, &tools, complete, self.intake(server), now)
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    let hidden: Vec<String> = tools
+                        .iter()
+                        .filter_map(warden_core::tooldef::name)
+                        .map(str::to_owned)
+                        .collect();
+                    return Listed {
+                        events: vec![(
+                            "catalog_unavailable",
+                            serde_json::json!({ "server": server, "error": e, "hidden": hidden }),
+                        )],
+                        hidden,
+                    };
+                }
+            };
         let mut out = Listed {
             hidden: Vec::new(),
             events: Vec::new(),
@@ -214,7 +241,7 @@ impl Catalog {
                     }
                 }
                 // Never listed at all: new tools are approved on sight only under `allow`.
-                Ok(None) if self.intake.new == NewTools::Allow => return None,
+                Ok(None) if self.intake(server).new == NewTools::Allow => return None,
                 Ok(None) => return Some(blocked(State::New, None)),
                 // The store failing: not known to be approved (fail closed).
                 Err(_) => return Some(blocked(State::New, None)),

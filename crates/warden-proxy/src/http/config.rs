@@ -129,6 +129,14 @@ pub struct ServerConfig {
     /// Extra headers sent to this server (e.g. its own credential).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// What this server's tools first seen become in the tool catalog: `allow`, `quarantine`
+    /// or `deny` (default: `warden serve --new-tools`).
+    #[serde(default)]
+    pub new_tools: Option<String>,
+    /// Take this server's first tool list as its trusted baseline (default: unless
+    /// `--no-tool-baseline`).
+    #[serde(default)]
+    pub tool_baseline: Option<bool>,
 }
 
 /// TLS settings for an `https://` upstream.
@@ -288,6 +296,13 @@ impl ServeConfig {
                     out.push(format!("servers.{name}: give command or url, not both"));
                 }
                 (None, None) => out.push(format!("servers.{name}: give command or url")),
+            }
+            if let Some(n) = &s.new_tools
+                && !["allow", "quarantine", "deny"].contains(&n.as_str())
+            {
+                out.push(format!(
+                    "servers.{name}.new_tools: {n:?} is not one of allow, quarantine, deny"
+                ));
             }
         }
         if let Some(d) = &self.default_server

@@ -92,6 +92,27 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             (name.clone(), rec.identity(&id))
         })
         .collect();
+    // Servers whose new tools the config takes otherwise than --new-tools says.
+    for (name, s) in &cfg.servers {
+        if s.new_tools.is_none() && s.tool_baseline.is_none() {
+            continue;
+        }
+        let default = rec.catalog.default_intake();
+        let new = match s.new_tools.as_deref() {
+            None => default.new,
+            Some("allow") => warden_audit::catalog::NewTools::Allow,
+            Some("quarantine") => warden_audit::catalog::NewTools::Quarantine,
+            Some("deny") => warden_audit::catalog::NewTools::Deny,
+            Some(other) => anyhow::bail!(
+                "server {name:?}: new_tools {other:?} is not one of allow, quarantine, deny"
+            ),
+        };
+        let intake = warden_audit::catalog::Intake {
+            new,
+            baseline: s.tool_baseline.unwrap_or(default.baseline),
+        };
+        rec.catalog.set_intake(&identities[name], intake);
+    }
     let make: MakePipeline = {
         let rec = rec.clone();
         Arc::new(move |server: &str, who, session: &str| {

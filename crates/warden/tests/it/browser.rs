@@ -219,7 +219,7 @@ fn the_dashboard_approvals_queue_approves_a_held_serve_call_as_the_key_holder() 
 }
 
 /// The JSON-RPC response with `id` in a streamable HTTP answer (one JSON body, or SSE events).
-fn response_to(body: &str, id: u64) -> serde_json::Value {
+pub(crate) fn response_to(body: &str, id: u64) -> serde_json::Value {
     let whole = std::iter::once(body.trim());
     let events = body
         .lines()

@@ -190,3 +190,79 @@ fn a_password_in_the_servers_command_line_never_reaches_the_store() {
         }
     }
 }
+
+/// `warden serve` takes each server's new tools as its config says: one server's first list
+/// waits for review (no baseline, new tools quarantined) while another's is its baseline.
+#[test]
+fn serve_takes_each_servers_new_tools_as_its_config_says() {
+    use crate::browser::response_to;
+    use crate::serve::{Served, post_to, session_of};
+    let Some(peers) = peers() else { return };
+    let place = Place::new();
+    let python = peers.join("venv/bin/python");
+    let script = repo_root().join("tests/peers/rugpull_server.py");
+    // The second server's command differs (an argument the script ignores): its own identity.
+    let config = format!(
+        "servers:\n  careful: {{ command: [\"{p}\", \"{s}\"], new_tools: quarantine, tool_baseline: false }}\n  trusting: {{ command: [\"{p}\", \"{s}\", \"second\"] }}\n",
+        p = python.display(),
+        s = script.display()
+    );
+    let served = Served::start(&place, &config, &[]);
+    let list = |path: &str| -> Vec<String> {
+        let sid = session_of(&served.addr, path);
+        let (status, _, body) = post_to(
+            &served.addr,
+            path,
+            &format!("Mcp-Session-Id: {sid}\r\n"),
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#,
+        );
+        assert_eq!(status, 200, "{body}");
+        let mut names: Vec<String> = response_to(&body, 2)["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert!(
+        list("/mcp/careful").is_empty(),
+        "every new tool waits for review"
+    );
+    assert_eq!(list("/mcp/trusting"), ["fetch_page", "rotate"]);
+    served.stop();
+    let out = catalog(&place, &["list", "--format", "json"]);
+    let tools: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let state = |label: &str, name: &str| {
+        tools
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["label"] == label && t["name"] == name)
+            .map(|t| t["state"].clone())
+    };
+    assert_eq!(state("careful", "rotate"), Some(Value::from("new")));
+    assert_eq!(state("trusting", "rotate"), Some(Value::from("approved")));
+    // A value the config does not know stops serve with a clear error.
+    let bad = Place::new();
+    let config = format!(
+        "servers:\n  x: {{ command: [\"{}\"], new_tools: maybe }}\n",
+        python.display()
+    );
+    let path = bad.dir.path().join("bad.yaml");
+    std::fs::write(&path, config).unwrap();
+    let out = warden()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .arg("--db")
+        .arg(bad.db())
+        .arg("--key-dir")
+        .arg(bad.keys())
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("new_tools: \"maybe\" is not one of"), "{err}");
+}
