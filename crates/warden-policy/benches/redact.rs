@@ -5,7 +5,7 @@
 //! Group `copy_spans` (thread CPU time): the audit copy and the spans a record needs in it, as
 //! the proxy got them (`audit_copy`, copy the bytes, `parse_frame` and `classify` the copy)
 //! and by `audit_copy_spanned`, clean and dirty, for a small call, a 6 KB result and a 1 MB
-//! argument.
+//! argument; each also without the `phone` detector, to show what it costs.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use warden_policy::redact::{AuditCopy, Redactor};
@@ -87,6 +87,11 @@ fn spanned(r: &Redactor, raw: &[u8]) -> usize {
 
 fn copy_spans(c: &mut Criterion<cpu_time::CpuTime>) {
     let r = Redactor::default();
+    let no_phone = Redactor::new(&warden_policy::redact::RedactConfig {
+        disabled: vec!["phone".into()],
+        ..Default::default()
+    })
+    .unwrap_or_default();
     let call = |args: &str| {
         format!(r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"write_file","arguments":{{"path":"/app/data/q3.csv",{args}}}}}}}"#).into_bytes()
     };
@@ -123,6 +128,9 @@ fn copy_spans(c: &mut Criterion<cpu_time::CpuTime>) {
         });
         g.bench_function("audit_copy_spanned", |b| {
             b.iter(|| spanned(&r, std::hint::black_box(&raw)))
+        });
+        g.bench_function("audit_copy_spanned_without_phone", |b| {
+            b.iter(|| spanned(&no_phone, std::hint::black_box(&raw)))
         });
         g.finish();
     }
