@@ -19,8 +19,8 @@ use warden_audit::catalog::{CatalogStore, SqliteCatalog, State as ToolState, Too
 use warden_audit::{AuditEvent, SessionContext, now_us};
 use warden_core::tooldef::{Class, Diff};
 
-use warden_policy::{CatalogMeta, Day, PolicySet};
-use warden_proxy::catalog_meta::Profile;
+use warden_policy::{CatalogMeta, PolicySet};
+use warden_proxy::catalog_meta::{Profile, today};
 
 use crate::views::time;
 use crate::{ApiError, ApiState};
@@ -512,11 +512,6 @@ pub fn reviewed_record(
         "reason": reason, "next_review": p.review_due, "owner": p.owner, "via": via,
     }));
     ev
-}
-
-/// Today (UTC), for review dates.
-fn today() -> Day {
-    Day::from_unix(now_us().div_euclid(1_000_000))
 }
 
 /// The `catalog_tool_decided` record of one approval of a bulk approval of cosmetic changes:

@@ -50,6 +50,15 @@ fn fetch_page(description: &str) -> Value {
 /// (new, quarantined). The admin plane decides (when `decide`) as sam (role `security`), rita
 /// (role `catalog-admin`) and carol (role `support`).
 async fn env(token: Option<&str>, decide: bool) -> Env {
+    env_with(token, decide, None).await
+}
+
+/// `env`, the admin plane knowing `policy` as the policy in force (its catalog metadata).
+async fn env_with(
+    token: Option<&str>,
+    decide: bool,
+    policy: Option<warden_policy::PolicySet>,
+) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.db");
     let store = Store::open(&db, false).unwrap();
@@ -119,6 +128,11 @@ async fn env(token: Option<&str>, decide: bool) -> Env {
         token: token.map(str::to_owned),
         decisions,
         catalog: Some(catalog.clone()),
+        policy: policy.map(|p| {
+            let p = Arc::new(p);
+            let source: warden_api::PolicySource = Arc::new(move || Some(p.clone()));
+            source
+        }),
         ..ApiOptions::default()
     });
     Env {
@@ -616,29 +630,12 @@ async fn env_read_only() -> Env {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_review_is_recorded_by_a_reviewer_and_the_profile_shows_the_metadata() {
-    let mut env = env(None, true).await;
-    // The same plane with the policy in force: fetch_page's review was due long ago.
+    // The plane knows the policy in force: fetch_page's review was due long ago.
     let policy = warden_policy::PolicySet::compile(
         "catalog:\n  tools:\n    - tool: \"web:fetch_page\"\n      owner: research-team\n      risk_tier: 2\n      next_review: \"2020-01-01\"\n      review_every: 30d\n",
     )
     .unwrap();
-    let policy = Arc::new(policy);
-    let handle = env.writer.handle();
-    let auth = AuthConfig {
-        api_keys: vec![key("sam", &["security"]), key("carol", &["support"])],
-        ..AuthConfig::default()
-    };
-    let state = ApiState::new(ApiOptions {
-        db: env.db.clone(),
-        decisions: Some(Decisions {
-            principals: Arc::new(Authenticator::new(&auth).await.unwrap()),
-            record: Arc::new(move |ev| handle.record(ev).unwrap()),
-        }),
-        catalog: Some(env.catalog.clone()),
-        policy: Some(Arc::new(move || Some(policy.clone()))),
-        ..ApiOptions::default()
-    });
-    env.app = warden_api::router(state);
+    let env = env_with(None, true, Some(policy)).await;
     let (st, page) = call(&env.app, "GET", "/api/v1/catalog?server=web", &[], None).await;
     assert_eq!(st, StatusCode::OK);
     let fetch = page["tools"]

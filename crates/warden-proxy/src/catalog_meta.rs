@@ -7,6 +7,11 @@ use serde_json::Value;
 use warden_audit::catalog::Tool;
 use warden_policy::{CatalogMeta, DataClass, Day, ToolMeta};
 
+/// Today (UTC), the day review dates are compared with.
+pub fn today() -> Day {
+    Day::from_unix(warden_audit::now_us().div_euclid(1_000_000))
+}
+
 /// A catalogued tool's review: what the metadata says, when the next review is due, and
 /// whether that day has passed.
 #[derive(Clone, Debug)]

@@ -5,8 +5,7 @@
 use warden_audit::AuditEvent;
 use warden_core::{Classification, Direction, Kind, Message};
 
-use warden_audit::now_us;
-use warden_policy::{Day, Overdue};
+use warden_policy::Overdue;
 
 use super::correlate::Link;
 use super::parse::Parsed;
@@ -56,7 +55,7 @@ impl Pipeline {
         (meta.overdue == Overdue::Quarantine && !meta.is_empty()).then(|| Reviews {
             meta,
             label: &self.server,
-            today: Day::from_unix(now_us().div_euclid(1_000_000)),
+            today: crate::catalog_meta::today(),
         })
     }
 

@@ -116,7 +116,7 @@ pub(crate) fn catalog(cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
                 let profile = warden_proxy::catalog_meta::Profile::of(
                     &t,
                     Some(p.catalog()),
-                    super::record::today(),
+                    warden_proxy::catalog_meta::today(),
                 );
                 v["profile"] = serde_json::to_value(profile)?;
             }

@@ -105,7 +105,10 @@ pub(crate) fn list_profiled(
     meta: &CatalogMeta,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    print(&rows(tools, meta, super::record::today()), format)?;
+    print(
+        &rows(tools, meta, warden_proxy::catalog_meta::today()),
+        format,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -117,7 +120,7 @@ pub(crate) fn review(
     let policy = super::policy::load_for_run(&r.policy)?.policy;
     let meta = policy.catalog();
     let (db, c) = super::catalog::open(r.who.store.db.clone())?;
-    let today = super::record::today();
+    let today = warden_proxy::catalog_meta::today();
     match (&r.server, &r.tool) {
         (Some(server), Some(tool)) => {
             let t = find(&c, server, tool)?;

@@ -171,7 +171,11 @@ impl Recording {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .clone();
                 let meta = policy.as_ref().map(|p| p.catalog());
-                Some(warden_proxy::catalog_meta::counts(&tools, meta, today()))
+                Some(warden_proxy::catalog_meta::counts(
+                    &tools,
+                    meta,
+                    warden_proxy::catalog_meta::today(),
+                ))
             }));
         }
         let rec = Recording {
@@ -342,9 +346,4 @@ fn budget_seed(store: &Store, policy: &PolicySet) -> anyhow::Result<Vec<(String,
     let now_ms = u64::try_from(warden_audit::now_us() / 1000).unwrap_or(0);
     let since_ms = warden_proxy::budgets::window_start(now_ms, longest);
     Ok(store.budget_usage(i64::try_from(since_ms).unwrap_or(0) * 1000)?)
-}
-
-/// Today (UTC), for review dates.
-pub(crate) fn today() -> warden_policy::Day {
-    warden_policy::Day::from_unix(warden_audit::now_us().div_euclid(1_000_000))
 }
