@@ -12,6 +12,7 @@ mod catalog_review;
 mod conformance;
 mod crash;
 mod differential;
+mod erase;
 mod guide_policy;
 mod listeners;
 mod observe;
