@@ -28,35 +28,32 @@ fn problem(r: &crate::Recorded) -> warden_audit::verify::Problem {
     verify(&r.db, Some(std::slice::from_ref(&r.vkey))).expect_err("tampering must be detected")
 }
 
+/// A fresh recording whose content row for record `seq` went through `sql` (`?1` is its
+/// commitment), and the first problem verification finds.
+fn tampered(seq: u64, sql: &str) -> warden_audit::verify::Problem {
+    let r = record(20, 8);
+    let d = digest_at(&r.db, seq);
+    let changed = Connection::open(&r.db).unwrap().execute(sql, [&d]).unwrap();
+    assert_eq!(changed, 1, "{sql}");
+    problem(&r)
+}
+
 #[test]
 fn an_edited_body_or_nonce_is_content_edited_at_its_record() {
-    let r = record(20, 8);
-    let d = digest_at(&r.db, 5);
-    Connection::open(&r.db)
-        .unwrap()
-        .execute(
-            "UPDATE content SET body = CAST(replace(CAST(body AS TEXT), '/tmp/f4', '/tmp/f9') AS BLOB) WHERE digest = ?1",
-            [&d],
-        )
-        .unwrap();
-    let p = problem(&r);
+    let p = tampered(
+        5,
+        "UPDATE content SET body = CAST(replace(CAST(body AS TEXT), '/tmp/f4', '/tmp/f9') AS BLOB) WHERE digest = ?1",
+    );
     assert_eq!(
         (p.kind, p.seq),
         (ProblemKind::ContentEdited, Some(5)),
         "{p}"
     );
     assert!(p.record_id.is_some());
-
-    let r = record(20, 8);
-    let d = digest_at(&r.db, 9);
-    Connection::open(&r.db)
-        .unwrap()
-        .execute(
-            "UPDATE content SET nonce = zeroblob(32) WHERE digest = ?1",
-            [&d],
-        )
-        .unwrap();
-    let p = problem(&r);
+    let p = tampered(
+        9,
+        "UPDATE content SET nonce = zeroblob(32) WHERE digest = ?1",
+    );
     assert_eq!(
         (p.kind, p.seq),
         (ProblemKind::ContentEdited, Some(9)),
@@ -66,13 +63,7 @@ fn an_edited_body_or_nonce_is_content_edited_at_its_record() {
 
 #[test]
 fn a_deleted_content_row_is_content_deleted() {
-    let r = record(20, 8);
-    let d = digest_at(&r.db, 7);
-    Connection::open(&r.db)
-        .unwrap()
-        .execute("DELETE FROM content WHERE digest = ?1", [&d])
-        .unwrap();
-    let p = problem(&r);
+    let p = tampered(7, "DELETE FROM content WHERE digest = ?1");
     assert_eq!(
         (p.kind, p.seq),
         (ProblemKind::ContentDeleted, Some(7)),

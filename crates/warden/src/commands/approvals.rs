@@ -120,6 +120,26 @@ fn record(db: &std::path::Path, d: &crate::cli::DecideArgs, ev: AuditEvent) -> a
     )
 }
 
+/// A writer for a command's own log in `store` (a CLI decision, an erasure), signed with the
+/// deployment's keys from `key_dir` (default: beside the store).
+pub(crate) fn own_writer(
+    store: Store,
+    key_dir: Option<std::path::PathBuf>,
+    instance: &str,
+) -> anyhow::Result<AuditWriter> {
+    let key_dir = key_dir.unwrap_or_else(crate::paths::default_key_dir);
+    let keys = Keys::load_or_create(&key_dir, instance).context("loading keys")?;
+    Ok(AuditWriter::start(
+        store,
+        keys,
+        WriterConfig {
+            instance: instance.to_owned(),
+            checkpoint_interval: Duration::from_secs(3600),
+            ..WriterConfig::default()
+        },
+    )?)
+}
+
 /// Writes `events` in a log of `command`'s own (a CLI decision), signed with the deployment's keys
 /// from `key_dir` (default: beside the store).
 pub(crate) fn record_alone(
@@ -129,18 +149,7 @@ pub(crate) fn record_alone(
     events: Vec<AuditEvent>,
     command: &str,
 ) -> anyhow::Result<()> {
-    let key_dir = key_dir.unwrap_or_else(crate::paths::default_key_dir);
-    let keys = Keys::load_or_create(&key_dir, instance).context("loading keys")?;
-    let store = Store::open(db, false)?;
-    let writer = AuditWriter::start(
-        store,
-        keys,
-        WriterConfig {
-            instance: instance.to_owned(),
-            checkpoint_interval: Duration::from_secs(3600),
-            ..WriterConfig::default()
-        },
-    )?;
+    let writer = own_writer(Store::open(db, false)?, key_dir, instance)?;
     let session = events
         .first()
         .map(|ev| ev.session.clone())

@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::Context;
 use warden_audit::content::Gone;
 use warden_audit::removal::{self, Plan, Request, Selector};
-use warden_audit::writer::{AuditHandle, AuditWriter, WriterConfig};
-use warden_audit::{AuditEvent, Keys, SessionContext, Store};
+use warden_audit::writer::AuditHandle;
+use warden_audit::{AuditEvent, SessionContext, Store};
 
 use crate::cli::{DeciderArgs, KeyArgs, SelectArgs};
 
@@ -140,17 +140,7 @@ fn apply(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let key_dir = keys.key_dir.unwrap_or_else(crate::paths::default_key_dir);
-    let keys = Keys::load_or_create(&key_dir, instance).context("loading keys")?;
-    let writer = AuditWriter::start(
-        store,
-        keys,
-        WriterConfig {
-            instance: instance.to_owned(),
-            checkpoint_interval: Duration::from_secs(3600),
-            ..WriterConfig::default()
-        },
-    )?;
+    let writer = super::approvals::own_writer(store, keys.key_dir, instance)?;
     let done = removal::remove(&writer.handle(), request, &plan.digests);
     let mut closing =
         AuditEvent::gateway("".into(), Arc::new(SessionContext::default()), "log_closed");
