@@ -200,22 +200,27 @@ pub struct Removals {
     pub tombstones: Vec<Tombstone>,
     /// Removal records by id: what they removed and which commitments.
     pub records: std::collections::HashMap<String, (Gone, std::collections::HashSet<String>)>,
+    /// Some records were archived and not read: a tombstone naming a record not seen may
+    /// name an archived one, and is then left unchecked (checked with the archive).
+    pub unmatched_allowed: bool,
 }
 
 impl Removals {
     pub fn extend(&mut self, other: Removals) {
         self.tombstones.extend(other.tombstones);
         self.records.extend(other.records);
+        self.unmatched_allowed |= other.unmatched_allowed;
     }
 
     /// The first tombstone no verified removal record accounts for.
     pub fn check(&self) -> Option<crate::verify::Problem> {
-        let t = self.tombstones.iter().find(|t| {
-            !self
-                .records
-                .get(&t.by)
-                .is_some_and(|(why, digests)| *why == t.why && digests.contains(&t.digest))
-        })?;
+        let t = self
+            .tombstones
+            .iter()
+            .find(|t| match self.records.get(&t.by) {
+                Some((why, digests)) => !(*why == t.why && digests.contains(&t.digest)),
+                None => !self.unmatched_allowed,
+            })?;
         let detail = match self.records.get(&t.by) {
             None => format!(
                 "its content is marked {} by record {}, which is not a verified record of removal",

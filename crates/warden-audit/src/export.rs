@@ -7,8 +7,10 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::archive::Archived;
 use crate::content::{ContentRow, LeafContent, Removals};
 use crate::store::{LogInfo, Store, StoreError};
+use crate::tree::Frontier;
 use crate::verify::{LogCheck, LogReport, Problem, ProblemKind};
 
 /// Format name on the export's first line.
@@ -31,6 +33,10 @@ enum Line<'a> {
         vkey: String,
         hash_key_id: String,
         checkpoint_every: u64,
+        /// The records before `size` are not in this file (archived): the tree's right edge
+        /// at that size stands for them.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        archived: Option<ArchivedLine>,
     },
     Checkpoint {
         log_id: String,
@@ -48,6 +54,29 @@ enum Line<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         content: Option<ExportContent>,
     },
+}
+
+/// Where an export or archive segment starts, when not at record 0.
+#[derive(Serialize, Deserialize, Clone)]
+pub(crate) struct ArchivedLine {
+    pub size: u64,
+    /// The right edge: for each hash, its stored-hash index (8 bytes, big-endian) and the
+    /// hash (32 bytes), in hex.
+    pub edge: String,
+}
+
+impl ArchivedLine {
+    pub(crate) fn new(a: &Archived) -> ArchivedLine {
+        ArchivedLine {
+            size: a.end,
+            edge: crate::keyed::hex(&crate::archive::edge_bytes(&a.edge)),
+        }
+    }
+
+    fn frontier(&self) -> Option<Frontier> {
+        let bytes = crate::keyed::unhex(&self.edge)?;
+        Frontier::from_edge(self.size, &crate::archive::edge_from_bytes(&bytes)?)
+    }
 }
 
 /// A record's content in an export: the nonce and body (hex, base64), or the tombstone.
@@ -119,6 +148,7 @@ struct AnyLine<'a> {
     leaf: Option<&'a RawValue>,
     hashes: Option<String>,
     content: Option<ExportContent>,
+    archived: Option<ArchivedLine>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,17 +166,51 @@ pub enum ExportError {
 }
 
 /// Writes every log of `store` as JSONL to `out`; returns the number of records written.
+/// A log whose oldest records were archived starts where they end (`archived` on its line).
 pub fn export(store: &Store, out: &mut impl Write) -> Result<u64, ExportError> {
     let _snapshot = store.snapshot()?;
-    let header = Line::Export {
-        format: EXPORT_FORMAT.into(),
-        v: EXPORT_VERSION,
-    };
-    serde_json::to_writer(&mut *out, &header).map_err(std::io::Error::from)?;
-    out.write_all(b"\n")?;
+    write_header(out)?;
     let mut count = 0;
     for log in store.logs()? {
-        let LogInfo {
+        let archived = store.archived(&log.log_id)?;
+        count += write_log(store, &log, archived.as_ref(), u64::MAX, out)?;
+    }
+    out.flush()?;
+    Ok(count)
+}
+
+pub(crate) fn write_header(out: &mut impl Write) -> Result<(), ExportError> {
+    write_line(
+        out,
+        &Line::Export {
+            format: EXPORT_FORMAT.into(),
+            v: EXPORT_VERSION,
+        },
+    )
+}
+
+/// Writes one log's registration, its checkpoints of sizes `from..=end`, and its records
+/// `from..end`, where `from` is where `after` (an archived prefix) ends, else 0.
+pub(crate) fn write_log(
+    store: &Store,
+    log: &LogInfo,
+    after: Option<&Archived>,
+    end: u64,
+    out: &mut impl Write,
+) -> Result<u64, ExportError> {
+    let from = after.map_or(0, |a| a.end);
+    let LogInfo {
+        log_id,
+        origin,
+        instance,
+        created_us,
+        vkey,
+        hash_key_id,
+        checkpoint_every,
+    } = log.clone();
+    write_line(
+        out,
+        &Line::Log {
             log_id,
             origin,
             instance,
@@ -154,75 +218,67 @@ pub fn export(store: &Store, out: &mut impl Write) -> Result<u64, ExportError> {
             vkey,
             hash_key_id,
             checkpoint_every,
-        } = log.clone();
+            archived: after.map(ArchivedLine::new),
+        },
+    )?;
+    for (size, ts_us, note) in store.checkpoints(&log.log_id)? {
+        if size < from || size > end {
+            continue;
+        }
         write_line(
             out,
-            &Line::Log {
-                log_id,
-                origin,
-                instance,
-                created_us,
-                vkey,
-                hash_key_id,
-                checkpoint_every,
+            &Line::Checkpoint {
+                log_id: log.log_id.clone(),
+                size,
+                ts_us,
+                note,
             },
         )?;
-        for (size, ts_us, note) in store.checkpoints(&log.log_id)? {
-            write_line(
-                out,
-                &Line::Checkpoint {
-                    log_id: log.log_id.clone(),
-                    size,
-                    ts_us,
-                    note,
-                },
-            )?;
-        }
-        let mut failure: Option<ExportError> = None;
-        store.scan(&log.log_id, |seq, leaf, hashes| {
-            let raw = std::str::from_utf8(leaf)
-                .ok()
-                .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
-            let Some(leaf) = raw else {
-                failure = Some(ExportError::BadLeaf {
-                    log_id: log.log_id.clone(),
-                    seq,
-                });
-                return false;
-            };
-            let content = match serde_json::from_str::<LeafContent>(leaf.get()) {
-                Ok(LeafContent {
-                    content: Some(digest),
-                    ..
-                }) => match store.content(&digest) {
-                    Ok(row) => Some(row.map(ExportContent::from_row).unwrap_or_default()),
-                    Err(e) => {
-                        failure = Some(e.into());
-                        return false;
-                    }
-                },
-                _ => None,
-            };
-            let line = Line::Record {
+    }
+    let mut count = 0;
+    let mut failure: Option<ExportError> = None;
+    store.scan(&log.log_id, from..end, |seq, leaf, hashes| {
+        let raw = std::str::from_utf8(leaf)
+            .ok()
+            .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
+        let Some(leaf) = raw else {
+            failure = Some(ExportError::BadLeaf {
                 log_id: log.log_id.clone(),
                 seq,
-                leaf,
-                hashes: crate::keyed::hex(hashes),
-                content,
-            };
-            if let Err(e) = write_line(out, &line) {
-                failure = Some(e);
-                return false;
-            }
-            count += 1;
-            true
-        })?;
-        if let Some(e) = failure {
-            return Err(e);
+            });
+            return false;
+        };
+        let content = match serde_json::from_str::<LeafContent>(leaf.get()) {
+            Ok(LeafContent {
+                content: Some(digest),
+                ..
+            }) => match store.content(&digest) {
+                Ok(row) => Some(row.map(ExportContent::from_row).unwrap_or_default()),
+                Err(e) => {
+                    failure = Some(e.into());
+                    return false;
+                }
+            },
+            _ => None,
+        };
+        let line = Line::Record {
+            log_id: log.log_id.clone(),
+            seq,
+            leaf,
+            hashes: crate::keyed::hex(hashes),
+            content,
+        };
+        if let Err(e) = write_line(out, &line) {
+            failure = Some(e);
+            return false;
         }
+        count += 1;
+        true
+    })?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(count),
     }
-    out.flush()?;
-    Ok(count)
 }
 
 fn write_line(out: &mut impl Write, line: &Line<'_>) -> Result<(), ExportError> {
@@ -234,22 +290,21 @@ fn write_line(out: &mut impl Write, line: &Line<'_>) -> Result<(), ExportError> 
 /// Outcome of verifying a set of logs.
 pub type Verdict = Result<Vec<LogReport>, Problem>;
 
-/// Verifies an export read from `input` against trusted verifier keys (`None`: the keys
-/// named in the export itself, which proves integrity but not authorship).
-pub fn verify_export(
-    input: impl BufRead,
-    trusted: Option<&[String]>,
-) -> Result<Verdict, ExportError> {
-    let mut reports = Vec::new();
-    let mut removals = Removals::default();
-    struct Current {
-        info: LogInfo,
-        checkpoints: Vec<(u64, String)>,
-        records: Vec<(i64, Vec<u8>, Option<Vec<u8>>)>,
-        /// Content by commitment, from the record lines that carry it.
-        contents: std::collections::HashMap<String, Option<ContentRow>>,
-    }
-    let mut logs: Vec<Current> = Vec::new();
+/// One log as read from an export or an archive segment.
+pub(crate) struct ExportedLog {
+    pub info: LogInfo,
+    pub checkpoints: Vec<(u64, String)>,
+    /// `(seq, leaf, hashes)` in file order.
+    pub records: Vec<(i64, Vec<u8>, Option<Vec<u8>>)>,
+    /// Content by commitment, from the record lines that carry it (`None`: not decodable).
+    pub contents: std::collections::HashMap<String, Option<ContentRow>>,
+    /// Where the file starts, when not at record 0.
+    pub resume: Option<Frontier>,
+}
+
+/// Reads an export (or an archive segment) line by line, strictly.
+pub(crate) fn read_export(input: impl BufRead) -> Result<Vec<ExportedLog>, ExportError> {
+    let mut logs: Vec<ExportedLog> = Vec::new();
     for (i, line) in input.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -267,7 +322,7 @@ pub fn verify_export(
                     return Err(bad(format!("unknown export format {:?}", parsed.format)));
                 }
             }
-            "log" => logs.push(Current {
+            "log" => logs.push(ExportedLog {
                 info: LogInfo {
                     log_id: parsed.log_id.clone().ok_or_else(|| missing("log_id"))?,
                     origin: parsed.origin.clone().ok_or_else(|| missing("origin"))?,
@@ -285,6 +340,12 @@ pub fn verify_export(
                 checkpoints: Vec::new(),
                 records: Vec::new(),
                 contents: std::collections::HashMap::new(),
+                resume: match &parsed.archived {
+                    None => None,
+                    Some(a) => Some(a.frontier().ok_or_else(|| {
+                        bad("log line whose archived edge is not a tree's right edge".into())
+                    })?),
+                },
             }),
             kind @ ("checkpoint" | "record") => {
                 let log_id = parsed.log_id.as_deref().ok_or_else(|| missing("log_id"))?;
@@ -323,6 +384,18 @@ pub fn verify_export(
             other => return Err(bad(format!("unknown line type {other:?}"))),
         }
     }
+    Ok(logs)
+}
+
+/// Verifies an export read from `input` against trusted verifier keys (`None`: the keys
+/// named in the export itself, which proves integrity but not authorship).
+pub fn verify_export(
+    input: impl BufRead,
+    trusted: Option<&[String]>,
+) -> Result<Verdict, ExportError> {
+    let mut reports = Vec::new();
+    let mut removals = Removals::default();
+    let logs = read_export(input)?;
     for log in logs {
         let keys: Vec<&str> = match trusted {
             Some(t) => t.iter().map(String::as_str).collect(),
@@ -337,8 +410,11 @@ pub fn verify_export(
             })),
             Some(Some(row)) => Ok(Some(row.clone())),
         };
-        let mut check =
-            LogCheck::new(&log.info, log.checkpoints, keys).with_contents(Box::new(lookup));
+        let check = match log.resume {
+            Some(edge) => LogCheck::resume(&log.info, log.checkpoints, keys, edge),
+            None => LogCheck::new(&log.info, log.checkpoints, keys),
+        };
+        let mut check = check.with_contents(Box::new(lookup));
         for (seq, leaf, hashes) in &log.records {
             check.push(*seq, leaf, hashes.as_deref(), None);
         }
@@ -355,7 +431,19 @@ pub fn verify_export(
 }
 
 /// Verifies every log in a store against trusted verifier keys (`None`: each log's registered key).
+/// Archived records are represented by the tree edge kept for them; see
+/// [`verify_store_with_archive`] to check them too.
 pub fn verify_store(store: &Store, trusted: Option<&[String]>) -> Result<Verdict, StoreError> {
+    verify_store_with_archive(store, trusted, None)
+}
+
+/// Verifies every log in a store, with the archived records of each read from the segments
+/// in `archive` (`warden audit archive --out`): archive and store are checked as one log.
+pub fn verify_store_with_archive(
+    store: &Store,
+    trusted: Option<&[String]>,
+    archive: Option<&std::path::Path>,
+) -> Result<Verdict, StoreError> {
     let _snapshot = store.snapshot()?;
     let mut reports = Vec::new();
     if let Some(orphan) = store.unregistered_logs()?.into_iter().next() {
@@ -370,7 +458,7 @@ pub fn verify_store(store: &Store, trusted: Option<&[String]>) -> Result<Verdict
     }
     let mut removals = Removals::default();
     for log in store.logs()? {
-        match check_log(store, &log, trusted, &mut removals)? {
+        match check_log(store, &log, trusted, &mut removals, archive)? {
             Ok(r) => reports.push(r),
             Err(p) => return Ok(Err(p)),
         }
@@ -391,7 +479,7 @@ pub fn verify_log(
     trusted: Option<&[String]>,
 ) -> Result<Result<LogReport, Problem>, StoreError> {
     let mut removals = Removals::default();
-    let report = check_log(store, log, trusted, &mut removals)?;
+    let report = check_log(store, log, trusted, &mut removals, None)?;
     if report.is_ok()
         && let Some(p) = removals.check()
     {
@@ -405,6 +493,7 @@ fn check_log(
     log: &LogInfo,
     trusted: Option<&[String]>,
     removals: &mut Removals,
+    archive: Option<&std::path::Path>,
 ) -> Result<Result<LogReport, Problem>, StoreError> {
     let keys: Vec<&str> = match trusted {
         Some(t) => t.iter().map(String::as_str).collect(),
@@ -415,15 +504,83 @@ fn check_log(
         .into_iter()
         .map(|(s, _, n)| (s, n))
         .collect();
-    let failed: std::cell::RefCell<Option<StoreError>> = std::cell::RefCell::new(None);
-    let lookup = |digest: &str| match store.content(digest) {
-        Ok(row) => Ok(row),
-        Err(e) => {
-            failed.borrow_mut().get_or_insert(e);
-            Err(())
+    let archived = store.archived(&log.log_id)?;
+    // The archived records, when their segments are given: checked first, as one log.
+    let mut earlier = ExportedLog {
+        info: log.clone(),
+        checkpoints: Vec::new(),
+        records: Vec::new(),
+        contents: std::collections::HashMap::new(),
+        resume: None,
+    };
+    let problem = |kind, seq, detail: String| Problem {
+        log_id: log.log_id.clone(),
+        kind,
+        seq,
+        record_id: None,
+        column: None,
+        detail,
+    };
+    let check = match (&archived, archive) {
+        (None, _) => LogCheck::new(log, checkpoints, keys),
+        (Some(a), None) => {
+            removals.unmatched_allowed = true;
+            let Some(edge) = Frontier::from_edge(a.end, &a.edge) else {
+                return Ok(Err(problem(
+                    ProblemKind::Edited,
+                    Some(a.end),
+                    "the tree edge kept for its archived records is incomplete".into(),
+                )));
+            };
+            LogCheck::resume(log, checkpoints, keys, edge)
+        }
+        (Some(_), Some(dir)) => {
+            for seg in store.segments(&log.log_id)? {
+                match crate::archive::read_segment(dir, &seg) {
+                    Ok(part)
+                        if part.records.first().map(|r| r.0) == Some(seg.first as i64)
+                            || seg.first == seg.end =>
+                    {
+                        earlier.records.extend(part.records);
+                        earlier.contents.extend(part.contents);
+                    }
+                    Ok(_) => {
+                        return Ok(Err(problem(
+                            ProblemKind::Deleted,
+                            Some(seg.first),
+                            format!(
+                                "archive segment {} does not start at record {}",
+                                seg.file, seg.first
+                            ),
+                        )));
+                    }
+                    Err((kind, detail)) => return Ok(Err(problem(kind, Some(seg.first), detail))),
+                }
+            }
+            LogCheck::new(log, checkpoints, keys)
         }
     };
-    let mut check = LogCheck::new(log, checkpoints, keys).with_contents(Box::new(lookup));
+    let failed: std::cell::RefCell<Option<StoreError>> = std::cell::RefCell::new(None);
+    let from_segments = earlier.contents;
+    let lookup = |digest: &str| {
+        if let Some(row) = from_segments.get(digest) {
+            return Ok(Some(row.clone().unwrap_or_else(|| ContentRow {
+                gone: Some("unreadable in the archive".into()),
+                ..ContentRow::default()
+            })));
+        }
+        match store.content(digest) {
+            Ok(row) => Ok(row),
+            Err(e) => {
+                failed.borrow_mut().get_or_insert(e);
+                Err(())
+            }
+        }
+    };
+    let mut check = check.with_contents(Box::new(lookup));
+    for (seq, leaf, hashes) in &earlier.records {
+        check.push(*seq, leaf, hashes.as_deref(), None);
+    }
     store.scan_checked(&log.log_id, |seq, leaf, hashes, columns| {
         check.push(seq, leaf, Some(hashes), Some(columns));
         true

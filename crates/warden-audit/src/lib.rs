@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`approvals`]: calls waiting for a human: pending, decided, used (`ApprovalStore`).
+//! - [`archive`]: a log's oldest records moved to sealed segment files, the tree edge kept.
 //! - [`catalog`]: the tool catalog: pinned definitions, quarantine of changes (`CatalogStore`).
 //! - [`record`]: `AuditEvent` (what the proxy hands over) and the sealed leaf (what is hashed and stored).
 //! - [`content`]: the content store: payloads a v2 leaf commits to, which can expire or be erased.
@@ -27,6 +28,7 @@
 //! query columns against the leaves.
 
 pub mod approvals;
+pub mod archive;
 pub mod catalog;
 pub mod checkpoint;
 pub mod columns;

@@ -13,7 +13,7 @@ use tlog_tiles::{Hash, HashReader, split_stored_hash_index, stored_hash_index};
 
 use crate::record::Sealed;
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Steps that bring an older store to `SCHEMA_VERSION`, by the version they start from.
 /// Version 2 added who was calling (`principal`) and with what (`agent`). Version 3 added two
@@ -21,7 +21,8 @@ const SCHEMA_VERSION: i64 = 4;
 /// carry its outcome) with the columns statistics read, so a window's statistics read only
 /// the index; and `records_principal`, for pages filtered by who called. Version 4 added the
 /// content store (leaf v2): the `content` table and the `records.content` query column (the
-/// leaf's commitment, which joins a record to its content).
+/// leaf's commitment, which joins a record to its content). Version 5 added `archives`: the
+/// segments a log's oldest records were moved to, and the tree's right edge at each.
 /// `SCHEMA` creates a version 2 store; a new store then takes the later steps too.
 const MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -36,6 +37,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
          CREATE INDEX IF NOT EXISTS records_principal ON records (principal, ts_us);",
     ),
     (3, CONTENT_STEP),
+    (
+        4,
+        "CREATE TABLE IF NOT EXISTS archives (log_id TEXT NOT NULL, first INTEGER NOT NULL, \
+         end INTEGER NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL, edge BLOB NOT NULL, \
+         created_us INTEGER NOT NULL, PRIMARY KEY (log_id, end));",
+    ),
 ];
 
 /// Version 3 to 4: the content store.
@@ -566,17 +573,24 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
-    /// Calls `f(seq, leaf, hashes)` for each record of `log_id` in stored `seq` order.
+    /// Calls `f(seq, leaf, hashes)` for each record of `log_id` whose position is in
+    /// `range`, in stored `seq` order.
     pub fn scan(
         &self,
         log_id: &str,
+        range: std::ops::Range<u64>,
         mut f: impl FnMut(i64, &[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT seq, leaf, hashes FROM records WHERE log_id = ?1 ORDER BY seq")
+            .prepare(
+                "SELECT seq, leaf, hashes FROM records WHERE log_id = ?1 AND seq >= ?2 AND seq < ?3 \
+                 ORDER BY seq",
+            )
             .map_err(self.err())?;
-        let mut rows = st.query([log_id]).map_err(self.err())?;
+        let end = i64::try_from(range.end).unwrap_or(i64::MAX);
+        let first = i64::try_from(range.start).unwrap_or(i64::MAX);
+        let mut rows = st.query(params![log_id, first, end]).map_err(self.err())?;
         while let Some(r) = rows.next().map_err(self.err())? {
             let seq: i64 = r.get(0).map_err(self.err())?;
             let leaf = r
@@ -722,9 +736,23 @@ impl HashReader for StoredHashes<'_> {
                 let record = ((k + 1) << level) - 1;
                 let offset = usize::try_from(i - stored_hash_index(0, record))
                     .map_err(|_| tlog_tiles::Error::BadMath)?;
-                let blob: Vec<u8> = st
+                let blob: Vec<u8> = match st
                     .query_row(params![self.log_id, record as i64], |r| r.get(0))
-                    .map_err(|_| tlog_tiles::Error::IndexesNotInTree)?;
+                    .optional()
+                {
+                    Ok(Some(b)) => b,
+                    // An archived record: its subtree is on the right edge kept for it.
+                    Ok(None) => {
+                        return self
+                            .store
+                            .archived(self.log_id)
+                            .ok()
+                            .flatten()
+                            .and_then(|a| a.edge.iter().find(|(k, _)| *k == i).map(|(_, h)| *h))
+                            .ok_or(tlog_tiles::Error::IndexesNotInTree);
+                    }
+                    Err(_) => return Err(tlog_tiles::Error::IndexesNotInTree),
+                };
                 blob.get(offset * 32..offset * 32 + 32)
                     .and_then(|b| b.try_into().ok())
                     .map(Hash)

@@ -16,7 +16,7 @@ pub struct Frontier {
 }
 
 /// The stored-hash indexes of the complete subtrees that make up a tree of `size` records.
-fn frontier_indexes(size: u64) -> impl Iterator<Item = u64> {
+pub fn edge_indexes(size: u64) -> impl Iterator<Item = u64> {
     (0..64u8)
         .filter(move |l| size >> l & 1 == 1)
         .map(move |l| stored_hash_index(l, (size >> l) - 1))
@@ -43,9 +43,24 @@ impl Frontier {
             self.hashes.insert(base + i as u64, *h);
         }
         self.size = n + 1;
-        let keep: Vec<u64> = frontier_indexes(self.size).collect();
+        let keep: Vec<u64> = edge_indexes(self.size).collect();
         self.hashes.retain(|k, _| keep.contains(k));
         new
+    }
+
+    /// The frontier of a tree of `size` records from its right-edge hashes (stored-hash
+    /// index → hash), as [`Frontier::edge`] gave them; `None` if one is missing.
+    pub fn from_edge(size: u64, edge: &[(u64, Hash)]) -> Option<Frontier> {
+        let hashes: BTreeMap<u64, Hash> = edge.iter().copied().collect();
+        edge_indexes(size)
+            .all(|i| hashes.contains_key(&i))
+            .then_some(Frontier { size, hashes })
+    }
+
+    /// The right-edge hashes (stored-hash index → hash): all a tree needs to grow, to compute
+    /// its root, and to prove later records.
+    pub fn edge(&self) -> Vec<(u64, Hash)> {
+        self.hashes.iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     /// Root hash of the tree as it stands.

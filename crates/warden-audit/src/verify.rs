@@ -93,6 +93,9 @@ pub struct LogReport {
     pub closed: bool,
     /// The leaf format of the log (1: payload in the leaf, 2: content store).
     pub leaf_version: u32,
+    /// Records before this position were archived and not checked here (their tree is
+    /// represented by the right edge the signed checkpoint at this size covers).
+    pub archived: u64,
     /// What became of the content its leaves commit to.
     pub content: ContentCount,
 }
@@ -130,6 +133,8 @@ pub struct LogCheck<'k> {
     pending_order: Option<(u64, u64)>,
     /// The leaf version of record 0, which every record of the log must have.
     version: Option<u32>,
+    /// Records before this position were archived (see [`LogCheck::resume`]).
+    archived: u64,
     contents: Option<ContentLookup<'k>>,
     count: ContentCount,
     removals: Removals,
@@ -159,10 +164,55 @@ impl<'k> LogCheck<'k> {
             later_seqs: HashSet::new(),
             pending_order: None,
             version: None,
+            archived: 0,
             contents: None,
             count: ContentCount::default(),
             removals: Removals::default(),
         }
+    }
+
+    /// A check that starts at position `frontier.size()`: the records before it were
+    /// archived and are represented by the tree's right edge there, which the signed
+    /// checkpoint at that size must cover (checked at once). Later records are fed as usual.
+    pub fn resume(
+        log: &LogInfo,
+        checkpoints: Vec<(u64, String)>,
+        vkeys: Vec<&'k str>,
+        frontier: Frontier,
+    ) -> LogCheck<'k> {
+        let start = frontier.size();
+        let mut check = LogCheck::new(
+            log,
+            checkpoints.into_iter().filter(|c| c.0 >= start).collect(),
+            vkeys,
+        );
+        check.frontier = frontier;
+        check.archived = start;
+        match check.checkpoints.first().cloned() {
+            Some((size, note)) if size == start => {
+                check.next_checkpoint = 1;
+                let covered = checkpoint::open(&note, &check.vkeys).is_ok_and(|v| {
+                    v.origin == check.origin && v.size == start && v.root == check.frontier.root()
+                });
+                if !covered {
+                    check.fail(
+                        ProblemKind::Edited,
+                        Some(start),
+                        None,
+                        format!(
+                            "the tree kept for the {start} archived records does not match the signed checkpoint at size {start}"
+                        ),
+                    );
+                }
+            }
+            _ => check.fail(
+                ProblemKind::MissingCheckpoint,
+                Some(start),
+                None,
+                format!("no signed checkpoint at size {start}, where the archived records end"),
+            ),
+        }
+        check
     }
 
     /// Checks each v2 leaf's content through `lookup` as the leaf is fed.
@@ -560,6 +610,7 @@ impl<'k> LogCheck<'k> {
             unsigned_tail: size - last,
             closed: self.closed,
             leaf_version: self.version.unwrap_or(crate::record::LEAF_VERSION),
+            archived: self.archived,
             content: self.count,
         })
     }

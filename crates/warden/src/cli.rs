@@ -455,6 +455,11 @@ pub(crate) enum AuditCmd {
         pubkey: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// The archive directory (`warden audit archive --out`): check archived records too,
+        /// with the store, as one log. Without it, archived records are represented by the
+        /// tree edge the store keeps for them.
+        #[arg(long, value_name = "DIR", conflicts_with = "file")]
+        archive: Option<PathBuf>,
     },
     /// Find records by time, server, tool, method, direction, outcome, status, session, principal or agent.
     #[command(
@@ -530,6 +535,23 @@ pub(crate) enum AuditCmd {
         #[command(flatten)]
         select: SelectArgs,
         /// Show what would be erased, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Move the oldest records of each log (up to a signed checkpoint) into sealed archive segments.
+    #[command(
+        after_help = "Each segment is gzip JSON Lines in the export's format (the log, the checkpoints that cover it, each record with its stored hashes and content), written and synced before its records leave the store. The store keeps the segment's SHA-256 and the tree's right edge where it ends, so later records, checkpoints and proofs still verify, and `warden audit verify --archive DIR` checks archive and store together as one log. Archived records no longer appear in searches, reports or the dashboard.\n\nExample:\n  warden audit archive --before 365d --out /srv/warden-archive --dry-run"
+    )]
+    Archive {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Archive records older than this: an age (365d) or an RFC 3339 time.
+        #[arg(long, value_name = "WHEN")]
+        before: String,
+        /// The archive directory (one subdirectory per log).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Show what would move, change nothing.
         #[arg(long)]
         dry_run: bool,
     },

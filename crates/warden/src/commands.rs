@@ -1,6 +1,7 @@
 //! One module per command family.
 
 pub(crate) mod approvals;
+pub(crate) mod archive;
 pub(crate) mod audit;
 pub(crate) mod catalog;
 pub(crate) mod catalog_review;

@@ -1,6 +1,7 @@
 //! Integration tests of the audit log: a real writer, a real SQLite file, real tampering.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns panic on failure by design
 
+mod archive;
 mod columns;
 mod content;
 mod daily;

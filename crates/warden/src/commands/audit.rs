@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use warden_audit::export::{Verdict, verify_export, verify_store};
+use warden_audit::export::{Verdict, verify_export, verify_store_with_archive};
 use warden_audit::proof::{self, Checked, Proof};
 use warden_audit::query::{Cursor, MAX_PAGE, Order, Query};
 use warden_audit::{RecordRow, Store};
@@ -27,7 +27,20 @@ pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             file,
             pubkey,
             format,
-        } => verify(store, file.as_deref(), pubkey.as_deref(), format),
+            archive,
+        } => verify(
+            store,
+            file.as_deref(),
+            pubkey.as_deref(),
+            format,
+            archive.as_deref(),
+        ),
+        AuditCmd::Archive {
+            store,
+            before,
+            out,
+            dry_run,
+        } => super::archive::archive(db_of(store), &before, &out, dry_run),
         AuditCmd::Search {
             store,
             filter,
@@ -174,6 +187,7 @@ fn verify(
     file: Option<&Path>,
     pubkey: Option<&Path>,
     format: Format,
+    archive: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let keys = super::dashboard::trusted_keys(pubkey)?;
     let (what, verdict): (String, Verdict) = match file {
@@ -188,7 +202,10 @@ fn verify(
         None => {
             let db = db_of(store);
             let s = Store::open_read(&db)?;
-            (db.display().to_string(), verify_store(&s, keys.as_deref())?)
+            (
+                db.display().to_string(),
+                verify_store_with_archive(&s, keys.as_deref(), archive)?,
+            )
         }
     };
     let trust = if keys.is_some() {
@@ -235,6 +252,12 @@ fn verify(
                     } else {
                         String::new()
                     }
+                );
+            }
+            let archived: u64 = reports.iter().map(|r| r.archived).sum();
+            if archived > 0 {
+                println!(
+                    "note: {archived} archived records are represented by the tree edge the store keeps for them (pass --archive DIR to check them too)"
                 );
             }
             let v1 = reports.iter().filter(|r| r.leaf_version == 1).count();

@@ -1,6 +1,7 @@
-//! `warden audit erase` and content retention through the CLI: a principal's content leaves
-//! the store's files, the log still verifies and says what was erased, and `warden run
-//! --content-retention` expires old content on its own, recorded in its own log.
+//! Retention through the CLI: `warden audit erase` takes a principal's content out of the
+//! store's files while the log still verifies and says what was erased; `warden run
+//! --content-retention` expires old content on its own, recorded in its own log; and
+//! `warden audit archive` moves old records out, with store and archive verifying as one.
 
 use crate::support::{Place, Proxied, warden};
 
@@ -173,4 +174,104 @@ fn run_expires_content_past_its_retention_on_its_own() {
         &["audit", "retention", "--content", "1s", "--dry-run"],
     );
     assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn archived_records_leave_the_store_and_verify_with_the_archive() {
+    let place = Place::new();
+    session(&place, "alice", "E002");
+    let out = place.dir.path().join("archive");
+    let out_s = out.display().to_string();
+    let (code, text) = run_db(
+        &place,
+        &[
+            "audit",
+            "archive",
+            "--before",
+            "0s",
+            "--out",
+            &out_s,
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("would archive log"), "{text}");
+    let (code, text) = run_db(
+        &place,
+        &["audit", "archive", "--before", "0s", "--out", &out_s],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("records archived"), "{text}");
+    let left: i64 = place
+        .conn()
+        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0, "the whole closed log was archived");
+    // The store keeps being written.
+    session(&place, "bob", "E004");
+    let v = place.verify();
+    let text = String::from_utf8_lossy(&v.stdout).into_owned();
+    assert!(v.status.success(), "{text}");
+    assert!(text.contains("archived records are represented"), "{text}");
+    let v = warden()
+        .args(["audit", "verify", "--db"])
+        .arg(place.db())
+        .arg("--pubkey")
+        .arg(place.keys().join("checkpoint.vkey"))
+        .arg("--archive")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&v.stdout).into_owned();
+    assert!(v.status.success(), "{text}");
+    assert!(!text.contains("archived records are represented"), "{text}");
+    // A segment edited in place is caught.
+    let seg = std::fs::read_dir(
+        std::fs::read_dir(&out)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap()
+    .next()
+    .unwrap()
+    .unwrap()
+    .path();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&seg, bytes).unwrap();
+    let v = warden()
+        .args(["audit", "verify", "--db"])
+        .arg(place.db())
+        .arg("--archive")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        v.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+}
+
+/// `warden` with `args` and this place's store (no keys).
+fn run_db(place: &Place, args: &[&str]) -> (i32, String) {
+    let o = warden()
+        .args(args)
+        .arg("--db")
+        .arg(place.db())
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
 }
