@@ -287,6 +287,9 @@ fn count_records(store: &Store, log_id: &str) -> Result<u64, StoreError> {
 struct Writer {
     root: PathBuf,
     made: HashSet<PathBuf>,
+    /// Partial tiles written: many checkpoints give a high level's partial tile the same
+    /// width, and its bytes are the same each time.
+    partials: HashSet<TilePath>,
     files: u64,
 }
 
@@ -295,11 +298,15 @@ impl Writer {
         Writer {
             root,
             made: HashSet::new(),
+            partials: HashSet::new(),
             files: 0,
         }
     }
 
     fn put(&mut self, tile: &TilePath, data: &[u8]) -> Result<(), TilesError> {
+        if !tile.is_full() && !self.partials.insert(*tile) {
+            return Ok(());
+        }
         self.put_file(&tile.path(), data)
     }
 
