@@ -342,6 +342,30 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_path_parses_or_is_refused_without_panicking(s in "(tile/)?[0-9a-z./x]{0,60}") {
+            if let Some(t) = TilePath::parse(&s) {
+                proptest::prop_assert_eq!(t.path(), s);
+            }
+        }
+
+        #[test]
+        fn every_tile_path_round_trips(level in 0u8..64, index in proptest::num::u64::ANY, width in 1u16..=256, entries in proptest::bool::ANY) {
+            let t = if entries {
+                TilePath::Entries { index, width }
+            } else {
+                TilePath::Hashes { level, index, width }
+            };
+            proptest::prop_assert_eq!(TilePath::parse(&t.path()), Some(t));
+        }
+
+        #[test]
+        fn any_bundle_splits_or_is_refused_without_panicking(b in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _split = split_bundle(&b);
+        }
+    }
+
     #[test]
     fn bundles_round_trip_and_reject_garbage() {
         let mut b = Vec::new();

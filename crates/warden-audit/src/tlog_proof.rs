@@ -345,6 +345,15 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(
+            s in "(c2sp.org/tlog-proof@v1\n)?(extra [A-Za-z0-9+/=]{0,8}\n)?(index [0-9]{0,22}\n)?([A-Za-z0-9+/=]{0,46}\n){0,3}\n?.{0,20}"
+        ) {
+            let _parsed = TlogProof::parse(&s);
+        }
+    }
+
     #[test]
     fn check_binds_entry_index_checkpoint_and_key() {
         for (size, index) in [(1, 0), (2, 1), (21, 11), (21, 20), (256, 255), (257, 256)] {
