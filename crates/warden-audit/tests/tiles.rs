@@ -225,6 +225,23 @@ fn logs_that_cannot_be_published_are_refused_by_name() {
     );
     assert!(refused.contains("65535"), "{refused}");
     assert!(!tmp.path().join("t").join(&big_log).exists());
+    // Served: the hash tiles of that log are fine, the bundle holding the record is refused.
+    let bundle = TilePath::Entries {
+        index: 0,
+        width: 12,
+    };
+    match read_tile(&store, &big_log, &bundle) {
+        Err(TileReadError::EntryTooLong {
+            seq: 6, id: got, ..
+        }) => assert_eq!(got, id),
+        other => panic!("{other:?}"),
+    }
+    let hashes = TilePath::Hashes {
+        level: 0,
+        index: 0,
+        width: 12,
+    };
+    assert_eq!(read_tile(&store, &big_log, &hashes).unwrap().len(), 12 * 32);
     assert!(
         done.iter()
             .any(|d| matches!(d, LogTiles::Exported { log_id, .. } if *log_id == good_log))
