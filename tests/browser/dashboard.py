@@ -90,9 +90,14 @@ with sync_playwright() as pw:
         page.wait_for_function(
             "(document.querySelector('pre.record-json') || {}).textContent?.includes('\"tool_class\": \"sensitive\"')",
             timeout=15000)
-        leaf = json.loads(page.text_content("pre.record-json"))
+        shown = json.loads(page.text_content("pre.record-json"))
+        leaf = shown.get("leaf", {})
         if leaf.get("target") != "get_pay_info" or leaf.get("kind") != "request":
-            problems.append(f"expanded the wrong record: {leaf}")
+            problems.append(f"expanded the wrong record: {shown}")
+        # The arguments are shown from the content store (leaf v2), beside the leaf.
+        content = shown.get("content", {})
+        if content.get("state") != "present" or "arguments" not in (content.get("value") or {}):
+            problems.append(f"the record's content is not shown: {shown}")
         shot(page, "03-expanded")
 
         # The live tail: clear the filter, then a proxied session runs and its rows appear.

@@ -83,7 +83,9 @@
       detail.appendChild(cell);
       tr.after(detail);
       get("/records/" + encodeURIComponent(r.id)).then(function (d) {
-        pre.textContent = JSON.stringify(d.leaf, null, 2);
+        var shown = { leaf: d.leaf };
+        if (d.content) shown.content = d.content;
+        pre.textContent = JSON.stringify(shown, null, 2);
       }, function (e) { pre.textContent = "could not load: " + e.message; });
     });
     return tr;

@@ -111,8 +111,18 @@ async fn record(
     if id.len() > 64 {
         return Err(ApiError::bad_request("a record id is a UUID"));
     }
-    let row = state.read(move |s| Ok(s.record(&id)?)).await?;
-    row.map(|r| Json(RecordDetail::new(r)))
+    let row = state
+        .read(move |s| {
+            Ok(match s.record(&id)? {
+                Some(r) => {
+                    let payload = s.payload(&r.leaf)?;
+                    Some((r, payload))
+                }
+                None => None,
+            })
+        })
+        .await?;
+    row.map(|(r, payload)| Json(RecordDetail::new(r, payload)))
         .ok_or_else(|| ApiError::not_found("no record with this id"))
 }
 

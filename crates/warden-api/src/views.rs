@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use warden_audit::RecordRow;
+use warden_audit::content::Payload;
 
 /// A status for an outcome (`query::status_of`, the definition every reader shares).
 pub fn status_of(outcome: Option<&str>) -> Option<&'static str> {
@@ -101,14 +102,47 @@ pub struct RecordDetail {
     pub view: RecordView,
     /// The leaf exactly as stored and hashed, parsed.
     pub leaf: serde_json::Value,
+    /// The stored payload (redacted before it was stored): in the content store since leaf
+    /// v2, where it can have expired or been erased. Absent when none was stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentView>,
+}
+
+/// A record's payload as the API shows it.
+#[derive(Serialize)]
+pub struct ContentView {
+    /// `present`, `expired`, `erased` or `unavailable`.
+    pub state: &'static str,
+    /// The payload: JSON as stored, or text as a JSON string (only when present).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 impl RecordDetail {
-    pub fn new(r: RecordRow) -> RecordDetail {
+    pub fn new(r: RecordRow, payload: Option<Payload>) -> RecordDetail {
         let leaf = serde_json::from_slice(&r.leaf).unwrap_or(serde_json::Value::Null);
+        let content = payload.map(|p| ContentView {
+            state: match p {
+                Payload::Present { .. } => "present",
+                Payload::Expired => "expired",
+                Payload::Erased => "erased",
+                Payload::Unavailable => "unavailable",
+            },
+            value: p.value(),
+            truncated: matches!(
+                p,
+                Payload::Present {
+                    truncated: true,
+                    ..
+                }
+            ),
+        });
         RecordDetail {
             view: RecordView::new(r),
             leaf,
+            content,
         }
     }
 }

@@ -51,6 +51,7 @@ fn benches(c: &mut Criterion) {
         level: warden_audit::PayloadLevel::Standard,
         max_payload: 64 * 1024,
         hasher: keys.hasher.clone(),
+        nonce_seed: [7; 32],
     };
     let mut g = c.benchmark_group("audit");
     g.throughput(Throughput::Elements(1));
@@ -193,6 +194,7 @@ fn seal_payload(c: &mut Criterion<cpu_time::CpuTime>) {
         level: warden_audit::PayloadLevel::Standard,
         max_payload: 64 * 1024,
         hasher: keys.hasher.clone(),
+        nonce_seed: [7; 32],
     };
     let mut trusted = ev.clone();
     trusted.read_strictly = true;

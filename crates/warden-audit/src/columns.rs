@@ -16,7 +16,7 @@ use crate::store::{Store, StoreError};
 
 /// The columns copied out of each leaf, in the order [`Store::scan_checked`]
 /// selects them (after `seq`, `leaf` and `hashes`).
-pub const COPIED: [&str; 13] = [
+pub const COPIED: [&str; 14] = [
     "id",
     "ts_us",
     "session",
@@ -30,6 +30,7 @@ pub const COPIED: [&str; 13] = [
     "duration_us",
     "principal",
     "agent",
+    "content",
 ];
 
 /// What verification reads of a leaf: its place in the log and every member a column copies.
@@ -68,6 +69,9 @@ pub(crate) struct Leaf<'a> {
     pub duration_us: Option<u64>,
     #[serde(borrow)]
     pub outcome: Option<Cow<'a, str>>,
+    /// The commitment to the record's stored content (leaf v2).
+    #[serde(borrow)]
+    pub content: Option<Cow<'a, str>>,
     /// Read only on the `log_opened` record.
     #[serde(borrow)]
     pub detail: Option<&'a RawValue>,
@@ -183,6 +187,7 @@ impl Leaf<'_> {
             Want::Int(self.duration_us.map(|d| i64::try_from(d).unwrap_or(-1))),
             Want::Text(self.principal.as_deref()),
             Want::Text(agent.as_deref()),
+            Want::Text(self.content.as_deref()),
         ];
         for ((column, want), got) in COPIED.iter().zip(wants).zip(stored) {
             let same = match (&want, got) {
@@ -238,7 +243,7 @@ mod tests {
         serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
     }
 
-    const LEAF: &str = r#"{"v":1,"id":"r1","log":"l","seq":3,"ts_us":10,"session":"s\u0031","dir":"s2c","kind":"result","method":"tools/call","exchange":"x","target":"t","server":{"name":"fs","info":{"name":"n","version":"1"}},"client":{"name":"c","version":"2"},"principal":"p","size":5,"duration_us":7,"outcome":"ok"}"#;
+    const LEAF: &str = r#"{"v":1,"id":"r1","log":"l","seq":3,"ts_us":10,"session":"s\u0031","dir":"s2c","kind":"result","method":"tools/call","exchange":"x","target":"t","server":{"name":"fs","info":{"name":"n","version":"1"}},"client":{"name":"c","version":"2"},"principal":"p","size":5,"duration_us":7,"outcome":"ok","content":"abc"}"#;
 
     fn good() -> Vec<ValueRef<'static>> {
         vec![
@@ -255,6 +260,7 @@ mod tests {
             ValueRef::Integer(7),
             ValueRef::Text(b"p"),
             ValueRef::Text(b"c/2"),
+            ValueRef::Text(b"abc"),
         ]
     }
 
@@ -289,7 +295,7 @@ mod tests {
         cols[1] = ValueRef::Text(b"10");
         assert_eq!(l.first_mismatch(&cols).map(|m| m.column), Some("ts_us"));
         assert_eq!(
-            l.first_mismatch(&good()[..12]).map(|m| m.column),
+            l.first_mismatch(&good()[..13]).map(|m| m.column),
             Some("(row)")
         );
     }
@@ -299,7 +305,7 @@ mod tests {
         let l = leaf(
             r#"{"v":1,"id":"r","ts_us":1,"session":"","kind":"event","event":"log_opened","client":{"name":"c","version":""}}"#,
         );
-        let mut cols = vec![ValueRef::Null; 13];
+        let mut cols = vec![ValueRef::Null; 14];
         cols[0] = ValueRef::Text(b"r");
         cols[1] = ValueRef::Integer(1);
         cols[2] = ValueRef::Text(b"");

@@ -7,11 +7,14 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::content::{ContentRow, LeafContent, Removals};
 use crate::store::{LogInfo, Store, StoreError};
 use crate::verify::{LogCheck, LogReport, Problem, ProblemKind};
 
 /// Format name on the export's first line.
 pub const EXPORT_FORMAT: &str = "warden-audit-export";
+/// Version of the export: 2 added each record's content (leaf v2); version 1 files verify.
+pub const EXPORT_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -41,7 +44,59 @@ enum Line<'a> {
         leaf: &'a RawValue,
         /// The `hashes` column, hex: the leaf's hash and the subtree roots it completes.
         hashes: String,
+        /// The content the leaf commits to (leaf v2), as the content store holds it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content: Option<ExportContent>,
     },
+}
+
+/// A record's content in an export: the nonce and body (hex, base64), or the tombstone.
+#[derive(Serialize, Deserialize, Default)]
+struct ExportContent {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gone_us: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
+}
+
+impl ExportContent {
+    fn from_row(row: ContentRow) -> ExportContent {
+        use base64::Engine;
+        ExportContent {
+            nonce: row.nonce.as_deref().map(crate::keyed::hex),
+            body: row
+                .body
+                .as_deref()
+                .map(|b| base64::prelude::BASE64_STANDARD.encode(b)),
+            gone: row.gone,
+            gone_us: row.gone_us,
+            by: row.gone_ref,
+        }
+    }
+
+    /// The row this line stands for; `None` when the nonce or body is not readable.
+    fn to_row(&self) -> Option<ContentRow> {
+        use base64::Engine;
+        Some(ContentRow {
+            nonce: match &self.nonce {
+                Some(n) => Some(crate::keyed::unhex(n)?),
+                None => None,
+            },
+            body: match &self.body {
+                Some(b) => Some(base64::prelude::BASE64_STANDARD.decode(b).ok()?),
+                None => None,
+            },
+            gone: self.gone.clone(),
+            gone_us: self.gone_us,
+            gone_ref: self.by.clone(),
+        })
+    }
 }
 
 /// The flat shape export lines are read through (`RawValue` cannot sit in a tagged enum).
@@ -63,6 +118,7 @@ struct AnyLine<'a> {
     #[serde(borrow)]
     leaf: Option<&'a RawValue>,
     hashes: Option<String>,
+    content: Option<ExportContent>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +140,7 @@ pub fn export(store: &Store, out: &mut impl Write) -> Result<u64, ExportError> {
     let _snapshot = store.snapshot()?;
     let header = Line::Export {
         format: EXPORT_FORMAT.into(),
-        v: 1,
+        v: EXPORT_VERSION,
     };
     serde_json::to_writer(&mut *out, &header).map_err(std::io::Error::from)?;
     out.write_all(b"\n")?;
@@ -134,11 +190,25 @@ pub fn export(store: &Store, out: &mut impl Write) -> Result<u64, ExportError> {
                 });
                 return false;
             };
+            let content = match serde_json::from_str::<LeafContent>(leaf.get()) {
+                Ok(LeafContent {
+                    content: Some(digest),
+                    ..
+                }) => match store.content(&digest) {
+                    Ok(row) => Some(row.map(ExportContent::from_row).unwrap_or_default()),
+                    Err(e) => {
+                        failure = Some(e.into());
+                        return false;
+                    }
+                },
+                _ => None,
+            };
             let line = Line::Record {
                 log_id: log.log_id.clone(),
                 seq,
                 leaf,
                 hashes: crate::keyed::hex(hashes),
+                content,
             };
             if let Err(e) = write_line(out, &line) {
                 failure = Some(e);
@@ -171,10 +241,13 @@ pub fn verify_export(
     trusted: Option<&[String]>,
 ) -> Result<Verdict, ExportError> {
     let mut reports = Vec::new();
+    let mut removals = Removals::default();
     struct Current {
         info: LogInfo,
         checkpoints: Vec<(u64, String)>,
         records: Vec<(i64, Vec<u8>, Option<Vec<u8>>)>,
+        /// Content by commitment, from the record lines that carry it.
+        contents: std::collections::HashMap<String, Option<ContentRow>>,
     }
     let mut logs: Vec<Current> = Vec::new();
     for (i, line) in input.lines().enumerate() {
@@ -211,6 +284,7 @@ pub fn verify_export(
                 },
                 checkpoints: Vec::new(),
                 records: Vec::new(),
+                contents: std::collections::HashMap::new(),
             }),
             kind @ ("checkpoint" | "record") => {
                 let log_id = parsed.log_id.as_deref().ok_or_else(|| missing("log_id"))?;
@@ -232,6 +306,15 @@ pub fn verify_export(
                         })?),
                         None => None,
                     };
+                    if let Some(c) = &parsed.content
+                        && let Ok(LeafContent {
+                            content: Some(digest),
+                            ..
+                        }) = serde_json::from_str::<LeafContent>(leaf.get())
+                    {
+                        // A line whose content does not decode is checked as edited content.
+                        current.contents.insert(digest, c.to_row());
+                    }
                     current
                         .records
                         .push((seq, leaf.get().as_bytes().to_vec(), hashes));
@@ -245,14 +328,28 @@ pub fn verify_export(
             Some(t) => t.iter().map(String::as_str).collect(),
             None => vec![log.info.vkey.as_str()],
         };
-        let mut check = LogCheck::new(&log.info, log.checkpoints, keys);
+        let contents = log.contents;
+        let lookup = move |digest: &str| match contents.get(digest) {
+            None => Err(()),
+            Some(None) => Ok(Some(ContentRow {
+                gone: Some("unreadable in the export".into()),
+                ..ContentRow::default()
+            })),
+            Some(Some(row)) => Ok(Some(row.clone())),
+        };
+        let mut check =
+            LogCheck::new(&log.info, log.checkpoints, keys).with_contents(Box::new(lookup));
         for (seq, leaf, hashes) in &log.records {
             check.push(*seq, leaf, hashes.as_deref(), None);
         }
+        removals.extend(check.take_removals());
         match check.finish() {
             Ok(r) => reports.push(r),
             Err(p) => return Ok(Err(p)),
         }
+    }
+    if let Some(p) = removals.check() {
+        return Ok(Err(p));
     }
     Ok(Ok(reports))
 }
@@ -271,21 +368,43 @@ pub fn verify_store(store: &Store, trusted: Option<&[String]>) -> Result<Verdict
             detail: "records or checkpoints exist for a log that is not registered".into(),
         }));
     }
+    let mut removals = Removals::default();
     for log in store.logs()? {
-        match verify_log(store, &log, trusted)? {
+        match check_log(store, &log, trusted, &mut removals)? {
             Ok(r) => reports.push(r),
             Err(p) => return Ok(Err(p)),
         }
     }
+    if let Some(p) = removals.check() {
+        return Ok(Err(p));
+    }
     Ok(Ok(reports))
 }
 
-/// Verifies one log of a store: its leaves, stored hashes, checkpoints and query columns.
-/// Call it inside a [`Store::snapshot`] when checkpoints and records must agree.
+/// Verifies one log of a store: its leaves, stored hashes, checkpoints, query columns and
+/// content. Call it inside a [`Store::snapshot`] when checkpoints and records must agree.
+/// Content removed from this log is checked against the removal records of this log only;
+/// [`verify_store`] checks it against those of every log.
 pub fn verify_log(
     store: &Store,
     log: &LogInfo,
     trusted: Option<&[String]>,
+) -> Result<Result<LogReport, Problem>, StoreError> {
+    let mut removals = Removals::default();
+    let report = check_log(store, log, trusted, &mut removals)?;
+    if report.is_ok()
+        && let Some(p) = removals.check()
+    {
+        return Ok(Err(p));
+    }
+    Ok(report)
+}
+
+fn check_log(
+    store: &Store,
+    log: &LogInfo,
+    trusted: Option<&[String]>,
+    removals: &mut Removals,
 ) -> Result<Result<LogReport, Problem>, StoreError> {
     let keys: Vec<&str> = match trusted {
         Some(t) => t.iter().map(String::as_str).collect(),
@@ -296,10 +415,23 @@ pub fn verify_log(
         .into_iter()
         .map(|(s, _, n)| (s, n))
         .collect();
-    let mut check = LogCheck::new(log, checkpoints, keys);
+    let failed: std::cell::RefCell<Option<StoreError>> = std::cell::RefCell::new(None);
+    let lookup = |digest: &str| match store.content(digest) {
+        Ok(row) => Ok(row),
+        Err(e) => {
+            failed.borrow_mut().get_or_insert(e);
+            Err(())
+        }
+    };
+    let mut check = LogCheck::new(log, checkpoints, keys).with_contents(Box::new(lookup));
     store.scan_checked(&log.log_id, |seq, leaf, hashes, columns| {
         check.push(seq, leaf, Some(hashes), Some(columns));
         true
     })?;
-    Ok(check.finish())
+    removals.extend(check.take_removals());
+    let report = check.finish();
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    Ok(report)
 }

@@ -4,6 +4,7 @@
 //! - [`approvals`]: calls waiting for a human: pending, decided, used (`ApprovalStore`).
 //! - [`catalog`]: the tool catalog: pinned definitions, quarantine of changes (`CatalogStore`).
 //! - [`record`]: `AuditEvent` (what the proxy hands over) and the sealed leaf (what is hashed and stored).
+//! - [`content`]: the content store: payloads a v2 leaf commits to, which can expire or be erased.
 //! - [`keyed`]: keyed hashes of arguments and results.
 //! - [`tree`]: the RFC 6962 Merkle tree's right edge (`Frontier`), O(log n) memory.
 //! - [`keys`]: checkpoint signing key, verifier key, hash key.
@@ -19,6 +20,7 @@
 //! - [`tiles`]: C2SP `tlog-tiles` paths and entry bundles; [`tiler`]: a log's tiles built in
 //!   one pass; [`tile_export`]: the static tile tree of each log (`audit export-tiles`);
 //!   [`tile_read`]: one tile read from the store on request (the admin plane).
+//! - [`removal`]: erasure and expiry of content, each recorded in the log it leaves verifiable.
 //! - [`status`]: success and failure, the statuses every reader shares.
 //! - `private`: the store's files are mode 0600.
 //! - [`query`]: the admin plane's queries: filtered pages with cursors, sessions, statistics.
@@ -32,6 +34,7 @@ pub mod approvals;
 pub mod catalog;
 pub mod checkpoint;
 pub mod columns;
+pub mod content;
 pub mod daily;
 pub mod export;
 pub mod keyed;
@@ -40,6 +43,7 @@ mod private;
 pub mod proof;
 pub mod query;
 pub mod record;
+pub mod removal;
 pub mod status;
 pub mod store;
 pub mod tile_export;

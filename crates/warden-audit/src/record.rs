@@ -1,6 +1,8 @@
 //! The audit record: what the proxy hands to the writer (`AuditEvent`) and the sealed leaf the
 //! writer stores and hashes (`Leaf`). The leaf's JSON bytes are the Merkle leaf, stored exactly
 //! as hashed; field order is fixed by the struct, and there are no floats or maps in it.
+//! Since leaf v2 the stored payload is not in the leaf: the leaf commits to it (`content`), and
+//! the bytes go to the content store (`crate::content`), where they can expire or be erased.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -10,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use warden_core::{Direction, Implementation};
 
+use crate::content::{self, Content};
 use crate::keyed::KeyedHasher;
 
 /// Version of the leaf format (`v` member).
-pub const LEAF_VERSION: u32 = 1;
+pub const LEAF_VERSION: u32 = 2;
 
 /// How much of each message is kept beside its hashes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,13 +316,6 @@ struct ServerRef<'a> {
     info: Option<&'a Implementation>,
 }
 
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Payload<'a> {
-    Json(&'a RawValue),
-    Text(String),
-}
-
 /// The sealed record: serialized once, hashed and stored as these exact bytes.
 #[derive(Serialize)]
 struct Leaf<'a> {
@@ -366,7 +362,11 @@ struct Leaf<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     result_hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    payload: Option<Payload<'a>>,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_len: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_type: Option<&'static str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     payload_truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -383,6 +383,71 @@ struct Leaf<'a> {
     tool_class: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_class_source: Option<&'static str>,
+    /// Members were cut to keep the leaf under [`LEAF_LIMIT`] (see [`shrunk`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cut: bool,
+}
+
+/// The most bytes a leaf may have: a C2SP tile entry holds at most 65,535. A leaf that would
+/// be longer is sealed again from [`shrunk`], with `cut: true`.
+pub const LEAF_LIMIT: usize = 60 * 1024;
+
+/// The longest a string member copied from the wire stays in a cut leaf.
+const CUT_STRING: usize = 1024;
+/// The longest serialized `detail`, `policy` or `redactions` stays in a cut leaf.
+const CUT_OBJECT: usize = 8 * 1024;
+
+fn cut_str(s: &str) -> String {
+    if s.len() <= CUT_STRING {
+        return s.to_owned();
+    }
+    let mut end = CUT_STRING;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn cut_object(v: &Option<serde_json::Value>) -> Option<serde_json::Value> {
+    let v = v.as_ref()?;
+    let len = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX);
+    Some(if len <= CUT_OBJECT {
+        v.clone()
+    } else {
+        serde_json::json!({ "cut": len })
+    })
+}
+
+fn cut_impl(i: &Implementation) -> Implementation {
+    let mut i = i.clone();
+    i.name = cut_str(&i.name);
+    i.version = cut_str(&i.version);
+    i
+}
+
+/// `ev` with what made its leaf too long cut: strings from the wire kept to their first
+/// 1 KiB (and `…`), an id longer than that dropped, and a `detail`, `policy` or `redactions`
+/// longer than 8 KiB replaced by `{"cut": <its length>}`. The stored content is unchanged.
+fn shrunk(ev: &AuditEvent) -> AuditEvent {
+    let mut ev = ev.clone();
+    ev.method = ev.method.as_deref().map(cut_str);
+    ev.target = ev.target.as_deref().map(cut_str);
+    if ev.rpc_id.as_ref().is_some_and(|r| r.len() > CUT_STRING) {
+        ev.rpc_id = None;
+    }
+    ev.detail = cut_object(&ev.detail);
+    ev.policy = cut_object(&ev.policy);
+    ev.redactions = cut_object(&ev.redactions);
+    let c = &*ev.context;
+    ev.context = Arc::new(SessionContext {
+        server_name: c.server_name.as_deref().map(cut_str),
+        server_info: c.server_info.as_ref().map(cut_impl),
+        client_info: c.client_info.as_ref().map(cut_impl),
+        protocol: c.protocol.as_deref().map(cut_str),
+        principal: c.principal.as_deref().map(cut_str),
+        agent: c.agent.as_deref().map(cut_str),
+    });
+    ev
 }
 
 /// The columns copied out of a leaf for queries (never used by verification).
@@ -404,6 +469,8 @@ pub struct Sealed {
     pub agent: Option<String>,
     /// The leaf bytes: exactly what is hashed and stored.
     pub leaf: Vec<u8>,
+    /// The stored payload the leaf commits to, for the content store.
+    pub content: Option<Content>,
 }
 
 /// Seals events into leaves: assigns ids, applies the payload level and keyed hashes.
@@ -413,11 +480,22 @@ pub struct Sealer {
     /// Payloads larger than this are stored truncated, with the keyed hash of the whole.
     pub max_payload: usize,
     pub hasher: KeyedHasher,
+    /// Secret (kept in memory only) from which each content nonce is derived: once a
+    /// record's content and nonce are erased, nobody can recompute its commitment.
+    pub nonce_seed: [u8; 32],
 }
 
 impl Sealer {
-    /// Builds the leaf for `ev` at position `seq`.
+    /// Builds the leaf for `ev` at position `seq`, at most [`LEAF_LIMIT`] bytes.
     pub fn seal(&self, ev: &AuditEvent, seq: u64) -> Sealed {
+        let sealed = self.seal_as(ev, seq, false);
+        if sealed.leaf.len() <= LEAF_LIMIT {
+            return sealed;
+        }
+        self.seal_as(&shrunk(ev), seq, true)
+    }
+
+    fn seal_as(&self, ev: &AuditEvent, seq: u64, cut: bool) -> Sealed {
         let id = ev.id;
         let frame = &ev.frame[..];
         let slice = |r: &Option<Range<usize>>| r.clone().and_then(|r| frame.get(r));
@@ -444,36 +522,33 @@ impl Sealer {
         };
         let mut payload_truncated = false;
         let mut payload_hash = None;
-        let payload = stored.map(|bytes| {
-            if bytes.len() <= self.max_payload {
-                // Embedded as JSON only when every reader reads it alike (no duplicate members,
-                // no lone surrogates, ...): a leaf must parse the same in any auditor's tools.
-                // Bytes read strictly already are not checked again; the lenient read below
-                // still guards the leaf against a span that is not one JSON value.
-                let strict = ev.read_strictly || warden_core::strict::check(bytes).is_ok();
-                if let Some(raw) = std::str::from_utf8(bytes)
-                    .ok()
-                    .filter(|_| strict)
-                    .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
-                {
-                    return Payload::Json(raw);
+        let content = stored.map(|bytes| {
+            let (body, content_type) = if bytes.len() <= self.max_payload {
+                // Marked JSON only when every reader reads it alike (no duplicate members, no
+                // lone surrogates, ...). Bytes read strictly already are not checked again.
+                let json = std::str::from_utf8(bytes).is_ok()
+                    && (ev.read_strictly || warden_core::strict::check(bytes).is_ok())
+                    && serde_json::from_slice::<&RawValue>(bytes).is_ok();
+                (bytes, content::kind_of(bytes, json))
+            } else {
+                payload_truncated = true;
+                // The hash of the whole is often one already made (the result, or arguments
+                // that are the whole params): the same bytes, so the same tag, computed once.
+                let same =
+                    |r: &Option<Range<usize>>| slice(r).is_some_and(|b| std::ptr::eq(b, bytes));
+                payload_hash = Some(match (&result_hash, &args_hash) {
+                    (Some(h), _) if same(&ev.body) => h.clone(),
+                    (_, Some(h)) if same(&ev.args) => h.clone(),
+                    _ => self.hasher.tag(bytes),
+                });
+                let mut cut = self.max_payload;
+                while cut > 0 && (bytes[cut] & 0xC0) == 0x80 {
+                    cut -= 1;
                 }
-                return Payload::Text(String::from_utf8_lossy(bytes).into_owned());
-            }
-            payload_truncated = true;
-            // The hash of the whole is often one already made (the result, or arguments that
-            // are the whole params): the same bytes, so the same tag, computed once.
-            let same = |r: &Option<Range<usize>>| slice(r).is_some_and(|b| std::ptr::eq(b, bytes));
-            payload_hash = Some(match (&result_hash, &args_hash) {
-                (Some(h), _) if same(&ev.body) => h.clone(),
-                (_, Some(h)) if same(&ev.args) => h.clone(),
-                _ => self.hasher.tag(bytes),
-            });
-            let mut cut = self.max_payload;
-            while cut > 0 && (bytes[cut] & 0xC0) == 0x80 {
-                cut -= 1;
-            }
-            Payload::Text(String::from_utf8_lossy(&bytes[..cut]).into_owned())
+                let part = &bytes[..cut];
+                (part, content::kind_of(part, false))
+            };
+            Content::seal(&self.nonce_seed, id, seq, body, content_type)
         });
         let rpc_id = ev
             .rpc_id
@@ -512,7 +587,9 @@ impl Sealer {
             error_code: ev.error_code,
             args_hash,
             result_hash,
-            payload,
+            content: content.as_ref().map(|c| c.digest.as_str()),
+            content_len: content.as_ref().map(|c| c.body.len()),
+            content_type: content.as_ref().map(|c| c.kind),
             payload_truncated,
             payload_hash,
             detail: ev.detail.as_ref(),
@@ -521,6 +598,7 @@ impl Sealer {
             redactions: ev.redactions.as_ref(),
             tool_class: ev.tool_class,
             tool_class_source: ev.tool_class_source,
+            cut,
         };
         // Serializing these types cannot fail: no maps with non-string keys, no floats from us.
         let leaf = serde_json::to_vec(&leaf).unwrap_or_default();
@@ -540,6 +618,7 @@ impl Sealer {
             principal: ctx.principal.clone(),
             agent: ctx.agent_label(),
             leaf,
+            content,
         }
     }
 }

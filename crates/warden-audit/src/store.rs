@@ -13,13 +13,15 @@ use tlog_tiles::{Hash, HashReader, split_stored_hash_index, stored_hash_index};
 
 use crate::record::Sealed;
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Steps that bring an older store to `SCHEMA_VERSION`, by the version they start from.
 /// Version 2 added who was calling (`principal`) and with what (`agent`). Version 3 added two
 /// indexes for the admin plane: `records_closed`, the records that close an exchange (they
 /// carry its outcome) with the columns statistics read, so a window's statistics read only
-/// the index; and `records_principal`, for pages filtered by who called.
+/// the index; and `records_principal`, for pages filtered by who called. Version 4 added the
+/// content store (leaf v2): the `content` table and the `records.content` query column (the
+/// leaf's commitment, which joins a record to its content).
 /// `SCHEMA` creates a version 2 store; a new store then takes the later steps too.
 const MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -33,7 +35,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
          WHERE outcome IS NOT NULL; \
          CREATE INDEX IF NOT EXISTS records_principal ON records (principal, ts_us);",
     ),
+    (3, CONTENT_STEP),
 ];
+
+/// Version 3 to 4: the content store.
+const CONTENT_STEP: &str = concat!(
+    "ALTER TABLE records ADD COLUMN content TEXT; ",
+    "CREATE TABLE IF NOT EXISTS content (digest TEXT PRIMARY KEY, nonce BLOB, body BLOB, \
+     gone TEXT, gone_us INTEGER, gone_ref TEXT);"
+);
 
 /// The version `SCHEMA` creates.
 const BASE_VERSION: i64 = 2;
@@ -111,11 +121,11 @@ pub enum StoreError {
     Schema { path: PathBuf, found: i64 },
 }
 
-/// Rows per multi-row INSERT (17 parameters each, far below SQLite's 32766 limit).
+/// Rows per multi-row INSERT (18 parameters each, far below SQLite's 32766 limit).
 const INSERT_CHUNK: usize = 32;
 const INSERT_COLUMNS: &str = "INSERT INTO records (log_id, seq, id, ts_us, session, dir, kind, method, target, \
-     exchange, server, outcome, duration_us, leaf, hashes, principal, agent) VALUES ";
-const ROW_PLACEHOLDERS: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+     exchange, server, outcome, duration_us, leaf, hashes, principal, agent, content) VALUES ";
+const ROW_PLACEHOLDERS: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static INSERT_ONE: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{INSERT_COLUMNS}{ROW_PLACEHOLDERS}"));
 static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -125,7 +135,7 @@ static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
-/// Binds the 17 columns of each row, in order, to `st`'s positional parameters.
+/// Binds the 18 columns of each row, in order, to `st`'s positional parameters.
 fn bind_rows(st: &mut rusqlite::CachedStatement<'_>, rows: &[Row]) -> rusqlite::Result<()> {
     let mut i = 0;
     let mut bind = |v: &dyn rusqlite::ToSql| {
@@ -151,6 +161,7 @@ fn bind_rows(st: &mut rusqlite::CachedStatement<'_>, rows: &[Row]) -> rusqlite::
         bind(&hashes_to_blob(&row.hashes))?;
         bind(&s.principal)?;
         bind(&s.agent)?;
+        bind(&s.content.as_ref().map(|c| c.digest.as_str()))?;
     }
     Ok(())
 }
@@ -314,6 +325,10 @@ impl Store {
         // quarter of the writer's time went there. In memory it costs a copy.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(sql)?;
+        // Removed content (expiry, erasure) is overwritten with zeros in the file, not left in
+        // free pages.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(sql)?;
         // When the WAL starts over (after a checkpoint the writer can restart it), a file that
         // grew past this is cut back to it (see `wal::Checkpointer`).
         conn.pragma_update(
@@ -393,14 +408,53 @@ impl Store {
         &self.conn
     }
 
+    /// Copies the write-ahead log into the database and empties it (after content was
+    /// removed, so no earlier page image holding it stays in the `-wal` file). `false` when
+    /// another connection kept it from finishing.
+    pub fn purge_wal(&self) -> Result<bool, StoreError> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(self.err())?;
+        Ok(busy == 0)
+    }
+
+    /// A SQLite error on this store, with its path.
+    pub(crate) fn sql_error(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
     /// Brings a store written by an older warden up to date, in one transaction per step.
     fn migrate(&self, from: i64) -> Result<(), StoreError> {
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v >= from) {
+            // Several processes may upgrade at once: each step re-reads the version inside
+            // its write transaction, so a step another process took is not taken twice.
             retry_busy(|| {
-                self.conn.execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {sql} UPDATE meta SET value = '{}' WHERE key = 'schema'; COMMIT;",
-                    version + 1
-                ))
+                self.conn.execute_batch("BEGIN IMMEDIATE")?;
+                let step = || -> rusqlite::Result<()> {
+                    let now: String = self.conn.query_row(
+                        "SELECT value FROM meta WHERE key = 'schema'",
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    if now.parse::<i64>().unwrap_or(0) > *version {
+                        return Ok(());
+                    }
+                    self.conn.execute_batch(&format!(
+                        "{sql} UPDATE meta SET value = '{}' WHERE key = 'schema';",
+                        version + 1
+                    ))
+                };
+                match step() {
+                    Ok(()) => self.conn.execute_batch("COMMIT"),
+                    Err(e) => {
+                        let _undone = self.conn.execute_batch("ROLLBACK");
+                        Err(e)
+                    }
+                }
             })
             .map_err(self.err())?;
         }
@@ -428,10 +482,12 @@ impl Store {
     }
 
     /// Appends sealed rows and checkpoints in one transaction.
+    /// Content `removals` take effect in the same transaction, after the rows that record them.
     pub fn append(
         &mut self,
         rows: &[Row],
         checkpoints: &[CheckpointRow],
+        removals: &[crate::content::Removal],
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sql = move |source| StoreError::Sqlite {
@@ -452,6 +508,16 @@ impl Store {
                 bind_rows(&mut st, std::slice::from_ref(row)).map_err(sql.clone())?;
                 st.raw_execute().map_err(sql.clone())?;
             }
+            let mut content = tx
+                .prepare_cached("INSERT INTO content (digest, nonce, body) VALUES (?1, ?2, ?3)")
+                .map_err(sql.clone())?;
+            for c in rows.iter().filter_map(|r| r.sealed.content.as_ref()) {
+                content
+                    .execute(params![c.digest, &c.nonce[..], c.body])
+                    .map_err(sql.clone())?;
+            }
+            drop(content);
+            crate::content::remove(&tx, removals).map_err(sql.clone())?;
             for c in checkpoints {
                 tx.execute(
                     "INSERT INTO checkpoints (log_id, size, ts_us, note) VALUES (?1, ?2, ?3, ?4)",

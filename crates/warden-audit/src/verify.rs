@@ -11,6 +11,7 @@ use tlog_tiles::record_hash;
 
 use crate::checkpoint::{self, CheckpointError};
 use crate::columns::Leaf;
+use crate::content::{ContentRow, Gone, RemovalDetail, Removals, Status, Tombstone};
 use crate::store::{LogInfo, blob_to_hashes};
 use crate::tree::Frontier;
 
@@ -27,6 +28,10 @@ pub enum ProblemKind {
     Registration,
     /// A query column no longer says what its leaf says (the leaf itself verifies).
     Column,
+    /// Stored content no longer matches the commitment in its leaf.
+    ContentEdited,
+    /// Content is gone without a record of its expiry or erasure.
+    ContentDeleted,
 }
 
 impl ProblemKind {
@@ -41,6 +46,8 @@ impl ProblemKind {
             ProblemKind::MissingCheckpoint => "missing checkpoint",
             ProblemKind::Registration => "log registration altered",
             ProblemKind::Column => "query column edited",
+            ProblemKind::ContentEdited => "content edited",
+            ProblemKind::ContentDeleted => "content deleted",
         }
     }
 }
@@ -84,7 +91,26 @@ pub struct LogReport {
     /// written, or one whose writer was killed).
     pub unsigned_tail: u64,
     pub closed: bool,
+    /// The leaf format of the log (1: payload in the leaf, 2: content store).
+    pub leaf_version: u32,
+    /// What became of the content its leaves commit to.
+    pub content: ContentCount,
 }
+
+/// Content of a log's records, by state (leaf v2).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ContentCount {
+    /// Present and matching its commitment.
+    pub present: u64,
+    pub expired: u64,
+    pub erased: u64,
+    /// Not checked: the source holds no content (an export made without it).
+    pub unchecked: u64,
+}
+
+/// Where a check finds the content a leaf commits to: `Ok(None)` when there is no row,
+/// `Err` when the source cannot tell (the content is then counted as unchecked).
+pub type ContentLookup<'k> = Box<dyn FnMut(&str) -> Result<Option<ContentRow>, ()> + 'k>;
 
 /// Checks one log fed record by record in stored order.
 pub struct LogCheck<'k> {
@@ -102,6 +128,11 @@ pub struct LogCheck<'k> {
     /// Leaf seqs seen after the first problem, to tell a reorder from a deletion.
     later_seqs: HashSet<u64>,
     pending_order: Option<(u64, u64)>,
+    /// The leaf version of record 0, which every record of the log must have.
+    version: Option<u32>,
+    contents: Option<ContentLookup<'k>>,
+    count: ContentCount,
+    removals: Removals,
 }
 
 impl<'k> LogCheck<'k> {
@@ -127,7 +158,23 @@ impl<'k> LogCheck<'k> {
             problem: None,
             later_seqs: HashSet::new(),
             pending_order: None,
+            version: None,
+            contents: None,
+            count: ContentCount::default(),
+            removals: Removals::default(),
         }
+    }
+
+    /// Checks each v2 leaf's content through `lookup` as the leaf is fed.
+    pub fn with_contents(mut self, lookup: ContentLookup<'k>) -> LogCheck<'k> {
+        self.contents = Some(lookup);
+        self
+    }
+
+    /// The removals seen so far (tombstones, and the records that removed content), to be
+    /// checked against each other across logs with [`Removals::check`].
+    pub fn take_removals(&mut self) -> Removals {
+        std::mem::take(&mut self.removals)
     }
 
     fn fail(
@@ -192,9 +239,15 @@ impl<'k> LogCheck<'k> {
                 "the record is no longer valid JSON".into(),
             );
         };
-        if head.v != Some(crate::record::LEAF_VERSION)
-            || head.log.as_deref() != Some(self.log_id.as_str())
-        {
+        let version_ok = match (self.version, head.v) {
+            (None, Some(v @ (1 | 2))) => {
+                self.version = Some(v);
+                true
+            }
+            (Some(want), Some(v)) => want == v,
+            _ => false,
+        };
+        if !version_ok || head.log.as_deref() != Some(self.log_id.as_str()) {
             return self.fail(
                 ProblemKind::Inserted,
                 Some(n),
@@ -293,7 +346,68 @@ impl<'k> LogCheck<'k> {
         if head.kind.as_deref() == Some("event") && head.event.as_deref() == Some("log_closed") {
             self.closed = true;
         }
+        if self.version == Some(2) {
+            self.check_content(n, id, &head);
+            if self.problem.is_some() {
+                return;
+            }
+        }
         self.check_checkpoints_at(self.frontier.size());
+    }
+
+    /// Checks the content a v2 leaf commits to, and notes removals and removal records.
+    fn check_content(&mut self, n: u64, id: Option<String>, head: &Leaf<'_>) {
+        if let (Some("event"), Some(event)) = (head.kind.as_deref(), head.event.as_deref())
+            && let Some(why) = [Gone::Expired, Gone::Erased]
+                .into_iter()
+                .find(|g| g.event() == event)
+        {
+            let digests = head
+                .detail
+                .and_then(|d| serde_json::from_str::<RemovalDetail>(d.get()).ok())
+                .map(|d| d.digests)
+                .unwrap_or_default();
+            self.removals.records.insert(
+                id.clone().unwrap_or_default(),
+                (why, digests.into_iter().collect()),
+            );
+        }
+        let Some(digest) = head.content.as_deref() else {
+            return;
+        };
+        let Some(lookup) = self.contents.as_mut() else {
+            self.count.unchecked += 1;
+            return;
+        };
+        match lookup(digest) {
+            Err(()) => self.count.unchecked += 1,
+            Ok(None) => self.fail(
+                ProblemKind::ContentDeleted,
+                Some(n),
+                id,
+                "its content is gone, with no record of its expiry or erasure".into(),
+            ),
+            Ok(Some(row)) => match row.status(digest) {
+                Status::Present => self.count.present += 1,
+                Status::Removed { why, by } => {
+                    match why {
+                        Gone::Expired => self.count.expired += 1,
+                        Gone::Erased => self.count.erased += 1,
+                    }
+                    self.removals.tombstones.push(Tombstone {
+                        log_id: self.log_id.clone(),
+                        seq: n,
+                        record_id: id,
+                        digest: digest.to_owned(),
+                        why,
+                        by,
+                    });
+                }
+                Status::Edited(detail) => {
+                    self.fail(ProblemKind::ContentEdited, Some(n), id, detail)
+                }
+            },
+        }
     }
 
     /// The `log_opened` record (covered by the tree and the signatures) must state what the
@@ -445,6 +559,8 @@ impl<'k> LogCheck<'k> {
             last_checkpoint: last,
             unsigned_tail: size - last,
             closed: self.closed,
+            leaf_version: self.version.unwrap_or(crate::record::LEAF_VERSION),
+            content: self.count,
         })
     }
 }

@@ -19,6 +19,7 @@ use tlog_tiles::record_hash;
 use warden_core::Direction;
 
 use crate::checkpoint;
+use crate::content::{Gone, Removal};
 use crate::keys::Keys;
 use crate::record::{AuditEvent, PayloadLevel, Sealer, SessionContext, now_us};
 use crate::store::{CheckpointRow, LogInfo, Row, Store, StoreError};
@@ -77,6 +78,8 @@ pub type Ack = Result<(), String>;
 
 enum Msg {
     Event(Box<AuditEvent>, Option<Sender<Ack>>),
+    /// A removal record, and the content it removes (committed together).
+    Remove(Box<AuditEvent>, Removal, Sender<Ack>),
     Flush(Sender<Ack>),
     Close(Box<AuditEvent>),
 }
@@ -173,6 +176,29 @@ impl AuditHandle {
         Ok(rx)
     }
 
+    /// Records `ev` (a `content_expired` or `content_erased` event whose detail lists
+    /// `digests`) and removes that content in the same commit; the receiver answers once
+    /// both are committed. At most [`crate::content::DIGESTS_PER_RECORD`] per record.
+    pub fn remove_content(
+        &self,
+        ev: AuditEvent,
+        why: Gone,
+        digests: Vec<String>,
+    ) -> Result<Receiver<Ack>, WriterGone> {
+        let (tx, rx) = bounded(1);
+        let removal = Removal {
+            why,
+            by: ev.id.to_string(),
+            at_us: ev.ts_us,
+            digests,
+        };
+        self.health.enqueued.fetch_add(1, Ordering::Relaxed);
+        self.tx
+            .send(Msg::Remove(Box::new(ev), removal, tx))
+            .map_err(|_| WriterGone)?;
+        Ok(rx)
+    }
+
     /// Waits until everything queued before this call is committed.
     pub fn flush(&self) -> Ack {
         let (tx, rx) = bounded(1);
@@ -245,6 +271,8 @@ struct State {
     pending: Vec<Row>,
     /// Checkpoints signed while sealing, committed with the pending rows.
     pending_checkpoints: Vec<CheckpointRow>,
+    /// Content removals recorded by pending rows.
+    pending_removals: Vec<Removal>,
     acks: Vec<Sender<Ack>>,
     /// Client requests in `pending` whose responses are not (yet) in it: under sync durability
     /// a commit waits a little for them (they are usually on their way, see `group`).
@@ -286,6 +314,7 @@ impl AuditWriter {
             level: cfg.level,
             max_payload: cfg.max_payload,
             hasher: keys.hasher.clone(),
+            nonce_seed: rand::random(),
         };
         let mut state = State {
             store,
@@ -295,6 +324,7 @@ impl AuditWriter {
             frontier: Frontier::new(),
             pending: Vec::new(),
             pending_checkpoints: Vec::new(),
+            pending_removals: Vec::new(),
             acks: Vec::new(),
             open_requests: 0,
             last_checkpoint_size: 0,
@@ -418,7 +448,11 @@ impl State {
         }
         let started = Instant::now();
         let turn = self.gate.commit();
-        let appended = self.store.append(&self.pending, &self.pending_checkpoints);
+        let appended = self.store.append(
+            &self.pending,
+            &self.pending_checkpoints,
+            &self.pending_removals,
+        );
         drop(turn);
         if let Err(e) = appended {
             self.health.store_errors.fetch_add(1, Ordering::Relaxed);
@@ -430,6 +464,7 @@ impl State {
             .fetch_add(self.pending.len() as u64, Ordering::Relaxed);
         self.pending.clear();
         self.pending_checkpoints.clear();
+        self.pending_removals.clear();
         self.open_requests = 0;
         Ok(())
     }
@@ -478,6 +513,12 @@ impl State {
             Msg::Event(ev, ack) => {
                 self.seal(&ev);
                 self.acks.extend(ack);
+                None
+            }
+            Msg::Remove(ev, removal, ack) => {
+                self.seal(&ev);
+                self.pending_removals.push(removal);
+                self.acks.push(ack);
                 None
             }
             Msg::Flush(ack) => {

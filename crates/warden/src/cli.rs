@@ -224,6 +224,10 @@ pub(crate) struct RecordArgs {
     /// …or this many seconds after the last one.
     #[arg(long, default_value_t = 10)]
     pub(crate) checkpoint_secs: u64,
+    /// Keep stored content (payloads) this long, then remove it (at start and hourly), each
+    /// removal recorded in this log, which keeps verifying (an age: 90d, 720h). Default: kept.
+    #[arg(long, value_name = "AGE", env = "WARDEN_CONTENT_RETENTION", value_parser = crate::commands::erase::parse_age)]
+    pub(crate) content_retention: Option<std::time::Duration>,
     /// What a tool first seen in a server's tools/list becomes in the tool catalog: allow
     /// (approved on sight), quarantine (hidden and refused until `warden catalog approve`) or
     /// deny (rejected until approved). A definition that changes after approval is always
@@ -540,6 +544,38 @@ pub(crate) enum AuditCmd {
         #[arg(long, value_name = "FILE")]
         from_checkpoint: Option<PathBuf>,
     },
+    /// Erase the stored content (payloads) of the records of a session, a principal or a time range; the log still verifies.
+    #[command(
+        after_help = "Each removal is its own signed record (content_erased) naming who asked, why, what was selected and the commitments removed. The records themselves (who called what, when, the decision, the keyed hashes) stay: the log still verifies, and reports the content as erased. Records of logs written before leaf v2 keep their payload inside the signed leaf and are counted, not erased.\n\nExit status: 0 done (or nothing matched), 2 usage error.\n\nExamples:\n  warden audit erase --principal alice@example.com --reason \"GDPR request 1432\" --dry-run\n  warden audit erase --session 019a... --reason \"pasted a customer's card number\""
+    )]
+    Erase {
+        #[command(flatten)]
+        who: DeciderArgs,
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Show what would be erased, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove content (payloads) older than the retention period; each removal is recorded.
+    #[command(
+        after_help = "For a scheduler (cron, a systemd timer). `warden run` and `warden serve` also do it on their own with --content-retention.\n\nExample:\n  warden audit retention --content 90d"
+    )]
+    Retention {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Keep content this long: an age such as 90d, 720h.
+        #[arg(long, value_name = "AGE")]
+        content: String,
+        /// Show what would be removed, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Name of this warden instance (the removal log's origin and key name).
+        #[arg(long, default_value = "warden", env = "WARDEN_INSTANCE")]
+        instance: String,
+    },
     /// Check a proof file offline: a c2sp.org/tlog-proof (with --leaf, the record it proves), or a JSON proof.
     #[command(
         after_help = "Example:\n  warden audit verify-proof record.tlog-proof --leaf record.leaf --pubkey warden.vkey\n  warden audit verify-proof grew.proof.json --pubkey warden.vkey"
@@ -751,6 +787,23 @@ pub(crate) struct DeciderArgs {
     /// Name of this warden instance (the decision's log origin and key name).
     #[arg(long, default_value = "warden", env = "WARDEN_INSTANCE")]
     pub(crate) instance: String,
+}
+
+/// Which records' content to erase: every given condition must hold.
+#[derive(Args, Clone)]
+pub(crate) struct SelectArgs {
+    /// Records of this session.
+    #[arg(long)]
+    pub(crate) session: Option<String>,
+    /// Records of this principal (who called).
+    #[arg(long)]
+    pub(crate) principal: Option<String>,
+    /// Records at or after this time: RFC 3339 or an age (15m, 24h, 7d).
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Records before this time (same forms as --since).
+    #[arg(long)]
+    pub(crate) before: Option<String>,
 }
 
 #[derive(Args)]

@@ -10,6 +10,7 @@ pub(crate) mod daily;
 pub(crate) mod dashboard;
 pub(crate) mod demo;
 pub(crate) mod demo_server;
+pub(crate) mod erase;
 pub(crate) mod keys;
 pub(crate) mod observe;
 pub(crate) mod policy;

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use serde_json::Value;
+use warden_audit::content::Payload;
 use warden_audit::query::{Query, SessionSummary, answered, key_fingerprint, status_of};
 use warden_audit::{RecordRow, Store, StoreError};
 
@@ -215,8 +216,6 @@ pub struct ScopeView {
 struct Leaf {
     event: Option<String>,
     error_code: Option<i64>,
-    payload: Option<Box<serde_json::value::RawValue>>,
-    payload_truncated: Option<bool>,
     policy: Option<Value>,
     redactions: Option<Vec<Redaction>>,
     tool_class: Option<String>,
@@ -276,7 +275,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn add(&mut self, r: RecordRow) {
+    fn add(&mut self, r: RecordRow, stored: Option<Payload>) {
         let leaf: Leaf = serde_json::from_slice(&r.leaf).unwrap_or_default();
         let s = &mut self.summary;
         s.records += 1;
@@ -304,14 +303,11 @@ impl Builder {
         if let (Some(event), Some(detail)) = (&leaf.event, &leaf.detail) {
             self.approvals.add(&r, event, detail);
         }
-        let payload = leaf.payload.as_ref().map(|p| {
-            let t = p.get();
-            // A payload stored as text (cut by --max-payload) is a JSON string: show its text.
-            if leaf.payload_truncated == Some(true) {
-                serde_json::from_str::<String>(t).unwrap_or_else(|_| t.to_owned())
-            } else {
-                t.to_owned()
-            }
+        let payload = stored.as_ref().map(|p| match p {
+            Payload::Present { text, .. } => text.clone(),
+            Payload::Expired => "[content expired]".to_owned(),
+            Payload::Erased => "[content erased]".to_owned(),
+            Payload::Unavailable => "[content unavailable]".to_owned(),
         });
         let redaction_count: u64 = leaf
             .redactions
@@ -365,9 +361,7 @@ impl Builder {
                 t.class = c.clone();
                 t.class_source = leaf.tool_class_source.clone().unwrap_or_default();
             }
-            if let Some(p) = &leaf.payload
-                && let Ok(v) = serde_json::from_str::<Value>(p.get())
-            {
+            if let Some(v) = stored.as_ref().and_then(Payload::value) {
                 let args = v.get("arguments").unwrap_or(&Value::Null);
                 let seen = self.access.entry(name).or_default();
                 entities::collect(args, None, &mut |kind, value| {
@@ -550,7 +544,9 @@ pub fn build(
     };
     let mut b = Builder::default();
     store.for_each(&q, |r| {
-        b.add(r);
+        // Content that cannot be read shows as unavailable; `audit verify` says why.
+        let payload = store.payload(&r.leaf).unwrap_or(Some(Payload::Unavailable));
+        b.add(r, payload);
         true
     })?;
     let integrity = integrity(store, &b.logs, trusted)?;

@@ -362,7 +362,7 @@ fn an_export_without_hashes_names_the_range_not_another_record() {
             .unwrap()
             .is_ok()
     );
-    let tampered = stripped.replacen("/tmp/f20", "/tmp/fX0", 1);
+    let tampered = crate::edit_record_line(&stripped, 21, "\"read_file\"", "\"rm_file\"");
     assert_ne!(tampered, stripped);
     let p = warden_audit::export::verify_export(tampered.as_bytes(), None)
         .unwrap()

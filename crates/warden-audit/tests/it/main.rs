@@ -2,12 +2,14 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns panic on failure by design
 
 mod columns;
+mod content;
 mod daily;
 mod group_commit;
 mod outcomes;
 mod proofs;
 mod strict_flag;
 mod tamper;
+mod tiles;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,6 +65,11 @@ pub(crate) fn message(i: u64, ctx: &Arc<SessionContext>) -> AuditEvent {
 
 /// Records `n` messages through a real writer into a fresh store, checkpointing every `every`.
 pub(crate) fn record(n: u64, every: u64) -> Recorded {
+    record_at(n, every, warden_audit::PayloadLevel::Standard)
+}
+
+/// `record` at a payload level (`minimal` leaves commit to no content).
+pub(crate) fn record_at(n: u64, every: u64, level: warden_audit::PayloadLevel) -> Recorded {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.db");
     let keys_dir = dir.path().join("keys");
@@ -71,6 +78,7 @@ pub(crate) fn record(n: u64, every: u64) -> Recorded {
     let cfg = WriterConfig {
         checkpoint_every: every,
         checkpoint_interval: Duration::from_secs(3600),
+        level,
         ..WriterConfig::default()
     };
     let writer = AuditWriter::start(Store::open(&db, false).unwrap(), keys, cfg).unwrap();
@@ -91,6 +99,23 @@ pub(crate) fn record(n: u64, every: u64) -> Recorded {
         keys: keys_dir,
         vkey,
     }
+}
+
+/// `text` (an export) with `from` replaced by `to` in the leaf of record `seq`.
+pub(crate) fn edit_record_line(text: &str, seq: u64, from: &str, to: &str) -> String {
+    let marker = format!("\"seq\":{seq},\"leaf\"");
+    let out: String = text
+        .lines()
+        .map(|l| {
+            if l.contains(&marker) {
+                format!("{}\n", l.replacen(from, to, 1))
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert_ne!(out, text, "record {seq} holds {from}");
+    out
 }
 
 pub(crate) fn verify(db: &Path, trusted: Option<&[String]>) -> warden_audit::export::Verdict {
@@ -122,7 +147,7 @@ fn export_verifies_alone_and_detects_edits() {
         warden_audit::export::verify_export(&out[..], Some(std::slice::from_ref(&r.vkey))).unwrap();
     assert_eq!(ok.unwrap()[0].records, 42);
     let text = String::from_utf8(out).unwrap();
-    let tampered = text.replacen("/tmp/f10", "/tmp/fX0", 1);
+    let tampered = edit_record_line(&text, 11, "\"read_file\"", "\"rm_file\"");
     assert_ne!(tampered, text);
     let bad = warden_audit::export::verify_export(tampered.as_bytes(), None)
         .unwrap()
@@ -140,6 +165,7 @@ fn payload_levels_and_truncation() {
         level: PayloadLevel::Standard,
         max_payload: 16,
         hasher: keys.hasher.clone(),
+        nonce_seed: [3; 32],
     };
     let ctx = Arc::new(SessionContext::default());
     let ev = message(0, &ctx);
@@ -172,14 +198,30 @@ fn payload_levels_and_truncation() {
         max_payload: 1 << 20,
         ..sealer
     };
-    let leaf: serde_json::Value = serde_json::from_slice(&big.seal(&ev, 0).leaf).unwrap();
-    assert_eq!(leaf["payload"]["arguments"]["path"], "/tmp/f0");
+    let sealed = big.seal(&ev, 0);
+    let leaf: serde_json::Value = serde_json::from_slice(&sealed.leaf).unwrap();
+    let content = sealed
+        .content
+        .expect("the payload goes to the content store");
+    let body: serde_json::Value = serde_json::from_slice(&content.body).unwrap();
+    assert_eq!(body["arguments"]["path"], "/tmp/f0");
+    assert!(leaf.get("payload").is_none(), "no payload inside a v2 leaf");
+    assert_eq!(leaf["v"], 2);
+    assert_eq!(leaf["content"], content.digest.as_str());
+    assert_eq!(leaf["content_type"], "json");
+    assert_eq!(leaf["content_len"], content.body.len());
+    assert_eq!(
+        warden_audit::content::commit(&content.nonce, &content.body),
+        content.digest
+    );
     let minimal = warden_audit::record::Sealer {
         level: PayloadLevel::Minimal,
         ..big
     };
-    let leaf: serde_json::Value = serde_json::from_slice(&minimal.seal(&ev, 0).leaf).unwrap();
-    assert!(leaf.get("payload").is_none());
+    let sealed = minimal.seal(&ev, 0);
+    let leaf: serde_json::Value = serde_json::from_slice(&sealed.leaf).unwrap();
+    assert!(sealed.content.is_none());
+    assert!(leaf.get("content").is_none());
     assert!(leaf.get("args_hash").is_some());
 }
 
@@ -206,13 +248,15 @@ fn many_writers_creating_one_store_at_once_all_succeed() {
 
 #[test]
 fn a_store_from_schema_1_is_upgraded_by_a_writer_and_keeps_verifying() {
-    let r = record(10, 4);
+    // No content, as an old store's leaves commit to none.
+    let r = record_at(10, 4, warden_audit::PayloadLevel::Minimal);
     // Turn the store back into what warden 0.1 wrote: no principal or agent columns.
     {
         let conn = rusqlite::Connection::open(&r.db).unwrap();
         conn.execute_batch(
             "DROP INDEX records_closed; DROP INDEX records_principal;
              ALTER TABLE records DROP COLUMN principal; ALTER TABLE records DROP COLUMN agent;
+             ALTER TABLE records DROP COLUMN content; DROP TABLE content;
              UPDATE meta SET value = '1' WHERE key = 'schema';",
         )
         .unwrap();
@@ -236,7 +280,7 @@ fn a_store_from_schema_1_is_upgraded_by_a_writer_and_keeps_verifying() {
 
 #[test]
 fn a_store_from_schema_2_gains_the_admin_indexes() {
-    let r = record(6, 4);
+    let r = record_at(6, 4, warden_audit::PayloadLevel::Minimal);
     let index = |db: &std::path::Path| -> i64 {
         rusqlite::Connection::open(db)
             .unwrap()
@@ -252,6 +296,7 @@ fn a_store_from_schema_2_gains_the_admin_indexes() {
         let conn = rusqlite::Connection::open(&r.db).unwrap();
         conn.execute_batch(
             "DROP INDEX records_closed; DROP INDEX records_principal;
+             ALTER TABLE records DROP COLUMN content; DROP TABLE content;
              UPDATE meta SET value = '2' WHERE key = 'schema';",
         )
         .unwrap();

@@ -15,6 +15,7 @@ fn sealer(level: PayloadLevel) -> (tempfile::TempDir, Sealer) {
         level,
         max_payload: 1 << 20,
         hasher: keys.hasher.clone(),
+        nonce_seed: [1; 32],
     };
     (dir, s)
 }
@@ -37,9 +38,18 @@ fn event(frame: &str, read_strictly: bool) -> AuditEvent {
     ev
 }
 
+/// The stored content as a reader sees it: JSON when the leaf marks it `json`, else text.
 fn payload(s: &Sealer, ev: &AuditEvent) -> serde_json::Value {
-    let leaf: serde_json::Value = serde_json::from_slice(&s.seal(ev, 0).leaf).unwrap();
-    leaf["payload"].clone()
+    let sealed = s.seal(ev, 0);
+    let leaf: serde_json::Value = serde_json::from_slice(&sealed.leaf).unwrap();
+    let c = sealed.content.expect("content stored");
+    assert_eq!(leaf["content"], c.digest.as_str());
+    assert_eq!(leaf["content_type"], c.kind);
+    if c.kind == "json" {
+        serde_json::from_slice(&c.body).unwrap()
+    } else {
+        serde_json::Value::String(String::from_utf8_lossy(&c.body).into_owned())
+    }
 }
 
 const ADMITTED: &[&str] = &[

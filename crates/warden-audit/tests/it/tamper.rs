@@ -18,7 +18,7 @@ fn first_problem(r: &crate::Recorded) -> warden_audit::verify::Problem {
 fn edited_leaf() {
     let r = record(30, 10);
     conn(&r)
-        .execute("UPDATE records SET leaf = CAST(replace(CAST(leaf AS TEXT), '/tmp/f12', '/tmp/f99') AS BLOB) WHERE seq = 13", [])
+        .execute("UPDATE records SET leaf = CAST(replace(CAST(leaf AS TEXT), '\"read_file\"', '\"rm_file\"') AS BLOB) WHERE seq = 13", [])
         .unwrap();
     let p = first_problem(&r);
     assert_eq!((p.kind, p.seq), (ProblemKind::Edited, Some(13)));
@@ -34,7 +34,7 @@ fn edited_leaf_with_recomputed_leaf_hash_is_caught_by_the_tree_or_checkpoint() {
         .unwrap();
     let edited = String::from_utf8(leaf)
         .unwrap()
-        .replace("/tmp/f4", "/tmp/f7");
+        .replace("\"read_file\"", "\"rm_file\"");
     let mut hashes: Vec<u8> = c
         .query_row("SELECT hashes FROM records WHERE seq = 5", [], |x| x.get(0))
         .unwrap();

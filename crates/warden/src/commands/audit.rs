@@ -16,7 +16,7 @@ use warden_audit::{RecordRow, Store};
 use crate::cli::{AuditCmd, ExportFormat, FilterArgs, Format, StoreArgs};
 use crate::paths;
 
-fn db_of(store: StoreArgs) -> std::path::PathBuf {
+pub(crate) fn db_of(store: StoreArgs) -> std::path::PathBuf {
     store.db.unwrap_or_else(paths::default_db)
 }
 
@@ -107,6 +107,18 @@ pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             leaf_out.as_deref(),
             from_checkpoint.as_deref(),
         ),
+        AuditCmd::Erase {
+            who,
+            select,
+            dry_run,
+        } => super::erase::erase(who, select, dry_run),
+        AuditCmd::Retention {
+            store,
+            keys,
+            content,
+            dry_run,
+            instance,
+        } => super::erase::retention(db_of(store), keys, &content, dry_run, &instance),
         AuditCmd::VerifyProof { file, pubkey, leaf } => {
             super::audit_proof::verify_proof(&file, pubkey.as_deref(), leaf.as_deref())
         }
@@ -170,6 +182,29 @@ fn verify(
                 "OK: {what}: {} logs, {records} records, {checkpoints} signed checkpoints; signatures checked with {trust}",
                 reports.len()
             );
+            let content = |f: fn(&warden_audit::verify::ContentCount) -> u64| -> u64 {
+                reports.iter().map(|r| f(&r.content)).sum()
+            };
+            let (present, expired, erased, unchecked) = (
+                content(|c| c.present),
+                content(|c| c.expired),
+                content(|c| c.erased),
+                content(|c| c.unchecked),
+            );
+            if present + expired + erased + unchecked > 0 {
+                println!(
+                    "content: {present} present and matching, {expired} expired, {erased} erased{}",
+                    if unchecked > 0 {
+                        format!(", {unchecked} not included (not checked)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            let v1 = reports.iter().filter(|r| r.leaf_version == 1).count();
+            if v1 > 0 {
+                println!("note: {v1} logs are in leaf format 1 (payloads inside the leaves)");
+            }
             for r in reports.iter().filter(|r| r.unsigned_tail > 0) {
                 println!(
                     "note: log {} has {} records after its last checkpoint (still being written, or its writer was killed); they are hash-linked but not yet signed",

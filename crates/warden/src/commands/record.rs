@@ -21,6 +21,8 @@ use crate::paths;
 pub(crate) struct Recording {
     pub(crate) db: std::path::PathBuf,
     pub(crate) writer: AuditWriter,
+    /// Removes content past its retention period (`--content-retention`).
+    expiry: Option<super::erase::Expiry>,
     pub(crate) durability: Durability,
     pub(crate) on_store_error: OnStoreError,
     /// The policy new sessions get (replaced when the file is reloaded).
@@ -178,7 +180,16 @@ impl Recording {
                 ))
             }));
         }
+        let expiry = args.content_retention.map(|keep| {
+            super::erase::Expiry::start(
+                db.clone(),
+                writer.handle(),
+                keep,
+                Duration::from_secs(3600),
+            )
+        });
         let rec = Recording {
+            expiry,
             catalog,
             desk,
             observe,
@@ -212,6 +223,9 @@ impl Recording {
 
     /// Closes the log with `closing` as its last record; an error if any record was lost.
     pub(crate) fn finish(self, closing: warden_audit::AuditEvent) -> anyhow::Result<()> {
+        if let Some(e) = self.expiry {
+            e.stop();
+        }
         let summary = self.writer.close(closing);
         if let Some(o) = &self.observe {
             o.shutdown();

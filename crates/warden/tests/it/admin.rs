@@ -357,7 +357,12 @@ fn every_records_filter_matches_the_store() {
     // A record expands to its leaf as stored.
     let one = &all(&d, "tool=get_pay_info&kind=request&principal=alice")[0];
     let detail = d.ok(&format!("/api/v1/records/{}", one["id"].as_str().unwrap()));
-    assert_eq!(detail["leaf"]["payload"]["arguments"]["id"], "E002");
+    assert_eq!(detail["content"]["state"], "present");
+    assert_eq!(detail["content"]["value"]["arguments"]["id"], "E002");
+    assert!(
+        detail["leaf"].get("payload").is_none(),
+        "content is kept apart"
+    );
     assert_eq!(detail["tool_class"], "sensitive");
 }
 
@@ -500,19 +505,23 @@ fn sessions_stats_and_integrity_describe_the_store() {
         assert!(l["last_checkpoint_size"].as_u64().unwrap() > 0);
     }
     drop(d);
-    // Tampering with one stored leaf is reported by a fresh check.
-    place
+    // Tampering with one record's stored content (the arguments it committed to) is reported
+    // by a fresh check.
+    let edited = place
         .conn()
         .execute(
-            "UPDATE records SET leaf = CAST(replace(CAST(leaf AS TEXT), 'E002', 'E009') AS BLOB) WHERE target = 'get_pay_info' AND kind = 'request'",
+            "UPDATE content SET body = CAST(replace(CAST(body AS TEXT), 'E002', 'E009') AS BLOB) \
+             WHERE digest IN (SELECT content FROM records WHERE target = 'get_pay_info' AND kind = 'request')",
             [],
         )
         .unwrap();
+    assert!(edited > 0);
     let d = Dashboard::start(&place.db(), &[]);
     let v = d.ok("/api/v1/verify");
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["status"], "tampered");
     assert!(v["problem"]["log_id"].is_string());
+    assert_eq!(v["problem"]["kind"], "content edited", "{v}");
 }
 
 #[test]

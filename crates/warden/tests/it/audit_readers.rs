@@ -307,7 +307,19 @@ fn verify_file_names_the_record_edited_in_an_export() {
         )
         .unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
-    let edited = text.replacen("disk on fire", "disk is fine", 1);
+    // The failed call is made to look like a success: its leaf's outcome is edited.
+    let marker = format!("\"seq\":{seq},\"leaf\"");
+    let edited: String = text
+        .lines()
+        .map(|l| {
+            let l = if l.contains(&marker) {
+                l.replacen("\"outcome\":\"tool_error\"", "\"outcome\":\"ok\"", 1)
+            } else {
+                l.to_owned()
+            };
+            format!("{l}\n")
+        })
+        .collect();
     assert_ne!(edited, text);
     std::fs::write(&file, edited).unwrap();
     let v = warden()

@@ -253,11 +253,11 @@ fn go_checks_exported_tiles_and_fails_on_tampering() {
         let p = d.join("tile/entries/001");
         let text = std::fs::read(&p).unwrap();
         let at = text
-            .windows(4)
-            .position(|w| w == b"E001")
+            .windows(12)
+            .position(|w| w == b"get_employee")
             .expect("a call in the bundle");
         let mut b = text;
-        b[at + 3] = b'4';
+        b[at] = b'G';
         std::fs::write(&p, b).unwrap();
     });
     go_fails(&[&"tiles", &vkey, &d], "does not hash to its tile hash");

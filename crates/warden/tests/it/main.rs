@@ -13,6 +13,7 @@ mod catalog_review;
 mod conformance;
 mod crash;
 mod differential;
+mod erase;
 mod guide_policy;
 mod listeners;
 mod observe;

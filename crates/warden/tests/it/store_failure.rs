@@ -183,12 +183,7 @@ pub(crate) fn verify_db(place: &Place, db: &Path) -> Vec<Value> {
         .output()
         .unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
-    let c = rusqlite::Connection::open(db).unwrap();
-    let mut st = c.prepare("SELECT leaf FROM records ORDER BY seq").unwrap();
-    st.query_map([], |r| r.get::<_, Vec<u8>>(0))
-        .unwrap()
-        .map(|l| serde_json::from_slice(&l.unwrap()).unwrap())
-        .collect()
+    crate::support::leaves_of(db)
 }
 
 #[test]

@@ -124,17 +124,41 @@ impl Place {
     pub(crate) fn conn(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.db()).unwrap()
     }
-    /// Every record's leaf as JSON, in log order.
+    /// Every record's leaf as JSON, in log order, with its stored content (see [`leaves_of`]).
     pub(crate) fn leaves(&self) -> Vec<serde_json::Value> {
-        let c = self.conn();
-        let mut st = c
-            .prepare("SELECT leaf FROM records ORDER BY log_id, seq")
-            .unwrap();
-        st.query_map([], |r| r.get::<_, Vec<u8>>(0))
-            .unwrap()
-            .map(|l| serde_json::from_slice(&l.unwrap()).unwrap())
-            .collect()
+        leaves_of(&self.db())
     }
+}
+
+/// Every record's leaf in the store at `db` as JSON, in log order. A leaf that commits to
+/// content (leaf v2) gets it as a `payload` member (JSON, or text as a string), so that what
+/// tests check of a record (what was kept, that no secret was) covers the content store too.
+pub(crate) fn leaves_of(db: &std::path::Path) -> Vec<serde_json::Value> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c
+        .prepare(
+            "SELECT r.leaf, c.body FROM records r LEFT JOIN content c ON c.digest = r.content \
+             ORDER BY r.log_id, r.seq",
+        )
+        .unwrap();
+    st.query_map([], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+    })
+    .unwrap()
+    .map(|row| {
+        let (leaf, body) = row.unwrap();
+        let mut leaf: serde_json::Value = serde_json::from_slice(&leaf).unwrap();
+        if let Some(body) = body {
+            let payload = if leaf["content_type"] == "json" {
+                serde_json::from_slice(&body).unwrap()
+            } else {
+                serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())
+            };
+            leaf["payload"] = payload;
+        }
+        leaf
+    })
+    .collect()
 }
 
 /// The demo HR server behind `warden run`, driven line by line.

@@ -31,7 +31,7 @@ fn edits_and_deletions_are_named() {
     let place = recorded();
     place.assert_verifies();
     let c = place.conn();
-    c.execute("UPDATE records SET leaf = CAST(replace(CAST(leaf AS TEXT), 'E001', 'E004') AS BLOB) WHERE seq = 9", []).unwrap();
+    c.execute("UPDATE records SET leaf = CAST(replace(CAST(leaf AS TEXT), '\"size\":', '\"size\":1') AS BLOB) WHERE seq = 9", []).unwrap();
     let v = place.verify();
     assert_eq!(v.status.code(), Some(1));
     assert!(stdout(&v).contains("edited at record 9"), "{}", stdout(&v));
@@ -116,9 +116,10 @@ fn inclusion_and_consistency_proofs_check_offline() {
     let v = with_leaf(&leaf);
     assert!(v.status.success(), "{}", stdout(&v));
     assert!(stdout(&v).contains("record 5 (id"), "{}", stdout(&v));
+    // Leaf v2 keeps no payload in the leaf: forge a member it has.
     let forged = String::from_utf8(std::fs::read(&leaf).unwrap())
         .unwrap()
-        .replacen("E001", "E002", 1);
+        .replacen("\"size\":", "\"size\":1", 1);
     let forged_leaf = place.dir.path().join("forged.leaf");
     std::fs::write(&forged_leaf, forged).unwrap();
     let v = with_leaf(&forged_leaf);

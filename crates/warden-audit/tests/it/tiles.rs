@@ -2,7 +2,6 @@
 //! plane serves for the same path, the tree authenticates against the signed checkpoint
 //! (through `tlog_tiles`' tile reader), and logs that cannot be published are refused with
 //! the record or checkpoint named.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,9 +14,8 @@ use warden_audit::tile_read::{TileReadError, latest_checkpoint, read_tile};
 use warden_audit::tiles::{TilePath, split_bundle};
 use warden_audit::{AuditEvent, AuditWriter, Keys, SessionContext, Store, WriterConfig};
 
-/// Writes one log of `n` gateway events (plus `log_opened` and `log_closed`); `detail` is put
-/// on event number `big` when given.
-fn write_log(dir: &Path, n: usize, big: Option<(usize, serde_json::Value)>) -> String {
+/// Writes one log of `n` gateway events (plus `log_opened` and `log_closed`).
+fn write_log(dir: &Path, n: usize) -> String {
     let keys = Keys::load_or_create(&dir.join("keys"), "tiles-test").unwrap();
     let writer = AuditWriter::start(
         Store::open(&dir.join("audit.db"), false).unwrap(),
@@ -32,14 +30,9 @@ fn write_log(dir: &Path, n: usize, big: Option<(usize, serde_json::Value)>) -> S
     .unwrap();
     let ctx = Arc::new(SessionContext::default());
     let h = writer.handle();
-    for i in 0..n {
-        let mut ev = AuditEvent::gateway("s".into(), ctx.clone(), "anomaly");
-        if let Some((at, detail)) = &big
-            && *at == i
-        {
-            ev.detail = Some(detail.clone());
-        }
-        h.record(ev).unwrap();
+    for _ in 0..n {
+        h.record(AuditEvent::gateway("s".into(), ctx.clone(), "anomaly"))
+            .unwrap();
     }
     h.flush().unwrap();
     writer
@@ -93,7 +86,7 @@ impl TileReader for Dir<'_> {
 #[test]
 fn exported_tiles_are_what_is_served_and_authenticate_against_the_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
-    let log_id = write_log(tmp.path(), 700, None);
+    let log_id = write_log(tmp.path(), 700);
     let store = Store::open_read(&tmp.path().join("audit.db")).unwrap();
     let (size, note) = latest_checkpoint(&store, &log_id).unwrap().unwrap();
     assert_eq!(size, 702);
@@ -195,11 +188,30 @@ fn exported_tiles_are_what_is_served_and_authenticate_against_the_checkpoint() {
 #[test]
 fn logs_that_cannot_be_published_are_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();
-    // A leaf longer than an entry bundle holds (65,535 bytes).
-    let big = serde_json::json!({ "blob": "x".repeat(70_000) });
-    let big_log = write_log(tmp.path(), 10, Some((5, big)));
-    let good_log = write_log(tmp.path(), 10, None);
+    let big_log = write_log(tmp.path(), 10);
+    let good_log = write_log(tmp.path(), 10);
     let db = tmp.path().join("audit.db");
+    // A leaf longer than an entry bundle holds (65,535 bytes). The writer keeps leaves under
+    // 60 KiB (leaf v2); only logs written before (v1, payloads inside the leaf) have such
+    // leaves, so one is made here by rewriting record 6. The refusal comes before any other
+    // check.
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let leaf: Vec<u8> = c
+            .query_row(
+                "SELECT leaf FROM records WHERE log_id = ?1 AND seq = 6",
+                [&big_log],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(&leaf).unwrap();
+        v["payload"] = serde_json::json!("x".repeat(70_000));
+        c.execute(
+            "UPDATE records SET leaf = ?1 WHERE log_id = ?2 AND seq = 6",
+            rusqlite::params![serde_json::to_vec(&v).unwrap(), big_log],
+        )
+        .unwrap();
+    }
     let store = Store::open_read(&db).unwrap();
     let done = export_tiles(&store, &tmp.path().join("t"), None).unwrap();
     assert_eq!(done.len(), 2);
@@ -210,7 +222,6 @@ fn logs_that_cannot_be_published_are_refused_by_name() {
             _ => None,
         })
         .unwrap();
-    // Record 6: log_opened is 0, the sixth event is 6.
     let id: String = rusqlite::Connection::open(&db)
         .unwrap()
         .query_row(
@@ -287,7 +298,7 @@ fn logs_that_cannot_be_published_are_refused_by_name() {
     // A checkpoint signed by a key other than the trusted one is refused.
     let (_, stranger) = signed_note::generate_key(&mut rand::rngs::OsRng, "tiles-test");
     let fresh = tempfile::tempdir().unwrap();
-    write_log(fresh.path(), 3, None);
+    write_log(fresh.path(), 3);
     let store = Store::open_read(&fresh.path().join("audit.db")).unwrap();
     let done = export_tiles(&store, &fresh.path().join("t"), Some(&[stranger])).unwrap();
     assert!(
@@ -300,4 +311,41 @@ fn logs_that_cannot_be_published_are_refused_by_name() {
         ),
         "{done:?}"
     );
+}
+
+#[test]
+fn a_log_of_the_previous_release_exports_and_authenticates() {
+    // Leaf v1 (payloads inside the leaves), store upgraded as a writing command would.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-0.1");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    std::fs::copy(fixture.join("audit.db"), &db).unwrap();
+    drop(Store::open(&db, false).unwrap());
+    let vkey = std::fs::read_to_string(fixture.join("checkpoint.vkey"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let store = Store::open_read(&db).unwrap();
+    let out = dir.path().join("tiles");
+    let done = export_tiles(&store, &out, Some(std::slice::from_ref(&vkey))).unwrap();
+    let [LogTiles::Exported { log_id, size, .. }] = &done[..] else {
+        panic!("{done:?}")
+    };
+    assert_eq!(*size, 26);
+    let got = files(&out.join(log_id));
+    let cp = warden_audit::checkpoint::open(
+        std::str::from_utf8(&got["checkpoint"]).unwrap(),
+        &[vkey.as_str()],
+    )
+    .unwrap();
+    let dir_tiles = Dir(&got);
+    let reader = TileHashReader::new(*size, cp.root, &dir_tiles);
+    let idx: Vec<u64> = (0..*size).map(|i| stored_hash_index(0, i)).collect();
+    let hashes = reader.read_hashes(&idx).unwrap();
+    let entries = split_bundle(&got["tile/entries/000.p/26"]).unwrap();
+    assert_eq!(entries.len(), 26);
+    for (e, h) in entries.iter().zip(&hashes) {
+        assert_eq!(record_hash(e), *h);
+        assert!(e.starts_with(b"{\"v\":1,"));
+    }
 }
