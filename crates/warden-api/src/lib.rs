@@ -13,6 +13,7 @@
 //!   catalog table, recorded as `catalog_tool_decided`).
 //! - [`stream`]: the live tail. [`assets`]: the dashboard files. [`auth`]: the `Host` and
 //!   `Origin` check on every route (DNS rebinding), the bearer token on the API.
+//! - [`tlog`]: each log as a C2SP tiled log (checkpoint, tiles, entry bundles), read-only.
 //! - [`params`], [`views`], [`error`]: what requests and answers look like.
 //! - [`report`]: the report model and its HTML, JSON, CSV and Markdown forms.
 
@@ -27,6 +28,7 @@ pub mod params;
 pub mod report;
 pub mod routes;
 pub mod stream;
+pub mod tlog;
 pub mod views;
 
 use std::net::SocketAddr;

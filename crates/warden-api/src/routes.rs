@@ -18,7 +18,7 @@ use warden_audit::query::{LogHead, Order, SessionSummary, Stats};
 
 use crate::params::{Filters, parse_age, parse_time};
 use crate::views::{RecordDetail, RecordView, time};
-use crate::{ApiError, ApiState, approvals, assets, auth, catalog, stream};
+use crate::{ApiError, ApiState, approvals, assets, auth, catalog, stream, tlog};
 
 pub(crate) fn router(state: ApiState) -> Router {
     let api = Router::new()
@@ -28,6 +28,8 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/sessions/{id}", get(session))
         .route("/stats", get(stats))
         .route("/verify", get(verify))
+        .route("/logs/{log_id}/checkpoint", get(tlog::checkpoint))
+        .route("/logs/{log_id}/tile/{*tile}", get(tlog::tile))
         .route("/approvals", get(approvals::list))
         .route("/approvals/{id}", get(approvals::show))
         .route("/approvals/{id}/approve", post(approvals::approve))

@@ -17,6 +17,10 @@
 //! - [`verify`]: per-log verification naming the first problem.
 //! - [`export`]: JSONL export, and verification of a store or an export.
 //! - [`proof`]: inclusion and consistency proofs, and their offline check.
+//! - [`tlog_proof`]: inclusion proofs as `c2sp.org/tlog-proof@v1` text, and their check.
+//! - [`tiles`]: C2SP `tlog-tiles` paths and entry bundles; [`tiler`]: a log's tiles built in
+//!   one pass; [`tile_export`]: the static tile tree of each log (`audit export-tiles`);
+//!   [`tile_read`]: one tile read from the store on request (the admin plane).
 //! - [`removal`]: erasure and expiry of content, each recorded in the log it leaves verifiable.
 //! - [`status`]: success and failure, the statuses every reader shares.
 //! - `private`: the store's files are mode 0600.
@@ -44,6 +48,11 @@ pub mod record;
 pub mod removal;
 pub mod status;
 pub mod store;
+pub mod tile_export;
+pub mod tile_read;
+pub mod tiler;
+pub mod tiles;
+pub mod tlog_proof;
 pub mod tree;
 pub mod verify;
 mod wal;

@@ -507,9 +507,30 @@ pub(crate) enum AuditCmd {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Print an inclusion proof of one record, or a consistency proof from a kept checkpoint.
+    /// Write each log as a static C2SP tlog-tiles tree: DIR/<log_id>/checkpoint, tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>].
     #[command(
-        after_help = "Example:\n  warden audit prove --record 0199a1b2-... > record.proof.json\n  warden audit prove --from-checkpoint old.checkpoint > grew.proof.json"
+        long_about = "Write each log of the store as a static C2SP tlog-tiles tree (https://c2sp.org/tlog-tiles), one \
+                      directory per log: DIR/<log_id>/checkpoint (the latest signed checkpoint), \
+                      DIR/<log_id>/tile/<L>/<N>[.p/<W>] (hash tiles, height 8) and DIR/<log_id>/tile/entries/<N>[.p/<W>] \
+                      (entry bundles: each record's stored leaf). Only the tree of the latest signed checkpoint is \
+                      written; its root is recomputed from the leaves and must match. A log holding a record longer \
+                      than 65,535 bytes cannot be published as tiles and is refused (the record is named). Any web \
+                      server can serve the directory; `warden serve` and `warden dashboard` serve the same paths at \
+                      /api/v1/logs/<log_id>/.",
+        after_help = "Exit status: 0 every log with a checkpoint written, 1 a log was refused, 2 usage or I/O error.\n\nExample:\n  warden audit export-tiles --db audit.db ./tiles && ls ./tiles/*/checkpoint"
+    )]
+    ExportTiles {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The directory to write into (created if missing); each log goes to DIR/<log_id>/.
+        dir: PathBuf,
+        /// Trusted verifier key file: each latest checkpoint must be signed by it (default: the log's registered key).
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<PathBuf>,
+    },
+    /// Print an inclusion proof of one record (c2sp.org/tlog-proof@v1), or a consistency proof from a kept checkpoint (JSON).
+    #[command(
+        after_help = "Example:\n  warden audit prove --record 0199a1b2-... --leaf-out record.leaf > record.tlog-proof\n  warden audit prove --from-checkpoint old.checkpoint > grew.proof.json"
     )]
     Prove {
         #[command(flatten)]
@@ -521,6 +542,9 @@ pub(crate) enum AuditCmd {
             conflicts_with = "from_checkpoint"
         )]
         record: Option<String>,
+        /// Also write the record's leaf (the entry the proof is for, its exact bytes) to FILE.
+        #[arg(long, value_name = "FILE", requires = "record")]
+        leaf_out: Option<PathBuf>,
         /// A signed checkpoint file kept earlier: prove the log only grew since.
         #[arg(long, value_name = "FILE")]
         from_checkpoint: Option<PathBuf>,
@@ -574,16 +598,19 @@ pub(crate) enum AuditCmd {
         #[arg(long, default_value = "warden", env = "WARDEN_INSTANCE")]
         instance: String,
     },
-    /// Check a proof file offline.
+    /// Check a proof file offline: a c2sp.org/tlog-proof (with --leaf, the record it proves), or a JSON proof.
     #[command(
-        after_help = "Example:\n  warden audit verify-proof record.proof.json --pubkey warden.vkey"
+        after_help = "Example:\n  warden audit verify-proof record.tlog-proof --leaf record.leaf --pubkey warden.vkey\n  warden audit verify-proof grew.proof.json --pubkey warden.vkey"
     )]
     VerifyProof {
-        /// The proof file (JSON) from `warden audit prove`.
+        /// The proof file from `warden audit prove` (c2sp.org/tlog-proof@v1, or the JSON formats).
         file: PathBuf,
-        /// Trusted verifier key file. Without it, the key named in the proof is used.
+        /// Trusted verifier key file. Required for a tlog-proof; for a JSON proof, without it the key named in the proof is used.
         #[arg(long, value_name = "FILE")]
         pubkey: Option<PathBuf>,
+        /// The record's leaf (`prove --leaf-out`): check that it is the entry the tlog-proof includes. Without it, only the checkpoint and the proof's shape are checked.
+        #[arg(long, value_name = "FILE")]
+        leaf: Option<PathBuf>,
     },
 }
 

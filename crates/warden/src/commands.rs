@@ -3,6 +3,8 @@
 pub(crate) mod approvals;
 pub(crate) mod archive;
 pub(crate) mod audit;
+pub(crate) mod audit_proof;
+pub(crate) mod audit_tiles;
 pub(crate) mod catalog;
 pub(crate) mod catalog_review;
 pub(crate) mod daily;

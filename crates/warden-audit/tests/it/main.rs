@@ -10,6 +10,7 @@ mod outcomes;
 mod proofs;
 mod strict_flag;
 mod tamper;
+mod tiles;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! `warden audit`: verify, search, tail, export, prove, verify-proof.
+//! `warden audit`: verify, search, tail, export; export-tiles (`audit_tiles`), prove and
+//! verify-proof (`audit_proof`).
 #![allow(clippy::print_stdout)]
 
 use std::io::{BufReader, IsTerminal, Write};
@@ -9,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use warden_audit::export::{Verdict, verify_export, verify_store_with_archive};
-use warden_audit::proof::{self, Checked, Proof};
 use warden_audit::query::{Cursor, MAX_PAGE, Order, Query};
 use warden_audit::{RecordRow, Store};
 
@@ -106,24 +106,20 @@ pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             tracing::info!("exported {n} records");
             Ok(ExitCode::SUCCESS)
         }
+        AuditCmd::ExportTiles { store, dir, pubkey } => {
+            super::audit_tiles::export_tiles(&db_of(store), &dir, pubkey.as_deref())
+        }
         AuditCmd::Prove {
             store,
             record,
+            leaf_out,
             from_checkpoint,
-        } => {
-            let s = Store::open_read(&db_of(store))?;
-            let p = match (record, from_checkpoint) {
-                (Some(id), _) => proof::prove_inclusion(&s, &id)?,
-                (None, Some(path)) => {
-                    let note = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    proof::prove_consistency(&s, &note)?
-                }
-                (None, None) => anyhow::bail!("give --record ID or --from-checkpoint FILE"),
-            };
-            println!("{}", serde_json::to_string_pretty(&p)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        } => super::audit_proof::prove(
+            &db_of(store),
+            record.as_deref(),
+            leaf_out.as_deref(),
+            from_checkpoint.as_deref(),
+        ),
         AuditCmd::Erase {
             who,
             select,
@@ -136,45 +132,13 @@ pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             dry_run,
             instance,
         } => super::erase::retention(db_of(store), keys, &content, dry_run, &instance),
-        AuditCmd::VerifyProof { file, pubkey } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let p: Proof = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a warden proof", file.display()))?;
-            let keys = super::dashboard::trusted_keys(pubkey.as_deref())?;
-            match proof::check(&p, keys.as_deref()) {
-                Ok(Checked::Inclusion {
-                    origin,
-                    index,
-                    size,
-                }) => {
-                    println!(
-                        "OK: record {index} is included in {origin} at size {size} ({})",
-                        trust_note(keys.is_some())
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Ok(Checked::Consistency {
-                    origin,
-                    old_size,
-                    new_size,
-                }) => {
-                    println!(
-                        "OK: {origin} at size {new_size} extends its checkpoint at size {old_size} ({})",
-                        trust_note(keys.is_some())
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    println!("FAILED: {e}");
-                    Ok(ExitCode::from(1))
-                }
-            }
+        AuditCmd::VerifyProof { file, pubkey, leaf } => {
+            super::audit_proof::verify_proof(&file, pubkey.as_deref(), leaf.as_deref())
         }
     }
 }
 
-fn trust_note(trusted: bool) -> &'static str {
+pub(crate) fn trust_note(trusted: bool) -> &'static str {
     if trusted {
         "signature checked with the given key"
     } else {

@@ -791,6 +791,8 @@ fn the_openapi_document_is_served_and_names_every_route() {
         "/sessions/{id}",
         "/stats",
         "/verify",
+        "/logs/{log_id}/checkpoint",
+        "/logs/{log_id}/tile/{tile}",
         "/stream",
         "/openapi.json",
         "/approvals",
@@ -822,6 +824,8 @@ fn the_openapi_document_is_served_and_names_every_route() {
             r.replace("{id}", "x")
                 .replace("{server}", "x")
                 .replace("{tool}", "x")
+                .replace("{log_id}", "x")
+                .replace("{tile}", "0/000")
         );
         if r == "/stream" {
             continue;

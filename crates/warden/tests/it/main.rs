@@ -7,6 +7,7 @@ mod admin;
 mod approvals;
 mod audit_readers;
 mod browser;
+mod c2sp;
 mod catalog;
 mod catalog_review;
 mod conformance;
@@ -73,6 +74,7 @@ fn every_command_has_help_with_an_example() {
         vec!["audit", "search"],
         vec!["audit", "tail"],
         vec!["audit", "export"],
+        vec!["audit", "export-tiles"],
         vec!["audit", "prove"],
         vec!["audit", "verify-proof"],
         vec!["keys", "generate"],

@@ -86,10 +86,12 @@ fn inclusion_and_consistency_proofs_check_offline() {
         .conn()
         .query_row("SELECT id FROM records WHERE seq = 5", [], |r| r.get(0))
         .unwrap();
+    let leaf = place.dir.path().join("p.leaf");
     let proof = warden()
         .args(["audit", "prove", "--db"])
         .arg(place.db())
-        .args(["--record", &id])
+        .args(["--record", &id, "--leaf-out"])
+        .arg(&leaf)
         .output()
         .unwrap();
     assert!(
@@ -97,18 +99,30 @@ fn inclusion_and_consistency_proofs_check_offline() {
         "{}",
         String::from_utf8_lossy(&proof.stderr)
     );
-    let file = place.dir.path().join("p.json");
+    let file = place.dir.path().join("p.tlog-proof");
     std::fs::write(&file, &proof.stdout).unwrap();
     let pubkey = place.keys().join("checkpoint.vkey");
-    let v = verify_proof(&file, &pubkey);
-    assert!(v.status.success(), "{}", stdout(&v));
-    assert!(stdout(&v).contains("record 5 is included"));
-    let forged =
-        String::from_utf8(proof.stdout.clone())
+    let with_leaf = |leaf: &std::path::Path| {
+        warden()
+            .args(["audit", "verify-proof"])
+            .arg(&file)
+            .arg("--leaf")
+            .arg(leaf)
+            .arg("--pubkey")
+            .arg(&pubkey)
+            .output()
             .unwrap()
-            .replacen("\"size\":", "\"size\":1", 1);
-    std::fs::write(&file, forged).unwrap();
-    let v = verify_proof(&file, &pubkey);
+    };
+    let v = with_leaf(&leaf);
+    assert!(v.status.success(), "{}", stdout(&v));
+    assert!(stdout(&v).contains("record 5 (id"), "{}", stdout(&v));
+    // Leaf v2 keeps no payload in the leaf: forge a member it has.
+    let forged = String::from_utf8(std::fs::read(&leaf).unwrap())
+        .unwrap()
+        .replacen("\"size\":", "\"size\":1", 1);
+    let forged_leaf = place.dir.path().join("forged.leaf");
+    std::fs::write(&forged_leaf, forged).unwrap();
+    let v = with_leaf(&forged_leaf);
     assert_eq!(v.status.code(), Some(1));
 
     // An auditor kept the first checkpoint; the log grows; the consistency proof checks.
