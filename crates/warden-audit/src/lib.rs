@@ -15,6 +15,8 @@
 //! - [`verify`]: per-log verification naming the first problem.
 //! - [`export`]: JSONL export, and verification of a store or an export.
 //! - [`proof`]: inclusion and consistency proofs, and their offline check.
+//! - [`witness`]: C2SP witnessing: the witness, cosignatures, quorum policies, submission.
+//! - [`anchor`]: copies of checkpoints kept outside the store, and the check against them.
 //! - [`status`]: success and failure, the statuses every reader shares.
 //! - `private`: the store's files are mode 0600.
 //! - [`query`]: the admin plane's queries: filtered pages with cursors, sessions, statistics.
@@ -24,6 +26,7 @@
 //! re-serialized; verification reads leaves, stored hashes and checkpoints, and checks the
 //! query columns against the leaves.
 
+pub mod anchor;
 pub mod approvals;
 pub mod catalog;
 pub mod checkpoint;
@@ -41,6 +44,7 @@ pub mod store;
 pub mod tree;
 pub mod verify;
 mod wal;
+pub mod witness;
 pub mod writer;
 
 pub use keys::Keys;
