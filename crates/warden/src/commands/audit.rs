@@ -27,7 +27,16 @@ pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             file,
             pubkey,
             format,
-        } => verify(store, file.as_deref(), pubkey.as_deref(), format),
+            policy,
+            online,
+            anchor,
+        } => verify(
+            store,
+            file.as_deref(),
+            pubkey.as_deref(),
+            format,
+            (policy.as_deref(), online, anchor.as_deref()),
+        ),
         AuditCmd::Search {
             store,
             filter,
@@ -162,8 +171,17 @@ fn verify(
     file: Option<&Path>,
     pubkey: Option<&Path>,
     format: Format,
+    (policy, online, anchor): (Option<&Path>, bool, Option<&Path>),
 ) -> anyhow::Result<ExitCode> {
-    let keys = super::dashboard::trusted_keys(pubkey)?;
+    let policy = policy.map(super::witness_audit::load_policy).transpose()?;
+    let mut keys = super::dashboard::trusted_keys(pubkey)?;
+    if keys.is_none()
+        && let Some(p) = policy.as_ref().filter(|p| !p.logs.is_empty())
+    {
+        // The policy's `log` lines are keys held apart from the store.
+        keys = Some(p.logs.clone());
+    }
+    let db = db_of(store.clone());
     let (what, verdict): (String, Verdict) = match file {
         Some(path) => {
             let f =
@@ -174,7 +192,6 @@ fn verify(
             )
         }
         None => {
-            let db = db_of(store);
             let s = Store::open_read(&db)?;
             (db.display().to_string(), verify_store(&s, keys.as_deref())?)
         }
@@ -184,13 +201,34 @@ fn verify(
     } else {
         "each log's registered key (pass --pubkey to check against a key you hold)"
     };
+    let extra = match (&verdict, file) {
+        (Ok(_), None) => {
+            super::witness_audit::check(&db, policy.as_ref(), online, anchor, keys.as_deref())?
+        }
+        _ => None,
+    };
+    let extra_ok = extra.as_ref().is_none_or(|e| e.ok);
     match (verdict, format) {
         (Ok(reports), Format::Json | Format::Jsonl) => {
             println!(
                 "{}",
-                serde_json::json!({ "ok": true, "source": what, "logs": reports, "trusted_keys": keys.is_some() })
+                serde_json::json!({ "ok": extra_ok, "source": what, "logs": reports, "trusted_keys": keys.is_some(),
+                    "witnessing": extra.map(|e| e.json) })
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(if extra_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        (Ok(_), Format::Table) if !extra_ok => {
+            println!(
+                "FAILED: {what}: the records verify, but the evidence kept outside the store does not agree:"
+            );
+            for l in extra.iter().flat_map(|e| &e.lines) {
+                println!("  {l}");
+            }
+            Ok(ExitCode::from(1))
         }
         (Err(p), Format::Json | Format::Jsonl) => {
             println!(
@@ -211,6 +249,9 @@ fn verify(
                     "note: log {} has {} records after its last checkpoint (still being written, or its writer was killed); they are hash-linked but not yet signed",
                     r.log_id, r.unsigned_tail
                 );
+            }
+            for l in extra.iter().flat_map(|e| &e.lines) {
+                println!("{l}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -38,6 +38,8 @@ pub(crate) struct Recording {
     pub(crate) desk: Arc<Desk>,
     /// The tool catalog: pinned definitions, unapproved tools hidden and refused.
     pub(crate) catalog: Arc<warden_proxy::catalog::Catalog>,
+    /// Sends committed checkpoints to witnesses and anchors, when asked for.
+    submitter: Option<warden_audit::witness::submit::Submitter>,
 }
 
 impl Recording {
@@ -64,7 +66,13 @@ impl Recording {
             StoreErrorArg::FailOpen => OnStoreError::FailOpen,
         };
         let store = Store::open(&db, durability == Durability::Sync)?;
+        let (submitter, checkpoint_sink) =
+            match super::witness_audit::start_submitter(&args.witnessing, &db)? {
+                Some((s, sink)) => (Some(s), Some(sink)),
+                None => (None, None),
+            };
         let cfg = WriterConfig {
+            checkpoint_sink,
             instance: args.instance.clone(),
             durability,
             level: match args.log_level {
@@ -179,6 +187,7 @@ impl Recording {
             }));
         }
         let rec = Recording {
+            submitter,
             catalog,
             desk,
             observe,
@@ -213,6 +222,10 @@ impl Recording {
     /// Closes the log with `closing` as its last record; an error if any record was lost.
     pub(crate) fn finish(self, closing: warden_audit::AuditEvent) -> anyhow::Result<()> {
         let summary = self.writer.close(closing);
+        if let Some(s) = self.submitter {
+            // The final checkpoint is anchored and submitted before the process ends.
+            s.finish(Duration::from_secs(10));
+        }
         if let Some(o) = &self.observe {
             o.shutdown();
         }
