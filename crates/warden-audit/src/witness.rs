@@ -21,4 +21,6 @@ pub mod state;
 pub mod submit;
 
 #[cfg(test)]
+mod submit_tests;
+#[cfg(test)]
 mod tests;
