@@ -210,11 +210,11 @@ fn verify(
     let extra_ok = extra.as_ref().is_none_or(|e| e.ok);
     match (verdict, format) {
         (Ok(reports), Format::Json | Format::Jsonl) => {
-            println!(
-                "{}",
-                serde_json::json!({ "ok": extra_ok, "source": what, "logs": reports, "trusted_keys": keys.is_some(),
-                    "witnessing": extra.map(|e| e.json) })
-            );
+            let mut out = serde_json::json!({ "ok": extra_ok, "source": what, "logs": reports, "trusted_keys": keys.is_some() });
+            if let Some(e) = extra {
+                out["witnessing"] = e.json;
+            }
+            println!("{out}");
             Ok(if extra_ok {
                 ExitCode::SUCCESS
             } else {

@@ -167,6 +167,12 @@ impl Recording {
             },
         ));
         let policy_slot = Arc::new(std::sync::RwLock::new(policy.clone()));
+        if let (Some(o), Some(s)) = (&observe, &submitter) {
+            o.observer
+                .metrics()
+                .witness
+                .set(super::witness_audit::counts(s));
+        }
         if let Some(o) = &observe {
             // `mcp_catalog_tools{state}` and `mcp_catalog_review_overdue` are read from the
             // catalog (and the catalog metadata of the policy in force) when scraped.

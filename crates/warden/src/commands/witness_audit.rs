@@ -54,6 +54,18 @@ pub(crate) fn start_submitter(
     Ok(Some(started))
 }
 
+/// The submitter's counters, for metrics (read when scraped).
+pub(crate) fn counts(s: &Submitter) -> warden_observe::witness::WitnessSource {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = s.stats.clone();
+    std::sync::Arc::new(move || warden_observe::witness::WitnessCounts {
+        cosigned: stats.cosigned.load(Relaxed),
+        failures: stats.failures.load(Relaxed),
+        anchored: stats.anchored.load(Relaxed),
+        dropped: stats.dropped.load(Relaxed),
+    })
+}
+
 /// What the witnessing checks found.
 pub(crate) struct Findings {
     pub(crate) ok: bool,
