@@ -3,7 +3,8 @@
 //! valid signature of a trusted key, 400 malformed or `old` above the size, 409 `old` is not
 //! the size it last cosigned (body: that size, `text/x.tlog.size`), 422 a bad consistency
 //! proof (a fork) or a non-empty proof from 0, 200 with the cosignature line. A checkpoint
-//! that does not extend the last one cosigned is never cosigned.
+//! that does not extend the last one cosigned is never cosigned; one refused with 422 is
+//! kept (the log's signature on an inconsistent checkpoint is evidence of misbehaviour).
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -143,6 +144,11 @@ impl Witness {
         self.state().latest(origin)
     }
 
+    /// Checkpoints of `origin` refused as inconsistent, kept as evidence: `(size, note, reason)`.
+    pub fn refusals(&self, origin: &str) -> Result<Vec<(u64, String, String)>, StateError> {
+        self.state().refusals(origin)
+    }
+
     /// The latest cosigned checkpoint of the log whose origin hashes (SHA-256, lowercase hex)
     /// to `origin_hash`, among the trusted exact origins and the origins seen.
     pub fn latest_by_hash(&self, origin_hash: &str) -> Result<Option<Latest>, StateError> {
@@ -184,9 +190,11 @@ impl Witness {
         let body_text = note.text().to_vec();
         let timestamp = now_secs();
         let line = self.cosigner.cosign(&body_text, timestamp);
-        let mut stored = String::from_utf8_lossy(req.note).into_owned();
+        let submitted = String::from_utf8_lossy(req.note).into_owned();
+        let mut stored = submitted.clone();
         stored.push_str(&line);
-        let decided = self.state().update(cp.origin(), |latest| {
+        let mut state = self.state();
+        let decided = state.update(cp.origin(), |latest| {
             let (last_size, last_root) = latest.map_or((0, EMPTY_HASH), |l| (l.size, l.root));
             if req.old != last_size {
                 let a = Answer {
@@ -227,6 +235,13 @@ impl Witness {
             };
             (Some(new), ok)
         });
+        if let Ok(a) = &decided
+            && a.status == 422
+            && let Err(e) = state.refused(cp.origin(), cp.size(), &submitted, a.body.trim_end())
+        {
+            tracing::error!("witness state: cannot keep the refused checkpoint: {e}");
+        }
+        drop(state);
         match decided {
             Ok(a) => a,
             Err(e) => {

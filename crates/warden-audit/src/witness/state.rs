@@ -18,6 +18,13 @@ CREATE TABLE IF NOT EXISTS witness_logs (
     note TEXT NOT NULL,
     updated_us INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS witness_refused (
+    origin TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    ts_us INTEGER NOT NULL
+);
 ";
 
 /// The latest cosigned checkpoint of one log.
@@ -79,6 +86,41 @@ impl State {
     /// The latest cosigned checkpoint of `origin`, if any.
     pub fn latest(&self, origin: &str) -> Result<Option<Latest>, StateError> {
         read(&self.conn, origin).map_err(self.err())
+    }
+
+    /// Keeps a correctly signed checkpoint that was refused as inconsistent (a fork or a
+    /// rewrite): the log's own signature on it is evidence of the log's misbehaviour.
+    pub fn refused(
+        &self,
+        origin: &str,
+        size: u64,
+        note: &str,
+        reason: &str,
+    ) -> Result<(), StateError> {
+        crate::store::retry_busy(|| {
+            self.conn.execute(
+                "INSERT INTO witness_refused (origin, size, note, reason, ts_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![origin, size as i64, note, reason, crate::now_us()],
+            )
+        })
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The refused checkpoints kept for `origin`: `(size, note, reason)`.
+    pub fn refusals(&self, origin: &str) -> Result<Vec<(u64, String, String)>, StateError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT size, note, reason FROM witness_refused WHERE origin = ?1 ORDER BY rowid",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([origin], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
     /// The latest checkpoint of the log whose origin's SHA-256 is `origin_hash` (lowercase hex).

@@ -166,6 +166,13 @@ fn rollback_and_fork_are_refused() {
         status(&w.add_checkpoint(request::format(6, &honest, &fork.note()).as_bytes())),
         422
     );
+    // Each refused, correctly signed checkpoint is kept as evidence.
+    let kept = w.refusals(&log.origin).unwrap();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert!(
+        kept.iter()
+            .all(|(size, note, _)| note.contains(&format!("\n{size}\n")))
+    );
     // The witness still stands at 6 and accepts honest growth.
     assert_eq!(w.latest(&log.origin).unwrap().unwrap().size, 6);
     assert_eq!(status(&w.add_checkpoint(log.body(6).as_bytes())), 200);
