@@ -61,7 +61,9 @@ impl Policy {
                 ("log", [vkey, rest @ ..]) if rest.len() <= 1 => {
                     signed_note::StandardVerifier::new(vkey)
                         .map_err(|e| at(format!("log key: {e}")))?;
-                    if logs.contains(&vkey.to_string()) {
+                    // Duplicates wrap the same public key, whatever their names.
+                    let public = |k: &str| k.rsplit('+').next().unwrap_or_default().to_owned();
+                    if logs.iter().any(|l: &String| public(l) == public(vkey)) {
                         return Err(at("duplicate log".into()));
                     }
                     logs.push((*vkey).to_owned());
@@ -185,6 +187,19 @@ mod tests {
         assert!(!p.satisfied(&s(&["X1", "Y1", "Y2"])));
         assert!(!p.satisfied(&s(&["X1", "X2"])));
         assert!(Policy::parse("quorum none\n").unwrap().satisfied(&s(&[])));
+        let (_, log) = signed_note::generate_key(&mut rand::rngs::OsRng, "acme");
+        let public = base64::Engine::decode(
+            &base64::prelude::BASE64_STANDARD,
+            log.rsplit('+').next().unwrap(),
+        )
+        .unwrap();
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&public[1..].try_into().unwrap()).unwrap();
+        // The same public key under another name (a valid key on its own).
+        let renamed = signed_note::new_ed25519_verifier_key("other", &vk);
+        assert!(Policy::parse(&format!("log {renamed}\nquorum none\n")).is_ok());
+        let p = Policy::parse(&format!("log {log} https://log.example\nquorum none\n")).unwrap();
+        assert_eq!(p.logs, vec![log.clone()]);
+        assert!(Policy::parse(&format!("log {log}\nlog {renamed}\nquorum none\n")).is_err());
         for bad in [
             "",
             "quorum X\n",
