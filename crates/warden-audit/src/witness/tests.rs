@@ -106,6 +106,13 @@ fn growth_is_cosigned_and_the_cosignature_verifies() {
     assert_eq!(w.latest("warden/warden/a").unwrap().unwrap().size, 7);
     let stored = w.latest("warden/warden/a").unwrap().unwrap().note;
     assert!(stored.contains("— witness.example/w1 "), "{stored}");
+    // The monitoring view: by the SHA-256 of the origin, the checkpoint with both signatures.
+    use sha2::Digest;
+    let hash = crate::keyed::hex(&sha2::Sha256::digest(b"warden/warden/a"));
+    let latest = w.latest_by_hash(&hash).unwrap().unwrap();
+    assert_eq!(latest.note, stored);
+    assert!(crate::checkpoint::open(&latest.note, &[&log.vkey]).is_ok());
+    assert!(w.latest_by_hash(&"0".repeat(64)).unwrap().is_none());
 }
 
 #[test]

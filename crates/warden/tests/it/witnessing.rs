@@ -286,6 +286,16 @@ fn growth_is_cosigned_and_truncation_is_refused_and_fails_the_policy() {
         &format!("old {last}\n\n{forged}"),
     );
     assert_eq!(status, 400);
+    // Like warden's other listeners, it answers only its own Host (DNS rebinding).
+    let mut s = TcpStream::connect(&w.addr).unwrap();
+    write!(
+        s,
+        "POST /add-checkpoint HTTP/1.1\r\nHost: witness.attacker.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
 
     // Anchors: the cut copy is behind the anchored checkpoint.
     let anchors = place.dir.path().join("anchors");
