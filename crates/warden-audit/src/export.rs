@@ -111,7 +111,10 @@ pub fn export(store: &Store, out: &mut impl Write) -> Result<u64, ExportError> {
                 checkpoint_every,
             },
         )?;
+        let cosigned = crate::witness::cosigned::of_log(store, &log.log_id)?;
         for (size, ts_us, note) in store.checkpoints(&log.log_id)? {
+            // Witnesses' cosignatures ride in the note as more signature lines (C2SP).
+            let note = crate::witness::cosigned::attach(&note, size, &cosigned);
             write_line(
                 out,
                 &Line::Checkpoint {

@@ -74,3 +74,17 @@ pub fn of_log(store: &Store, log_id: &str) -> Result<Vec<(u64, String, String)>,
         .map_err(sql(store))?;
     rows.collect::<Result<_, _>>().map_err(sql(store))
 }
+
+/// The note with the stored cosignature lines of its size appended (a signed note with more
+/// signatures: verifiers that do not know the witness keys ignore them).
+pub fn attach(note: &str, size: u64, cosigned: &[(u64, String, String)]) -> String {
+    let mut out = note.to_owned();
+    for (_, _, line) in cosigned.iter().filter(|c| c.0 == size) {
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(line.trim_end_matches('\n'));
+        out.push('\n');
+    }
+    out
+}

@@ -34,6 +34,11 @@ pub struct Policy {
     quorum: Option<String>,
 }
 
+/// The key material of a verifier key `name+id+base64(...)` (base64 may hold `+` itself).
+fn public_part(vkey: &str) -> &str {
+    vkey.splitn(3, '+').nth(2).unwrap_or_default()
+}
+
 impl Policy {
     /// Parses a policy file; errors name the line.
     pub fn parse(text: &str) -> Result<Policy, String> {
@@ -62,8 +67,10 @@ impl Policy {
                     signed_note::StandardVerifier::new(vkey)
                         .map_err(|e| at(format!("log key: {e}")))?;
                     // Duplicates wrap the same public key, whatever their names.
-                    let public = |k: &str| k.rsplit('+').next().unwrap_or_default().to_owned();
-                    if logs.iter().any(|l: &String| public(l) == public(vkey)) {
+                    if logs
+                        .iter()
+                        .any(|l: &String| public_part(l) == public_part(vkey))
+                    {
                         return Err(at("duplicate log".into()));
                     }
                     logs.push((*vkey).to_owned());
@@ -74,7 +81,7 @@ impl Policy {
                     }
                     let key =
                         CosignatureKey::parse(vkey).map_err(|e| at(format!("witness key: {e}")))?;
-                    let public = vkey.rsplit('+').next().unwrap_or_default().to_owned();
+                    let public = public_part(vkey);
                     if !public_keys.insert(public) {
                         return Err(at("duplicate witness key".into()));
                     }
@@ -188,11 +195,8 @@ mod tests {
         assert!(!p.satisfied(&s(&["X1", "X2"])));
         assert!(Policy::parse("quorum none\n").unwrap().satisfied(&s(&[])));
         let (_, log) = signed_note::generate_key(&mut rand::rngs::OsRng, "acme");
-        let public = base64::Engine::decode(
-            &base64::prelude::BASE64_STANDARD,
-            log.rsplit('+').next().unwrap(),
-        )
-        .unwrap();
+        let public =
+            base64::Engine::decode(&base64::prelude::BASE64_STANDARD, public_part(&log)).unwrap();
         let vk = ed25519_dalek::VerifyingKey::from_bytes(&public[1..].try_into().unwrap()).unwrap();
         // The same public key under another name (a valid key on its own).
         let renamed = signed_note::new_ed25519_verifier_key("other", &vk);

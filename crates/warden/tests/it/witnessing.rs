@@ -243,6 +243,23 @@ fn growth_is_cosigned_and_truncation_is_refused_and_fails_the_policy() {
     let v = verify_with(&place.db(), &place, &["--policy", policy_arg, "--online"]);
     assert!(v.status.success(), "{}", stdout(&v));
     assert!(stdout(&v).contains("cosigned by w1"), "{}", stdout(&v));
+    // The export carries the cosignatures in its checkpoint notes and still verifies alone.
+    let export = place.dir.path().join("export.jsonl");
+    assert!(place.export(&export).status.success());
+    let text = std::fs::read_to_string(&export).unwrap();
+    let cosigned_notes = text
+        .lines()
+        .filter(|l| l.contains(r#""type":"checkpoint""#) && l.contains("— witness.test/w1 "))
+        .count();
+    assert_eq!(cosigned_notes, sizes.len(), "{text}");
+    let v = warden()
+        .args(["audit", "verify", "--file"])
+        .arg(&export)
+        .arg("--pubkey")
+        .arg(place.keys().join("checkpoint.vkey"))
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", stdout(&v));
 
     // The attacker cuts the tail of a copy and re-signs it with the log's key.
     let cut = copy_of(&place, "cut.db");
