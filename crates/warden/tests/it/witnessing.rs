@@ -368,3 +368,49 @@ fn a_rewritten_record_is_refused_by_the_witness_and_fails_the_policy() {
     );
     assert_eq!(status, 422, "{body}");
 }
+
+#[test]
+fn the_witness_stays_on_loopback_unless_told_and_keygen_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("w.key");
+    let made = warden()
+        .args(["witness", "keygen", "--name", "witness.test/w1", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    // keygen never overwrites a key.
+    let again = warden()
+        .args(["witness", "keygen", "--name", "witness.test/w1", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let config = dir.path().join("w.yaml");
+    std::fs::write(
+        &config,
+        "key: w.key\nstate: w.db\nlogs:\n  - origin_prefix: \"x/\"\n    keys: [\"x+00000000+AAAA\"]\n",
+    )
+    .unwrap();
+    let out = warden()
+        .args(["witness", "serve", "--listen", "0.0.0.0:0", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--allow-remote"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A trusted log key that does not parse stops it before it opens its state or listens.
+    let out = warden()
+        .args(["witness", "serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("trusted log 0: key"), "{err}");
+    assert!(!dir.path().join("w.db").exists());
+}
