@@ -221,10 +221,13 @@ pub(crate) fn write_log(
             archived: after.map(ArchivedLine::new),
         },
     )?;
+    let cosigned = crate::witness::cosigned::of_log(store, &log.log_id)?;
     for (size, ts_us, note) in store.checkpoints(&log.log_id)? {
         if size < from || size > end {
             continue;
         }
+        // Witnesses' cosignatures ride in the note as more signature lines (C2SP).
+        let note = crate::witness::cosigned::attach(&note, size, &cosigned);
         write_line(
             out,
             &Line::Checkpoint {

@@ -22,6 +22,8 @@
 //!   one pass; [`tile_export`]: the static tile tree of each log (`audit export-tiles`);
 //!   [`tile_read`]: one tile read from the store on request (the admin plane).
 //! - [`removal`]: erasure and expiry of content, each recorded in the log it leaves verifiable.
+//! - [`witness`]: C2SP witnessing: the witness, cosignatures, quorum policies, submission.
+//! - [`anchor`]: copies of checkpoints kept outside the store, and the check against them.
 //! - [`status`]: success and failure, the statuses every reader shares.
 //! - `private`: the store's files are mode 0600.
 //! - [`query`]: the admin plane's queries: filtered pages with cursors, sessions, statistics.
@@ -31,6 +33,7 @@
 //! re-serialized; verification reads leaves, stored hashes and checkpoints, and checks the
 //! query columns against the leaves.
 
+pub mod anchor;
 pub mod approvals;
 pub mod archive;
 pub mod catalog;
@@ -56,6 +59,7 @@ pub mod tlog_proof;
 pub mod tree;
 pub mod verify;
 mod wal;
+pub mod witness;
 pub mod writer;
 
 pub use keys::Keys;

@@ -67,8 +67,7 @@ pub fn read_tile(store: &Store, log_id: &str, tile: &TilePath) -> Result<Vec<u8>
         };
         let start = tile
             .index()
-            .checked_mul(TILE_WIDTH.checked_pow(level + 1).unwrap_or(u64::MAX))
-            .unwrap_or(u64::MAX);
+            .saturating_mul(TILE_WIDTH.checked_pow(level + 1).unwrap_or(u64::MAX));
         if start < a.end {
             return Err(TileReadError::Archived(a.end));
         }

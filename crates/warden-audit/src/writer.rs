@@ -55,6 +55,32 @@ pub struct WriterConfig {
     /// wake it: one wake-up per batch instead of one per event. In sync durability, the
     /// longest records nobody waits for wait for one somebody does, to share its commit.
     pub linger: Duration,
+    /// Where each checkpoint goes once committed (witness submission, anchors).
+    pub checkpoint_sink: Option<CheckpointSink>,
+}
+
+/// Hands committed checkpoints to the witness submitter (`witness::submit`) without ever
+/// blocking the writer: when its queue is full the checkpoint is dropped (and counted), the
+/// next one superseding it.
+#[derive(Clone)]
+pub struct CheckpointSink {
+    tx: Sender<CheckpointRow>,
+    stats: Arc<crate::witness::submit::SubmitStats>,
+}
+
+impl CheckpointSink {
+    pub(crate) fn new(
+        tx: Sender<CheckpointRow>,
+        stats: Arc<crate::witness::submit::SubmitStats>,
+    ) -> CheckpointSink {
+        CheckpointSink { tx, stats }
+    }
+}
+
+impl std::fmt::Debug for CheckpointSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckpointSink")
+    }
 }
 
 impl Default for WriterConfig {
@@ -69,6 +95,7 @@ impl Default for WriterConfig {
             max_batch: 1024,
             queue: 8192,
             linger: Duration::from_millis(2),
+            checkpoint_sink: None,
         }
     }
 }
@@ -462,6 +489,11 @@ impl State {
         self.health
             .committed
             .fetch_add(self.pending.len() as u64, Ordering::Relaxed);
+        if let Some(sink) = &self.cfg.checkpoint_sink {
+            for c in &self.pending_checkpoints {
+                crate::witness::submit::hand_over(&sink.tx, &sink.stats, c);
+            }
+        }
         self.pending.clear();
         self.pending_checkpoints.clear();
         self.pending_removals.clear();

@@ -4,6 +4,7 @@
 //! - [`observe`]: `Observability`, the pipeline's observer: metrics, spans, events, anomalies.
 //! - [`metrics`]: the Prometheus registry (the guide's `mcp_*` names and `warden_*` health).
 //! - [`catalog`]: catalogued tools by state, caught definition changes.
+//! - [`witness`]: witness submissions and anchor writes (read from the submitter).
 //! - [`approvals`]: approval decisions, waits, pending approvals and their next expiry.
 //! - [`labels`]: bounded label values (tool names, principals, methods).
 //! - [`trace`]: OTLP/HTTP export on a thread of its own; W3C `traceparent` parsing.
@@ -24,6 +25,7 @@ pub mod observe;
 pub mod otlp;
 pub mod span;
 pub mod trace;
+pub mod witness;
 
 pub use http::{Admin, Check, routes, serve_on_thread};
 pub use observe::{Observability, ObserveConfig};

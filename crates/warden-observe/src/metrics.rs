@@ -126,6 +126,8 @@ pub struct Metrics {
     pub catalog_tools: Arc<crate::catalog::CatalogGauge>,
     /// Catalog records this warden wrote or saw, by event.
     pub catalog_events: Family<crate::catalog::EventLabels, Counter>,
+    /// Where the witness submitter's counters are read from (set when one runs).
+    pub witness: Arc<crate::witness::WitnessGauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -163,6 +165,7 @@ impl Metrics {
             catalog_changes: Family::default(),
             catalog_tools: Arc::default(),
             catalog_events: Family::default(),
+            witness: Arc::default(),
             registry: Registry::default(),
         };
         r.register(
@@ -264,6 +267,9 @@ impl Metrics {
             "Tool catalog records (first_seen, changed, restored, decided, reviewed) this warden wrote",
             m.catalog_events.clone(),
         );
+        r.register_collector(Box::new(crate::witness::WitnessCollector(
+            m.witness.clone(),
+        )));
         if let Some(w) = writer {
             r.register_collector(Box::new(WriterCollector(w)));
         }

@@ -70,6 +70,9 @@ pub(crate) enum Cmd {
     /// The tool catalog: the tools servers showed, pinned; review changes, approve or reject.
     #[command(subcommand)]
     Catalog(CatalogCmd),
+    /// A C2SP tlog-witness: cosigns checkpoints of the logs it trusts, refuses rollbacks and forks.
+    #[command(subcommand)]
+    Witness(WitnessCmd),
     /// The sample HR MCP server used by `warden demo` (speaks MCP on stdio).
     #[command(hide = true)]
     DemoServer,
@@ -261,6 +264,68 @@ pub(crate) struct RecordArgs {
     pub(crate) no_redact: bool,
     #[command(flatten)]
     pub(crate) observe: Box<ObserveArgs>,
+    #[command(flatten)]
+    pub(crate) witnessing: WitnessingArgs,
+}
+
+/// Evidence kept outside the store: witnesses' cosignatures and anchored checkpoints
+/// (docs/witness.md).
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Witnessing")]
+pub(crate) struct WitnessingArgs {
+    /// A witness policy (C2SP tlog-policy: `witness NAME VKEY URL` lines, a `quorum` line):
+    /// every committed checkpoint is sent to each witness with a URL, in the background, and
+    /// the cosignatures it returns are kept in the store.
+    #[arg(long, env = "WARDEN_WITNESS_POLICY", value_name = "FILE")]
+    pub(crate) witness_policy: Option<PathBuf>,
+    /// Keep a copy of every checkpoint here, outside the store: a directory (one file per
+    /// log, the newest checkpoint) or a file.
+    #[arg(long, env = "WARDEN_ANCHOR", value_name = "DIR|FILE")]
+    pub(crate) anchor: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum WitnessCmd {
+    /// Create a witness's cosignature key (mode 0600) and print its verifier key.
+    #[command(
+        after_help = "Example:\n  warden witness keygen --name witness.example/w1 --key witness.key > witness.vkey"
+    )]
+    Keygen {
+        /// The witness's name (a schema-less URL).
+        #[arg(long)]
+        name: String,
+        /// Where to write the private key (must not exist).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+    /// Serve POST /add-checkpoint (and GET /<origin hash>/checkpoint) for the logs the config trusts.
+    #[command(
+        after_help = "Listens on 127.0.0.1:7380 unless told otherwise; a non-loopback address needs --allow-remote.\n\nExample:\n  warden witness serve --config witness.yaml"
+    )]
+    Serve(WitnessServeArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct WitnessServeArgs {
+    /// The witness config (YAML): key, state, listen, logs (docs/witness.md).
+    #[arg(long, env = "WARDEN_WITNESS_CONFIG", value_name = "FILE")]
+    pub(crate) config: PathBuf,
+    /// The cosignature key file, instead of the config's `key`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+    /// The state database, instead of the config's `state`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) state: Option<PathBuf>,
+    /// Listen here instead of the config's `listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<std::net::SocketAddr>,
+    /// Allow a non-loopback listen address (the protocol has no authentication: anyone who
+    /// can reach it may submit, and only correctly signed, consistent checkpoints are cosigned).
+    #[arg(long)]
+    pub(crate) allow_remote: bool,
+    /// A `Host` the listener answers besides loopback names and its own address (repeatable).
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub(crate) allowed_hosts: Vec<String>,
 }
 
 /// Metrics, traces and security events (docs/observability.md).
@@ -460,6 +525,18 @@ pub(crate) enum AuditCmd {
         /// tree edge the store keeps for them.
         #[arg(long, value_name = "DIR", conflicts_with = "file")]
         archive: Option<PathBuf>,
+        /// A witness policy (C2SP tlog-policy): each log's newest checkpoint must carry
+        /// cosignatures satisfying its quorum.
+        #[arg(long, value_name = "FILE", conflicts_with = "file")]
+        policy: Option<PathBuf>,
+        /// Also ask each witness of --policy (with a URL) which size of each log it cosigned
+        /// last: a store shorter than that was truncated.
+        #[arg(long, requires = "policy")]
+        online: bool,
+        /// Anchored checkpoints (a directory or file from `--anchor`): each must be matched by
+        /// the store (a store cut behind one is truncated, a different root rewritten).
+        #[arg(long, value_name = "DIR|FILE", conflicts_with = "file")]
+        anchor: Option<PathBuf>,
     },
     /// Find records by time, server, tool, method, direction, outcome, status, session, principal or agent.
     #[command(

@@ -20,3 +20,6 @@ pub(crate) mod record;
 pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod serve;
+pub(crate) mod witness;
+pub(crate) mod witness_audit;
+pub(crate) mod witness_http;

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         cli::Cmd::Report(cmd) => commands::report::report(cmd),
         cli::Cmd::Approvals(cmd) => commands::approvals::approvals(cmd),
         cli::Cmd::Catalog(cmd) => commands::catalog::catalog(cmd),
+        cli::Cmd::Witness(cmd) => commands::witness::witness(cmd),
         cli::Cmd::DemoServer => commands::demo_server::serve(),
     };
     match result {

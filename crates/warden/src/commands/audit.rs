@@ -28,12 +28,16 @@ pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             pubkey,
             format,
             archive,
+            policy,
+            online,
+            anchor,
         } => verify(
             store,
             file.as_deref(),
             pubkey.as_deref(),
             format,
             archive.as_deref(),
+            (policy.as_deref(), online, anchor.as_deref()),
         ),
         AuditCmd::Archive {
             store,
@@ -152,8 +156,17 @@ fn verify(
     pubkey: Option<&Path>,
     format: Format,
     archive: Option<&Path>,
+    (policy, online, anchor): (Option<&Path>, bool, Option<&Path>),
 ) -> anyhow::Result<ExitCode> {
-    let keys = super::dashboard::trusted_keys(pubkey)?;
+    let policy = policy.map(super::witness_audit::load_policy).transpose()?;
+    let mut keys = super::dashboard::trusted_keys(pubkey)?;
+    if keys.is_none()
+        && let Some(p) = policy.as_ref().filter(|p| !p.logs.is_empty())
+    {
+        // The policy's `log` lines are keys held apart from the store.
+        keys = Some(p.logs.clone());
+    }
+    let db = db_of(store.clone());
     let (what, verdict): (String, Verdict) = match file {
         Some(path) => {
             let f =
@@ -164,7 +177,6 @@ fn verify(
             )
         }
         None => {
-            let db = db_of(store);
             let s = Store::open_read(&db)?;
             (
                 db.display().to_string(),
@@ -177,13 +189,34 @@ fn verify(
     } else {
         "each log's registered key (pass --pubkey to check against a key you hold)"
     };
+    let extra = match (&verdict, file) {
+        (Ok(_), None) => {
+            super::witness_audit::check(&db, policy.as_ref(), online, anchor, keys.as_deref())?
+        }
+        _ => None,
+    };
+    let extra_ok = extra.as_ref().is_none_or(|e| e.ok);
     match (verdict, format) {
         (Ok(reports), Format::Json | Format::Jsonl) => {
+            let mut out = serde_json::json!({ "ok": extra_ok, "source": what, "logs": reports, "trusted_keys": keys.is_some() });
+            if let Some(e) = extra {
+                out["witnessing"] = e.json;
+            }
+            println!("{out}");
+            Ok(if extra_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        (Ok(_), Format::Table) if !extra_ok => {
             println!(
-                "{}",
-                serde_json::json!({ "ok": true, "source": what, "logs": reports, "trusted_keys": keys.is_some() })
+                "FAILED: {what}: the records verify, but the evidence kept outside the store does not agree:"
             );
-            Ok(ExitCode::SUCCESS)
+            for l in extra.iter().flat_map(|e| &e.lines) {
+                println!("  {l}");
+            }
+            Ok(ExitCode::from(1))
         }
         (Err(p), Format::Json | Format::Jsonl) => {
             println!(
@@ -233,6 +266,9 @@ fn verify(
                     "note: log {} has {} records after its last checkpoint (still being written, or its writer was killed); they are hash-linked but not yet signed",
                     r.log_id, r.unsigned_tail
                 );
+            }
+            for l in extra.iter().flat_map(|e| &e.lines) {
+                println!("{l}");
             }
             Ok(ExitCode::SUCCESS)
         }

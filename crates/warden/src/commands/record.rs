@@ -40,6 +40,8 @@ pub(crate) struct Recording {
     pub(crate) desk: Arc<Desk>,
     /// The tool catalog: pinned definitions, unapproved tools hidden and refused.
     pub(crate) catalog: Arc<warden_proxy::catalog::Catalog>,
+    /// Sends committed checkpoints to witnesses and anchors, when asked for.
+    submitter: Option<warden_audit::witness::submit::Submitter>,
 }
 
 impl Recording {
@@ -66,7 +68,13 @@ impl Recording {
             StoreErrorArg::FailOpen => OnStoreError::FailOpen,
         };
         let store = Store::open(&db, durability == Durability::Sync)?;
+        let (submitter, checkpoint_sink) =
+            match super::witness_audit::start_submitter(&args.witnessing, &db)? {
+                Some((s, sink)) => (Some(s), Some(sink)),
+                None => (None, None),
+            };
         let cfg = WriterConfig {
+            checkpoint_sink,
             instance: args.instance.clone(),
             durability,
             level: match args.log_level {
@@ -161,6 +169,12 @@ impl Recording {
             },
         ));
         let policy_slot = Arc::new(std::sync::RwLock::new(policy.clone()));
+        if let (Some(o), Some(s)) = (&observe, &submitter) {
+            o.observer
+                .metrics()
+                .witness
+                .set(super::witness_audit::counts(s));
+        }
         if let Some(o) = &observe {
             // `mcp_catalog_tools{state}` and `mcp_catalog_review_overdue` are read from the
             // catalog (and the catalog metadata of the policy in force) when scraped.
@@ -190,6 +204,7 @@ impl Recording {
         });
         let rec = Recording {
             expiry,
+            submitter,
             catalog,
             desk,
             observe,
@@ -227,6 +242,10 @@ impl Recording {
             e.stop();
         }
         let summary = self.writer.close(closing);
+        if let Some(s) = self.submitter {
+            // The final checkpoint is anchored and submitted before the process ends.
+            s.finish(Duration::from_secs(10));
+        }
         if let Some(o) = &self.observe {
             o.shutdown();
         }

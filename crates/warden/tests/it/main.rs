@@ -33,6 +33,7 @@ mod smuggling;
 mod store_failure;
 mod support;
 mod tamper;
+mod witnessing;
 
 use support::*;
 
@@ -87,6 +88,8 @@ fn every_command_has_help_with_an_example() {
         vec!["dashboard"],
         vec!["report", "html"],
         vec!["report", "daily"],
+        vec!["witness", "keygen"],
+        vec!["witness", "serve"],
     ] {
         let out = warden().args(&cmd).arg("--help").output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
