@@ -181,6 +181,25 @@ pub struct Removal {
 /// The most commitments one removal record lists (its leaf stays far below 64 KiB).
 pub const DIGESTS_PER_RECORD: usize = 256;
 
+/// The kind and commitments of a removal record (a `content_expired` or `content_erased`
+/// event), from its leaf bytes.
+pub fn removal_of(leaf: &[u8]) -> Option<(Gone, std::collections::HashSet<String>)> {
+    #[derive(Deserialize)]
+    struct Head {
+        kind: Option<String>,
+        event: Option<String>,
+        detail: Option<RemovalDetail>,
+    }
+    let h: Head = serde_json::from_slice(leaf).ok()?;
+    if h.kind.as_deref() != Some("event") {
+        return None;
+    }
+    let why = [Gone::Expired, Gone::Erased]
+        .into_iter()
+        .find(|g| Some(g.event()) == h.event.as_deref())?;
+    Some((why, h.detail?.digests.into_iter().collect()))
+}
+
 /// A content row that was removed, as verification found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tombstone {

@@ -474,8 +474,8 @@ pub fn verify_store_with_archive(
 
 /// Verifies one log of a store: its leaves, stored hashes, checkpoints, query columns and
 /// content. Call it inside a [`Store::snapshot`] when checkpoints and records must agree.
-/// Content removed from this log is checked against the removal records of this log only;
-/// [`verify_store`] checks it against those of every log.
+/// Content removed from this log is checked against the removal record each tombstone
+/// names, wherever it is in the store.
 pub fn verify_log(
     store: &Store,
     log: &LogInfo,
@@ -483,6 +483,21 @@ pub fn verify_log(
 ) -> Result<Result<LogReport, Problem>, StoreError> {
     let mut removals = Removals::default();
     let report = check_log(store, log, trusted, &mut removals, None)?;
+    // A tombstone may name a removal record of another log (an erasure's own log, another
+    // process's expiry): read it from the store (its own log is verified with that log).
+    let named: Vec<String> = removals
+        .tombstones
+        .iter()
+        .filter(|t| !removals.records.contains_key(&t.by))
+        .map(|t| t.by.clone())
+        .collect();
+    for by in named {
+        if let Some((_, _, leaf)) = store.find_record(&by)?
+            && let Some((why, digests)) = crate::content::removal_of(&leaf)
+        {
+            removals.records.insert(by, (why, digests));
+        }
+    }
     if report.is_ok()
         && let Some(p) = removals.check()
     {

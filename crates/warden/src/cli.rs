@@ -658,7 +658,7 @@ pub(crate) enum AuditCmd {
     },
     /// Remove content (payloads) older than the retention period; each removal is recorded.
     #[command(
-        after_help = "For a scheduler (cron, a systemd timer). `warden run` and `warden serve` also do it on their own with --content-retention.\n\nExample:\n  warden audit retention --content 90d"
+        after_help = "For a scheduler (cron, a systemd timer). `warden run` and `warden serve` also remove content on their own with --content-retention.\n\nExample:\n  warden audit retention --content 90d --records 365d --archive-dir /srv/warden-archive"
     )]
     Retention {
         #[command(flatten)]
@@ -666,8 +666,15 @@ pub(crate) enum AuditCmd {
         #[command(flatten)]
         keys: KeyArgs,
         /// Keep content this long: an age such as 90d, 720h.
-        #[arg(long, value_name = "AGE")]
-        content: String,
+        #[arg(long, value_name = "AGE", required_unless_present = "records")]
+        content: Option<String>,
+        /// Keep records in the store this long, then move them to --archive-dir (as
+        /// `warden audit archive --before AGE` does).
+        #[arg(long, value_name = "AGE", requires = "archive_dir")]
+        records: Option<String>,
+        /// Where --records moves old records.
+        #[arg(long, value_name = "DIR")]
+        archive_dir: Option<PathBuf>,
         /// Show what would be removed, change nothing.
         #[arg(long)]
         dry_run: bool,

@@ -133,9 +133,21 @@ pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             store,
             keys,
             content,
+            records,
+            archive_dir,
             dry_run,
             instance,
-        } => super::erase::retention(db_of(store), keys, &content, dry_run, &instance),
+        } => {
+            let db = db_of(store);
+            if let Some(keep) = &content {
+                super::erase::retention(db.clone(), keys, keep, dry_run, &instance)?;
+            }
+            if let (Some(keep), Some(dir)) = (&records, &archive_dir) {
+                super::erase::parse_age(keep)?;
+                super::archive::archive(db, keep, dir, dry_run)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCmd::VerifyProof { file, pubkey, leaf } => {
             super::audit_proof::verify_proof(&file, pubkey.as_deref(), leaf.as_deref())
         }

@@ -174,6 +174,31 @@ fn run_expires_content_past_its_retention_on_its_own() {
         &["audit", "retention", "--content", "1s", "--dry-run"],
     );
     assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("0 record(s)"), "{out}");
+    // Records past their period move to the archive, for a scheduler to run.
+    let dir = place.dir.path().join("archive");
+    let dir_s = dir.display().to_string();
+    let (code, out) = run(
+        &place,
+        &[
+            "audit",
+            "retention",
+            "--records",
+            "1s",
+            "--archive-dir",
+            &dir_s,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("archived log"), "{out}");
+    let v = warden()
+        .args(["audit", "verify", "--db"])
+        .arg(place.db())
+        .arg("--archive")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
 
 #[test]
