@@ -314,6 +314,44 @@ impl Store {
     }
 }
 
+/// A record's content as a file beside its proof (`warden audit prove --content-out`): the
+/// nonce (hex) and the body (standard base64), which an auditor checks against the leaf's
+/// commitment with the leaf alone.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct ContentFile {
+    pub nonce: String,
+    pub body: String,
+}
+
+impl ContentFile {
+    pub fn new(nonce: &[u8], body: &[u8]) -> ContentFile {
+        use base64::Engine;
+        ContentFile {
+            nonce: hex(nonce),
+            body: base64::prelude::BASE64_STANDARD.encode(body),
+        }
+    }
+
+    /// Checks this content against the commitment in `leaf` (a v2 leaf's `content`); on
+    /// success returns the body and the leaf's `content_type`.
+    pub fn check(&self, leaf: &[u8]) -> Result<(Vec<u8>, String), String> {
+        use base64::Engine;
+        let c: LeafContent =
+            serde_json::from_slice(leaf).map_err(|e| format!("the leaf is not a record: {e}"))?;
+        let digest = c.content.ok_or(
+            "the leaf commits to no content (payload level minimal, an event, or leaf v1)",
+        )?;
+        let nonce = crate::keyed::unhex(&self.nonce).ok_or("the nonce is not hex")?;
+        let body = base64::prelude::BASE64_STANDARD
+            .decode(&self.body)
+            .map_err(|e| format!("the body is not base64: {e}"))?;
+        if commit(&nonce, &body) != digest {
+            return Err("the content does not match the record's commitment".into());
+        }
+        Ok((body, c.content_type.unwrap_or_default()))
+    }
+}
+
 /// A record's stored payload as readers show it, from a v1 leaf or the content store.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]

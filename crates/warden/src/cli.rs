@@ -607,7 +607,7 @@ pub(crate) enum AuditCmd {
     },
     /// Print an inclusion proof of one record (c2sp.org/tlog-proof@v1), or a consistency proof from a kept checkpoint (JSON).
     #[command(
-        after_help = "Example:\n  warden audit prove --record 0199a1b2-... --leaf-out record.leaf > record.tlog-proof\n  warden audit prove --from-checkpoint old.checkpoint > grew.proof.json"
+        after_help = "Example:\n  warden audit prove --record 0199a1b2-... --leaf-out record.leaf --content-out record.content > record.tlog-proof\n  warden audit prove --from-checkpoint old.checkpoint > grew.proof.json"
     )]
     Prove {
         #[command(flatten)]
@@ -622,6 +622,10 @@ pub(crate) enum AuditCmd {
         /// Also write the record's leaf (the entry the proof is for, its exact bytes) to FILE.
         #[arg(long, value_name = "FILE", requires = "record")]
         leaf_out: Option<PathBuf>,
+        /// Also write the record's content (the redacted payload its leaf commits to: nonce
+        /// and body, JSON) to FILE, for `verify-proof --content`.
+        #[arg(long, value_name = "FILE", requires = "record")]
+        content_out: Option<PathBuf>,
         /// A signed checkpoint file kept earlier: prove the log only grew since.
         #[arg(long, value_name = "FILE")]
         from_checkpoint: Option<PathBuf>,
@@ -695,6 +699,10 @@ pub(crate) enum AuditCmd {
         /// The record's leaf (`prove --leaf-out`): check that it is the entry the tlog-proof includes. Without it, only the checkpoint and the proof's shape are checked.
         #[arg(long, value_name = "FILE")]
         leaf: Option<PathBuf>,
+        /// The record's content (`prove --content-out`): check it against the commitment in
+        /// --leaf, and print it.
+        #[arg(long, value_name = "FILE", requires = "leaf")]
+        content: Option<PathBuf>,
     },
 }
 

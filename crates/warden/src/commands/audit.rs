@@ -117,11 +117,12 @@ pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             store,
             record,
             leaf_out,
+            content_out,
             from_checkpoint,
         } => super::audit_proof::prove(
             &db_of(store),
             record.as_deref(),
-            leaf_out.as_deref(),
+            (leaf_out.as_deref(), content_out.as_deref()),
             from_checkpoint.as_deref(),
         ),
         AuditCmd::Erase {
@@ -148,8 +149,19 @@ pub(crate) fn audit(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCmd::VerifyProof { file, pubkey, leaf } => {
-            super::audit_proof::verify_proof(&file, pubkey.as_deref(), leaf.as_deref())
+        AuditCmd::VerifyProof {
+            file,
+            pubkey,
+            leaf,
+            content,
+        } => {
+            let code = super::audit_proof::verify_proof(&file, pubkey.as_deref(), leaf.as_deref())?;
+            match (content, leaf) {
+                (Some(c), Some(l)) if code == ExitCode::SUCCESS => {
+                    super::audit_proof::verify_content(&c, &l)
+                }
+                _ => Ok(code),
+            }
         }
     }
 }

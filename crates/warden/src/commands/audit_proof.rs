@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use warden_audit::Store;
+use warden_audit::content::{ContentFile, LeafContent};
 use warden_audit::proof::{self, Checked, Proof};
 use warden_audit::tlog_proof::{self, TlogChecked, TlogProof};
 
@@ -17,7 +18,7 @@ use super::dashboard::trusted_keys;
 pub(crate) fn prove(
     db: &Path,
     record: Option<&str>,
-    leaf_out: Option<&Path>,
+    (leaf_out, content_out): (Option<&Path>, Option<&Path>),
     from_checkpoint: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let s = Store::open_read(db)?;
@@ -26,6 +27,11 @@ pub(crate) fn prove(
             let (p, leaf) = tlog_proof::prove(&s, id)?;
             if let Some(path) = leaf_out {
                 std::fs::write(path, &leaf)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if let Some(path) = content_out {
+                let file = content_of(&s, &leaf)?;
+                std::fs::write(path, serde_json::to_vec_pretty(&file)?)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
             print!("{}", p.to_text());
@@ -141,6 +147,52 @@ pub(crate) fn verify_proof(
                 "OK: {origin} at size {new_size} extends its checkpoint at size {old_size} ({})",
                 trust_note(keys.is_some())
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("FAILED: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// The content file of the record whose leaf is `leaf`, while its content is stored.
+fn content_of(s: &Store, leaf: &[u8]) -> anyhow::Result<ContentFile> {
+    let c: LeafContent = serde_json::from_slice(leaf)?;
+    let Some(digest) = c.content else {
+        anyhow::bail!(
+            "this record commits to no content (payload level minimal, an event, or a log written before leaf v2)"
+        );
+    };
+    let row = s.content(&digest)?.unwrap_or_default();
+    match (row.gone.as_deref(), row.nonce, row.body) {
+        (None, Some(nonce), Some(body)) => Ok(ContentFile::new(&nonce, &body)),
+        (Some(g), _, _) => {
+            anyhow::bail!("this record's content was {g}; its leaf and proof remain")
+        }
+        _ => anyhow::bail!("this record's content is not in the store; run `warden audit verify`"),
+    }
+}
+
+/// Checks a content file against the commitment in the leaf file, and shows the content.
+pub(crate) fn verify_content(content: &Path, leaf: &Path) -> anyhow::Result<ExitCode> {
+    let file: ContentFile = serde_json::from_slice(
+        &std::fs::read(content).with_context(|| format!("reading {}", content.display()))?,
+    )
+    .with_context(|| {
+        format!(
+            "{} is not a content file (`prove --content-out`)",
+            content.display()
+        )
+    })?;
+    let leaf = std::fs::read(leaf).with_context(|| format!("reading {}", leaf.display()))?;
+    match file.check(&leaf) {
+        Ok((body, kind)) => {
+            println!(
+                "OK: the content matches the record's commitment ({kind}, {} bytes):",
+                body.len()
+            );
+            println!("{}", String::from_utf8_lossy(&body));
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

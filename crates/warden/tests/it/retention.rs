@@ -300,3 +300,104 @@ fn run_db(place: &Place, args: &[&str]) -> (i32, String) {
         ),
     )
 }
+
+#[test]
+fn a_records_content_is_proven_with_its_leaf_and_after_erasure_only_the_record_is() {
+    let place = Place::new();
+    session(&place, "alice", "E002");
+    let id: String = place
+        .conn()
+        .query_row(
+            "SELECT id FROM records WHERE method = 'tools/call' AND kind = 'request'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let at = |name: &str| place.dir.path().join(name).display().to_string();
+    let prove = |with_content: bool| {
+        let mut c = warden();
+        c.args([
+            "audit",
+            "prove",
+            "--record",
+            &id,
+            "--leaf-out",
+            &at("r.leaf"),
+        ])
+        .arg("--db")
+        .arg(place.db());
+        if with_content {
+            c.args(["--content-out", &at("r.content")]);
+        }
+        let o = c.output().unwrap();
+        std::fs::write(at("r.proof"), &o.stdout).unwrap();
+        o
+    };
+    let check = |content: &str| {
+        let o = warden()
+            .args([
+                "audit",
+                "verify-proof",
+                &at("r.proof"),
+                "--leaf",
+                &at("r.leaf"),
+            ])
+            .args(["--content", content, "--pubkey"])
+            .arg(place.keys().join("checkpoint.vkey"))
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    assert!(prove(true).status.success());
+    let (code, out) = check(&at("r.content"));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("matches the record's commitment") && out.contains("E002"),
+        "{out}"
+    );
+    // Another body under the same nonce is not the record's content.
+    let mut file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(at("r.content")).unwrap()).unwrap();
+    file["body"] = "eyJpZCI6IkUwMDMifQ==".into();
+    std::fs::write(at("forged.content"), file.to_string()).unwrap();
+    let (code, out) = check(&at("forged.content"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("does not match"), "{out}");
+    // Once erased, the content cannot be proven; the record still is.
+    let (code, out) = run(
+        &place,
+        &[
+            "audit",
+            "erase",
+            "--principal",
+            "alice",
+            "--reason",
+            "request 9",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let o = prove(true);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("content was erased"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(prove(false).status.success());
+    let o = warden()
+        .args([
+            "audit",
+            "verify-proof",
+            &at("r.proof"),
+            "--leaf",
+            &at("r.leaf"),
+            "--pubkey",
+        ])
+        .arg(place.keys().join("checkpoint.vkey"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}
