@@ -4,13 +4,12 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rusqlite::Connection;
 use warden_audit::archive::{self, Segment};
 use warden_audit::export::{verify_store, verify_store_with_archive};
 use warden_audit::verify::ProblemKind;
-use warden_audit::{AuditEvent, AuditWriter, Keys, SessionContext, Store, WriterConfig};
+use warden_audit::{AuditEvent, SessionContext, Store};
 
 use crate::message;
 
@@ -26,20 +25,8 @@ struct Archived {
 /// the writer still runs; then 20 more messages and a clean close.
 fn archived_while_writing() -> Archived {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("audit.db");
     let out = dir.path().join("archive");
-    let keys = Keys::generate(&dir.path().join("keys"), "w", false).unwrap();
-    let vkey = keys.vkey.clone();
-    let writer = AuditWriter::start(
-        Store::open(&db, false).unwrap(),
-        keys,
-        WriterConfig {
-            checkpoint_every: 8,
-            checkpoint_interval: Duration::from_secs(3600),
-            ..WriterConfig::default()
-        },
-    )
-    .unwrap();
+    let (db, vkey, writer) = crate::writer_in(dir.path());
     let ctx = Arc::new(SessionContext::default());
     for i in 0..30 {
         writer.handle().record(message(i, &ctx)).unwrap();

@@ -116,19 +116,7 @@ struct TwoPrincipals {
 
 fn two_principals() -> TwoPrincipals {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("audit.db");
-    let keys = Keys::generate(&dir.path().join("keys"), "w", false).unwrap();
-    let vkey = keys.vkey.clone();
-    let writer = AuditWriter::start(
-        Store::open(&db, false).unwrap(),
-        keys,
-        WriterConfig {
-            checkpoint_every: 8,
-            checkpoint_interval: Duration::from_secs(3600),
-            ..WriterConfig::default()
-        },
-    )
-    .unwrap();
+    let (db, vkey, writer) = crate::writer_in(dir.path());
     let who = |p: &str| {
         Arc::new(SessionContext {
             principal: Some(p.into()),

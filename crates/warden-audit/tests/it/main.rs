@@ -102,6 +102,25 @@ pub(crate) fn record_at(n: u64, every: u64, level: warden_audit::PayloadLevel) -
     }
 }
 
+/// A writer on a new store `audit.db` in `dir`, with new keys in `dir/keys`, checkpointing
+/// every 8 records (and never by time); returns the store's path and the verifier key too.
+pub(crate) fn writer_in(dir: &Path) -> (PathBuf, String, AuditWriter) {
+    let db = dir.join("audit.db");
+    let keys = Keys::generate(&dir.join("keys"), "warden-test", false).unwrap();
+    let vkey = keys.vkey.clone();
+    let writer = AuditWriter::start(
+        Store::open(&db, false).unwrap(),
+        keys,
+        WriterConfig {
+            checkpoint_every: 8,
+            checkpoint_interval: Duration::from_secs(3600),
+            ..WriterConfig::default()
+        },
+    )
+    .unwrap();
+    (db, vkey, writer)
+}
+
 /// `text` (an export) with `from` replaced by `to` in the leaf of record `seq`.
 pub(crate) fn edit_record_line(text: &str, seq: u64, from: &str, to: &str) -> String {
     let marker = format!("\"seq\":{seq},\"leaf\"");
