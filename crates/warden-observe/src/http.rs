@@ -71,7 +71,9 @@ async fn check_host(hosts: &HostRules, req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-fn host_check(hosts: &HostRules, req: &Request) -> Result<(), warden_core::host::Refusal> {
+/// The Host (or, without one, the URI's authority) and Origin checks of `hosts` on `req`:
+/// every HTTP listener of warden applies them alike.
+pub fn host_check(hosts: &HostRules, req: &Request) -> Result<(), warden_core::host::Refusal> {
     let values = |name: header::HeaderName| -> Vec<&[u8]> {
         req.headers()
             .get_all(name)

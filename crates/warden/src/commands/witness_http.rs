@@ -36,7 +36,7 @@ pub(crate) fn routes(w: Arc<Witness>, hosts: HostRules) -> Router {
             move |req: Request, next: Next| {
                 let hosts = hosts.clone();
                 async move {
-                    match host_check(&hosts, &req) {
+                    match warden_observe::http::host_check(&hosts, &req) {
                         Ok(()) => next.run(req).await,
                         Err(r) => text(
                             StatusCode::FORBIDDEN,
@@ -47,23 +47,6 @@ pub(crate) fn routes(w: Arc<Witness>, hosts: HostRules) -> Router {
                 }
             },
         ))
-}
-
-fn host_check(hosts: &HostRules, req: &Request) -> Result<(), warden_core::host::Refusal> {
-    let values = |name: header::HeaderName| -> Vec<&[u8]> {
-        req.headers()
-            .get_all(name)
-            .iter()
-            .map(HeaderValue::as_bytes)
-            .collect()
-    };
-    let mut host = values(header::HOST);
-    if host.is_empty()
-        && let Some(a) = req.uri().authority()
-    {
-        host.push(a.as_str().as_bytes());
-    }
-    hosts.check(&host, &values(header::ORIGIN))
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response {

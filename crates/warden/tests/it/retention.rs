@@ -33,23 +33,12 @@ fn holds(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
+/// `warden` with `args`, this place's store and its keys: the exit code and all output.
 fn run(place: &Place, args: &[&str]) -> (i32, String) {
-    let o = warden()
-        .args(args)
-        .arg("--db")
-        .arg(place.db())
-        .arg("--key-dir")
-        .arg(place.keys())
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+    let key_dir = place.keys().display().to_string();
+    let mut with_keys = args.to_vec();
+    with_keys.extend(["--key-dir", &key_dir]);
+    run_db(place, &with_keys)
 }
 
 #[test]
@@ -283,7 +272,7 @@ fn archived_records_leave_the_store_and_verify_with_the_archive() {
     );
 }
 
-/// `warden` with `args` and this place's store (no keys).
+/// `warden` with `args` and this place's store: the exit code and all output.
 fn run_db(place: &Place, args: &[&str]) -> (i32, String) {
     let o = warden()
         .args(args)
